@@ -1,0 +1,1 @@
+"""Model backends: something that turns prompts into completions."""

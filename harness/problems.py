@@ -1,0 +1,84 @@
+"""The problem model: multi-turn natural-language conversations (MTPB style) and single code prompts
+(HumanEval style), and how a test case fills a conversation's placeholders."""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass, field
+from typing import Any
+
+MULTI_TURN = "multi_turn"
+CODE = "code"
+SCORERS = ("strict", "mtpb")
+
+
+@dataclass(frozen=True)
+class TestCase:
+    """One test case. For a multi-turn problem its ``inputs`` fill the turns' placeholders and the
+    program's last printed value is compared with ``expected``; it is its own conversation."""
+
+    inputs: dict[str, Any]
+    expected: Any = None
+
+
+@dataclass(frozen=True)
+class Turn:
+    prompt: str
+    max_new_tokens: int | None = None
+    reference: str | None = None
+
+
+@dataclass(frozen=True)
+class Problem:
+    id: str
+    category: str
+    kind: str
+    source: str
+    tags: tuple[str, ...] = ()
+    turns: tuple[Turn, ...] = ()
+    tests: tuple[TestCase, ...] = ()
+    prompt: str = ""
+    entry_point: str = ""
+    test: str = ""
+    reference: str | None = None
+    max_new_tokens: int = 128
+    timeout: float = 10.0
+    scorer: str = "strict"
+    defects: tuple[str, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def num_cases(self) -> int:
+        """Conversations per sample: one per test case for multi-turn problems, one for code prompts."""
+        return len(self.tests) if self.kind == MULTI_TURN else 1
+
+    def filled_turns(self, case_index: int) -> list[str]:
+        inputs = self.tests[case_index].inputs
+        return [fill(turn.prompt, inputs) for turn in self.turns]
+
+    def filled_references(self, case_index: int) -> list[str] | None:
+        if any(turn.reference is None for turn in self.turns):
+            return None
+        inputs = self.tests[case_index].inputs
+        return [fill(turn.reference or "", inputs) for turn in self.turns]
+
+    def turn_max_new_tokens(self, turn_index: int) -> int:
+        value = self.turns[turn_index].max_new_tokens if self.kind == MULTI_TURN else None
+        return value or self.max_new_tokens
+
+
+def fill(template: str, inputs: dict[str, Any]) -> str:
+    """``str.format`` semantics: ``{name}`` becomes ``str(value)``; ``{{``/``}}`` are literal braces."""
+    return template.format(**inputs)
+
+
+def placeholders(template: str) -> set[str]:
+    """Names used by ``{placeholder}`` fields of a template (raises ValueError on a malformed one)."""
+    names = set()
+    for _, name, _, _ in string.Formatter().parse(template):
+        if name is not None:
+            root = name.split(".")[0].split("[")[0]
+            if not root:
+                raise ValueError("positional '{}' placeholders are not allowed; name them")
+            names.add(root)
+    return names

@@ -1,0 +1,85 @@
+"""From per-sample verdicts to scores: pass@k per problem, per category and overall, MTPB's pass rate,
+and where failed conversations broke (turn-level attribution).
+
+Each (problem, test case) conversation is a task with ``n`` samples; for a multi-turn problem its
+pass@k is the mean over its test cases (each test case is its own conversation, as in MTPB). MTPB's
+pass rate is the fraction of all (problem, test case, sample) executions that passed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from harness.passk import pass_at_k
+
+
+@dataclass(frozen=True)
+class Verdict:
+    problem_id: str
+    category: str
+    case: int
+    sample: int
+    passed: bool
+    status: str
+    turn: int | None
+    num_turns: int
+
+
+def failure_bucket(verdict: Verdict) -> str:
+    """Where a failed conversation broke: the turn after which the program stopped running, or the test."""
+    if verdict.status in ("timeout", "output_limit", "killed", "sandbox_error", "exited"):
+        return verdict.status
+    if verdict.turn is not None:
+        return f"turn {verdict.turn + 1}"
+    return "test"
+
+
+def score(verdicts: list[Verdict], ks: list[int], n: int) -> dict[str, Any]:
+    by_task: dict[tuple[str, int], list[Verdict]] = defaultdict(list)
+    categories: dict[str, str] = {}
+    for v in verdicts:
+        by_task[(v.problem_id, v.case)].append(v)
+        categories[v.problem_id] = v.category
+    per_problem: dict[str, dict[str, Any]] = {}
+    for problem_id in dict.fromkeys(v.problem_id for v in verdicts):
+        cases = sorted(case for pid, case in by_task if pid == problem_id)
+        correct = [sum(v.passed for v in by_task[(problem_id, case)]) for case in cases]
+        samples = [len(by_task[(problem_id, case)]) for case in cases]
+        entry: dict[str, Any] = {"category": categories[problem_id], "cases": len(cases), "n": samples,
+                                 "correct": correct,
+                                 "pass_rate": sum(correct) / sum(samples)}
+        for k in ks:
+            entry[f"pass@{k}"] = sum(pass_at_k(s, c, k) for s, c in zip(samples, correct)) / len(cases)
+        per_problem[problem_id] = entry
+
+    def aggregate(problem_ids: list[str]) -> dict[str, Any]:
+        chosen = [per_problem[p] for p in problem_ids]
+        executions = sum(sum(e["n"]) for e in chosen)
+        result: dict[str, Any] = {"problems": len(chosen),
+                                  "pass_rate": sum(sum(e["correct"]) for e in chosen) / executions if executions else 0.0}
+        for k in ks:
+            result[f"pass@{k}"] = sum(e[f"pass@{k}"] for e in chosen) / len(chosen) if chosen else 0.0
+        return result
+
+    per_category = {cat: aggregate([p for p in per_problem if per_problem[p]["category"] == cat])
+                    for cat in sorted(set(categories.values()))}
+    failures = Counter(failure_bucket(v) for v in verdicts if not v.passed)
+    statuses = Counter(v.status for v in verdicts)
+    overall = aggregate(list(per_problem))
+    return {
+        "overall": overall,
+        "per_category": per_category,
+        "per_problem": per_problem,
+        "failures_by_turn": dict(sorted(failures.items(), key=lambda item: _bucket_order(item[0]))),
+        "counts": {"problems": len(per_problem), "tasks": len(by_task), "executions": len(verdicts),
+                   "passed": sum(v.passed for v in verdicts), "statuses": dict(sorted(statuses.items())),
+                   "samples_per_task": n},
+    }
+
+
+def _bucket_order(bucket: str) -> tuple[int, int | str]:
+    if bucket.startswith("turn "):
+        return (0, int(bucket.split()[1]))
+    return (1, bucket)

@@ -1,0 +1,132 @@
+"""Tiny local models for offline runs and tests: random weights, tokenizers trained on the spot.
+
+They go through the same ``from_pretrained`` path as hub models: they are built once, saved with
+``save_pretrained`` into the cache folder, and loaded back from that path. Their answers are noise; they
+exist to exercise the whole pipeline without a network. The training corpus is fixed text shipped with
+the project (the built-in suite and this module's corpus), so the same model is built on every machine.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+TINY_MODELS = {
+    "tiny-codegen": "CodeGen architecture (2 layers, 64 wide) with a byte-level BPE tokenizer",
+    "tiny-llama": "Llama architecture (2 layers, 64 wide) with a SentencePiece Code Llama tokenizer "
+                  "(infilling tokens <PRE> <SUF> <MID> <EOT>)",
+}
+BUILD_VERSION = "1"
+CODELLAMA_SPECIAL = ["▁<PRE>", "▁<MID>", "▁<SUF>", "▁<EOT>"]
+
+_EXTRA_CORPUS = '''import numpy as np
+import pandas as pd
+
+def main():
+    values = [1, 2, 3]
+    total = sum(values)
+    print(total)
+    return {"total": total, "mean": total / len(values)}
+
+class Counter:
+    def __init__(self):
+        self.counts = {}
+
+    def add(self, key):
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+for i in range(10):
+    if i % 2 == 0:
+        print(i)
+    else:
+        continue
+'''
+
+
+def cache_root() -> Path:
+    """Where built models live: $HARNESS_CACHE, else $XDG_CACHE_HOME/program-synthesis-harness."""
+    if os.environ.get("HARNESS_CACHE"):
+        return Path(os.environ["HARNESS_CACHE"])
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "program-synthesis-harness"
+
+
+def corpus_lines() -> list[str]:
+    root = Path(__file__).resolve().parent.parent / "benchmarks" / "core"
+    texts = [p.read_text(encoding="utf-8") for p in sorted(root.glob("*.yaml"))] if root.exists() else []
+    texts.append(_EXTRA_CORPUS)
+    return [line for text in texts for line in text.splitlines() if line.strip()]
+
+
+def tiny_model_path(name: str) -> Path:
+    """Path of the tiny model ``name``, building it on first use."""
+    if name not in TINY_MODELS:
+        raise KeyError(name)
+    target = cache_root() / "tiny-models" / f"{name}-v{BUILD_VERSION}"
+    if (target / "config.json").exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    log.info("building %s in %s (first use)", name, target)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
+    try:
+        (_build_codegen if name == "tiny-codegen" else _build_llama)(scratch)
+        try:
+            scratch.rename(target)
+        except OSError:  # another process built it meanwhile
+            if not (target / "config.json").exists():
+                raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return target
+
+
+def _build_codegen(out: Path) -> None:
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import CodeGenConfig, CodeGenForCausalLM, PreTrainedTokenizerFast
+
+    eot = "<|endoftext|>"
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=1024, special_tokens=[eot], show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tokenizer.train_from_iterator([line + "\n" for line in corpus_lines()], trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token=eot, eos_token=eot, unk_token=eot,
+                                   pad_token=eot, model_max_length=2048)
+    fast.save_pretrained(out)
+    eot_id = fast.convert_tokens_to_ids(eot)
+    config = CodeGenConfig(vocab_size=len(fast), n_positions=2048, n_ctx=2048, n_embd=64, n_layer=2, n_head=4,
+                           rotary_dim=8, bos_token_id=eot_id, eos_token_id=eot_id, pad_token_id=eot_id,
+                           tie_word_embeddings=False)
+    torch.manual_seed(0)
+    CodeGenForCausalLM(config).save_pretrained(out)
+
+
+def _build_llama(out: Path) -> None:
+    import sentencepiece as spm
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(corpus_lines()), model_prefix=str(out / "spm"), vocab_size=512, model_type="bpe",
+        user_defined_symbols=CODELLAMA_SPECIAL, byte_fallback=True, unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
+        character_coverage=1.0, num_threads=1, split_digits=True, allow_whitespace_only_pieces=True,
+        remove_extra_whitespaces=False, normalization_rule_name="identity", minloglevel=2)
+    (out / "spm.model").rename(out / "tokenizer.model")
+    (out / "spm.vocab").unlink()
+    (out / "tokenizer_config.json").write_text('{"tokenizer_class": "CodeLlamaTokenizer"}')
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    (out / "tokenizer.model").unlink()
+    (out / "tokenizer_config.json").unlink()
+    tokenizer.save_pretrained(out)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=2048,
+                         bos_token_id=1, eos_token_id=2, tie_word_embeddings=False)
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(out)

@@ -1,0 +1,70 @@
+"""``run-benchmark validate``: a suite checks itself.
+
+Loading already checks the schema (fields, types, placeholders). Here: every problem has a reference,
+references survive the format's truncation unchanged, known data defects are listed, and with
+``--references`` every reference conversation runs in the sandbox and must pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from harness.backends.base import SamplingParams
+from harness.backends.reference import ReferenceBackend
+from harness.generation import ConversationRunner, units_for
+from harness.problems import MULTI_TURN
+from harness.prompting import BaseCompletionFormat
+from harness.runner import execute
+from harness.suite_loader import Suite
+from sandbox.pool import Limits, SandboxPool
+
+
+@dataclass
+class ValidationReport:
+    lines: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    def fail(self, line: str) -> None:
+        self.failures.append(line)
+        self.lines.append("FAIL " + line)
+
+
+def validate_suite(suite: Suite, run_references: bool = False, workers: int = 2) -> ValidationReport:
+    report = ValidationReport()
+    fmt = BaseCompletionFormat()
+    multi = sum(p.kind == MULTI_TURN for p in suite.problems)
+    report.lines.append(f"{suite.name}: {len(suite.problems)} problems ({multi} multi-turn, "
+                        f"{len(suite.problems) - multi} code prompts), scorer {suite.scorer}")
+    with_reference = []
+    for problem in suite.problems:
+        for defect in problem.defects:
+            report.lines.append(f"DEFECT {problem.id}: {defect}")
+        if problem.kind == MULTI_TURN:
+            references = problem.filled_references(0)
+            if references is None:
+                report.lines.append(f"NOTE {problem.id}: no reference for every turn")
+                continue
+            for index, text in enumerate(references):
+                if fmt.truncate(text, True) != text:
+                    report.fail(f"{problem.source}: problem {problem.id}: field 'turns[{index}].reference' "
+                                "is cut by MTPB truncation")
+        elif problem.reference is None:
+            report.lines.append(f"NOTE {problem.id}: no reference solution")
+            continue
+        with_reference.append(problem)
+    if run_references and with_reference:
+        runner = ConversationRunner(ReferenceBackend(), SamplingParams(temperature=0), 0, suite.program_prefix)
+        conversations = runner.run_group(units_for(with_reference, 1))
+        with SandboxPool(workers=workers) as pool:
+            executions = execute(conversations, pool, Limits())
+        passed = 0
+        for conversation, execution in zip(conversations, executions):
+            unit = conversation.unit
+            if execution.passed:
+                passed += 1
+            else:
+                report.fail(f"{unit.problem.source}: problem {unit.problem.id}: field 'reference': test case "
+                            f"{unit.case} {execution.status}: {execution.reason}")
+        report.lines.append(f"references: {passed}/{len(conversations)} conversations passed")
+    report.lines.append("ok" if not report.failures else f"{len(report.failures)} problem(s) found")
+    return report

@@ -1,0 +1,153 @@
+"""Which isolation layers this machine offers, and the command that starts an execution server in them."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+LAYERS = ("network", "filesystem", "pid_namespace", "unprivileged_uid", "process_limit", "resource_limits",
+          "scrubbed_environment")
+
+# Read-only system paths a Python interpreter and its C extensions need.
+SYSTEM_PATHS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc/ld.so.cache", "/etc/localtime",
+                "/etc/alternatives", "/etc/ssl/certs")
+# First uid of the range that execution servers run as when the harness is root (one uid per worker,
+# so that RLIMIT_NPROC counts one worker's processes only).
+SANDBOX_UID_BASE = 61000
+SCRUBBED_ENV = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "LANG": "C.UTF-8",
+    "PYTHONHASHSEED": "0",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "MPLBACKEND": "Agg",
+}
+
+
+class SandboxUnavailable(RuntimeError):
+    """Strict mode was asked for and a layer is missing."""
+
+
+@dataclass(frozen=True)
+class IsolationReport:
+    """What isolation is in force, recorded in every run's summary."""
+
+    mode: str
+    layers: dict[str, bool]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def missing(self) -> list[str]:
+        return [name for name, on in self.layers.items() if not on]
+
+    def as_dict(self) -> dict:
+        return {"mode": self.mode, "layers": dict(self.layers), "missing": self.missing, "notes": list(self.notes)}
+
+
+@lru_cache(maxsize=None)
+def interpreter_paths(python: str) -> tuple[str, ...]:
+    """Directories the interpreter needs: its prefixes, its real executable's folder, site-packages."""
+    probe = ("import json, os, site, sys; print(json.dumps([sys.prefix, sys.base_prefix, sys.exec_prefix, "
+             "os.path.dirname(os.path.realpath(sys.executable))] + site.getsitepackages()))")
+    try:
+        out = subprocess.run([python, "-c", probe], capture_output=True, text=True, timeout=60, check=True).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise SandboxUnavailable(f"sandbox python {python!r} does not run: {exc}") from exc
+    paths = {str(Path(p).resolve()) for p in json.loads(out) if p and Path(p).exists()}
+    # Keep the outermost directories only.
+    return tuple(sorted(p for p in paths if not any(p != q and p.startswith(q + os.sep) for q in paths)))
+
+
+@lru_cache(maxsize=None)
+def _bwrap_works(bwrap: str) -> tuple[bool, str]:
+    try:
+        proc = subprocess.run([bwrap, "--unshare-net", "--unshare-pid", "--ro-bind", "/", "/", "--dev", "/dev",
+                               "--proc", "/proc", "true"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return False, str(exc)
+    return proc.returncode == 0, proc.stderr.strip()
+
+
+def probe(mode: str) -> IsolationReport:
+    """Find out which layers are available; in ``strict`` mode refuse to go on without all of them."""
+    notes: list[str] = []
+    bwrap = shutil.which("bwrap")
+    namespaces = False
+    if mode == "none":
+        notes.append("isolation turned off with --sandbox none")
+    elif bwrap is None:
+        notes.append("bubblewrap (bwrap) not found: no network, filesystem or PID namespace isolation")
+    else:
+        namespaces, err = _bwrap_works(bwrap)
+        if not namespaces:
+            notes.append(f"bwrap cannot create namespaces here: {err}")
+    is_root = os.geteuid() == 0
+    setpriv = shutil.which("setpriv") is not None
+    unprivileged = namespaces and (not is_root or setpriv)
+    if namespaces and is_root and not setpriv:
+        notes.append("running as root without setpriv: programs run as root inside the namespaces")
+    layers = {
+        "network": namespaces,
+        "filesystem": namespaces,
+        "pid_namespace": namespaces,
+        "unprivileged_uid": unprivileged or (not is_root),
+        "process_limit": unprivileged or (not is_root),
+        "resource_limits": True,
+        "scrubbed_environment": True,
+    }
+    report = IsolationReport(mode=mode, layers=layers, notes=notes)
+    if mode == "strict" and report.missing:
+        raise SandboxUnavailable(f"--sandbox strict: missing isolation layers {', '.join(report.missing)} "
+                                 f"({'; '.join(notes)}); install bubblewrap or use --sandbox auto")
+    if report.missing and mode != "none":
+        log.warning("sandbox: isolation layers MISSING: %s (%s)", ", ".join(report.missing), "; ".join(notes))
+    return report
+
+
+def server_command(report: IsolationReport, python: str, worker: int, settings: dict,
+                   tmpfs_mb: int) -> list[str]:
+    """The argv that starts one execution server for ``worker`` inside the available layers."""
+    source = (Path(__file__).with_name("server.py")).read_text()
+    inner = [python, "-I", "-c", source, json.dumps(settings)]
+    if not report.layers["pid_namespace"]:
+        return inner
+    argv = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+            "--die-with-parent", "--new-session", "--as-pid-1", "--clearenv"]
+    for name, value in SCRUBBED_ENV.items():
+        argv += ["--setenv", name, value]
+    made: set[str] = set()
+    for path in [p for p in SYSTEM_PATHS if os.path.exists(p)] + list(interpreter_paths(python)):
+        for parent in reversed(Path(path).parents):
+            text = str(parent)
+            if text != "/" and text not in made and not any(text == p or text.startswith(p + "/")
+                                                            for p in SYSTEM_PATHS if os.path.exists(p)):
+                argv += ["--perms", "0755", "--dir", text]
+                made.add(text)
+        argv += ["--ro-bind", path, path]
+    argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "01777", "--size", str(tmpfs_mb * 1024 * 1024),
+             "--tmpfs", "/tmp", "--chdir", "/tmp", "--"]
+    if os.geteuid() == 0 and report.layers["unprivileged_uid"]:
+        uid = str(SANDBOX_UID_BASE + worker)
+        argv += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all",
+                 "--bounding-set=-all"]
+    return argv + inner
+
+
+def scrubbed_environment() -> dict[str, str]:
+    """Environment for a server started without bwrap: nothing of the user's (no tokens, no keys)."""
+    return dict(SCRUBBED_ENV)
+
+
+def default_sandbox_python() -> str:
+    return sys.executable

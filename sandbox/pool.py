@@ -1,0 +1,202 @@
+"""A pool of execution servers, one per worker, each inside the isolation layers.
+
+Each worker thread owns one server process; jobs are handed out from a shared queue. If a server dies
+(a hostile program may manage that where no PID namespace protects it), the job it was running is
+reported as ``sandbox_error`` and a fresh server is started for the next job, so one sample can never
+change another's verdict.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import subprocess
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sandbox.isolation import IsolationReport, probe, scrubbed_environment, server_command
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Hard limits for one execution. ``wall_seconds`` is measured by the server, not the harness."""
+
+    wall_seconds: float = 10.0
+    cpu_seconds: float = 10.0
+    memory_mb: int = 4096
+    file_size_mb: int = 64
+    open_files: int = 256
+    processes: int = 64
+    output_bytes: int = 1_000_000
+
+
+@dataclass(frozen=True)
+class Job:
+    """One program to run. ``mode`` is ``assert`` (tests call ``check(entry_point)``) or ``print_value``
+    (the first argument of the last ``print`` is compared with ``expected`` by ``scorer``)."""
+
+    program: str
+    mode: str
+    limits: Limits
+    test: str = ""
+    entry_point: str = ""
+    expected: str = ""
+    scorer: str = "strict"
+    program_timeout: float | None = None
+    turn_line_starts: tuple[int, ...] = ()
+
+    def payload(self, job_id: str) -> dict[str, Any]:
+        data = asdict(self)
+        data["id"] = job_id
+        return data
+
+
+@dataclass(frozen=True)
+class Execution:
+    """The verdict of one job."""
+
+    passed: bool
+    status: str
+    reason: str
+    turn: int | None
+    stdout: str
+    stderr: str
+    duration: float
+
+
+class _Server:
+    def __init__(self, argv: list[str], env: dict[str, str]):
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     env=env, start_new_session=True)
+        hello = self.proc.stdout.readline()
+        if not hello:
+            self.close()
+            raise RuntimeError(f"execution server failed to start: {' '.join(argv[:3])} ...")
+        self.info = json.loads(hello)
+
+    def run(self, payload: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            self.proc.stdin.write((json.dumps(payload) + "\n").encode())
+            self.proc.stdin.flush()
+            line = self.proc.stdout.readline()
+        except (BrokenPipeError, OSError):
+            return None
+        return json.loads(line) if line else None
+
+    def close(self) -> None:
+        try:
+            self.proc.kill()
+        except OSError:
+            pass
+        self.proc.wait()
+
+
+class SandboxPool:
+    """Runs jobs in parallel workers. Use as a context manager."""
+
+    def __init__(self, workers: int = 2, mode: str = "auto", python: str | None = None,
+                 preload: Iterable[str] = ("numpy",), tmpfs_mb: int = 512):
+        from sandbox.isolation import default_sandbox_python
+
+        self.workers = max(1, workers)
+        self.python = python or default_sandbox_python()
+        self.isolation: IsolationReport = probe(mode)
+        self.settings = {"preload": list(preload)}
+        self.tmpfs_mb = tmpfs_mb
+        self._servers: dict[int, _Server] = {}
+
+    def __enter__(self) -> "SandboxPool":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for server in self._servers.values():
+            server.close()
+        self._servers.clear()
+
+    def _server(self, worker: int) -> _Server:
+        server = self._servers.get(worker)
+        if server is None or server.proc.poll() is not None:
+            if server is not None:
+                server.close()
+            argv = server_command(self.isolation, self.python, worker, self.settings, self.tmpfs_mb)
+            server = _Server(argv, scrubbed_environment())
+            self._servers[worker] = server
+        return server
+
+    def _limits_for_host(self, limits: Limits) -> dict[str, Any]:
+        data = asdict(limits)
+        if not self.isolation.layers["pid_namespace"] and os.geteuid() != 0:
+            # RLIMIT_NPROC counts every process of this uid: allow what already runs plus the budget.
+            data["processes"] = _processes_of_this_user() + limits.processes
+        if os.geteuid() == 0 and not self.isolation.layers["unprivileged_uid"]:
+            data["processes"] = 0  # would not bind root anyway
+        return data
+
+    def run_one(self, job: Job, worker: int = 0) -> Execution:
+        payload = job.payload(uuid.uuid4().hex)
+        payload["limits"] = self._limits_for_host(job.limits)
+        # Leave the server a margin to kill and report before the harness gives up on it.
+        reply = self._server(worker).run(payload)
+        if reply is None:
+            self._servers.pop(worker).close()
+            return Execution(False, "sandbox_error", "the execution server died while running this program",
+                             None, "", "", 0.0)
+        return Execution(passed=bool(reply["passed"]), status=reply["status"], reason=reply.get("reason", ""),
+                         turn=reply.get("turn"), stdout=reply.get("stdout", ""), stderr=reply.get("stderr", ""),
+                         duration=float(reply.get("duration", 0.0)))
+
+    def run_many(self, jobs: Iterable[tuple[Any, Job]],
+                 on_done: Callable[[Any, Execution], None] | None = None) -> Iterator[tuple[Any, Execution]]:
+        """Run ``(key, job)`` pairs across the workers; yields ``(key, execution)`` as they finish."""
+        todo: queue.Queue = queue.Queue()
+        done: queue.Queue = queue.Queue()
+        count = 0
+        for item in jobs:
+            todo.put(item)
+            count += 1
+
+        def work(worker: int) -> None:
+            while True:
+                try:
+                    key, job = todo.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    execution = self.run_one(job, worker)
+                except Exception as exc:  # a server that cannot start: report, never hang the run
+                    execution = Execution(False, "sandbox_error", str(exc), None, "", "", 0.0)
+                done.put((key, execution))
+
+        threads = [threading.Thread(target=work, args=(w,), daemon=True) for w in range(min(self.workers, count))]
+        for thread in threads:
+            thread.start()
+        for _ in range(count):
+            key, execution = done.get()
+            if on_done is not None:
+                on_done(key, execution)
+            yield key, execution
+        for thread in threads:
+            thread.join()
+
+
+def _processes_of_this_user() -> int:
+    uid = os.getuid()
+    count = 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.stat(f"/proc/{entry}").st_uid == uid:
+                    count += 1
+            except OSError:
+                pass
+    return count

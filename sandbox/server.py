@@ -1,0 +1,524 @@
+"""Execution server that runs *inside* the isolation (stdlib only, any Python 3.8+).
+
+The harness starts one server per worker and sends it jobs as JSON lines on stdin. For each job the
+server forks a fresh child (the server itself never runs untrusted code), puts it in its own session,
+working directory and resource limits, runs the program there, and collects its output through
+pipes. The verdict comes from a result pipe whose descriptor and nonce the program does not know, so
+a program that exits early (``os._exit(0)``, ``sys.exit``, closing stdout, killing itself) has not
+reported anything and fails.
+
+When the server is PID 1 of a PID namespace (bubblewrap ``--as-pid-1``), every process left after a
+job, double-forked daemons included, is killed with ``kill(-1, SIGKILL)``; otherwise it makes itself a
+child subreaper and kills what reparents to it.
+
+This file is sent to the interpreter with ``-c``, so it must not import anything from the project.
+"""
+
+import ast
+import io
+import json
+import os
+import resource
+import selectors
+import signal
+import sys
+import tempfile
+import time
+import traceback
+
+MIB = 1024 * 1024
+
+
+# --------------------------------------------------------------------------------------------
+# Code that runs in the forked child: the test harness around the untrusted program.
+# --------------------------------------------------------------------------------------------
+
+def mtpb_compile(code):
+    """MTPB's rewrite: if the program does not end with a ``print(...)`` call, wrap the last
+    statement's value in ``print``. Same (quirky) behaviour as the original scorer, including
+    ``x = y`` becoming ``x = print(y)`` and statements without ``.value`` left as they are. The
+    rewritten tree is compiled directly so that line numbers still point into the program."""
+    tree = ast.parse(code)
+    try:
+        if tree.body[-1].value.func.id.startswith("print"):
+            return compile(tree, "<program>", "exec")
+    except Exception:
+        pass
+    try:
+        last = tree.body[-1]
+        last.value = ast.Call(func=ast.Name(id="print", ctx=ast.Load()), args=[last.value], keywords=[])
+        ast.fix_missing_locations(last)
+    except Exception:
+        tree = ast.parse(code)
+    return compile(tree, "<program>", "exec")
+
+
+def _series_to_array(value):
+    type_name = str(type(value))
+    if type_name in ("<class 'pandas.core.series.Series'>", "<class 'pandas.Series'>"):
+        return value.to_numpy(), True
+    return value, False
+
+
+def mtpb_equivalent(got, expected):
+    """The original MTPB ``check_equivalence``: loose coercion towards the expected type."""
+    np = sys.modules.get("numpy")
+    if np is None:
+        try:
+            import numpy as np  # noqa: F811 - optional inside the sandbox
+        except ImportError:
+            np = None
+    got, was_series = _series_to_array(got)
+    if was_series:
+        expected = np.array(expected)
+    elif type(got) == list:
+        if len(got) > 0 and type(got[0]) == tuple:
+            got = [list(t) for t in got]
+    elif np is not None and type(got) in (np.uint8, np.int16, np.int32, np.int64):
+        got = int(got)
+    elif np is not None and type(got) in (np.float16, np.float32, np.float64):
+        got = float(got)
+    elif np is not None and type(got) == np.bool_:
+        got = bool(got)
+    elif np is not None and type(got) == np.ndarray:
+        got = got.tolist()
+    if type(got) != type(expected):
+        if type(expected) == bool:
+            got, expected = str(got), str(expected)
+        else:
+            got = type(expected)(got)
+    kind = type(got)
+    if kind in (str, int, set, list, bool, tuple):
+        return got == expected
+    if kind == float:
+        return abs(got - expected) < 1e-6
+    if np is not None and kind == np.ndarray:
+        return bool(np.allclose(got, expected))
+    raise ValueError("Unsupported type %s" % kind)
+
+
+def strict_equivalent(got, expected, tolerance=1e-6):
+    """Same type and value; floats (also inside containers) within ``tolerance``."""
+    if type(got) != type(expected):
+        return False
+    if isinstance(got, float):
+        return abs(got - expected) <= tolerance
+    if isinstance(got, (list, tuple)):
+        return len(got) == len(expected) and all(strict_equivalent(a, b, tolerance) for a, b in zip(got, expected))
+    if isinstance(got, dict):
+        return got.keys() == expected.keys() and all(strict_equivalent(got[k], expected[k], tolerance) for k in got)
+    return got == expected
+
+
+def _short(value, limit=200):
+    try:
+        text = repr(value)
+    except Exception as exc:  # a program's object whose __repr__ raises
+        text = "<unrepresentable: %s>" % type(exc).__name__
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _failing_turn(exc, line_starts):
+    """Turn whose module-level statement raised: the first turn after which the program stopped running."""
+    lineno = None
+    if isinstance(exc, SyntaxError):
+        lineno = exc.lineno
+    else:
+        tb = exc.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename == "<program>":
+                lineno = tb.tb_lineno
+                break
+            tb = tb.tb_next
+    if lineno is None or not line_starts:
+        return None
+    turn = 0
+    for index, start in enumerate(line_starts):
+        if lineno >= start:
+            turn = index
+    return turn
+
+
+def _describe(exc):
+    return "%s: %s" % (type(exc).__name__, str(exc)[:300])
+
+
+class _ProgramTimeout(Exception):
+    pass
+
+
+def run_job_in_child(job, report):
+    """Runs one job in the forked child and reports the verdict through ``report``."""
+    program = job["program"]
+    line_starts = job.get("turn_line_starts") or []
+    mode = job["mode"]
+    try:
+        code = compile(program, "<program>", "exec")
+    except (SyntaxError, ValueError) as exc:
+        report(False, "syntax_error", _describe(exc), _failing_turn(exc, line_starts) if isinstance(exc, SyntaxError) else None)
+        return
+    if mode == "assert":
+        namespace = {"__name__": "__main__"}
+        try:
+            exec(code, namespace)
+        except BaseException as exc:  # SystemExit and KeyboardInterrupt too: the tests never ran
+            report(False, "error", _describe(exc), _failing_turn(exc, line_starts))
+            return
+        try:
+            exec(compile(job["test"] + "\n", "<tests>", "exec"), namespace)
+            exec(compile("check(%s)\n" % job["entry_point"], "<tests>", "exec"), namespace)
+        except BaseException as exc:
+            report(False, "failed", _describe(exc) or "AssertionError", None)
+            return
+        report(True, "passed", "", None)
+        return
+
+    # mode == "print_value": compare the first argument of the last print call with the expected value.
+    expected = ast.literal_eval(job["expected"])
+    scorer = job["scorer"]
+    print_stack = []
+    import builtins
+
+    def recording_print(*args, **kwargs):
+        print_stack.append(args)
+        return builtins.print(*args, **kwargs)
+
+    namespace = {"__name__": "__main__", "print": recording_print}
+    if scorer == "mtpb":
+        try:
+            code = mtpb_compile(program)
+        except Exception:
+            pass
+        # The original swallows any exception (and its own 20 s timeout) and still compares what
+        # was printed before it; a program that prints then crashes can pass.
+        timeout = job.get("program_timeout")
+
+        def on_alarm(signum, frame):
+            raise _ProgramTimeout("Timed out!")
+
+        if timeout:
+            signal.signal(signal.SIGALRM, on_alarm)
+            signal.setitimer(signal.ITIMER_REAL, timeout)
+        error = None
+        try:
+            exec(code, namespace)
+        except Exception as exc:
+            error = exc
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        if not print_stack or not print_stack[-1]:
+            report(False, "error" if error else "failed", _describe(error) if error else "nothing was printed",
+                   _failing_turn(error, line_starts) if error else None)
+            return
+        try:
+            passed = mtpb_equivalent(print_stack[-1][0], expected)
+        except Exception as exc:
+            report(False, "failed", "comparison failed: " + _describe(exc), None)
+            return
+        turn = _failing_turn(error, line_starts) if error and not passed else None
+        reason = "" if passed else "printed %s, expected %s" % (_short(print_stack[-1][0]), _short(expected))
+        report(passed, "passed" if passed else ("error" if error else "failed"),
+               reason if not error or passed else _describe(error) + "; " + reason, turn)
+        return
+
+    try:
+        exec(code, namespace)
+    except BaseException as exc:
+        report(False, "error", _describe(exc), _failing_turn(exc, line_starts))
+        return
+    if not print_stack or not print_stack[-1]:
+        report(False, "failed", "nothing was printed", None)
+        return
+    got = print_stack[-1][0]
+    passed = strict_equivalent(got, expected)
+    report(passed, "passed" if passed else "failed",
+           "" if passed else "printed %s, expected %s" % (_short(got), _short(expected)), None)
+
+
+# --------------------------------------------------------------------------------------------
+# The server: fork, limit, collect, clean up.
+# --------------------------------------------------------------------------------------------
+
+SIGNAL_REASONS = {
+    signal.SIGXCPU: ("timeout", "CPU time limit exceeded"),
+    signal.SIGXFSZ: ("killed", "file size limit exceeded"),
+    signal.SIGSEGV: ("killed", "crashed with SIGSEGV"),
+    signal.SIGABRT: ("killed", "aborted (SIGABRT)"),
+    signal.SIGBUS: ("killed", "crashed with SIGBUS"),
+    signal.SIGKILL: ("killed", "killed by SIGKILL"),
+}
+
+
+def _set_limits(limits):
+    memory = int(limits["memory_mb"]) * MIB
+    cpu = max(1, int(limits["cpu_seconds"] + 0.999))
+    settings = [
+        (resource.RLIMIT_AS, memory),
+        (resource.RLIMIT_CPU, cpu),
+        (resource.RLIMIT_FSIZE, int(limits["file_size_mb"]) * MIB),
+        (resource.RLIMIT_NOFILE, int(limits["open_files"])),
+        (resource.RLIMIT_CORE, 0),
+    ]
+    if limits.get("processes"):
+        settings.append((resource.RLIMIT_NPROC, int(limits["processes"])))
+    for which, value in settings:
+        soft, hard = resource.getrlimit(which)
+        if hard != resource.RLIM_INFINITY:
+            value = min(value, hard)
+        resource.setrlimit(which, (value, value))
+
+
+class Server:
+    def __init__(self, settings):
+        self.settings = settings
+        self.is_pid1 = os.getpid() == 1
+        if not self.is_pid1:
+            self._become_subreaper()
+        # Keep the protocol pipes on private descriptors; 0/1/2 point at /dev/null between jobs.
+        self.proto_in = os.fdopen(os.dup(0), "rb", buffering=0)
+        self.proto_out = os.fdopen(os.dup(1), "wb", buffering=0)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        os.close(devnull)
+        self.work_root = settings.get("work_root") or tempfile.gettempdir()
+        for module in settings.get("preload", []):
+            try:
+                __import__(module)
+            except Exception:
+                pass
+
+    @staticmethod
+    def _become_subreaper():
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+        except Exception:
+            pass
+
+    def serve(self):
+        reader = io.BufferedReader(self.proto_in)
+        self._send({"ready": True, "pid1": self.is_pid1, "uid": os.getuid()})
+        while True:
+            line = reader.readline()
+            if not line:
+                return
+            job = json.loads(line)
+            try:
+                result = self.run(job)
+            except Exception:
+                result = {"status": "sandbox_error", "passed": False, "reason": traceback.format_exc()[-500:]}
+            result["id"] = job["id"]
+            self._send(result)
+
+    def _send(self, message):
+        self.proto_out.write((json.dumps(message) + "\n").encode())
+
+    def run(self, job):
+        limits = job["limits"]
+        workdir = tempfile.mkdtemp(prefix="exec-", dir=self.work_root)
+        nonce = os.urandom(16).hex()
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        res_r, res_w = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        start = time.monotonic()
+        pid = os.fork()
+        if pid == 0:
+            self._child(job, workdir, nonce, limits, out_w, err_w, res_w, (out_r, err_r, res_r))
+        for fd in (out_w, err_w, res_w):
+            os.close(fd)
+        outcome = self._collect(pid, out_r, err_r, res_r, limits, start)
+        outcome["duration"] = round(time.monotonic() - start, 6)
+        self._kill_leftovers(pid)
+        self._remove(workdir)
+        return self._verdict(outcome, nonce)
+
+    def _child(self, job, workdir, nonce, limits, out_w, err_w, res_w, parent_ends):
+        try:
+            os.setsid()
+            for fd in parent_ends:
+                os.close(fd)
+            self.proto_in.close()
+            self.proto_out.close()
+            os.chdir(workdir)
+            os.dup2(out_w, 1)
+            os.dup2(err_w, 2)
+            os.close(out_w)
+            os.close(err_w)
+            os.environ["HOME"] = workdir
+            os.environ["TMPDIR"] = workdir
+            _set_limits(limits)
+            sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), line_buffering=False)
+            sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), line_buffering=False)
+            result_pipe = io.FileIO(res_w, "w", closefd=True)
+            reporter = os.getpid()
+
+            def report(passed, status, reason, turn):
+                if os.getpid() != reporter:  # a process the program forked runs on past its fork
+                    os._exit(0)
+                try:
+                    sys.stdout.flush()
+                except Exception:
+                    pass
+                message = {"nonce": nonce, "passed": bool(passed), "status": status, "reason": reason, "turn": turn}
+                result_pipe.write(json.dumps(message).encode())
+                result_pipe.close()
+
+            run_job_in_child(job, report)
+            try:
+                sys.stdout.flush()
+                sys.stderr.flush()
+            except Exception:
+                pass
+        except BaseException:
+            os._exit(70)
+        os._exit(0)
+
+    def _collect(self, pid, out_r, err_r, res_r, limits, start):
+        deadline = start + float(limits["wall_seconds"])
+        cap = int(limits["output_bytes"])
+        buffers = {out_r: bytearray(), err_r: bytearray(), res_r: bytearray()}
+        selector = selectors.DefaultSelector()
+        for fd in buffers:
+            selector.register(fd, selectors.EVENT_READ)
+        killed_for = None
+        while selector.get_map():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                killed_for = "timeout"
+                break
+            for key, _ in selector.select(timeout=min(remaining, 0.5)):
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    selector.unregister(key.fd)
+                    continue
+                buffers[key.fd] += chunk
+            if len(buffers[out_r]) + len(buffers[err_r]) > cap:
+                killed_for = "output_limit"
+                break
+            if len(buffers[res_r]) > 1 << 20:
+                killed_for = "output_limit"
+                break
+        if killed_for is not None:
+            self._kill_group(pid)
+        selector.close()
+        status = self._wait(pid, deadline + 1.0)
+        for fd in buffers:
+            os.close(fd)
+        return {"killed_for": killed_for, "wait_status": status, "stdout": bytes(buffers[out_r]),
+                "stderr": bytes(buffers[err_r]), "result": bytes(buffers[res_r])}
+
+    @staticmethod
+    def _kill_group(pid):
+        for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+            try:
+                target()
+            except OSError:
+                pass
+
+    def _wait(self, pid, deadline):
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return status
+            if time.monotonic() > deadline:
+                self._kill_group(pid)
+                return os.waitpid(pid, 0)[1]
+            time.sleep(0.002)
+
+    def _kill_leftovers(self, pid):
+        """Kill everything the job left behind, setsid daemons included, and reap it."""
+        self._kill_group(pid)
+        for _ in range(100):
+            if self.is_pid1:
+                try:
+                    os.kill(-1, signal.SIGKILL)  # every process in the namespace but this one
+                except OSError:
+                    pass
+            else:
+                for child in self._children():
+                    try:
+                        os.kill(child, signal.SIGKILL)
+                    except OSError:
+                        pass
+            try:
+                while os.waitpid(-1, os.WNOHANG)[0]:
+                    pass
+            except ChildProcessError:
+                return
+            time.sleep(0.001)
+
+    @staticmethod
+    def _children():
+        me = str(os.getpid())
+        children = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open("/proc/%s/stat" % entry) as handle:
+                        fields = handle.read().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if fields[1] == me:
+                    children.append(int(entry))
+        return children
+
+    @staticmethod
+    def _remove(path):
+        import shutil
+
+        def make_writable(func, target, _info):
+            try:
+                os.chmod(os.path.dirname(target), 0o700)
+                os.chmod(target, 0o700)
+                func(target)
+            except OSError:
+                pass
+
+        shutil.rmtree(path, onerror=make_writable)
+
+    @staticmethod
+    def _verdict(outcome, nonce):
+        head = 4096
+        result = {
+            "stdout": outcome["stdout"][:head].decode("utf-8", "replace"),
+            "stderr": outcome["stderr"][-head:].decode("utf-8", "replace"),
+            "duration": outcome["duration"],
+            "output_bytes": len(outcome["stdout"]) + len(outcome["stderr"]),
+        }
+        report = None
+        try:
+            report = json.loads(outcome["result"].decode()) if outcome["result"] else None
+        except ValueError:
+            report = None
+        if report is not None and report.get("nonce") != nonce:
+            report = None
+        status = outcome["wait_status"]
+        if outcome["killed_for"] == "timeout":
+            result.update(status="timeout", passed=False, reason="wall-clock limit exceeded", turn=None)
+        elif outcome["killed_for"] == "output_limit":
+            result.update(status="output_limit", passed=False, reason="output limit exceeded", turn=None)
+        elif report is not None:
+            result.update(status=report["status"], passed=report["passed"], reason=report["reason"], turn=report["turn"])
+        elif os.WIFSIGNALED(status):
+            signum = os.WTERMSIG(status)
+            kind, reason = SIGNAL_REASONS.get(signum, ("killed", "killed by signal %d" % signum))
+            result.update(status=kind, passed=False, reason=reason, turn=None)
+        else:
+            code = os.WEXITSTATUS(status)
+            result.update(status="exited", passed=False, turn=None,
+                          reason="exited with code %d before the tests reported a result" % code)
+        return result
+
+
+def main():
+    settings = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
+    Server(settings).serve()
+
+
+if __name__ == "__main__":
+    main()
