@@ -33,7 +33,7 @@ def failure_bucket(verdict: Verdict) -> str:
         return verdict.status
     if verdict.turn is not None:
         return f"turn {verdict.turn + 1}"
-    return "test"
+    return verdict.status if verdict.status in ("syntax_error", "error") else "test"
 
 
 def score(verdicts: list[Verdict], ks: list[int], n: int) -> dict[str, Any]:

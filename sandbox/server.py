@@ -265,7 +265,11 @@ def _set_limits(limits):
         soft, hard = resource.getrlimit(which)
         if hard != resource.RLIM_INFINITY:
             value = min(value, hard)
-        resource.setrlimit(which, (value, value))
+        # CPU: SIGXCPU at the soft limit (reported as a timeout), SIGKILL one second later.
+        ceiling = value + 1 if which == resource.RLIMIT_CPU else value
+        if hard != resource.RLIM_INFINITY:
+            ceiling = min(ceiling, hard)
+        resource.setrlimit(which, (value, ceiling))
 
 
 class Server:

@@ -1,0 +1,205 @@
+"""Hostile programs through the real sandbox, in one batch beside correct programs.
+
+Each case checks on the host that the side effect did not happen and that the verdict and reason are
+right; the neighbours' verdicts must be unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from sandbox.isolation import probe
+from sandbox.pool import Job, Limits, SandboxPool
+
+LIMITS = Limits(wall_seconds=4, cpu_seconds=3, memory_mb=1024, file_size_mb=16, processes=32, output_bytes=200_000)
+CHECK = "def check(candidate):\n    assert candidate(2) == 4\n"
+GOOD = "def double(x):\n    return 2 * x\n"
+FULL_ISOLATION = not probe("auto").missing
+
+
+def job(program: str, **kwargs) -> Job:
+    return Job(program=program, mode="assert", limits=LIMITS, test=CHECK, entry_point="double", **kwargs)
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory):
+    """Markers and a listener on the host that hostile programs try to reach."""
+    root = tmp_path_factory.mktemp("host")
+    (root / "secret.txt").write_text("TOP SECRET")
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.2)
+    accepted = []
+
+    def accept():
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                conn, _ = listener.accept()
+                accepted.append(conn)
+            except OSError:
+                if listener.fileno() == -1:
+                    return
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield {"root": root, "port": listener.getsockname()[1], "accepted": accepted}
+    listener.close()
+
+
+@pytest.fixture(scope="module")
+def batch(host):
+    root = host["root"]
+    os.environ["HARNESS_TEST_SECRET"] = "hf_leaked_token"
+    daemon_marker = root / "daemon_marker"
+    outside = root / "written_outside"
+    hostile = {
+        "fork_bomb": "import os\nwhile True:\n    os.fork()\n" + GOOD,
+        "memory_bomb": "x = bytearray(8 * 1024 ** 3)\n" + GOOD,
+        "busy_loop": "while True:\n    pass\n" + GOOD,
+        "sigterm_ignored_sleep": "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(60)\n" + GOOD,
+        "double_fork_daemon": (
+            "import os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        time.sleep(2)\n"
+            f"        open({str(daemon_marker)!r}, 'w').write('x')\n        os._exit(0)\n    os._exit(0)\n" + GOOD),
+        "connect_host_listener": f"import socket\nsocket.create_connection(('127.0.0.1', {host['port']}), timeout=2)\n" + GOOD,
+        "write_outside": f"open({str(outside)!r}, 'w').write('pwned')\n" + GOOD,
+        "read_home_secret": f"print(open({str(root / 'secret.txt')!r}).read())\n" + GOOD,
+        "read_env_secret": "import os\nassert 'HARNESS_TEST_SECRET' in os.environ, 'no secret'\n" + GOOD,
+        "kill_parent": "import os\nos.kill(os.getppid(), 9)\n" + GOOD,
+        "killpg_self": "import os\nos.killpg(0, 9)\n" + GOOD,
+        "fake_pass_exit0": "import os\nos._exit(0)\n" + GOOD,
+        "sys_exit0": "import sys\nsys.exit(0)\n" + GOOD,
+        "quit": "quit()\n" + GOOD,
+        "huge_stdout": "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n" + GOOD,
+        "ctypes_segfault": "import ctypes\nctypes.string_at(0)\n" + GOOD,
+        "deep_recursion": "import sys\nsys.setrecursionlimit(10**7)\ndef f(n):\n    return f(n + 1)\nf(0)\n" + GOOD,
+        "ten_thousand_threads": "import threading, time\nfor _ in range(10000):\n    threading.Thread(target=time.sleep, args=(5,)).start()\n" + GOOD,
+        "fill_disk": "with open('big', 'wb') as f:\n    while True:\n        f.write(b'x' * (1 << 20))\n" + GOOD,
+        "close_stdout_then_wrong": "import sys, os\nsys.stdout.close()\nos.close(1)\ndef double(x):\n    return x\n",
+        "block_on_stdin": "import sys\nsys.stdin.read()\n" + GOOD,
+        "kill_everything": "import os\nos.kill(-1, 9)\n" + GOOD,
+    }
+    jobs = []
+    for index, (name, program) in enumerate(hostile.items()):
+        jobs.append((name, job(program)))
+        jobs.append((f"good_{index}", job(GOOD)))
+    with SandboxPool(workers=2) as pool:
+        results = dict(pool.run_many(jobs))
+        isolation = pool.isolation
+    os.environ.pop("HARNESS_TEST_SECRET", None)
+    time.sleep(2.5)  # give a surviving daemon time to write its marker
+    return {"results": results, "isolation": isolation, "daemon_marker": daemon_marker, "outside": outside}
+
+
+def test_neighbours_are_unaffected(batch):
+    goods = {k: v for k, v in batch["results"].items() if k.startswith("good_")}
+    assert len(goods) == 22
+    assert all(v.passed and v.status == "passed" for v in goods.values()), \
+        {k: (v.status, v.reason) for k, v in goods.items() if not v.passed}
+
+
+def test_no_hostile_program_passes(batch):
+    hostile = {k: v for k, v in batch["results"].items() if not k.startswith("good_")}
+    passed = [k for k, v in hostile.items() if v.passed]
+    # Programs whose hostile act is harmless to the verdict still must not have achieved their effect;
+    # those are checked below. Everything that prevents the tests from running fails.
+    allowed_to_pass = {"connect_host_listener", "write_outside", "read_home_secret", "kill_parent", "block_on_stdin", "double_fork_daemon",
+                       "kill_everything"}
+    assert set(passed) <= allowed_to_pass, passed
+
+
+@pytest.mark.parametrize("name,status,reason", [
+    ("fork_bomb", "error", "BlockingIOError"),
+    ("memory_bomb", "error", "MemoryError"),
+    ("busy_loop", "timeout", ""),
+    ("sigterm_ignored_sleep", "timeout", "wall-clock"),
+    ("fake_pass_exit0", "exited", "exited with code 0 before the tests reported"),
+    ("sys_exit0", "error", "SystemExit: 0"),
+    ("quit", "error", "SystemExit"),
+    ("huge_stdout", "output_limit", "output limit"),
+    ("ctypes_segfault", "killed", "SIGSEGV"),
+    ("deep_recursion", None, ""),
+    ("ten_thousand_threads", "error", "thread"),
+    ("fill_disk", "error", "File too large"),
+    ("close_stdout_then_wrong", "failed", "AssertionError"),
+    ("killpg_self", "killed", "SIGKILL"),
+    ("read_env_secret", "error", "no secret"),
+])
+def test_verdict_and_reason(batch, name, status, reason):
+    execution = batch["results"][name]
+    assert not execution.passed
+    if status is not None:
+        assert execution.status == status, (execution.status, execution.reason)
+    assert reason.lower() in execution.reason.lower(), execution.reason
+
+
+def test_busy_loop_is_stopped_by_cpu_or_wall_limit(batch):
+    assert batch["results"]["busy_loop"].duration < LIMITS.wall_seconds + 1
+
+
+def test_daemon_is_gone_and_wrote_nothing(batch):
+    assert not batch["daemon_marker"].exists()
+
+
+def test_nothing_written_outside(batch):
+    assert not batch["outside"].exists()
+
+
+@pytest.mark.skipif(not FULL_ISOLATION, reason="needs bubblewrap namespaces")
+def test_network_and_filesystem_are_isolated(batch, host):
+    connect = batch["results"]["connect_host_listener"]
+    assert not connect.passed and ("ConnectionRefused" in connect.reason or "unreachable" in connect.reason.lower())
+    assert host["accepted"] == []
+    read = batch["results"]["read_home_secret"]
+    assert not read.passed and "FileNotFoundError" in read.reason
+    assert "TOP SECRET" not in read.stdout
+
+
+@pytest.mark.skipif(not FULL_ISOLATION, reason="needs a PID namespace")
+def test_killing_parent_or_everything_does_not_break_the_pool(batch):
+    # The server is PID 1 of its namespace: SIGKILL from inside is ignored, so the tests still run.
+    assert batch["results"]["kill_parent"].status in ("passed", "sandbox_error")
+    assert batch["results"]["kill_everything"].status in ("passed", "error")  # ESRCH: nobody else to kill
+
+
+def test_stdin_is_closed(batch):
+    assert batch["results"]["block_on_stdin"].status == "passed"  # read() returned at once: EOF
+
+
+def test_isolation_is_reported(batch):
+    report = batch["isolation"].as_dict()
+    assert set(report["layers"]) >= {"network", "filesystem", "pid_namespace", "process_limit"}
+    assert report["missing"] == [name for name, on in report["layers"].items() if not on]
+
+
+def test_strict_mode_refuses_without_layers(monkeypatch):
+    import sandbox.isolation as isolation
+
+    monkeypatch.setattr(isolation.shutil, "which", lambda name: None)
+    with pytest.raises(isolation.SandboxUnavailable, match="missing isolation layers"):
+        isolation.probe("strict")
+
+
+def test_no_isolation_still_contains_limits():
+    with SandboxPool(workers=1, mode="none") as pool:
+        assert "network" in pool.isolation.missing
+        result = pool.run_one(job("while True:\n    pass\n"))
+    assert result.status == "timeout" and not result.passed, result
+
+
+def test_sandbox_python_option(tmp_path):
+    import sys
+
+    with SandboxPool(workers=1, python=sys.executable) as pool:
+        assert pool.run_one(job(GOOD)).passed
+    missing = str(Path(tmp_path) / "no-such-python")
+    with pytest.raises(Exception, match="does not run|failed to start|No such file"):
+        with SandboxPool(workers=1, python=missing) as pool:
+            pool.run_one(job(GOOD))
