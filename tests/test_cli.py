@@ -1,0 +1,139 @@
+"""The CLI end to end, in subprocesses, with the reference backend and the tiny local models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+
+def test_list_and_help(cli):
+    out = cli("list")
+    assert out.returncode == 0 and "core" in out.stdout and "tiny-llama" in out.stdout
+    for command in ("run", "evaluate", "validate", "list"):
+        assert cli(command, "--help").returncode == 0
+
+
+def test_reference_run_scores_100_percent(cli, tmp_path):
+    out = cli("-q", "run", "--suite", "core", "--model", "reference", "--results-dir", str(tmp_path),
+              "--run-name", "ref")
+    assert out.returncode == 0, out.stderr
+    summary = json.loads((tmp_path / "ref" / "summary.json").read_text())
+    assert summary["overall"]["pass@1"] == 1.0 and summary["overall"]["pass_rate"] == 1.0
+    assert summary["counts"]["executions"] == sum(1 for _ in (tmp_path / "ref" / "samples.jsonl").open())
+    for key in ("versions", "git", "seed", "sandbox", "model", "config", "timings", "per_category"):
+        assert key in summary
+    config = yaml.safe_load((tmp_path / "ref" / "config.yaml").read_text())
+    assert config["model"] == "reference"
+    assert "overall" in out.stdout and "100.0%" in out.stdout
+
+
+@pytest.mark.parametrize("model", ["tiny-codegen", "tiny-llama"])
+def test_tiny_model_run_writes_results(cli, tmp_path, model):
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump({"suite": "core", "model": model, "n": 2, "k": [1, 2], "limit": 3,
+                                      "max_new_tokens": 8, "temperature": 0.8, "seed": 7}))
+    out = cli("-q", "run", "--config", str(config), "--problems", "core/word-lengths,core/he-roman",
+              "--limit", "2", "--results-dir", str(tmp_path), "--run-name", "tiny")
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(l) for l in (tmp_path / "tiny" / "samples.jsonl").open()]
+    assert len(lines) == (4 + 1) * 2  # word-lengths: 4 test cases; he-roman: 1; n=2
+    record = next(l for l in lines if l["task_id"] == "core/word-lengths")
+    assert record["program"].startswith("# Import libraries.\n\nimport numpy as np\n\n# Assign the sentence")
+    assert len(record["turns"]) == 4 and all(t["new_tokens"] <= 8 for t in record["turns"])
+    summary = json.loads((tmp_path / "tiny" / "summary.json").read_text())
+    assert summary["model"]["model"] == model and summary["model"]["parameters"] > 0
+    assert "pass@2" in summary["overall"]
+    # Same seed, same samples.
+    again = cli("-q", "run", "--config", str(config), "--problems", "core/word-lengths,core/he-roman",
+                "--limit", "2", "--results-dir", str(tmp_path), "--run-name", "tiny2")
+    assert again.returncode == 0
+    first = [(l["unit"], l["program"]) for l in lines]
+    second = [(json.loads(l)["unit"], json.loads(l)["program"]) for l in (tmp_path / "tiny2" / "samples.jsonl").open()]
+    assert first == second
+
+
+def test_evaluate_human_eval_format(cli, tmp_path):
+    samples = tmp_path / "samples.jsonl"
+    rows = [{"task_id": "core/he-roman", "completion": "    return 'X' * (n // 10)\n"},
+            {"task_id": "core/he-transpose-missing", "completion": ""}]
+    samples.write_text(json.dumps(rows[0]) + "\n")
+    out = cli("-q", "evaluate", "--suite", "core", "--samples", str(samples), "--results-dir", str(tmp_path),
+              "--run-name", "ev")
+    assert out.returncode == 0, out.stderr
+    result = json.loads((tmp_path / "samples_results.jsonl").read_text())
+    assert result["passed"] is False and result["result"].startswith("failed")
+    samples.write_text(json.dumps(rows[1]) + "\n")
+    bad = cli("evaluate", "--suite", "core", "--samples", str(samples), "--results-dir", str(tmp_path))
+    assert bad.returncode == 2 and "core/he-transpose-missing" in bad.stderr and "task_id" in bad.stderr
+
+
+def test_evaluate_multi_turn_format(cli, tmp_path):
+    from harness.suites import resolve_suite
+
+    problem = resolve_suite("core").problem("core/vowel-count")
+    samples = tmp_path / "mt.jsonl"
+    with samples.open("w") as handle:
+        for case in range(len(problem.tests)):
+            handle.write(json.dumps({"task_id": problem.id, "case": case,
+                                     "completions": problem.filled_references(case)}) + "\n")
+    out = cli("-q", "evaluate", "--suite", "core", "--samples", str(samples), "--results-dir", str(tmp_path),
+              "--run-name", "mt")
+    assert out.returncode == 0, out.stderr
+    assert json.loads((tmp_path / "mt" / "summary.json").read_text())["overall"]["pass_rate"] == 1.0
+
+
+def _bad_suite(tmp_path: Path, text: str) -> Path:
+    folder = tmp_path / "suite"
+    folder.mkdir(exist_ok=True)
+    (folder / "p.yaml").write_text(text)
+    return folder
+
+
+GOOD_PROBLEM = """id: p1
+category: c
+turns:
+  - prompt: Set x to {a}.
+    reference: x = {a}
+  - prompt: Print x.
+    reference: print(x)
+tests:
+  - inputs: {a: 1}
+    expected: 1
+"""
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("id: p1\ncategory: [unclosed\n", "malformed YAML"),
+    (GOOD_PROBLEM.replace("category: c\n", ""), "field 'category'"),
+    (GOOD_PROBLEM.replace("Set x to {a}.", "Set x to {b}."), "unknown placeholder {b}"),
+    (GOOD_PROBLEM.replace("expected: 1", "expected_literal: '(1,'"), "expected_literal"),
+    (GOOD_PROBLEM + "bogus: 1\n", "field 'bogus'"),
+])
+def test_bad_suite_is_one_line_exit_2(cli, tmp_path, text, needle):
+    folder = _bad_suite(tmp_path, text)
+    out = cli("validate", str(folder))
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0] and "p.yaml" in lines[0] and "Traceback" not in out.stderr
+    if "category" in needle or "placeholder" in needle:
+        assert "problem p1" in lines[0]
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--suite", "no-such-suite"], "unknown suite"),
+    (["--model", "./no/such/model"], "model path does not exist"),
+    (["--n", "2", "--k", "5"], "pass@5 needs at least 5"),
+])
+def test_bad_run_options_exit_2(cli, tmp_path, args, needle):
+    out = cli("run", "--model", "reference", *args, "--results-dir", str(tmp_path))
+    assert out.returncode == 2 and needle in out.stderr and "Traceback" not in out.stderr, out.stderr
+
+
+def test_existing_results_are_not_overwritten(cli, tmp_path):
+    (tmp_path / "keep").mkdir()
+    (tmp_path / "keep" / "samples.jsonl").write_text("precious\n")
+    out = cli("run", "--model", "reference", "--limit", "1", "--results-dir", str(tmp_path), "--run-name", "keep")
+    assert out.returncode == 2 and (tmp_path / "keep" / "samples.jsonl").read_text() == "precious\n"

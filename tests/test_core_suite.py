@@ -1,0 +1,50 @@
+"""The built-in suite verifies itself: references pass, and the tests bite."""
+
+from __future__ import annotations
+
+from harness.backends.base import SamplingParams
+from harness.backends.reference import ReferenceBackend
+from harness.generation import ConversationRunner, units_for
+from harness.problems import MULTI_TURN, Turn
+from harness.runner import execute
+from harness.suites import resolve_suite
+from sandbox.pool import Limits, SandboxPool
+from dataclasses import replace
+
+
+def test_core_suite_shape():
+    suite = resolve_suite("core")
+    multi = [p for p in suite.problems if p.kind == MULTI_TURN]
+    code = [p for p in suite.problems if p.kind != MULTI_TURN]
+    assert len(multi) >= 30 and len(code) >= 10
+    assert all(3 <= len(p.turns) <= 8 and len(p.tests) >= 4 for p in multi)
+    categories = {p.category for p in suite.problems}
+    assert {"strings", "lists", "dicts", "math", "algorithms", "classes", "data"} <= categories
+
+
+def _run(problems, prefix):
+    runner = ConversationRunner(ReferenceBackend(), SamplingParams(temperature=0), 0, prefix)
+    conversations = runner.run_group(units_for(problems, 1))
+    with SandboxPool(workers=2) as pool:
+        return conversations, execute(conversations, pool, Limits())
+
+
+def test_references_pass_and_dropping_the_last_turn_fails():
+    suite = resolve_suite("core")
+    conversations, executions = _run(suite.problems, suite.program_prefix)
+    assert all(e.passed for e in executions), [(c.unit.uid, e.reason) for c, e in zip(conversations, executions)
+                                               if not e.passed]
+    # Without its last reference turn (multi-turn) or with the body cut to `pass` (code), every problem fails.
+    crippled = []
+    for problem in suite.problems:
+        if problem.kind == MULTI_TURN:
+            turns = list(problem.turns[:-1]) + [Turn(prompt=problem.turns[-1].prompt, reference="pass")]
+            crippled.append(replace(problem, turns=tuple(turns)))
+        else:
+            crippled.append(replace(problem, reference="    pass\n"))
+    conversations, executions = _run(crippled, suite.program_prefix)
+    by_problem: dict[str, list[bool]] = {}
+    for conversation, execution in zip(conversations, executions):
+        by_problem.setdefault(conversation.unit.problem.id, []).append(execution.passed)
+    still_passing = [pid for pid, results in by_problem.items() if all(results)]
+    assert still_passing == []
