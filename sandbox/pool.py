@@ -145,7 +145,6 @@ class SandboxPool:
     def run_one(self, job: Job, worker: int = 0) -> Execution:
         payload = job.payload(uuid.uuid4().hex)
         payload["limits"] = self._limits_for_host(job.limits)
-        # Leave the server a margin to kill and report before the harness gives up on it.
         reply = self._server(worker).run(payload)
         if reply is None:
             self._servers.pop(worker).close()
