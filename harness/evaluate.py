@@ -3,7 +3,8 @@
 Two sample formats, one JSON object per line:
 
 - human-eval's: ``{"task_id": ..., "completion": ...}`` for code-prompt problems; the program is the
-  problem's prompt followed by the completion, exactly as human-eval builds it.
+  problem's prompt followed by the completion (and, for infilling, the suffix), exactly as human-eval
+  builds it.
 - multi-turn: ``{"task_id": ..., "case": <test case index>, "completions": [<turn 1>, <turn 2>, ...]}``;
   the program is the suite's prefix, then for each turn ``# {filled prompt}\\n``, the completion as
   given and ``\\n\\n`` (MTPB's layout). Completions are used as given: truncate them before if needed.
@@ -25,7 +26,7 @@ from harness.generation import Conversation, TurnRecord, Unit
 from harness.problems import MULTI_TURN
 from harness.prompting import BaseCompletionFormat
 from harness.results import RunWriter, sample_record
-from harness.runner import execute, verdict_of
+from harness.runner import execute, make_executor, suite_record, verdict_of
 from harness.scoring import score
 from harness.suite_loader import Suite
 from sandbox.pool import Limits, SandboxPool
@@ -85,7 +86,7 @@ def conversations_from_samples(suite: Suite, path: str,
                 raise InputError(f"line {line_no}: missing 'completion' string", file=path, problem=task_id,
                                  field="completion")
             unit = Unit(problem, 0, counters[(task_id, 0)])
-            conversation = Conversation(unit, problem.prompt + completion, turn_line_starts=[1])
+            conversation = Conversation(unit, problem.prompt + completion + problem.suffix, turn_line_starts=[1])
             conversation.turns.append(TurnRecord(prompt=problem.prompt, raw=completion, completion=completion))
         counters[(unit.problem.id, unit.case)] += 1
         conversations.append(conversation)
@@ -93,7 +94,8 @@ def conversations_from_samples(suite: Suite, path: str,
 
 
 def evaluate_samples(suite: Suite, samples_path: str, ks: list[int], out_dir: Path, overwrite: bool, workers: int,
-                     sandbox_mode: str, sandbox_python: str | None, limits: Limits) -> dict[str, Any]:
+                     sandbox_mode: str, sandbox_python: str | None, limits: Limits, dedup: bool = True,
+                     verdict_cache: bool = True) -> dict[str, Any]:
     from tqdm import tqdm
 
     records = read_samples(samples_path)
@@ -106,9 +108,10 @@ def evaluate_samples(suite: Suite, samples_path: str, ks: list[int], out_dir: Pa
                          file=samples_path, field="k")
     writer = RunWriter.create(out_dir, overwrite)
     started = time.time()
-    with SandboxPool(workers=workers, mode=sandbox_mode, python=sandbox_python) as pool:
+    with SandboxPool(workers=workers, mode=sandbox_mode, python=sandbox_python, preload=suite.preload) as pool:
         with tqdm(total=len(conversations), desc="execute", unit="prog", dynamic_ncols=True) as progress:
-            executions = execute(conversations, pool, limits, progress)
+            executor = make_executor(pool, dedup, verdict_cache)
+            executions = execute(conversations, executor, limits, progress)
         isolation = pool.isolation.as_dict()
     verdicts = []
     for conversation, execution in zip(conversations, executions):
@@ -116,13 +119,15 @@ def evaluate_samples(suite: Suite, samples_path: str, ks: list[int], out_dir: Pa
         writer.append_sample(sample_record(conversation, execution, seed=0))
     _write_human_eval_results(samples_path, [record for _, record in records], executions)
     summary = {
-        "suite": {"name": suite.name, "path": suite.path, "scorer": suite.scorer,
-                  "problems": len({c.unit.problem.id for c in conversations})},
+        "suite": suite_record(suite, [p for p in suite.problems if p.id in {c.unit.problem.id for c in conversations}],
+                              exclude_defective=False),
         "model": {"backend": "samples", "samples_file": str(Path(samples_path).resolve())},
         "ks": ks,
         "seed": None,
         **score(verdicts, ks, fewest),
-        "timings": {"execution_seconds": round(time.time() - started, 3)},
+        "defects": {p.id: list(p.defects) for p in suite.problems if p.defects
+                    and p.id in {c.unit.problem.id for c in conversations}},
+        "timings": {"execution_seconds": round(time.time() - started, 3), "executions": executor.stats.as_dict()},
         "sandbox": isolation,
         "versions": metadata.versions(),
         "git": metadata.git_commit(),

@@ -98,12 +98,12 @@ class ConversationRunner:
             limit = problem.turn_max_new_tokens(turn)
         else:
             text, reference, limit = "", problem.reference, problem.max_new_tokens
-        if getattr(self.backend, "requires_reference", False) and reference is None:
+        if self.backend.requires_reference and reference is None:
             raise InputError("the reference backend needs a reference solution", file=problem.source,
                              problem=problem.id, field="reference")
         request = GenerationRequest(prompt=conversation.history + text, max_new_tokens=self.max_new_tokens or limit,
                                     seed=unit_seed(self.seed, unit.uid, turn),
-                                    new_stop_detector=lambda: self.format.stop_detector(multi_turn),
+                                    new_stop_detector=lambda: self.format.stop_detector(problem),
                                     reference=reference)
         return request, text
 
@@ -114,12 +114,15 @@ class ConversationRunner:
             built = [self._request(c, turn) for c in active]
             results = self.backend.generate([request for request, _ in built], self.sampling)
             for conversation, (request, text), result in zip(active, built, results):
-                multi_turn = conversation.unit.problem.kind == MULTI_TURN
-                completion = self.format.truncate(result.text, multi_turn)
-                if multi_turn:
+                problem = conversation.unit.problem
+                # Reference solutions are used as written: published ones (MBPP's) are not laid out for
+                # stop sequences, and `validate` checks the core suite's against truncation separately.
+                raw = result.text
+                completion = raw if self.backend.requires_reference else self.format.truncate(raw, problem)
+                if problem.kind == MULTI_TURN:
                     conversation.add_turn(text, completion, self.format)
                 else:
-                    conversation.history = request.prompt + completion
+                    conversation.history = request.prompt + completion + problem.suffix
                 conversation.turns.append(TurnRecord(prompt=text or request.prompt, raw=result.text,
                                                      completion=completion, prompt_tokens=result.prompt_tokens,
                                                      new_tokens=result.new_tokens,

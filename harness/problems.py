@@ -45,6 +45,8 @@ class Problem:
     timeout: float = 10.0
     scorer: str = "strict"
     defects: tuple[str, ...] = ()
+    suffix: str = ""
+    stop_sequences: tuple[str, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property

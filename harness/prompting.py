@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from harness.problems import MULTI_TURN, Problem
 from harness.truncation import CODE_STOP_SEQUENCES, MTPBStopDetector, StopDetector, StopSequenceDetector, \
     truncate_at_stops, truncate_mtpb
 
@@ -24,9 +25,13 @@ class BaseCompletionFormat:
         return f"{completion}\n\n"
 
     @staticmethod
-    def truncate(raw: str, multi_turn: bool) -> str:
-        return truncate_mtpb(raw) if multi_turn else truncate_at_stops(raw, CODE_STOP_SEQUENCES)
+    def truncate(raw: str, problem: Problem) -> str:
+        if problem.kind == MULTI_TURN:
+            return truncate_mtpb(raw)
+        return truncate_at_stops(raw, problem.stop_sequences or CODE_STOP_SEQUENCES)
 
     @staticmethod
-    def stop_detector(multi_turn: bool) -> StopDetector:
-        return MTPBStopDetector() if multi_turn else StopSequenceDetector(CODE_STOP_SEQUENCES)
+    def stop_detector(problem: Problem) -> StopDetector:
+        if problem.kind == MULTI_TURN:
+            return MTPBStopDetector()
+        return StopSequenceDetector(problem.stop_sequences or CODE_STOP_SEQUENCES)

@@ -42,6 +42,7 @@ def sample_record(conversation: Conversation, execution: Execution, seed: int) -
         "stdout": execution.stdout[:2000],
         "stderr": execution.stderr[-2000:],
         "duration": execution.duration,
+        "execution": execution.origin,
     })
     return record
 
@@ -95,10 +96,19 @@ def format_table(summary: dict[str, Any]) -> str:
     lines = ["  ".join(str(h).rjust(w) if i else str(h).ljust(w) for i, (h, w) in enumerate(zip(header, widths)))]
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))) for row in cells]
+    for tier, entry in (summary.get("tiers") or {}).items():
+        lines.append(f"{tier}: " + ", ".join(f"pass@{k} {100 * entry[f'pass@{k}']:.1f}%" for k in ks))
     failures = summary.get("failures_by_turn") or {}
     if failures:
         lines.append("failed conversations by where they broke: " +
                      ", ".join(f"{bucket}: {count}" for bucket, count in failures.items()))
     counts = summary["counts"]
     lines.append(f"{counts['passed']}/{counts['executions']} executions passed; statuses {counts['statuses']}")
+    reuse = (summary.get("timings") or {}).get("executions")
+    if reuse:
+        lines.append(f"programs: {reuse['executed']} executed, {reuse['duplicates']} identical to another "
+                     f"sample's, {reuse['cache_hits']} verdicts from the cache")
+    defects = summary.get("defects") or {}
+    if defects:
+        lines.append(f"{len(defects)} problem(s) with known data defects: {', '.join(defects)} (see summary.json)")
     return "\n".join(lines)

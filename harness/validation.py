@@ -14,6 +14,7 @@ from harness.backends.reference import ReferenceBackend
 from harness.generation import ConversationRunner, units_for
 from harness.problems import MULTI_TURN
 from harness.prompting import BaseCompletionFormat
+from harness.executor import Executor
 from harness.runner import execute
 from harness.suite_loader import Suite
 from sandbox.pool import Limits, SandboxPool
@@ -36,27 +37,34 @@ def validate_suite(suite: Suite, run_references: bool = False, workers: int = 2)
     report.lines.append(f"{suite.name}: {len(suite.problems)} problems ({multi} multi-turn, "
                         f"{len(suite.problems) - multi} code prompts), scorer {suite.scorer}")
     with_reference = []
+    without_reference: list[str] = []
     for problem in suite.problems:
         for defect in problem.defects:
             report.lines.append(f"DEFECT {problem.id}: {defect}")
         if problem.kind == MULTI_TURN:
             references = problem.filled_references(0)
             if references is None:
-                report.lines.append(f"NOTE {problem.id}: no reference for every turn")
+                without_reference.append(problem.id)
                 continue
             for index, text in enumerate(references):
-                if fmt.truncate(text, True) != text:
+                if fmt.truncate(text, problem) != text:
                     report.fail(f"{problem.source}: problem {problem.id}: field 'turns[{index}].reference' "
                                 "is cut by MTPB truncation")
         elif problem.reference is None:
-            report.lines.append(f"NOTE {problem.id}: no reference solution")
+            without_reference.append(problem.id)
             continue
         with_reference.append(problem)
+    if without_reference:
+        report.lines.append(f"NOTE {len(without_reference)} problem(s) without a complete reference solution "
+                            f"(not executed): {', '.join(without_reference[:10])}"
+                            + (" ..." if len(without_reference) > 10 else ""))
+    if suite.excluded_if_defective:
+        report.lines.append(f"--exclude-defective leaves out: {', '.join(suite.excluded_if_defective)}")
     if run_references and with_reference:
         runner = ConversationRunner(ReferenceBackend(), SamplingParams(temperature=0), 0, suite.program_prefix)
         conversations = runner.run_group(units_for(with_reference, 1))
-        with SandboxPool(workers=workers) as pool:
-            executions = execute(conversations, pool, Limits())
+        with SandboxPool(workers=workers, preload=suite.preload) as pool:
+            executions = execute(conversations, Executor(pool, dedup=False), Limits())
         passed = 0
         for conversation, execution in zip(conversations, executions):
             unit = conversation.unit

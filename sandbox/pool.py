@@ -15,7 +15,7 @@ import queue
 import subprocess
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -60,7 +60,8 @@ class Job:
 
 @dataclass(frozen=True)
 class Execution:
-    """The verdict of one job."""
+    """The verdict of one job. ``origin`` says where it came from: ``run`` (executed for this job),
+    ``duplicate`` (an identical job of the same run was executed) or ``cache`` (the verdict cache)."""
 
     passed: bool
     status: str
@@ -69,6 +70,7 @@ class Execution:
     stdout: str
     stderr: str
     duration: float
+    origin: str = "run"
 
 
 class _Server:
@@ -154,8 +156,7 @@ class SandboxPool:
                          turn=reply.get("turn"), stdout=reply.get("stdout", ""), stderr=reply.get("stderr", ""),
                          duration=float(reply.get("duration", 0.0)))
 
-    def run_many(self, jobs: Iterable[tuple[Any, Job]],
-                 on_done: Callable[[Any, Execution], None] | None = None) -> Iterator[tuple[Any, Execution]]:
+    def run_many(self, jobs: Iterable[tuple[Any, Job]]) -> Iterator[tuple[Any, Execution]]:
         """Run ``(key, job)`` pairs across the workers; yields ``(key, execution)`` as they finish."""
         todo: queue.Queue = queue.Queue()
         done: queue.Queue = queue.Queue()
@@ -180,10 +181,7 @@ class SandboxPool:
         for thread in threads:
             thread.start()
         for _ in range(count):
-            key, execution = done.get()
-            if on_done is not None:
-                on_done(key, execution)
-            yield key, execution
+            yield done.get()
         for thread in threads:
             thread.join()
 

@@ -15,18 +15,30 @@ This file is sent to the interpreter with ``-c``, so it must not import anything
 """
 
 import ast
+import gc
 import io
 import json
 import os
 import resource
+import select
 import selectors
 import signal
+import stat
 import sys
 import tempfile
 import time
 import traceback
 
 MIB = 1024 * 1024
+EXIT_GRACE_SECONDS = 0.2
+
+
+def _pidfd_open(pid):
+    """A descriptor that becomes readable when ``pid`` exits (Linux 5.3+), or None."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -166,7 +178,8 @@ def run_job_in_child(job, report):
             return
         try:
             exec(compile(job["test"] + "\n", "<tests>", "exec"), namespace)
-            exec(compile("check(%s)\n" % job["entry_point"], "<tests>", "exec"), namespace)
+            if job["entry_point"]:  # HumanEval style: the tests define check(candidate)
+                exec(compile("check(%s)\n" % job["entry_point"], "<tests>", "exec"), namespace)
         except BaseException as exc:
             report(False, "failed", _describe(exc) or "AssertionError", None)
             return
@@ -286,6 +299,8 @@ class Server:
             os.dup2(devnull, fd)
         os.close(devnull)
         self.work_root = settings.get("work_root") or tempfile.gettempdir()
+        self._leftover_pid = None
+        self.workdir = None
         for module in settings.get("preload", []):
             try:
                 __import__(module)
@@ -316,13 +331,14 @@ class Server:
                 result = {"status": "sandbox_error", "passed": False, "reason": traceback.format_exc()[-500:]}
             result["id"] = job["id"]
             self._send(result)
+            self._clean_up()  # after the reply, so the harness's round trip overlaps it; before the next job
 
     def _send(self, message):
         self.proto_out.write((json.dumps(message) + "\n").encode())
 
     def run(self, job):
         limits = job["limits"]
-        workdir = tempfile.mkdtemp(prefix="exec-", dir=self.work_root)
+        workdir = self._fresh_workdir()
         nonce = os.urandom(16).hex()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
@@ -330,6 +346,7 @@ class Server:
         sys.stdout.flush()
         sys.stderr.flush()
         start = time.monotonic()
+        gc.freeze()  # objects the child inherits are not touched by its collector: fewer copied pages
         pid = os.fork()
         if pid == 0:
             self._child(job, workdir, nonce, limits, out_w, err_w, res_w, (out_r, err_r, res_r))
@@ -337,9 +354,37 @@ class Server:
             os.close(fd)
         outcome = self._collect(pid, out_r, err_r, res_r, limits, start)
         outcome["duration"] = round(time.monotonic() - start, 6)
-        self._kill_leftovers(pid)
-        self._remove(workdir)
+        self._leftover_pid = pid
         return self._verdict(outcome, nonce)
+
+    def _clean_up(self):
+        if self._leftover_pid is not None:
+            self._kill_leftovers(self._leftover_pid)
+            self._leftover_pid = None
+            self._fresh_workdir()
+
+    def _fresh_workdir(self):
+        """The job directory, empty and private. It is reused while a job leaves it untouched (cheaper
+        than a new one per job); otherwise it is removed and made anew, and inside the sandbox, where
+        /tmp is this server's own, whatever a program left elsewhere in /tmp goes too."""
+        if self.workdir is not None:
+            try:
+                info = os.lstat(self.workdir)
+                clean = (stat.S_ISDIR(info.st_mode) and stat.S_IMODE(info.st_mode) == 0o700
+                         and not os.listdir(self.workdir))
+                if clean and self.is_pid1:
+                    clean = os.listdir(self.work_root) == [os.path.basename(self.workdir)]
+            except OSError:
+                clean = False
+            if clean:
+                return self.workdir
+            if self.is_pid1:
+                for entry in os.listdir(self.work_root):
+                    self._remove(os.path.join(self.work_root, entry))
+            else:
+                self._remove(self.workdir)
+        self.workdir = tempfile.mkdtemp(prefix="exec-", dir=self.work_root)
+        return self.workdir
 
     def _child(self, job, workdir, nonce, limits, out_w, err_w, res_w, parent_ends):
         try:
@@ -383,19 +428,36 @@ class Server:
         os._exit(0)
 
     def _collect(self, pid, out_r, err_r, res_r, limits, start):
+        """Read the child's pipes until they close and the child has exited, or a limit is hit.
+
+        The child's exit is watched through a pidfd where the kernel has them, so nothing polls. Once
+        the child has exited, descendants still holding its pipes get a short grace, then are killed:
+        the verdict belongs to the child, and leftovers die with the execution anyway.
+        """
         deadline = start + float(limits["wall_seconds"])
         cap = int(limits["output_bytes"])
         buffers = {out_r: bytearray(), err_r: bytearray(), res_r: bytearray()}
         selector = selectors.DefaultSelector()
         for fd in buffers:
             selector.register(fd, selectors.EVENT_READ)
+        pidfd = _pidfd_open(pid)
+        if pidfd is not None:
+            selector.register(pidfd, selectors.EVENT_READ)
         killed_for = None
-        while selector.get_map():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+        exited_at = None
+        while any(fd in selector.get_map() for fd in buffers):
+            now = time.monotonic()
+            if exited_at is not None and now > exited_at + EXIT_GRACE_SECONDS:
+                break
+            if now >= deadline:
                 killed_for = "timeout"
                 break
-            for key, _ in selector.select(timeout=min(remaining, 0.5)):
+            wait = min(deadline - now, 0.5 if exited_at is None else EXIT_GRACE_SECONDS)
+            for key, _ in selector.select(timeout=wait):
+                if key.fd == pidfd:
+                    selector.unregister(pidfd)
+                    exited_at = time.monotonic()
+                    continue
                 chunk = os.read(key.fd, 65536)
                 if not chunk:
                     selector.unregister(key.fd)
@@ -407,12 +469,14 @@ class Server:
             if len(buffers[res_r]) > 1 << 20:
                 killed_for = "output_limit"
                 break
-        if killed_for is not None:
+        if killed_for is not None or exited_at is not None:
             self._kill_group(pid)
         selector.close()
-        status = self._wait(pid, deadline + 1.0)
+        status = self._wait(pid, pidfd, deadline + 1.0)
         for fd in buffers:
             os.close(fd)
+        if pidfd is not None:
+            os.close(pidfd)
         return {"killed_for": killed_for, "wait_status": status, "stdout": bytes(buffers[out_r]),
                 "stderr": bytes(buffers[err_r]), "result": bytes(buffers[res_r])}
 
@@ -424,15 +488,19 @@ class Server:
             except OSError:
                 pass
 
-    def _wait(self, pid, deadline):
+    def _wait(self, pid, pidfd, deadline):
         while True:
             done, status = os.waitpid(pid, os.WNOHANG)
             if done:
                 return status
-            if time.monotonic() > deadline:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 self._kill_group(pid)
                 return os.waitpid(pid, 0)[1]
-            time.sleep(0.002)
+            if pidfd is not None:
+                select.select([pidfd], [], [], remaining)
+            else:
+                time.sleep(0.001)
 
     def _kill_leftovers(self, pid):
         """Kill everything the job left behind, setsid daemons included, and reap it."""
@@ -474,6 +542,13 @@ class Server:
     @staticmethod
     def _remove(path):
         import shutil
+
+        try:
+            if not stat.S_ISDIR(os.lstat(path).st_mode):
+                os.unlink(path)
+                return
+        except OSError:
+            return
 
         def make_writable(func, target, _info):
             try:

