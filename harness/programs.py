@@ -9,10 +9,12 @@ from sandbox.pool import Job, Limits
 
 def job_for(conversation: Conversation, limits: Limits) -> Job:
     problem = conversation.unit.problem
-    # The wall limit has a floor of the problem's own timeout and a margin over it, so a loaded
-    # machine does not turn a correct program into a timeout; CPU time is the binding limit.
-    wall = max(limits.wall_seconds, problem.timeout + 5.0)
-    job_limits = Limits(wall_seconds=wall, cpu_seconds=max(limits.cpu_seconds, problem.timeout),
+    # CPU time is the binding limit: it does not grow when the machine is loaded. The wall limit, which
+    # catches programs that sleep or block, is twice that plus a margin, so a loaded machine (more busy
+    # workers than cores) does not turn a correct program into a timeout.
+    cpu = max(limits.cpu_seconds, problem.timeout)
+    wall = max(limits.wall_seconds, 2 * cpu + 5.0)
+    job_limits = Limits(wall_seconds=wall, cpu_seconds=cpu,
                         memory_mb=limits.memory_mb, file_size_mb=limits.file_size_mb, open_files=limits.open_files,
                         processes=limits.processes, output_bytes=limits.output_bytes)
     if problem.kind == MULTI_TURN:

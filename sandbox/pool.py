@@ -147,9 +147,14 @@ class SandboxPool:
     def run_one(self, job: Job, worker: int = 0) -> Execution:
         payload = job.payload(uuid.uuid4().hex)
         payload["limits"] = self._limits_for_host(job.limits)
-        reply = self._server(worker).run(payload)
-        if reply is None:
+        # A server may end between jobs (it exits when it cannot guarantee a clean directory), so a job
+        # whose server is found dead runs once more on a fresh one before it counts as a sandbox error.
+        for _attempt in range(2):
+            reply = self._server(worker).run(payload)
+            if reply is not None:
+                break
             self._servers.pop(worker).close()
+        if reply is None:
             return Execution(False, "sandbox_error", "the execution server died while running this program",
                              None, "", "", 0.0)
         return Execution(passed=bool(reply["passed"]), status=reply["status"], reason=reply.get("reason", ""),

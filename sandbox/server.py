@@ -331,7 +331,10 @@ class Server:
                 result = {"status": "sandbox_error", "passed": False, "reason": traceback.format_exc()[-500:]}
             result["id"] = job["id"]
             self._send(result)
-            self._clean_up()  # after the reply, so the harness's round trip overlaps it; before the next job
+            try:
+                self._clean_up()  # after the reply, so the harness's round trip overlaps it; before the next job
+            except Exception:
+                os._exit(3)  # never run a job in a directory that may not be clean; the pool restarts us
 
     def _send(self, message):
         self.proto_out.write((json.dumps(message) + "\n").encode())
@@ -381,6 +384,10 @@ class Server:
             if self.is_pid1:
                 for entry in os.listdir(self.work_root):
                     self._remove(os.path.join(self.work_root, entry))
+                if os.listdir(self.work_root):
+                    # Something could not be removed: end this server; the pool starts a fresh one
+                    # with an empty /tmp, so nothing reaches the next job.
+                    os._exit(3)
             else:
                 self._remove(self.workdir)
         self.workdir = tempfile.mkdtemp(prefix="exec-", dir=self.work_root)
@@ -541,24 +548,35 @@ class Server:
 
     @staticmethod
     def _remove(path):
-        import shutil
-
-        try:
-            if not stat.S_ISDIR(os.lstat(path).st_mode):
-                os.unlink(path)
-                return
-        except OSError:
-            return
-
-        def make_writable(func, target, _info):
+        """Remove a file or a tree a program may have made unreadable (modes 0, read-only folders).
+        Iterative and silent: whatever stays behind is caught by the check in ``_fresh_workdir``."""
+        pending, folders = [path], []
+        while pending:
+            current = pending.pop()
             try:
-                os.chmod(os.path.dirname(target), 0o700)
-                os.chmod(target, 0o700)
-                func(target)
+                info = os.lstat(current)
+            except OSError:
+                continue
+            if not stat.S_ISDIR(info.st_mode):
+                try:
+                    os.unlink(current)
+                except OSError:
+                    pass
+                continue
+            try:
+                os.chmod(current, 0o700)
             except OSError:
                 pass
-
-        shutil.rmtree(path, onerror=make_writable)
+            folders.append(current)
+            try:
+                pending.extend(os.path.join(current, entry) for entry in os.listdir(current))
+            except OSError:
+                pass
+        for folder in reversed(folders):
+            try:
+                os.rmdir(folder)
+            except OSError:
+                pass
 
     @staticmethod
     def _verdict(outcome, nonce):

@@ -20,10 +20,12 @@ def tiny_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return cache
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600,
+            env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run ``run-benchmark`` as a user would, in a subprocess."""
     return subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=cwd or ROOT, capture_output=True,
-                          text=True, timeout=timeout, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                          text=True, timeout=timeout,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), **(env_extra or {})})
 
 
 @pytest.fixture

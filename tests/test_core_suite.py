@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from harness.backends.base import SamplingParams
 from harness.backends.reference import ReferenceBackend
 from harness.generation import ConversationRunner, units_for
 from harness.problems import MULTI_TURN, Turn
+from harness.executor import Executor
 from harness.runner import execute
 from harness.suites import resolve_suite
 from sandbox.pool import Limits, SandboxPool
-from dataclasses import replace
 
 
 def test_core_suite_shape():
@@ -25,8 +27,8 @@ def test_core_suite_shape():
 def _run(problems, prefix):
     runner = ConversationRunner(ReferenceBackend(), SamplingParams(temperature=0), 0, prefix)
     conversations = runner.run_group(units_for(problems, 1))
-    with SandboxPool(workers=2) as pool:
-        return conversations, execute(conversations, pool, Limits())
+    with SandboxPool(workers=2, preload=("numpy", "pandas")) as pool:
+        return conversations, execute(conversations, Executor(pool, dedup=False), Limits())
 
 
 def test_references_pass_and_dropping_the_last_turn_fails():

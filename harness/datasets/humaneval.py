@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ INFILLING = {
 CODE_FIELDS = ("task_id", "prompt", "canonical_solution", "test", "entry_point")
 # HumanEval+ failures on the extra inputs raise this, so base and plus pass@k can be told apart.
 PLUS_FAILURE = "PlusInputFailure"
+PLUS_TIMEOUT_SECONDS = 60.0
 
 
 def _code_problem(record: dict[str, Any], source: str, category: str, **extra: Any) -> Problem:
@@ -117,8 +119,11 @@ def load_humanevalplus(data: str | None = None) -> Suite:
     for index, record in enumerate(records):
         require_fields(record, CODE_FIELDS + ("base_input", "plus_input"), located.path, index)
         test = plus_test(record)
-        problems.append(_code_problem({**record, "test": test}, str(located.path), "humanevalplus",
-                                      metadata={"tiers": ("base", "plus")}))
+        problem = _code_problem({**record, "test": test}, str(located.path),
+                                "humanevalplus", metadata={"tiers": ("base", "plus")})
+        # The tests run the reference and the candidate on every input (HumanEval/139 alone takes ~7 s of
+        # CPU here): a generous CPU budget, so that only real slowness times out.
+        problems.append(replace(problem, timeout=PLUS_TIMEOUT_SECONDS))
     return _code_suite("humanevalplus", "HumanEval+: HumanEval with evalplus's extra inputs; base and plus "
                        "pass@k reported separately", located, problems)
 
