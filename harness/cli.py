@@ -24,7 +24,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     add("--exclude-defective", action="store_true", default=None,
         help="leave out problems whose published data is defective (MTPB: 1, 38, 41, 46, 57, 89)")
     add("--model", help="hub id, local path, tiny-codegen, tiny-llama, or reference")
-    add("--n", type=int, help="samples per problem and test case (default 1)")
+    add("--n", "--num-samples", dest="n", type=int,
+        help="samples per problem and test case (default 1); under torchrun write --num-samples, since "
+             "torchrun takes --n for one of its own options")
     add("--k", help="comma-separated k values for pass@k (default 1)")
     add("--temperature", type=float, help="sampling temperature; 0 means greedy (default 0.2)")
     add("--top-p", type=float, help="nucleus sampling (default 0.95)")
@@ -50,6 +52,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     add("--results-dir", help="where run folders go (default results/)")
     add("--run-name", help="name of this run's folder (default: suite-model-settings-time)")
     add("--overwrite", action="store_true", default=None, help="replace an existing run folder")
+    add("--resume", action="store_true", default=None,
+        help="continue an interrupted run in --run-name's folder (any number of processes); refused if the "
+             "settings differ")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -117,8 +122,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     config = build_config(file_values, flags, source=args.config or "command line")
     started = time.time()
     outcome = run_benchmark(config)
-    print(format_table(outcome.summary))
-    print(f"results: {outcome.directory}  ({time.time() - started:.1f}s)")
+    if outcome.summary:  # rank 0 of a launch, or a single process
+        print(format_table(outcome.summary))
+        print(f"results: {outcome.directory}  ({time.time() - started:.1f}s)")
     return 0
 
 

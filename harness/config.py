@@ -40,6 +40,7 @@ class RunConfig:
     results_dir: str = "results"
     run_name: str | None = None
     overwrite: bool = False
+    resume: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -16,8 +16,15 @@ class InputError(Exception):
         self.message = message
         super().__init__(self.one_line())
 
+    def __reduce__(self):  # picklable with its parts, so rank 0 can hand it to the other ranks
+        return (_rebuild, (self.message, self.file, self.problem, self.field))
+
     def one_line(self) -> str:
         where = [part for part in (self.file, f"problem {self.problem}" if self.problem else None,
                                    f"field '{self.field}'" if self.field else None) if part]
         text = f"{': '.join(where)}: {self.message}" if where else self.message
         return " ".join(text.split("\n"))
+
+
+def _rebuild(message: str, file: str | None, problem: str | None, field: str | None) -> InputError:
+    return InputError(message, file=file, problem=problem, field=field)

@@ -1,15 +1,18 @@
 """One benchmark run: problems -> prompts -> generations -> programs -> executions -> scores -> results.
 
 Work goes one batch group at a time: generate the group's conversations, run their programs in the
-sandbox workers, append their sample lines to ``samples.jsonl`` (flushed), then the next group.
+sandbox workers, append their sample lines to this process's part file (flushed), then the next group.
+Groups depend only on the canonical unit order and the batch size, and every unit's sampling is seeded
+from (run seed, unit id, turn), so results are the same for any number of processes and any resumption.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,15 +21,17 @@ from tqdm import tqdm
 
 from harness import metadata
 from harness.backends.base import Backend, SamplingParams
-from harness.config import RunConfig
 from harness.cache_paths import cache_root
+from harness.config import RunConfig
 from harness.datasets.humaneval import PLUS_FAILURE
 from harness.errors import InputError
 from harness.executor import Executor
 from harness.generation import Conversation, ConversationRunner, Unit, batch_groups, units_for
 from harness.problems import MULTI_TURN, Problem
 from harness.programs import job_for
-from harness.results import RunWriter, sample_record
+from harness.distributed import broadcast_from_main, current_process
+from harness.results import sample_record, write_json
+from harness.run_directory import PartWriter, RunDirectory
 from harness.scoring import Verdict, score
 from harness.suite_loader import Suite
 from harness.suites import resolve_suite
@@ -57,7 +62,7 @@ def select_problems(suite: Suite, wanted: list[str], limit: int | None,
     return problems[:limit] if limit else problems
 
 
-def make_backend(config: RunConfig) -> Backend:
+def make_backend(config: RunConfig, launch_device: str | None = None) -> Backend:
     from harness.backends.reference import ReferenceBackend
 
     if config.model == "reference":
@@ -66,7 +71,8 @@ def make_backend(config: RunConfig) -> Backend:
     from harness.tiny_models import TINY_MODELS, tiny_model_path
 
     model = str(tiny_model_path(config.model)) if config.model in TINY_MODELS else config.model
-    backend = HuggingFaceBackend(model, device=config.device, dtype=config.dtype,
+    device = launch_device if config.device == "auto" and launch_device else config.device
+    backend = HuggingFaceBackend(model, device=device, dtype=config.dtype,
                                  trust_remote_code=config.trust_remote_code, revision=config.revision)
     backend.model_id = config.model
     return backend
@@ -96,14 +102,23 @@ def make_executor(pool: SandboxPool, dedup: bool, use_cache: bool) -> Executor:
 
 def verdict_of(conversation: Conversation, execution: Execution) -> Verdict:
     unit = conversation.unit
-    problem = unit.problem
+    return make_verdict(unit.problem, unit.case, unit.sample, execution.passed, execution.status, execution.reason,
+                        execution.turn)
+
+
+def verdict_from_record(record: dict[str, Any], problem: Problem) -> Verdict:
+    return make_verdict(problem, record["case"], record["sample"], record["passed"], record["status"],
+                        record["reason"], record["failed_turn"])
+
+
+def make_verdict(problem: Problem, case: int, sample: int, passed: bool, status: str, reason: str,
+                 turn: int | None) -> Verdict:
     base_passed = None
     if problem.metadata.get("tiers"):  # HumanEval+: failing only the extra inputs still passes the base tests
-        base_passed = execution.passed or (execution.status == "failed"
-                                           and execution.reason.startswith(PLUS_FAILURE + ":"))
-    return Verdict(problem_id=problem.id, category=problem.category, case=unit.case, sample=unit.sample,
-                   passed=execution.passed, status=execution.status, turn=execution.turn,
-                   num_turns=len(problem.turns) if problem.kind == MULTI_TURN else 1, base_passed=base_passed)
+        base_passed = passed or (status == "failed" and reason.startswith(PLUS_FAILURE + ":"))
+    return Verdict(problem_id=problem.id, category=problem.category, case=case, sample=sample, passed=passed,
+                   status=status, turn=turn, num_turns=len(problem.turns) if problem.kind == MULTI_TURN else 1,
+                   base_passed=base_passed)
 
 
 def suite_record(suite: Suite, problems: list[Problem], exclude_defective: bool) -> dict[str, Any]:
@@ -118,30 +133,65 @@ def suite_record(suite: Suite, problems: list[Problem], exclude_defective: bool)
     return record
 
 
-def run_benchmark(config: RunConfig, config_source: str = "command line") -> RunOutcome:
+def run_benchmark(config: RunConfig) -> RunOutcome:
+    """Run ``config`` in this process; under ``accelerate launch``/``torchrun`` every rank calls this, does
+    its share of the batch groups, and rank 0 merges. Returns the outcome on rank 0 (``None`` elsewhere)."""
+    process = current_process(cpu=config.device == "cpu")
     suite = resolve_suite(config.suite, config.data)
     problems = select_problems(suite, config.problems, config.limit, config.exclude_defective)
-    writer = RunWriter.create(Path(config.results_dir) / run_name_for(config, suite), config.overwrite)
-    writer.write_config(config)
-    log.info("suite %s: %d problems; model %s; n=%d; results in %s", suite.name, len(problems), config.model,
-             config.n, writer.directory)
-    started = time.time()
-    backend = make_backend(config)
-    load_seconds = time.time() - started
-    sampling = SamplingParams(temperature=config.temperature, top_p=config.top_p)
-    runner = ConversationRunner(backend, sampling, config.seed, suite.program_prefix,
-                                max_new_tokens=config.max_new_tokens)
     units = units_for(problems, config.n)
+    groups = batch_groups(units, config.batch_size)
+    sizes = [len(group) for group in groups]
+    run_dir: RunDirectory | None = None
+    plan: dict[str, Any]
+    if process.is_main:
+        try:
+            run_dir = RunDirectory(Path(config.results_dir) / run_name_for(config, suite))
+            run_dir.prepare(config)
+            done = run_dir.done_groups(sizes)
+            plan = {"directory": str(run_dir.directory), "todo": [g for g in range(len(groups)) if g not in done]}
+            if done:
+                log.info("resuming: %d of %d batch groups already done", len(done), len(groups))
+        except InputError as exc:
+            plan = {"error": exc}
+        plan = broadcast_from_main(plan, process)
+    else:
+        plan = broadcast_from_main(None, process)
+    if "error" in plan:
+        raise plan["error"]
+    directory = Path(plan["directory"])
+    mine = plan["todo"][process.rank::process.world]
+    log.info("rank %d/%d: suite %s, %d problems, model %s, n=%d; %d of %d batch groups are this process's; "
+             "results in %s", process.rank, process.world, suite.name, len(problems), config.model, config.n,
+             len(mine), len(groups), directory)
+    started = time.time()
+    backend = make_backend(config, process.device)
+    load_seconds = time.time() - started
+    runner = ConversationRunner(backend, SamplingParams(temperature=config.temperature, top_p=config.top_p),
+                                config.seed, suite.program_prefix, max_new_tokens=config.max_new_tokens)
+    part = (run_dir or RunDirectory(directory)).open_part(process.rank)
+    progress = tqdm(total=len(units), initial=sum(sizes[g] for g in range(len(groups)) if g not in plan["todo"]),
+                    desc="samples", unit="sample", dynamic_ncols=True, disable=not process.is_main)
     with SandboxPool(workers=config.workers, mode=config.sandbox, python=config.sandbox_python,
                      preload=suite.preload) as pool:
         log.info("sandbox: %s", pool.isolation.as_dict())
         executor = make_executor(pool, config.dedup, config.verdict_cache)
-        verdicts, timings = _generate_and_execute(runner, batch_groups(units, config.batch_size), executor,
-                                                  limits_for(config), writer, len(units))
+        timings = _work(runner, groups, mine, executor, limits_for(config), part,
+                        lambda: _show_progress(progress, run_dir, len(units)))
         isolation = pool.isolation.as_dict()
-    timings["executions"] = executor.stats.as_dict()
-    timings["model_load_seconds"] = round(load_seconds, 3)
-    timings["total_seconds"] = round(time.time() - started, 3)
+    timings.update(executions=executor.stats.as_dict(), model_load_seconds=round(load_seconds, 3),
+                   seconds=round(time.time() - started, 3), rank=process.rank, world=process.world)
+    part.write_timings(timings)
+    part.close()
+    if not process.is_main:
+        return RunOutcome(directory, {})
+    assert run_dir is not None
+    done = _wait_for_all_groups(run_dir, sizes, progress, len(units))
+    progress.close()
+    records = [record for g in range(len(groups)) for record in sorted(done[g], key=_unit_order(groups[g]))]
+    run_dir.write_samples(records)
+    by_id = {p.id: p for p in problems}
+    verdicts = [verdict_from_record(r, by_id[r["task_id"]]) for r in records]
     summary = {
         "suite": suite_record(suite, problems, config.exclude_defective),
         "model": backend.identity(),
@@ -150,41 +200,78 @@ def run_benchmark(config: RunConfig, config_source: str = "command line") -> Run
         "seed": config.seed,
         **score(verdicts, config.k, config.n),
         "defects": {p.id: list(p.defects) for p in problems if p.defects},
-        "timings": timings,
+        "timings": _merged_timings(run_dir, records),
         "sandbox": isolation,
         "versions": metadata.versions(),
         "git": metadata.git_commit(),
         "machine": metadata.machine(),
     }
-    writer.write_summary(summary)
-    return RunOutcome(writer.directory, summary)
+    write_json(run_dir.directory / "summary.json", summary)
+    run_dir.close()
+    return RunOutcome(run_dir.directory, summary)
 
 
-def _generate_and_execute(runner: ConversationRunner, groups: Iterable[list[Unit]], executor: Executor,
-                          limits: Limits, writer: RunWriter, total: int) -> tuple[list[Verdict], dict[str, Any]]:
-    verdicts: list[Verdict] = []
+def _work(runner: ConversationRunner, groups: list[list[Unit]], mine: list[int], executor: Executor,
+          limits: Limits, part: PartWriter, on_group_done: Callable[[], None]) -> dict[str, Any]:
+    """This process's share: generate each group, execute its programs, append its lines (flushed)."""
     generation_seconds = execution_seconds = 0.0
-    new_tokens = prompt_tokens = 0
-    with tqdm(total=total, desc="generate", unit="conv", dynamic_ncols=True) as generated, \
-            tqdm(total=total, desc="execute ", unit="prog", dynamic_ncols=True) as executed:
-        for group in groups:
-            t0 = time.time()
-            conversations = runner.run_group(group)
-            generation_seconds += time.time() - t0
-            generated.update(len(group))
-            t0 = time.time()
-            executions = execute(conversations, executor, limits, executed)
-            execution_seconds += time.time() - t0
-            for conversation, execution in zip(conversations, executions):
-                verdict = verdict_of(conversation, execution)
-                verdicts.append(verdict)
-                writer.append_sample(sample_record(conversation, execution, runner.seed))
-                new_tokens += sum(t.new_tokens for t in conversation.turns)
-                prompt_tokens += sum(t.prompt_tokens for t in conversation.turns)
-    return verdicts, {
-        "generation_seconds": round(generation_seconds, 3),
-        "execution_seconds": round(execution_seconds, 3),
+    for index in mine:
+        t0 = time.time()
+        conversations = runner.run_group(groups[index])
+        t1 = time.time()
+        executions = execute(conversations, executor, limits)
+        generation_seconds += t1 - t0
+        execution_seconds += time.time() - t1
+        part.append([{"group": index, **sample_record(c, e, runner.seed)} for c, e in zip(conversations, executions)])
+        on_group_done()
+    return {"generation_seconds": round(generation_seconds, 3), "execution_seconds": round(execution_seconds, 3)}
+
+
+def _show_progress(progress: tqdm, run_dir: RunDirectory | None, total: int) -> None:
+    """Rank 0's bar counts every process's lines, read from their part files."""
+    if run_dir is not None and not progress.disable:
+        progress.n = min(total, run_dir.count_lines())
+        progress.refresh()
+
+
+def _wait_for_all_groups(run_dir: RunDirectory, sizes: list[int], progress: tqdm,
+                         total: int) -> dict[int, list[dict[str, Any]]]:
+    """Rank 0 waits for the other processes' groups by watching their files (no collective: a slow rank
+    never trips a communication timeout). A launcher ends the whole job if a rank dies."""
+    while True:
+        done = run_dir.done_groups(sizes)
+        if len(done) == len(sizes):
+            progress.n = total
+            progress.refresh()
+            return done
+        _show_progress(progress, run_dir, total)
+        time.sleep(0.5)
+
+
+def _unit_order(group: list[Unit]) -> Callable[[dict[str, Any]], int]:
+    position = {unit.uid: i for i, unit in enumerate(group)}
+    return lambda record: position[record["unit"]]
+
+
+def _merged_timings(run_dir: RunDirectory, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Sums over every process and attempt; tokens from the sample lines themselves."""
+    parts = []
+    for path in sorted(run_dir.parts.glob("*.timings.json")):
+        try:
+            parts.append(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError):
+            continue
+    generation = sum(p.get("generation_seconds", 0.0) for p in parts)
+    new_tokens = sum(t["new_tokens"] for r in records for t in r["turns"])
+    executions = {key: sum(p.get("executions", {}).get(key, 0) for p in parts)
+                  for key in ("requested", "executed", "duplicates", "cache_hits")}
+    return {
+        "generation_seconds": round(generation, 3),
+        "execution_seconds": round(sum(p.get("execution_seconds", 0.0) for p in parts), 3),
+        "model_load_seconds": round(sum(p.get("model_load_seconds", 0.0) for p in parts), 3),
         "new_tokens": new_tokens,
-        "prompt_tokens": prompt_tokens,
-        "tokens_per_second": round(new_tokens / generation_seconds, 2) if generation_seconds > 0 else None,
+        "prompt_tokens": sum(t["prompt_tokens"] for r in records for t in r["turns"]),
+        "tokens_per_second": round(new_tokens / generation, 2) if generation > 0 else None,
+        "executions": executions,
+        "processes": [{k: p.get(k) for k in ("rank", "world", "seconds")} for p in parts],
     }

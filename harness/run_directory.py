@@ -1,0 +1,145 @@
+"""A run's folder while it is being written: the lock, the per-process part files, resume and merge.
+
+Every process appends the sample lines of each finished batch group to its own part file
+(``parts/rank<r>-<token>.jsonl``) and flushes it. A group counts as done only when all of its units'
+lines are there, so a process killed mid-group loses only that group, which is redone on resume. At the
+end rank 0 merges the done groups into ``samples.jsonl`` in canonical order, whatever the number of
+processes and however many attempts it took.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any, IO
+
+import yaml
+
+from harness.config import RunConfig
+from harness.errors import InputError
+
+PARTS = "parts"
+# Options that may change between an interrupted run and its resumption: they do not change results.
+OPERATIONAL_OPTIONS = {"workers", "device", "results_dir", "run_name", "overwrite", "resume", "dedup",
+                       "verdict_cache"}
+
+
+class RunDirectory:
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.parts = directory / PARTS
+        self._lock: IO | None = None
+
+    def prepare(self, config: RunConfig) -> None:
+        """Rank 0, before any work: refuse a busy or incompatible folder, then lock it for this run."""
+        existing = self.directory / "config.yaml"
+        if self.directory.exists() and any(self.directory.iterdir()):
+            if config.resume and existing.exists():
+                self._check_resumable(existing, config)
+            elif config.overwrite:
+                self._acquire_lock()  # never wipe a folder another run is writing
+                self._release_lock()
+                shutil.rmtree(self.directory)
+            else:
+                raise InputError("results directory exists already; pass --resume to continue it, --overwrite "
+                                 "to replace it, or another --run-name", file=str(self.directory), field="run_name")
+        self.parts.mkdir(parents=True, exist_ok=True)
+        self._acquire_lock()
+        with (self.directory / "config.yaml").open("w", encoding="utf-8") as handle:
+            yaml.safe_dump(config.as_dict(), handle, sort_keys=False)
+
+    def _check_resumable(self, path: Path, config: RunConfig) -> None:
+        try:
+            previous = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise InputError(f"cannot read the interrupted run's config ({exc})", file=str(path)) from None
+        current = config.as_dict()
+        for name, value in current.items():
+            if name not in OPERATIONAL_OPTIONS and previous.get(name) != value:
+                raise InputError(f"cannot resume: this run has {name}={value!r} but the interrupted run had "
+                                 f"{previous.get(name)!r}; use the same settings or another --run-name",
+                                 file=str(path), field=name)
+
+    def _acquire_lock(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        handle = (self.directory / "run.lock").open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise InputError("another run is writing to this results directory right now", file=str(self.directory),
+                             field="run_name") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}\n")
+        handle.flush()
+        self._lock = handle
+
+    def _release_lock(self) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def open_part(self, rank: int) -> "PartWriter":
+        return PartWriter(self.parts / f"rank{rank}-{uuid.uuid4().hex[:12]}.jsonl")
+
+    def done_groups(self, group_sizes: list[int]) -> dict[int, list[dict[str, Any]]]:
+        """Groups with every unit's line present, from all part files of all attempts."""
+        lines: dict[int, dict[str, dict[str, Any]]] = {}
+        for part in sorted(self.parts.glob("*.jsonl")):
+            with part.open(encoding="utf-8") as handle:
+                for line in handle:
+                    try:
+                        record = json.loads(line)
+                    except json.JSONDecodeError:
+                        continue  # the last line of a process killed while writing it
+                    group = record.get("group")
+                    if isinstance(group, int) and 0 <= group < len(group_sizes):
+                        lines.setdefault(group, {}).setdefault(record["unit"], record)
+        return {group: list(units.values()) for group, units in lines.items()
+                if len(units) == group_sizes[group]}
+
+    def count_lines(self) -> int:
+        """Sample lines written so far by every process (for progress; cheap)."""
+        total = 0
+        for part in self.parts.glob("*.jsonl"):
+            with part.open("rb") as handle:
+                total += sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
+        return total
+
+    def write_samples(self, records: list[dict[str, Any]]) -> None:
+        target = self.directory / "samples.jsonl"
+        tmp = target.with_suffix(".jsonl.tmp")
+        with tmp.open("w", encoding="utf-8") as handle:
+            for record in records:
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.replace(target)
+
+    def close(self) -> None:
+        self._release_lock()
+
+
+class PartWriter:
+    """One process's append-only file of sample lines; each line is flushed to the OS as written."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._handle = path.open("a", encoding="utf-8")
+
+    def append(self, records: list[dict[str, Any]]) -> None:
+        self._handle.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+        self._handle.flush()
+
+    def write_timings(self, timings: dict[str, Any]) -> None:
+        self.path.with_suffix(".timings.json").write_text(json.dumps(timings) + "\n", encoding="utf-8")
+
+    def close(self) -> None:
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self._handle.close()
