@@ -88,6 +88,24 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("--data", help="the suite's data file (see run --data)")
     validate.add_argument("--references", action="store_true", help="execute the reference solutions too")
     commands.add_parser("list", help="suites and models the harness knows")
+    report = commands.add_parser("report", help="runs side by side: tables with 95% CIs, breakdowns, plots",
+                                 description="Write report.md, report.csv, a self-contained report.html and PNG "
+                                             "plots comparing finished runs (e.g. model sizes).")
+    report.add_argument("runs", nargs="+", help="finished run folders")
+    report.add_argument("--out", required=True, help="folder for the report")
+    report.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    compare = commands.add_parser("compare", help="regression gate: is the candidate significantly worse?",
+                                  description="Paired per-problem comparison. Exit 0: not significantly worse "
+                                              "than the baseline by more than --max-drop; 1: worse; 2: bad input.")
+    compare.add_argument("--baseline", required=True, help="baseline run folder")
+    compare.add_argument("--candidate", required=True, help="candidate run folder")
+    compare.add_argument("--k", type=int, default=1, help="compare pass@k (default 1)")
+    compare.add_argument("--max-drop", type=float, default=0.0, help="tolerated absolute drop (default 0.0)")
+    compare.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    compare.add_argument("--allow-subset", action="store_true", help="compare on the shared problems only")
+    compare.add_argument("--exact", action="store_true",
+                         help="also fail when any sample's program or verdict changed (deterministic pipelines)")
+    compare.add_argument("--markdown", help="write the summary (for a pull-request comment) to this file")
     importer = commands.add_parser("import", help="convert a published benchmark into this harness's YAML",
                                    description="Write a published benchmark as a YAML suite folder that "
                                                "`--suite DIR` runs exactly like the built-in loader.")
@@ -186,7 +204,32 @@ def _cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": _cmd_run, "evaluate": _cmd_evaluate, "validate": _cmd_validate, "list": _cmd_list,
+def _cmd_report(args: argparse.Namespace) -> int:
+    from harness.finished_runs import load_run
+    from harness.report import write_report
+
+    runs = [load_run(path) for path in args.runs]
+    written = write_report(runs, Path(args.out), seed=args.seed)
+    print(f"report for {len(runs)} run(s): " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from harness.compare import compare_runs
+    from harness.finished_runs import load_run
+
+    if not 0 < args.alpha < 1:
+        raise InputError("must be between 0 and 1", field="alpha")
+    result = compare_runs(load_run(args.baseline), load_run(args.candidate), k=args.k, max_drop=args.max_drop,
+                          alpha=args.alpha, allow_subset=args.allow_subset, exact=args.exact)
+    text = result.markdown()
+    print(text)
+    if args.markdown:
+        Path(args.markdown).write_text(text, encoding="utf-8")
+    return 1 if result.failed else 0
+
+
+COMMANDS = {"run": _cmd_run, "report": _cmd_report, "compare": _cmd_compare, "evaluate": _cmd_evaluate, "validate": _cmd_validate, "list": _cmd_list,
             "import": _cmd_import}
 
 

@@ -1,5 +1,5 @@
-"""The run directory: ``config.yaml`` (enough to rerun), ``samples.jsonl`` (one line per problem x test case
-x sample, appended and flushed as each finishes) and ``summary.json``; and the printed table."""
+"""Sample lines, the summary file, the printed table, and the writer ``evaluate`` uses for its run folder
+(``samples.jsonl`` appended and flushed as samples finish, then ``summary.json``)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from harness.config import RunConfig
 from harness.errors import InputError
 from harness.generation import Conversation
 from sandbox.pool import Execution
@@ -61,10 +58,6 @@ class RunWriter:
             shutil.rmtree(directory)
         directory.mkdir(parents=True, exist_ok=True)
         return cls(directory)
-
-    def write_config(self, config: RunConfig) -> None:
-        with (self.directory / "config.yaml").open("w", encoding="utf-8") as handle:
-            yaml.safe_dump(config.as_dict(), handle, sort_keys=False)
 
     def append_sample(self, record: dict[str, Any]) -> None:
         self._samples.write(json.dumps(record, ensure_ascii=False) + "\n")

@@ -4,7 +4,7 @@ Every process appends the sample lines of each finished batch group to its own p
 (``parts/rank<r>-<token>.jsonl``) and flushes it. A group counts as done only when all of its units'
 lines are there, so a process killed mid-group loses only that group, which is redone on resume. At the
 end rank 0 merges the done groups into ``samples.jsonl`` in canonical order, whatever the number of
-processes and however many attempts it took.
+processes and however many attempts it took, and removes the parts.
 """
 
 from __future__ import annotations
@@ -90,7 +90,8 @@ class RunDirectory:
     def done_groups(self, group_sizes: list[int]) -> dict[int, list[dict[str, Any]]]:
         """Groups with every unit's line present, from all part files of all attempts."""
         lines: dict[int, dict[str, dict[str, Any]]] = {}
-        for part in sorted(self.parts.glob("*.jsonl")):
+        merged = self.directory / "samples.jsonl"  # a finished run's parts live on only here
+        for part in sorted(self.parts.glob("*.jsonl")) + ([merged] if merged.exists() else []):
             with part.open(encoding="utf-8") as handle:
                 for line in handle:
                     try:
@@ -120,6 +121,12 @@ class RunDirectory:
             handle.flush()
             os.fsync(handle.fileno())
         tmp.replace(target)
+
+    def finish(self) -> None:
+        """After the merge: the part files are redundant with ``samples.jsonl``; drop them and the lock."""
+        shutil.rmtree(self.parts, ignore_errors=True)
+        self._release_lock()
+        (self.directory / "run.lock").unlink(missing_ok=True)
 
     def close(self) -> None:
         self._release_lock()

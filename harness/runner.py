@@ -200,14 +200,14 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
         "seed": config.seed,
         **score(verdicts, config.k, config.n),
         "defects": {p.id: list(p.defects) for p in problems if p.defects},
-        "timings": _merged_timings(run_dir, records),
+        "timings": {**_merged_timings(run_dir, records), "wall_seconds": round(time.time() - started, 3)},
         "sandbox": isolation,
         "versions": metadata.versions(),
         "git": metadata.git_commit(),
         "machine": metadata.machine(),
     }
     write_json(run_dir.directory / "summary.json", summary)
-    run_dir.close()
+    run_dir.finish()
     return RunOutcome(run_dir.directory, summary)
 
 

@@ -8,6 +8,7 @@ the project (the built-in suite and this module's corpus), so the same model is 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 import tempfile
@@ -56,11 +57,19 @@ def corpus_lines() -> list[str]:
     return [line for text in texts for line in text.splitlines() if line.strip()]
 
 
+def build_fingerprint() -> str:
+    """The models depend on the corpus (the core suite's files) and on this module's code: a change to
+    either builds new models instead of reusing stale ones from the cache."""
+    digest = hashlib.sha256("\n".join(corpus_lines()).encode())
+    digest.update(Path(__file__).read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def tiny_model_path(name: str) -> Path:
     """Path of the tiny model ``name``, building it on first use."""
     if name not in TINY_MODELS:
         raise KeyError(name)
-    target = cache_root() / "tiny-models" / f"{name}-v{BUILD_VERSION}"
+    target = cache_root() / "tiny-models" / f"{name}-v{BUILD_VERSION}-{build_fingerprint()}"
     if (target / "config.json").exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)

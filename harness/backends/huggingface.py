@@ -75,6 +75,10 @@ class HuggingFaceBackend:
             raise InputError(f"cannot load model: {str(exc).splitlines()[0]}", file=model, field="model") from None
         self.model.to(self.device).eval()
         self.tokenizer.padding_side = "left"
+        if getattr(self.tokenizer, "fill_token", None):
+            # Code Llama's tokenizer splits any text containing "<FILL_ME>" into prefix and suffix; a
+            # conversation's history is plain text (a model may well have written that string).
+            self.tokenizer.fill_token = None
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         config = self.model.config

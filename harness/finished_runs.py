@@ -1,0 +1,82 @@
+"""Reading finished run folders back (for reports and comparisons), with one-line errors."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import InputError
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    directory: Path
+    summary: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return self.directory.name
+
+    @property
+    def suite(self) -> str:
+        return self.summary["suite"]["name"]
+
+    @property
+    def model(self) -> str:
+        return str(self.summary.get("model", {}).get("model", "?"))
+
+    @property
+    def parameters(self) -> int | None:
+        return self.summary.get("model", {}).get("parameters")
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """What must match for two runs' numbers to be comparable side by side."""
+        config = self.summary.get("config") or {}
+        return {"suite": self.suite, "n": config.get("n"), "temperature": config.get("temperature"),
+                "top_p": config.get("top_p"), "max_new_tokens": config.get("max_new_tokens")}
+
+    def per_problem(self, metric: str) -> dict[str, float]:
+        return {pid: entry[metric] for pid, entry in self.summary["per_problem"].items() if metric in entry}
+
+    def family(self) -> tuple[str, str]:
+        """Model family and variant, from the recorded config and the model's name."""
+        identity = self.summary.get("model", {})
+        name = self.model.lower()
+        model_type = str(identity.get("model_type", identity.get("backend", "?")))
+        if model_type == "codegen" or "codegen" in name:
+            match = re.search(r"-(mono|multi|nl)\b", name)
+            return "CodeGen", match.group(1) if match else "-"
+        if "codellama" in name or "code-llama" in name:
+            for variant in ("instruct", "python"):
+                if variant in name:
+                    return "Code Llama", variant.capitalize()
+            return "Code Llama", "base"
+        return model_type, "-"
+
+    def samples(self) -> list[dict[str, Any]]:
+        path = self.directory / "samples.jsonl"
+        try:
+            return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except OSError as exc:
+            raise InputError(f"cannot read samples ({exc.strerror})", file=str(path)) from None
+        except json.JSONDecodeError as exc:
+            raise InputError(f"malformed samples line ({exc.msg})", file=str(path)) from None
+
+
+def load_run(directory: str | Path) -> FinishedRun:
+    folder = Path(directory)
+    path = folder / "summary.json"
+    if not path.is_file():
+        raise InputError("not a finished run folder (no summary.json)", file=str(folder))
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"cannot read summary ({exc})", file=str(path)) from None
+    for key in ("suite", "per_problem", "overall"):
+        if key not in summary:
+            raise InputError("summary lacks a required entry", file=str(path), field=key)
+    return FinishedRun(folder, summary)
