@@ -35,6 +35,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     add("--batch-size", type=int, help="conversations generated together (default 16)")
     add("--device", help="cpu, cuda, cuda:N or auto (default)")
     add("--dtype", help="auto, bf16, fp16 or fp32")
+    add("--device-map", help="'auto': spread a model too large for one GPU over this process's GPUs (accelerate)")
     add("--revision", help="model revision on the hub")
     add("--trust-remote-code", action="store_true", default=None, help="allow model code from the hub")
     add("--problems", help="comma-separated problem ids to run")

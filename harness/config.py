@@ -26,6 +26,7 @@ class RunConfig:
     batch_size: int = 16
     device: str = "auto"
     dtype: str = "auto"
+    device_map: str | None = None
     revision: str | None = None
     trust_remote_code: bool = False
     problems: list[str] = field(default_factory=list)

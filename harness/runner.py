@@ -73,7 +73,8 @@ def make_backend(config: RunConfig, launch_device: str | None = None) -> Backend
     model = str(tiny_model_path(config.model)) if config.model in TINY_MODELS else config.model
     device = launch_device if config.device == "auto" and launch_device else config.device
     backend = HuggingFaceBackend(model, device=device, dtype=config.dtype,
-                                 trust_remote_code=config.trust_remote_code, revision=config.revision)
+                                 trust_remote_code=config.trust_remote_code, revision=config.revision,
+                                 device_map=config.device_map)
     backend.model_id = config.model
     return backend
 

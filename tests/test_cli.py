@@ -12,7 +12,7 @@ import yaml
 def test_list_and_help(cli):
     out = cli("list")
     assert out.returncode == 0 and "core" in out.stdout and "tiny-llama" in out.stdout
-    for command in ("run", "evaluate", "validate", "list"):
+    for command in ("run", "evaluate", "validate", "list", "import", "report", "compare"):
         assert cli(command, "--help").returncode == 0
 
 
@@ -46,9 +46,9 @@ def test_tiny_model_run_writes_results(cli, tmp_path, model):
     summary = json.loads((tmp_path / "tiny" / "summary.json").read_text())
     assert summary["model"]["model"] == model and summary["model"]["parameters"] > 0
     assert "pass@2" in summary["overall"]
-    # Same seed, same samples.
+    # Same seed, same samples; also when accelerate places the model (--device-map auto).
     again = cli("-q", "run", "--config", str(config), "--problems", "core/word-lengths,core/he-roman",
-                "--limit", "2", "--results-dir", str(tmp_path), "--run-name", "tiny2")
+                "--limit", "2", "--results-dir", str(tmp_path), "--run-name", "tiny2", "--device-map", "auto")
     assert again.returncode == 0
     first = [(l["unit"], l["program"]) for l in lines]
     second = [(json.loads(l)["unit"], json.loads(l)["program"]) for l in (tmp_path / "tiny2" / "samples.jsonl").open()]

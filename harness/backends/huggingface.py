@@ -46,7 +46,7 @@ class HuggingFaceBackend:
     name = "huggingface"
 
     def __init__(self, model: str, device: str = "auto", dtype: str = "auto", trust_remote_code: bool = False,
-                 revision: str | None = None, max_length: int | None = None):
+                 revision: str | None = None, max_length: int | None = None, device_map: str | None = None):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -70,10 +70,16 @@ class HuggingFaceBackend:
             kwargs["revision"] = revision
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(model, **kwargs)
+            if device_map:  # a model too large for one device: accelerate spreads its layers over the GPUs
+                kwargs["device_map"] = device_map
             self.model = AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype, **kwargs)
         except OSError as exc:
             raise InputError(f"cannot load model: {str(exc).splitlines()[0]}", file=model, field="model") from None
-        self.model.to(self.device).eval()
+        if device_map:
+            self.device = self.model.get_input_embeddings().weight.device  # inputs go where the first layer is
+        else:
+            self.model.to(self.device)
+        self.model.eval()
         self.tokenizer.padding_side = "left"
         if getattr(self.tokenizer, "fill_token", None):
             # Code Llama's tokenizer splits any text containing "<FILL_ME>" into prefix and suffix; a
