@@ -23,7 +23,16 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                        "bundled, cached or downloaded copy")
     add("--exclude-defective", action="store_true", default=None,
         help="leave out problems whose published data is defective (MTPB: 1, 38, 41, 46, 57, 89)")
-    add("--model", help="hub id, local path, tiny-codegen, tiny-llama, or reference")
+    add("--model", help="hub id, local path, tiny-codegen, tiny-llama, or reference; with --backend openai, the "
+                        "served model's name")
+    add("--backend", choices=["huggingface", "openai"], help="huggingface (default): load the model here; openai: "
+                                                             "an OpenAI-compatible completions endpoint")
+    add("--base-url", help="the endpoint's base URL, e.g. http://localhost:8000/v1 (vLLM, TGI, llama.cpp)")
+    add("--api-key-env", help="environment variable holding the endpoint's API key (default OPENAI_API_KEY); "
+                              "the key itself is never written anywhere")
+    add("--concurrency", type=int, help="requests in flight to the endpoint (default 8)")
+    add("--request-timeout", type=float, help="seconds per endpoint request (default 120)")
+    add("--max-retries", type=int, help="retries of a failed endpoint request, with exponential backoff (default 6)")
     add("--n", "--num-samples", dest="n", type=int,
         help="samples per problem and test case (default 1); under torchrun write --num-samples, since "
              "torchrun takes --n for one of its own options")
@@ -242,6 +251,13 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         print(f"error: {exc.one_line()}", file=sys.stderr)
         return InputError.exit_code
+    except RuntimeError as exc:
+        from harness.backends.openai_compatible import EndpointError
+
+        if not isinstance(exc, EndpointError):
+            raise
+        print(f"error: {exc} (samples finished so far are kept; --resume continues)", file=sys.stderr)
+        return 1
     except BrokenPipeError:  # output piped into `head` and the like
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

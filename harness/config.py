@@ -17,6 +17,12 @@ class RunConfig:
     data: str | None = None
     exclude_defective: bool = False
     model: str = "tiny-codegen"
+    backend: str = "huggingface"
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    concurrency: int = 8
+    request_timeout: float = 120.0
+    max_retries: int = 6
     n: int = 1
     k: list[int] = field(default_factory=lambda: [1])
     temperature: float = 0.2
@@ -95,6 +101,8 @@ def _check(config: RunConfig, source: str) -> None:
     require(isinstance(config.batch_size, int) and config.batch_size >= 1, "batch_size", "must be >= 1")
     require(isinstance(config.workers, int) and config.workers >= 1, "workers", "must be >= 1")
     require(config.sandbox in ("auto", "strict", "none"), "sandbox", "must be auto, strict or none")
+    require(config.backend in ("huggingface", "openai"), "backend", "must be huggingface or openai")
+    require(isinstance(config.concurrency, int) and config.concurrency >= 1, "concurrency", "must be >= 1")
     require(config.max_new_tokens is None or (isinstance(config.max_new_tokens, int) and config.max_new_tokens > 0),
             "max_new_tokens", "must be a positive integer")
     require(config.limit is None or (isinstance(config.limit, int) and config.limit > 0), "limit",

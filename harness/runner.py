@@ -67,6 +67,14 @@ def make_backend(config: RunConfig, launch_device: str | None = None) -> Backend
 
     if config.model == "reference":
         return ReferenceBackend()
+    if config.backend == "openai":
+        from harness.backends.openai_compatible import OpenAICompatibleBackend
+
+        if not config.base_url:
+            raise InputError("--backend openai needs --base-url (e.g. http://localhost:8000/v1)", field="base_url")
+        return OpenAICompatibleBackend(config.base_url, config.model, api_key_env=config.api_key_env,
+                                       concurrency=config.concurrency, timeout=config.request_timeout,
+                                       max_retries=config.max_retries)
     from harness.backends.huggingface import HuggingFaceBackend
     from harness.tiny_models import TINY_MODELS, tiny_model_path
 

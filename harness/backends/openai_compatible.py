@@ -1,0 +1,98 @@
+"""A model behind an OpenAI-compatible completions endpoint (vLLM, TGI, llama.cpp's server, ...).
+
+Requests run concurrently; 429 and 5xx answers and dropped connections are retried with exponential
+backoff (honouring ``Retry-After``); every request has a timeout. Each sample is its own request carrying
+the unit's seed, so samples do not depend on batching. The API key is read from an environment variable
+and never written to results or logs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from harness.backends.base import GenerationRequest, GenerationResult, SamplingParams
+from harness.errors import InputError
+
+log = logging.getLogger(__name__)
+RETRYABLE = {408, 409, 425, 429, 500, 502, 503, 504}
+
+
+class EndpointError(RuntimeError):
+    pass
+
+
+class OpenAICompatibleBackend:
+    name = "openai"
+    requires_reference = False
+
+    def __init__(self, base_url: str, model: str, api_key_env: str = "OPENAI_API_KEY", concurrency: int = 8,
+                 timeout: float = 120.0, max_retries: int = 6, backoff_seconds: float = 1.0):
+        if not base_url.startswith(("http://", "https://")):
+            raise InputError("must be an http(s) URL, e.g. http://localhost:8000/v1", field="base_url")
+        self.base_url = base_url.rstrip("/")
+        self.model_id = model
+        self.api_key_env = api_key_env
+        self.concurrency = max(1, concurrency)
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff_seconds = backoff_seconds
+        self.retries = 0
+
+    def identity(self) -> dict[str, Any]:
+        return {"backend": self.name, "model": self.model_id, "base_url": self.base_url,
+                "api_key_env": self.api_key_env if os.environ.get(self.api_key_env) else None}
+
+    def generate(self, requests: list[GenerationRequest], sampling: SamplingParams) -> list[GenerationResult]:
+        with ThreadPoolExecutor(self.concurrency) as pool:
+            return list(pool.map(lambda request: self._complete(request, sampling), requests))
+
+    def _complete(self, request: GenerationRequest, sampling: SamplingParams) -> GenerationResult:
+        body = {"model": self.model_id, "prompt": request.prompt, "max_tokens": request.max_new_tokens,
+                "temperature": sampling.temperature, "top_p": 1.0 if sampling.greedy else sampling.top_p,
+                "seed": request.seed % (2**31), "n": 1}
+        reply = self._post("/completions", body)
+        try:
+            choice = reply["choices"][0]
+            usage = reply.get("usage") or {}
+            return GenerationResult(text=choice["text"], prompt_tokens=int(usage.get("prompt_tokens", 0)),
+                                    new_tokens=int(usage.get("completion_tokens", 0)))
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise EndpointError(f"unexpected completions reply from {self.base_url}: {exc!r}") from None
+
+    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        headers = {"Content-Type": "application/json"}
+        key = os.environ.get(self.api_key_env)
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        data = json.dumps(body).encode()
+        for attempt in range(self.max_retries + 1):
+            wait = self.backoff_seconds * (2 ** attempt) * (0.5 + random.random() / 2)
+            try:
+                request = urllib.request.Request(self.base_url + path, data=data, headers=headers, method="POST")
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                    return json.loads(response.read())
+            except urllib.error.HTTPError as exc:
+                if exc.code not in RETRYABLE or attempt == self.max_retries:
+                    detail = exc.read()[:300].decode("utf-8", "replace")
+                    raise EndpointError(f"{self.base_url}{path} answered {exc.code}: {detail}") from None
+                retry_after = exc.headers.get("Retry-After")
+                if retry_after and retry_after.replace(".", "", 1).isdigit():
+                    wait = float(retry_after)
+                reason = f"HTTP {exc.code}"
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+                if attempt == self.max_retries:
+                    raise EndpointError(f"{self.base_url}{path} unreachable: {exc}") from None
+                reason = str(exc)
+            self.retries += 1
+            log.warning("endpoint %s: %s; retry %d/%d in %.1fs", self.base_url, reason, attempt + 1,
+                        self.max_retries, wait)
+            time.sleep(wait)
+        raise EndpointError("unreachable")  # the loop always returns or raises

@@ -1,0 +1,112 @@
+"""The OpenAI-compatible backend against a real HTTP server on 127.0.0.1 that answers from a tiny local
+model, with rate limiting and server errors to retry through, and an API key that must not leak."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+from harness.backends.base import GenerationRequest, SamplingParams
+from harness.backends.huggingface import HuggingFaceBackend
+from harness.tiny_models import tiny_model_path
+from harness.truncation import StopSequenceDetector
+
+SECRET = "sk-test-never-write-me-0123456789"
+
+
+class TinyModelServer:
+    """``POST /v1/completions`` answered by tiny-codegen; the first request for every (prompt, seed) gets a
+    429 and the second a 503, so every sample goes through the client's retries."""
+
+    def __init__(self):
+        self.backend = HuggingFaceBackend(str(tiny_model_path("tiny-codegen")), device="cpu")
+        self.lock = threading.Lock()
+        self.seen: dict[str, int] = {}
+        self.requests: list[dict] = []
+        self.auth: set[str] = set()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                server.auth.add(self.headers.get("Authorization", ""))
+                with server.lock:
+                    key = (body["prompt"], body["seed"])
+                    count = server.seen.get(key, 0)
+                    server.seen[key] = count + 1
+                    server.requests.append(body)
+                if self.path != "/v1/completions":
+                    return self._reply(404, {"error": "no such endpoint"})
+                if count == 0:
+                    return self._reply(429, {"error": "slow down"}, {"Retry-After": "0"})
+                if count == 1:
+                    return self._reply(503, {"error": "busy"}, {"Retry-After": "0"})
+                with server.lock:  # one generation at a time: the tiny model is not thread-safe
+                    result = server.backend.generate(
+                        [GenerationRequest(prompt=body["prompt"], max_new_tokens=body["max_tokens"], seed=body["seed"],
+                                           new_stop_detector=lambda: StopSequenceDetector(()))],
+                        SamplingParams(temperature=body["temperature"], top_p=body["top_p"]))[0]
+                self._reply(200, {"id": "cmpl-1", "object": "text_completion", "model": body["model"],
+                                  "choices": [{"index": 0, "text": result.text, "finish_reason": "length"}],
+                                  "usage": {"prompt_tokens": result.prompt_tokens,
+                                            "completion_tokens": result.new_tokens}})
+
+            def _reply(self, code, payload, headers=None):
+                data = json.dumps(payload).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.http.server_address[1]}/v1"
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+
+
+@pytest.fixture(scope="module")
+def server():
+    instance = TinyModelServer()
+    yield instance
+    instance.http.shutdown()
+
+
+def test_run_through_the_endpoint(server, tmp_path):
+    result = run_cli("run", "--backend", "openai", "--base-url", server.url, "--model", "tiny-codegen", "--limit", "3",
+                     "--num-samples", "2", "--max-new-tokens", "12", "--temperature", "0.8", "--concurrency", "4",
+                     "--results-dir", str(tmp_path), "--run-name", "api", env_extra={"OPENAI_API_KEY": SECRET})
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [json.loads(line) for line in (tmp_path / "api" / "samples.jsonl").read_text().splitlines()]
+    assert len(lines) == 3 * 4 * 2  # three multi-turn problems, 4 test cases, 2 samples
+    assert all(turn["new_tokens"] > 0 for line in lines for turn in line["turns"])
+    # Every sample was retried through a 429 and a 503; the answers carried the units' seeds.
+    assert server.seen and all(count == 3 for count in server.seen.values())
+    assert len({r["seed"] for r in server.requests}) >= len(lines)
+    assert server.auth == {f"Bearer {SECRET}"}
+    # The key reaches the server and nothing else.
+    for path in (tmp_path / "api").rglob("*"):
+        if path.is_file():
+            assert SECRET not in path.read_text(errors="replace"), path
+    assert SECRET not in result.stdout + result.stderr
+    summary = json.loads((tmp_path / "api" / "summary.json").read_text())
+    assert summary["model"]["backend"] == "openai" and summary["model"]["base_url"] == server.url
+
+
+def test_unreachable_endpoint_is_one_line(tmp_path):
+    result = run_cli("run", "--backend", "openai", "--base-url", "http://127.0.0.1:9/v1", "--model", "x",
+                     "--limit", "1", "--request-timeout", "2", "--max-retries", "1", "--results-dir", str(tmp_path),
+                     "--run-name", "down")
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "unreachable" in errors[0] and "Traceback" not in result.stderr
+    assert Path(tmp_path / "down" / "config.yaml").exists()  # what was written is kept
