@@ -24,12 +24,12 @@ from harness.backends.base import Backend, SamplingParams
 from harness.cache_paths import cache_root
 from harness.config import RunConfig
 from harness.datasets.humaneval import PLUS_FAILURE
+from harness.distributed import broadcast_from_main, current_process
 from harness.errors import InputError
 from harness.executor import Executor
 from harness.generation import Conversation, ConversationRunner, Unit, batch_groups, units_for
 from harness.problems import MULTI_TURN, Problem
 from harness.programs import job_for
-from harness.distributed import broadcast_from_main, current_process
 from harness.results import sample_record, write_json
 from harness.run_directory import PartWriter, RunDirectory
 from harness.scoring import Verdict, score
