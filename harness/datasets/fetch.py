@@ -84,3 +84,21 @@ def _download(spec: DataFile, url: str, target: Path) -> Path:
     partial.replace(target)
     log.info("%s cached at %s (sha256 %s)", spec.name, target, digest)
     return target
+
+
+def hub_copy(dataset: str, config: str | None, filename: str, what: str) -> LocatedFile:
+    """A dataset from the Hugging Face hub (``datasets.load_dataset``, its test split), saved as JSON lines
+    in the cache so the run records a file and checksum like any other source."""
+    import json
+
+    import datasets
+
+    try:
+        rows = datasets.load_dataset(dataset, config, split="test")
+    except Exception as exc:
+        raise InputError(f"{what} is not available here ({exc}); pass its file with --data PATH",
+                         field="data") from None
+    target = cache_root() / "data" / filename
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("".join(json.dumps(dict(row)) + "\n" for row in rows), encoding="utf-8")
+    return LocatedFile(target, sha256_of(target), f"hub:{dataset}" + (f"/{config}" if config else ""))

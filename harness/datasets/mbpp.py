@@ -9,10 +9,9 @@ the test setup code and the asserts; generation stops at bigcode's stop words.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
-from harness.datasets.fetch import DataFile, LocatedFile, locate, sha256_of
+from harness.datasets.fetch import DataFile, LocatedFile, hub_copy, locate
 from harness.datasets.jsonl import read_jsonl
 from harness.errors import InputError
 from harness.problems import CODE, Problem
@@ -55,7 +54,8 @@ def _records(spec: DataFile, data: str | None, hub_config: str) -> tuple[Located
     except InputError:
         if data:
             raise
-        located = _from_hub(hub_config)
+        located = hub_copy("google-research-datasets/mbpp", hub_config, f"mbpp-{hub_config}-from-hub.jsonl",
+                           "MBPP (no download, no hub)")
     if located.path.suffix == ".json":
         try:
             records = json.loads(located.path.read_text(encoding="utf-8"))
@@ -69,22 +69,6 @@ def _records(spec: DataFile, data: str | None, hub_config: str) -> tuple[Located
                 raise InputError(f"record {index} lacks a required field", file=str(located.path),
                                  problem=str(record.get("task_id", index)), field=name)
     return located, [r for r in records if int(r["task_id"]) in TEST_IDS]
-
-
-def _from_hub(config: str) -> LocatedFile:
-    import datasets
-
-    from harness.cache_paths import cache_root
-
-    try:
-        rows = datasets.load_dataset("google-research-datasets/mbpp", config, split="test")
-    except Exception as exc:
-        raise InputError(f"MBPP is not available: no download and no hub ({exc}); pass the file with --data PATH",
-                         field="data") from None
-    target = cache_root() / "data" / f"mbpp-{config}-from-hub.jsonl"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text("".join(json.dumps(dict(row)) + "\n" for row in rows), encoding="utf-8")
-    return LocatedFile(Path(target), sha256_of(target), f"hub:google-research-datasets/mbpp/{config}")
 
 
 def load_mbpp(data: str | None = None) -> Suite:
