@@ -15,6 +15,7 @@ from harness.backends.base import Backend, GenerationRequest, SamplingParams
 from harness.errors import InputError
 from harness.problems import CODE, MULTI_TURN, Problem
 from harness.prompting import BaseCompletionFormat
+from harness.truncation import StopSequenceDetector
 
 
 @dataclass(frozen=True)
@@ -101,10 +102,17 @@ class ConversationRunner:
         if self.backend.requires_reference and reference is None:
             raise InputError("the reference backend needs a reference solution", file=problem.source,
                              problem=problem.id, field="reference")
+        suffix = None
+        if problem.kind == CODE and problem.suffix:
+            if not self.backend.supports_infilling:
+                raise InputError("this model cannot fill in the middle, which the infilling suites need (Code "
+                                 "Llama 7B/13B can)", file=problem.source, problem=problem.id, field="model")
+            suffix = problem.suffix
         request = GenerationRequest(prompt=conversation.history + text, max_new_tokens=self.max_new_tokens or limit,
                                     seed=unit_seed(self.seed, unit.uid, turn),
-                                    new_stop_detector=lambda: self.format.stop_detector(problem),
-                                    reference=reference)
+                                    new_stop_detector=(lambda: StopSequenceDetector(())) if suffix is not None
+                                    else (lambda: self.format.stop_detector(problem)),
+                                    reference=reference, suffix=suffix)
         return request, text
 
     def run_group(self, units: list[Unit]) -> list[Conversation]:
@@ -118,7 +126,9 @@ class ConversationRunner:
                 # Reference solutions are used as written: published ones (MBPP's) are not laid out for
                 # stop sequences, and `validate` checks the core suite's against truncation separately.
                 raw = result.text
-                completion = raw if self.backend.requires_reference else self.format.truncate(raw, problem)
+                # An infilled middle ends at <EOT> and is used whole, as are reference solutions.
+                used_as_is = self.backend.requires_reference or request.suffix is not None
+                completion = raw if used_as_is else self.format.truncate(raw, problem)
                 if problem.kind == MULTI_TURN:
                     conversation.add_turn(text, completion, self.format)
                 else:

@@ -29,6 +29,8 @@ class GenerationRequest:
     seed: int
     new_stop_detector: Callable[[], StopDetector]
     reference: str | None = None
+    # Fill in the middle: ``prompt`` is the prefix and this the suffix; the answer is the middle.
+    suffix: str | None = None
 
 
 @dataclass
@@ -43,6 +45,8 @@ class Backend(Protocol):
     name: str
     # True for the reference backend: it answers with the problems' reference solutions, used as written.
     requires_reference: bool
+    # Whether requests with a ``suffix`` can be answered (prefix-suffix-middle infilling).
+    supports_infilling: bool
 
     def identity(self) -> dict[str, Any]:
         """Model and tokenizer identity for the results' metadata."""

@@ -87,6 +87,11 @@ class HuggingFaceBackend:
             self.tokenizer.fill_token = None
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
+        # Code Llama (7B and 13B, base and Instruct) fills in the middle: <PRE> prefix <SUF> suffix <MID>,
+        # and ends the middle with <EOT>. Its tokenizer lays the prompt out when given a suffix.
+        self.eot_id = getattr(self.tokenizer, "eot_id", None)
+        self.supports_infilling = all(getattr(self.tokenizer, name, None) is not None
+                                      for name in ("prefix_id", "suffix_id", "middle_id", "eot_id"))
         config = self.model.config
         context = max_length or getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
         self.max_length = int(context or 2048)
@@ -107,19 +112,33 @@ class HuggingFaceBackend:
             "config": config.to_dict(),
         }
 
-    def _encode(self, prompts: list[str], budget: list[int]) -> tuple[list[list[int]], list[bool]]:
+    def encode(self, request: GenerationRequest) -> list[int]:
+        """The prompt's token ids: plain text, or the infilling layout when the request has a suffix."""
+        if request.suffix is None:
+            return self.tokenizer(request.prompt)["input_ids"]
+        if not self.supports_infilling:
+            raise InputError(f"{self.model_id} cannot fill in the middle (its tokenizer has no <PRE>/<SUF>/<MID>/"
+                             "<EOT> tokens); infilling needs a model such as codellama/CodeLlama-7b-hf",
+                             file=self.model_id, field="model")
+        return self.tokenizer(request.prompt, suffix=request.suffix)["input_ids"]
+
+    def _encode(self, requests: list[GenerationRequest], budget: list[int]) -> tuple[list[list[int]], list[bool]]:
         rows, truncated = [], []
-        for prompt, new in zip(prompts, budget):
-            ids = self.tokenizer(prompt)["input_ids"]
+        for request, new in zip(requests, budget):
+            ids = self.encode(request)
             room = self.max_length - new
             truncated.append(len(ids) > room)
-            rows.append(ids[-room:] if len(ids) > room else ids)
+            if len(ids) > room:  # keep the end; an infilling prompt keeps its <s> <PRE> head too
+                head = ids[:2] if request.suffix is not None else []
+                ids = head + ids[len(ids) - room + len(head):]
+            rows.append(ids)
         return rows, truncated
 
     def generate(self, requests: list[GenerationRequest], sampling: SamplingParams) -> list[GenerationResult]:
         torch = self.torch
         budget = [min(r.max_new_tokens, self.max_length - 1) for r in requests]
-        rows, truncated = self._encode([r.prompt for r in requests], budget)
+        rows, truncated = self._encode(requests, budget)
+        stops = [self.eos_ids | ({self.eot_id} if r.suffix is not None else set()) for r in requests]
         width = max(len(r) for r in rows)
         pad = self.tokenizer.pad_token_id
         input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=self.device)
@@ -143,7 +162,7 @@ class HuggingFaceBackend:
                 for batch_row, row in enumerate(alive):
                     token = chosen[batch_row]
                     steps[row] += 1
-                    finished = token in self.eos_ids
+                    finished = token in stops[row]
                     if not finished:
                         finished = detectors[row].feed(decoders[row].add(token))
                     if not finished and steps[row] < budget[row]:
@@ -161,7 +180,7 @@ class HuggingFaceBackend:
                 step_ids = next_tokens
         results = []
         for row, request in enumerate(requests):
-            ids = [t for t in decoders[row].ids if t not in self.eos_ids]
+            ids = [t for t in decoders[row].ids if t not in stops[row]]
             results.append(GenerationResult(text=self.tokenizer.decode(ids), prompt_tokens=len(rows[row]),
                                             new_tokens=steps[row], prompt_truncated=truncated[row]))
         return results

@@ -32,6 +32,7 @@ class EndpointError(RuntimeError):
 class OpenAICompatibleBackend:
     name = "openai"
     requires_reference = False
+    supports_infilling = False
 
     def __init__(self, base_url: str, model: str, api_key_env: str = "OPENAI_API_KEY", concurrency: int = 8,
                  timeout: float = 120.0, max_retries: int = 6, backoff_seconds: float = 1.0):

@@ -11,6 +11,7 @@ from harness.errors import InputError
 class ReferenceBackend:
     name = "reference"
     requires_reference = True
+    supports_infilling = True  # the reference middle
 
     def identity(self) -> dict[str, Any]:
         return {"backend": "reference", "model": "reference"}
