@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from harness.backends.openai_compatible import EndpointError
 from harness.errors import InputError
 
 log = logging.getLogger("harness")
@@ -251,11 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         print(f"error: {exc.one_line()}", file=sys.stderr)
         return InputError.exit_code
-    except RuntimeError as exc:
-        from harness.backends.openai_compatible import EndpointError
-
-        if not isinstance(exc, EndpointError):
-            raise
+    except EndpointError as exc:
         print(f"error: {exc} (samples finished so far are kept; --resume continues)", file=sys.stderr)
         return 1
     except BrokenPipeError:  # output piped into `head` and the like

@@ -26,7 +26,7 @@ from harness.generation import Conversation, TurnRecord, Unit
 from harness.problems import MULTI_TURN
 from harness.prompting import BaseCompletionFormat
 from harness.results import RunWriter, sample_record
-from harness.runner import execute, make_executor, suite_record, verdict_of
+from harness.runner import defects_of, execute, make_executor, suite_record, verdict_of
 from harness.scoring import score
 from harness.suite_loader import Suite
 from sandbox.pool import Limits, SandboxPool
@@ -118,15 +118,15 @@ def evaluate_samples(suite: Suite, samples_path: str, ks: list[int], out_dir: Pa
         verdicts.append(verdict_of(conversation, execution))
         writer.append_sample(sample_record(conversation, execution, seed=0))
     _write_human_eval_results(samples_path, [record for _, record in records], executions)
+    evaluated_ids = {c.unit.problem.id for c in conversations}
+    evaluated = [p for p in suite.problems if p.id in evaluated_ids]
     summary = {
-        "suite": suite_record(suite, [p for p in suite.problems if p.id in {c.unit.problem.id for c in conversations}],
-                              exclude_defective=False),
+        "suite": suite_record(suite, evaluated, exclude_defective=False),
         "model": {"backend": "samples", "samples_file": str(Path(samples_path).resolve())},
         "ks": ks,
         "seed": None,
         **score(verdicts, ks, fewest),
-        "defects": {p.id: list(p.defects) for p in suite.problems if p.defects
-                    and p.id in {c.unit.problem.id for c in conversations}},
+        "defects": defects_of(evaluated),
         "timings": {"execution_seconds": round(time.time() - started, 3), "executions": executor.stats.as_dict()},
         "sandbox": isolation,
         "versions": metadata.versions(),

@@ -8,7 +8,7 @@ second is never confused with verdicts served from memory.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from harness.verdict_cache import VerdictCache, job_key
@@ -23,8 +23,7 @@ class ExecutionStats:
     cache_hits: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return {"requested": self.requested, "executed": self.executed, "duplicates": self.duplicates,
-                "cache_hits": self.cache_hits}
+        return asdict(self)
 
 
 class Executor:

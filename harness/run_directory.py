@@ -25,8 +25,7 @@ from harness.errors import InputError
 PARTS = "parts"
 # Options that may change between an interrupted run and its resumption: they do not change results.
 OPERATIONAL_OPTIONS = {"workers", "device", "device_map", "concurrency", "request_timeout", "max_retries",
-                       "api_key_env",
-                       "results_dir", "run_name", "overwrite", "resume", "dedup", "verdict_cache"}
+                       "api_key_env", "results_dir", "run_name", "overwrite", "resume", "dedup", "verdict_cache"}
 
 
 class RunDirectory:
@@ -34,6 +33,7 @@ class RunDirectory:
         self.directory = directory
         self.parts = directory / PARTS
         self._lock: IO | None = None
+        self._counted: dict[Path, tuple[int, int]] = {}  # part file -> (bytes read, lines seen)
 
     def prepare(self, config: RunConfig) -> None:
         """Rank 0, before any work: refuse a busy or incompatible folder, then lock it for this run."""
@@ -106,12 +106,17 @@ class RunDirectory:
                 if len(units) == group_sizes[group]}
 
     def count_lines(self) -> int:
-        """Sample lines written so far by every process (for progress; cheap)."""
-        total = 0
+        """Sample lines written so far by every process (for progress). Reads only what was appended
+        since the last call, so watching a long run costs nothing like rereading its files."""
         for part in self.parts.glob("*.jsonl"):
+            offset, lines = self._counted.get(part, (0, 0))
             with part.open("rb") as handle:
-                total += sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
-        return total
+                handle.seek(offset)
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    offset += len(block)
+                    lines += block.count(b"\n")
+            self._counted[part] = (offset, lines)
+        return sum(lines for _, lines in self._counted.values())
 
     def write_samples(self, records: list[dict[str, Any]]) -> None:
         target = self.directory / "samples.jsonl"

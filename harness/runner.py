@@ -26,7 +26,7 @@ from harness.config import RunConfig
 from harness.datasets.humaneval import PLUS_FAILURE
 from harness.distributed import broadcast_from_main, current_process
 from harness.errors import InputError
-from harness.executor import Executor
+from harness.executor import ExecutionStats, Executor
 from harness.generation import Conversation, ConversationRunner, Unit, batch_groups, units_for
 from harness.problems import MULTI_TURN, Problem
 from harness.programs import job_for
@@ -130,6 +130,11 @@ def make_verdict(problem: Problem, case: int, sample: int, passed: bool, status:
                    base_passed=base_passed)
 
 
+def defects_of(problems: list[Problem]) -> dict[str, list[str]]:
+    """The known data defects of the problems a run scored, for its summary."""
+    return {p.id: list(p.defects) for p in problems if p.defects}
+
+
 def suite_record(suite: Suite, problems: list[Problem], exclude_defective: bool) -> dict[str, Any]:
     """What the summary says about the suite: where its data came from (with checksum) and what was left out."""
     record: dict[str, Any] = {"name": suite.name, "path": suite.path, "scorer": suite.scorer,
@@ -208,7 +213,7 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
         "ks": config.k,
         "seed": config.seed,
         **score(verdicts, config.k, config.n),
-        "defects": {p.id: list(p.defects) for p in problems if p.defects},
+        "defects": defects_of(problems),
         "timings": {**_merged_timings(run_dir, records), "wall_seconds": round(time.time() - started, 3)},
         "sandbox": isolation,
         "versions": metadata.versions(),
@@ -247,13 +252,18 @@ def _wait_for_all_groups(run_dir: RunDirectory, sizes: list[int], progress: tqdm
                          total: int) -> dict[int, list[dict[str, Any]]]:
     """Rank 0 waits for the other processes' groups by watching their files (no collective: a slow rank
     never trips a communication timeout). A launcher ends the whole job if a rank dies."""
+    seen = -1
     while True:
-        done = run_dir.done_groups(sizes)
-        if len(done) == len(sizes):
-            progress.n = total
+        written = run_dir.count_lines()
+        if written != seen:  # parse the files again only when some process has appended to them
+            seen = written
+            done = run_dir.done_groups(sizes)
+            if len(done) == len(sizes):
+                progress.n = total
+                progress.refresh()
+                return done
+            progress.n = min(total, written)
             progress.refresh()
-            return done
-        _show_progress(progress, run_dir, total)
         time.sleep(0.5)
 
 
@@ -273,7 +283,7 @@ def _merged_timings(run_dir: RunDirectory, records: list[dict[str, Any]]) -> dic
     generation = sum(p.get("generation_seconds", 0.0) for p in parts)
     new_tokens = sum(t["new_tokens"] for r in records for t in r["turns"])
     executions = {key: sum(p.get("executions", {}).get(key, 0) for p in parts)
-                  for key in ("requested", "executed", "duplicates", "cache_hits")}
+                  for key in ExecutionStats().as_dict()}
     return {
         "generation_seconds": round(generation, 3),
         "execution_seconds": round(sum(p.get("execution_seconds", 0.0) for p in parts), 3),

@@ -45,7 +45,6 @@ class OpenAICompatibleBackend:
         self.timeout = timeout
         self.max_retries = max_retries
         self.backoff_seconds = backoff_seconds
-        self.retries = 0
 
     def identity(self) -> dict[str, Any]:
         return {"backend": self.name, "model": self.model_id, "base_url": self.base_url,
@@ -92,7 +91,6 @@ class OpenAICompatibleBackend:
                 if attempt == self.max_retries:
                     raise EndpointError(f"{self.base_url}{path} unreachable: {exc}") from None
                 reason = str(exc)
-            self.retries += 1
             log.warning("endpoint %s: %s; retry %d/%d in %.1fs", self.base_url, reason, attempt + 1,
                         self.max_retries, wait)
             time.sleep(wait)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +45,11 @@ PLUS_FAILURE = "PlusInputFailure"
 PLUS_TIMEOUT_SECONDS = 60.0
 
 
-def _code_problem(record: dict[str, Any], source: str, category: str, **extra: Any) -> Problem:
+def _code_problem(record: dict[str, Any], source: str, category: str, timeout: float = 10.0,
+                  **extra: Any) -> Problem:
     return Problem(id=record["task_id"], category=category, kind=CODE, source=source, prompt=record["prompt"],
                    entry_point=record["entry_point"], test=record["test"], reference=record["canonical_solution"],
-                   max_new_tokens=512, timeout=10.0, **extra)
+                   max_new_tokens=512, timeout=timeout, **extra)
 
 
 def _code_suite(name: str, description: str, located: LocatedFile, problems: list[Problem]) -> Suite:
@@ -103,12 +103,10 @@ def load_humanevalplus(data: str | None = None) -> Suite:
     problems = []
     for index, record in enumerate(records):
         require_fields(record, CODE_FIELDS + ("base_input", "plus_input"), located.path, index)
-        test = plus_test(record)
-        problem = _code_problem({**record, "test": test}, str(located.path),
-                                "humanevalplus", metadata={"tiers": ("base", "plus")})
         # The tests run the reference and the candidate on every input (HumanEval/139 alone takes ~7 s of
         # CPU here): a generous CPU budget, so that only real slowness times out.
-        problems.append(replace(problem, timeout=PLUS_TIMEOUT_SECONDS))
+        problems.append(_code_problem({**record, "test": plus_test(record)}, str(located.path), "humanevalplus",
+                                      timeout=PLUS_TIMEOUT_SECONDS, metadata={"tiers": ("base", "plus")}))
     return _code_suite("humanevalplus", "HumanEval+: HumanEval with evalplus's extra inputs; base and plus "
                        "pass@k reported separately", located, problems)
 
