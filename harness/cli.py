@@ -42,7 +42,12 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     add("--top-p", type=float, help="nucleus sampling (default 0.95)")
     add("--max-new-tokens", type=int, help="override every turn's token budget")
     add("--seed", type=int, help="run seed; each sample's seed derives from it and the sample's identity")
-    add("--batch-size", type=int, help="conversations generated together (default 16)")
+    add("--batch-size", type=_batch_size,
+        help="conversations generated together (default 16); 'auto': groups of 64, halved on out-of-memory "
+             "until they fit")
+    add("--no-kv-reuse", dest="kv_reuse", action="store_false", default=None,
+        help="re-encode each turn's whole history instead of keeping the KV cache between turns (slower; "
+             "for checking)")
     add("--device", help="cpu, cuda, cuda:N or auto (default)")
     add("--dtype", help="auto, bf16, fp16 or fp32")
     add("--device-map", help="'auto': spread a model too large for one GPU over this process's GPUs (accelerate)")
@@ -66,6 +71,15 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     add("--resume", action="store_true", default=None,
         help="continue an interrupted run in --run-name's folder (any number of processes); refused if the "
              "settings differ")
+
+
+def _batch_size(value: str) -> int | str:
+    if value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a positive integer or 'auto'") from None
 
 
 def _parser() -> argparse.ArgumentParser:

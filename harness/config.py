@@ -29,7 +29,8 @@ class RunConfig:
     top_p: float = 0.95
     max_new_tokens: int | None = None
     seed: int = 1234
-    batch_size: int = 16
+    batch_size: int | str = 16
+    kv_reuse: bool = True
     device: str = "auto"
     dtype: str = "auto"
     device_map: str | None = None
@@ -98,7 +99,8 @@ def _check(config: RunConfig, source: str) -> None:
     require(isinstance(config.temperature, (int, float)) and config.temperature >= 0, "temperature",
             "must be >= 0 (0 means greedy)")
     require(isinstance(config.top_p, (int, float)) and 0 < config.top_p <= 1, "top_p", "must be in (0, 1]")
-    require(isinstance(config.batch_size, int) and config.batch_size >= 1, "batch_size", "must be >= 1")
+    require(config.batch_size == "auto" or (isinstance(config.batch_size, int) and config.batch_size >= 1),
+            "batch_size", "must be a positive integer or 'auto'")
     require(isinstance(config.workers, int) and config.workers >= 1, "workers", "must be >= 1")
     require(config.sandbox in ("auto", "strict", "none"), "sandbox", "must be auto, strict or none")
     require(config.backend in ("huggingface", "openai"), "backend", "must be huggingface or openai")

@@ -48,6 +48,7 @@ class TurnRecord:
     prompt_tokens: int = 0
     new_tokens: int = 0
     prompt_truncated: bool = False
+    prompt_tokens_computed: int | None = None
 
 
 @dataclass
@@ -112,7 +113,8 @@ class ConversationRunner:
                                     seed=unit_seed(self.seed, unit.uid, turn),
                                     new_stop_detector=(lambda: StopSequenceDetector(())) if suffix is not None
                                     else (lambda: self.format.stop_detector(problem)),
-                                    reference=reference, suffix=suffix)
+                                    reference=reference, suffix=suffix, conversation=unit.uid,
+                                    continues=turn + 1 < self._turn_count(unit))
         return request, text
 
     def run_group(self, units: list[Unit]) -> list[Conversation]:
@@ -136,7 +138,8 @@ class ConversationRunner:
                 conversation.turns.append(TurnRecord(prompt=text or request.prompt, raw=result.text,
                                                      completion=completion, prompt_tokens=result.prompt_tokens,
                                                      new_tokens=result.new_tokens,
-                                                     prompt_truncated=result.prompt_truncated))
+                                                     prompt_truncated=result.prompt_truncated,
+                                                     prompt_tokens_computed=result.prompt_tokens_computed))
         return conversations
 
     def run(self, groups: Iterable[list[Unit]]) -> Iterator[Conversation]:
@@ -144,7 +147,11 @@ class ConversationRunner:
             yield from self.run_group(group)
 
 
-def batch_groups(units: list[Unit], batch_size: int) -> list[list[Unit]]:
+# Group size for ``--batch-size auto``: the backend halves the batches it generates on out-of-memory.
+AUTO_BATCH_SIZE = 64
+
+
+def batch_groups(units: list[Unit], batch_size: int | str) -> list[list[Unit]]:
     """Consecutive units in canonical order, ``batch_size`` at a time."""
-    size = max(1, batch_size)
+    size = AUTO_BATCH_SIZE if batch_size == "auto" else max(1, int(batch_size))
     return [units[i:i + size] for i in range(0, len(units), size)]

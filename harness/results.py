@@ -30,6 +30,8 @@ def sample_record(conversation: Conversation, execution: Execution, seed: int) -
     record.update({
         "turns": [{"prompt": t.prompt, "raw": t.raw, "completion": t.completion,
                    "prompt_tokens": t.prompt_tokens, "new_tokens": t.new_tokens,
+                   **({"prompt_tokens_computed": t.prompt_tokens_computed}
+                      if t.prompt_tokens_computed is not None else {}),
                    **({"prompt_truncated": True} if t.prompt_truncated else {})} for t in conversation.turns],
         "program": conversation.program,
         "passed": execution.passed,

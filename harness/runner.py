@@ -82,7 +82,7 @@ def make_backend(config: RunConfig, launch_device: str | None = None) -> Backend
     device = launch_device if config.device == "auto" and launch_device else config.device
     backend = HuggingFaceBackend(model, device=device, dtype=config.dtype,
                                  trust_remote_code=config.trust_remote_code, revision=config.revision,
-                                 device_map=config.device_map)
+                                 device_map=config.device_map, reuse_kv=config.kv_reuse)
     backend.model_id = config.model
     return backend
 
@@ -193,6 +193,8 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
         timings = _work(runner, groups, mine, executor, limits_for(config), part,
                         lambda: _show_progress(progress, run_dir, len(units)))
         isolation = pool.isolation.as_dict()
+    if getattr(backend, "max_batch", None):
+        timings["max_batch"] = backend.max_batch  # lowered after running out of memory
     timings.update(executions=executor.stats.as_dict(), model_load_seconds=round(load_seconds, 3),
                    seconds=round(time.time() - started, 3), rank=process.rank, world=process.world)
     part.write_timings(timings)
@@ -290,6 +292,9 @@ def _merged_timings(run_dir: RunDirectory, records: list[dict[str, Any]]) -> dic
         "model_load_seconds": round(sum(p.get("model_load_seconds", 0.0) for p in parts), 3),
         "new_tokens": new_tokens,
         "prompt_tokens": sum(t["prompt_tokens"] for r in records for t in r["turns"]),
+        # What the model computed: prompt tokens found in kept or shared KV caches are not recomputed.
+        "prompt_tokens_computed": sum(t.get("prompt_tokens_computed", t["prompt_tokens"])
+                                      for r in records for t in r["turns"]),
         "tokens_per_second": round(new_tokens / generation, 2) if generation > 0 else None,
         "executions": executions,
         "processes": [{k: p.get(k) for k in ("rank", "world", "seconds")} for p in parts],

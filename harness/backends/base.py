@@ -31,6 +31,10 @@ class GenerationRequest:
     reference: str | None = None
     # Fill in the middle: ``prompt`` is the prefix and this the suffix; the answer is the middle.
     suffix: str | None = None
+    # The conversation this row belongs to, and whether it has another turn: a backend may keep the row's
+    # state (its KV cache) under this key for the next turn.
+    conversation: str | None = None
+    continues: bool = False
 
 
 @dataclass
@@ -39,6 +43,8 @@ class GenerationResult:
     prompt_tokens: int = 0
     new_tokens: int = 0
     prompt_truncated: bool = False
+    # Prompt tokens the model actually computed for this row (the rest came from kept or shared caches).
+    prompt_tokens_computed: int | None = None
 
 
 class Backend(Protocol):

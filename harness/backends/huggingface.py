@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.backends.base import GenerationRequest, GenerationResult, SamplingParams
+from harness.backends.kv_reuse import ConversationCaches, batched_cache
 from harness.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,8 @@ class HuggingFaceBackend:
     name = "huggingface"
 
     def __init__(self, model: str, device: str = "auto", dtype: str = "auto", trust_remote_code: bool = False,
-                 revision: str | None = None, max_length: int | None = None, device_map: str | None = None):
+                 revision: str | None = None, max_length: int | None = None, device_map: str | None = None,
+                 reuse_kv: bool = True, max_batch: int | None = None):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -96,6 +98,10 @@ class HuggingFaceBackend:
         context = max_length or getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
         self.max_length = int(context or 2048)
         self.eos_ids = {i for i in [self.tokenizer.eos_token_id] if i is not None}
+        # Keys and values kept between a conversation's turns (and a shared first prompt encoded once).
+        self.reuse_kv = reuse_kv
+        self.caches = ConversationCaches()
+        self.max_batch = max_batch
 
     def identity(self) -> dict[str, Any]:
         config = self.model.config
@@ -135,38 +141,83 @@ class HuggingFaceBackend:
         return rows, truncated
 
     def generate(self, requests: list[GenerationRequest], sampling: SamplingParams) -> list[GenerationResult]:
+        """Generates in batches of at most ``max_batch`` rows; out of GPU memory, halves it and goes on."""
+        results: list[GenerationResult] = []
+        while len(results) < len(requests):
+            size = min(self.max_batch or len(requests), len(requests) - len(results))
+            try:
+                results.extend(self._generate_batch(requests[len(results):len(results) + size], sampling))
+            except self.torch.OutOfMemoryError:
+                if size == 1:
+                    raise
+                self.max_batch = size // 2
+                if self.torch.cuda.is_available():
+                    self.torch.cuda.empty_cache()
+                log.warning("out of memory generating %d rows together; going on with at most %d", size,
+                            self.max_batch)
+        return results
+
+    def _generate_batch(self, requests: list[GenerationRequest], sampling: SamplingParams) -> list[GenerationResult]:
         torch = self.torch
         budget = [min(r.max_new_tokens, self.max_length - 1) for r in requests]
         rows, truncated = self._encode(requests, budget)
         stops = [self.eos_ids | ({self.eot_id} if r.suffix is not None else set()) for r in requests]
-        width = max(len(r) for r in rows)
+        keys = [r.conversation for r in requests]
+        reuse = [self.caches.reusable(key, ids) if self.reuse_kv else (None, 0) for key, ids in zip(keys, rows)]
+        # Rows with the same prompt and nothing kept (a problem's samples at their first turn) are encoded
+        # once and expanded after the prefill.
+        first_of: dict[tuple[int, ...] | int, int] = {}
+        encoded: list[int] = []  # the rows actually fed in the prefill
+        expand: list[int] = []  # each row's index among them
+        for i, ids in enumerate(rows):
+            share = tuple(ids) if self.reuse_kv and not reuse[i][1] else i
+            if share not in first_of:
+                first_of[share] = len(encoded)
+                encoded.append(i)
+            expand.append(first_of[share])
+        cache, mask = batched_cache(torch, self.model.config, [reuse[i] for i in encoded])
+        self.caches.forget(keys)
+        fed = [rows[i][reuse[i][1]:] for i in encoded]
+        width = max(len(ids) for ids in fed)
         pad = self.tokenizer.pad_token_id
-        input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=self.device)
-        mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=self.device)
+        step_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in fed], device=self.device)
+        new_mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in fed], device=self.device)
+        mask = new_mask if mask is None else torch.cat([mask, new_mask], dim=1)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -width:]
+        processed = [0] * len(requests)
+        for i, ids in zip(encoded, fed):
+            processed[i] = len(ids)
         generators = [torch.Generator(device="cpu").manual_seed(r.seed) for r in requests]
         decoders = [IncrementalDecoder(self.tokenizer) for _ in requests]
         detectors = [r.new_stop_detector() for r in requests]
         alive = list(range(len(requests)))  # original row index of each batch row
-        steps = [0] * len(requests)
-        cache = None
-        step_ids = input_ids
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        chosen_ids: list[list[int]] = [[] for _ in requests]
+        shared = len(encoded) < len(requests)
         with torch.inference_mode():
             while alive:
                 out = self.model(input_ids=step_ids, attention_mask=mask, position_ids=positions,
                                  past_key_values=cache, use_cache=True)
                 cache = out.past_key_values
                 logits = out.logits[:, -1, :].float()
+                if shared:  # after the prefill: one row per request again
+                    index = torch.tensor(expand, device=self.device)
+                    cache.batch_select_indices(index)
+                    logits, mask, positions = logits[index], mask[index], positions[index]
+                    shared = False
                 chosen = self._pick(logits, [generators[i] for i in alive], sampling)
                 keep = []
                 for batch_row, row in enumerate(alive):
                     token = chosen[batch_row]
-                    steps[row] += 1
+                    chosen_ids[row].append(token)
                     finished = token in stops[row]
                     if not finished:
                         finished = detectors[row].feed(decoders[row].add(token))
-                    if not finished and steps[row] < budget[row]:
+                    if not finished and len(chosen_ids[row]) < budget[row]:
                         keep.append(batch_row)
+                    elif self.reuse_kv and requests[row].continues and keys[row] is not None:
+                        # Everything fed so far: the prompt and the new tokens but the last, never fed.
+                        self.caches.keep(keys[row], rows[row] + chosen_ids[row][:-1], cache, batch_row,
+                                         mask[batch_row].bool())
                 next_tokens = torch.tensor(chosen, device=self.device)[:, None]
                 if len(keep) < len(alive):
                     if not keep:
@@ -180,9 +231,10 @@ class HuggingFaceBackend:
                 step_ids = next_tokens
         results = []
         for row, request in enumerate(requests):
-            ids = [t for t in decoders[row].ids if t not in stops[row]]
+            ids = [t for t in chosen_ids[row] if t not in stops[row]]
             results.append(GenerationResult(text=self.tokenizer.decode(ids), prompt_tokens=len(rows[row]),
-                                            new_tokens=steps[row], prompt_truncated=truncated[row]))
+                                            new_tokens=len(chosen_ids[row]), prompt_truncated=truncated[row],
+                                            prompt_tokens_computed=processed[row]))
         return results
 
     def _pick(self, logits: Any, generators: list[Any], sampling: SamplingParams) -> list[int]:
