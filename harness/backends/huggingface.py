@@ -238,14 +238,18 @@ class HuggingFaceBackend:
         return results
 
     def _pick(self, logits: Any, generators: list[Any], sampling: SamplingParams) -> list[int]:
+        """Greedy, or inverse-CDF sampling on the device: each row's uniform draw comes from its own
+        generator, so a row's sample does not depend on its batch neighbours."""
         torch = self.torch
         if sampling.greedy:
             return logits.argmax(dim=-1).tolist()
-        probs = torch.softmax(logits / sampling.temperature, dim=-1)
+        probs = torch.softmax(logits / sampling.temperature, dim=-1).double()
+        order = None
         if sampling.top_p < 1.0:
-            sorted_probs, order = probs.sort(dim=-1, descending=True)
-            cumulative = sorted_probs.cumsum(dim=-1)
-            sorted_probs[(cumulative - sorted_probs) > sampling.top_p] = 0.0
-            probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
-        probs = probs.cpu()
-        return [int(torch.multinomial(probs[i], 1, generator=g)) for i, g in enumerate(generators)]
+            probs, order = probs.sort(dim=-1, descending=True)
+            probs[(probs.cumsum(dim=-1) - probs) > sampling.top_p] = 0.0
+        cdf = probs.cumsum(dim=-1)
+        draws = torch.cat([torch.rand(1, generator=g, dtype=torch.float64) for g in generators]).to(cdf.device)
+        index = torch.searchsorted(cdf, (draws * cdf[:, -1])[:, None], right=True).clamp(max=cdf.shape[-1] - 1)
+        tokens = index if order is None else order.gather(-1, index)
+        return tokens[:, 0].tolist()
