@@ -27,7 +27,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     add("--model", help="hub id, local path, tiny-codegen, tiny-llama, or reference; with --backend openai, the "
                         "served model's name")
     add("--backend", choices=["huggingface", "openai"], help="huggingface (default): load the model here; openai: "
-                                                             "an OpenAI-compatible completions endpoint")
+                                                             "an OpenAI-compatible endpoint")
     add("--base-url", help="the endpoint's base URL, e.g. http://localhost:8000/v1 (vLLM, TGI, llama.cpp)")
     add("--api-key-env", help="environment variable holding the endpoint's API key (default OPENAI_API_KEY); "
                               "the key itself is never written anywhere")
@@ -52,6 +52,14 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     add("--dtype", help="auto, bf16, fp16 or fp32")
     add("--device-map", help="'auto': spread a model too large for one GPU over this process's GPUs (accelerate)")
     add("--revision", help="model revision on the hub")
+    add("--prompt-format", choices=["auto", "base", "chat"],
+        help="auto (default): the chat template for models that have one (Instruct), else plain completion; "
+             "base: MTPB comment turns / code completion; chat: each turn a user message, code taken from the "
+             "reply's ```python blocks (with --backend openai: the /chat/completions endpoint)")
+    add("--attn-implementation", help="eager, sdpa, flash_attention_2, ... (default: transformers' choice)")
+    add("--load-in", choices=["8bit", "4bit"], help="quantized weights through bitsandbytes (CUDA)")
+    add("--max-length", type=int, help="context length guard (default: the model's); longer prompts lose their "
+                                       "beginning and the sample is marked prompt_truncated")
     add("--trust-remote-code", action="store_true", default=None, help="allow model code from the hub")
     add("--problems", help="comma-separated problem ids to run")
     add("--limit", type=int, help="run only the first N problems")

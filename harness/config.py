@@ -35,6 +35,10 @@ class RunConfig:
     dtype: str = "auto"
     device_map: str | None = None
     revision: str | None = None
+    prompt_format: str = "auto"
+    attn_implementation: str | None = None
+    load_in: str | None = None
+    max_length: int | None = None
     trust_remote_code: bool = False
     problems: list[str] = field(default_factory=list)
     limit: int | None = None
@@ -104,6 +108,10 @@ def _check(config: RunConfig, source: str) -> None:
     require(isinstance(config.workers, int) and config.workers >= 1, "workers", "must be >= 1")
     require(config.sandbox in ("auto", "strict", "none"), "sandbox", "must be auto, strict or none")
     require(config.backend in ("huggingface", "openai"), "backend", "must be huggingface or openai")
+    require(config.prompt_format in ("auto", "base", "chat"), "prompt_format", "must be auto, base or chat")
+    require(config.load_in in (None, "8bit", "4bit"), "load_in", "must be 8bit or 4bit")
+    require(config.max_length is None or (isinstance(config.max_length, int) and config.max_length > 1),
+            "max_length", "must be an integer > 1")
     require(isinstance(config.concurrency, int) and config.concurrency >= 1, "concurrency", "must be >= 1")
     require(config.max_new_tokens is None or (isinstance(config.max_new_tokens, int) and config.max_new_tokens > 0),
             "max_new_tokens", "must be a positive integer")

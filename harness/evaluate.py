@@ -78,7 +78,7 @@ def conversations_from_samples(suite: Suite, path: str,
             conversation = Conversation(unit, suite.program_prefix)
             for prompt, completion in zip(problem.filled_turns(case), completions):
                 text = fmt.turn_text(prompt)
-                conversation.add_turn(text, str(completion), fmt)
+                conversation.add_turn(text, str(completion))
                 conversation.turns.append(TurnRecord(prompt=text, raw=str(completion), completion=str(completion)))
         else:
             completion = record.get("completion")

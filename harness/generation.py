@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from harness.backends.base import Backend, GenerationRequest, SamplingParams
 from harness.errors import InputError
 from harness.problems import CODE, MULTI_TURN, Problem
-from harness.prompting import BaseCompletionFormat
+from harness.prompting import BaseCompletionFormat, ChatFormat, extract_code
 from harness.truncation import StopSequenceDetector
 
 
@@ -57,22 +57,24 @@ class Conversation:
     history: str
     turns: list[TurnRecord] = field(default_factory=list)
     turn_line_starts: list[int] = field(default_factory=list)
+    messages: list[dict[str, str]] = field(default_factory=list)  # chat formats: the conversation so far
 
     @property
     def program(self) -> str:
         return self.history
 
-    def add_turn(self, turn_text: str, completion: str, fmt: BaseCompletionFormat) -> None:
-        """Append one multi-turn exchange, remembering the line where the turn starts."""
+    def add_turn(self, turn_text: str, completion: str) -> None:
+        """Append one multi-turn exchange (the turn's comment, if any, and its code, then a blank line),
+        remembering the line where the turn starts."""
         self.turn_line_starts.append(self.history.count("\n") + 1)
-        self.history += turn_text + fmt.after_completion(completion)
+        self.history += f"{turn_text}{completion}\n\n"
 
 
 class ConversationRunner:
     """Generates every turn of a set of units with one backend and prompt format."""
 
     def __init__(self, backend: Backend, sampling: SamplingParams, seed: int, program_prefix: str,
-                 prompt_format: BaseCompletionFormat | None = None, max_new_tokens: int | None = None):
+                 prompt_format: BaseCompletionFormat | ChatFormat | None = None, max_new_tokens: int | None = None):
         self.backend = backend
         self.sampling = sampling
         self.seed = seed
@@ -90,32 +92,50 @@ class ConversationRunner:
         return len(unit.problem.turns) if unit.problem.kind == MULTI_TURN else 1
 
     def _request(self, conversation: Conversation, turn: int) -> tuple[GenerationRequest, str]:
+        """The request for ``turn`` and the text it adds to the program before the completion (the turn's
+        comment in the base format, nothing in the chat format)."""
         unit = conversation.unit
         problem = unit.problem
         multi_turn = problem.kind == MULTI_TURN
         if multi_turn:
-            text = self.format.turn_text(problem.filled_turns(unit.case)[turn])
+            turn_prompt = problem.filled_turns(unit.case)[turn]
             references = problem.filled_references(unit.case)
             reference = references[turn] if references else None
             limit = problem.turn_max_new_tokens(turn)
         else:
-            text, reference, limit = "", problem.reference, problem.max_new_tokens
+            turn_prompt, reference, limit = "", problem.reference, problem.max_new_tokens
         if self.backend.requires_reference and reference is None:
             raise InputError("the reference backend needs a reference solution", file=problem.source,
                              problem=problem.id, field="reference")
-        suffix = None
+        common = {"max_new_tokens": self.max_new_tokens or limit, "seed": unit_seed(self.seed, unit.uid, turn),
+                  "reference": reference, "conversation": unit.uid,
+                  "continues": turn + 1 < self._turn_count(unit)}
         if problem.kind == CODE and problem.suffix:
             if not self.backend.supports_infilling:
                 raise InputError("this model cannot fill in the middle, which the infilling suites need (Code "
                                  "Llama 7B/13B can)", file=problem.source, problem=problem.id, field="model")
-            suffix = problem.suffix
-        request = GenerationRequest(prompt=conversation.history + text, max_new_tokens=self.max_new_tokens or limit,
-                                    seed=unit_seed(self.seed, unit.uid, turn),
-                                    new_stop_detector=(lambda: StopSequenceDetector(())) if suffix is not None
-                                    else (lambda: self.format.stop_detector(problem)),
-                                    reference=reference, suffix=suffix, conversation=unit.uid,
-                                    continues=turn + 1 < self._turn_count(unit))
-        return request, text
+            # Infilling uses the model's prefix-suffix-middle tokens, whatever its chat format.
+            return GenerationRequest(prompt=problem.prompt, suffix=problem.suffix,
+                                     new_stop_detector=lambda: StopSequenceDetector(()), **common), ""
+        if isinstance(self.format, ChatFormat):
+            fmt = self.format
+            messages = conversation.messages + [{"role": "user",
+                                                 "content": fmt.user_message(problem, turn_prompt, turn)}]
+            return GenerationRequest(prompt=messages[-1]["content"], messages=messages,
+                                     new_stop_detector=lambda: fmt.stop_detector(problem), **common), ""
+        text = self.format.turn_text(turn_prompt) if multi_turn else ""
+        return GenerationRequest(prompt=conversation.history + text,
+                                 new_stop_detector=lambda: self.format.stop_detector(problem), **common), text
+
+    def _completion(self, request: GenerationRequest, raw: str, problem: Problem) -> str:
+        # Reference solutions are used as written: published ones (MBPP's) are not laid out for stop
+        # sequences, and `validate` checks the core suite's against truncation separately. An infilled
+        # middle ends at <EOT> and is used whole.
+        if self.backend.requires_reference or request.suffix is not None:
+            return raw
+        if request.messages is not None:
+            return extract_code(raw)
+        return self.format.truncate(raw, problem)
 
     def run_group(self, units: list[Unit]) -> list[Conversation]:
         conversations = [self._start(unit) for unit in units]
@@ -125,16 +145,18 @@ class ConversationRunner:
             results = self.backend.generate([request for request, _ in built], self.sampling)
             for conversation, (request, text), result in zip(active, built, results):
                 problem = conversation.unit.problem
-                # Reference solutions are used as written: published ones (MBPP's) are not laid out for
-                # stop sequences, and `validate` checks the core suite's against truncation separately.
-                raw = result.text
-                # An infilled middle ends at <EOT> and is used whole, as are reference solutions.
-                used_as_is = self.backend.requires_reference or request.suffix is not None
-                completion = raw if used_as_is else self.format.truncate(raw, problem)
+                completion = self._completion(request, result.text, problem)
+                if request.messages is not None:
+                    conversation.messages = request.messages + [
+                        {"role": "assistant", "content": ChatFormat.assistant_message(completion)}]
                 if problem.kind == MULTI_TURN:
-                    conversation.add_turn(text, completion, self.format)
+                    conversation.add_turn(text, completion)
+                elif request.suffix is not None:
+                    conversation.history = problem.prompt + completion + problem.suffix
+                elif request.messages is not None:
+                    conversation.history = ChatFormat.program_for_function(problem, completion)
                 else:
-                    conversation.history = request.prompt + completion + problem.suffix
+                    conversation.history = request.prompt + completion
                 conversation.turns.append(TurnRecord(prompt=text or request.prompt, raw=result.text,
                                                      completion=completion, prompt_tokens=result.prompt_tokens,
                                                      new_tokens=result.new_tokens,

@@ -29,6 +29,7 @@ from harness.errors import InputError
 from harness.executor import ExecutionStats, Executor
 from harness.generation import Conversation, ConversationRunner, Unit, batch_groups, units_for
 from harness.problems import MULTI_TURN, Problem
+from harness.prompting import BaseCompletionFormat, ChatFormat
 from harness.programs import job_for
 from harness.results import sample_record, write_json
 from harness.run_directory import PartWriter, RunDirectory
@@ -82,9 +83,23 @@ def make_backend(config: RunConfig, launch_device: str | None = None) -> Backend
     device = launch_device if config.device == "auto" and launch_device else config.device
     backend = HuggingFaceBackend(model, device=device, dtype=config.dtype,
                                  trust_remote_code=config.trust_remote_code, revision=config.revision,
-                                 device_map=config.device_map, reuse_kv=config.kv_reuse)
+                                 device_map=config.device_map, reuse_kv=config.kv_reuse,
+                                 attn_implementation=config.attn_implementation, load_in=config.load_in,
+                                 max_length=config.max_length)
     backend.model_id = config.model
     return backend
+
+
+def choose_prompt_format(requested: str, backend: Backend) -> BaseCompletionFormat | ChatFormat:
+    """``auto`` takes the chat format for models with a chat template (Instruct), the base one otherwise."""
+    if requested == "auto":
+        requested = "chat" if backend.prefers_chat else "base"
+    if requested == "chat":
+        if not backend.supports_chat:
+            raise InputError("this model has no chat template (it is not an Instruct/chat model); use "
+                             "--prompt-format base", field="prompt_format")
+        return ChatFormat()
+    return BaseCompletionFormat()
 
 
 def run_name_for(config: RunConfig, suite: Suite) -> str:
@@ -181,8 +196,11 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
     started = time.time()
     backend = make_backend(config, process.device)
     load_seconds = time.time() - started
+    prompt_format = choose_prompt_format(config.prompt_format, backend)
+    log.info("prompt format: %s", prompt_format.name)
     runner = ConversationRunner(backend, SamplingParams(temperature=config.temperature, top_p=config.top_p),
-                                config.seed, suite.program_prefix, max_new_tokens=config.max_new_tokens)
+                                config.seed, suite.program_prefix, prompt_format=prompt_format,
+                                max_new_tokens=config.max_new_tokens)
     part = (run_dir or RunDirectory(directory)).open_part(process.rank)
     progress = tqdm(total=len(units), initial=sum(sizes[g] for g in range(len(groups)) if g not in plan["todo"]),
                     desc="samples", unit="sample", dynamic_ncols=True, disable=not process.is_main)
@@ -211,6 +229,7 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
     summary = {
         "suite": suite_record(suite, problems, config.exclude_defective),
         "model": backend.identity(),
+        "prompt_format": prompt_format.name,
         "config": config.as_dict(),
         "ks": config.k,
         "seed": config.seed,

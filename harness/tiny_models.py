@@ -22,7 +22,21 @@ TINY_MODELS = {
     "tiny-codegen": "CodeGen architecture (2 layers, 64 wide) with a byte-level BPE tokenizer",
     "tiny-llama": "Llama architecture (2 layers, 64 wide) with a SentencePiece Code Llama tokenizer "
                   "(infilling tokens <PRE> <SUF> <MID> <EOT>)",
+    "tiny-llama-instruct": "tiny-llama with Code Llama Instruct's chat template ([INST] ... [/INST])",
 }
+# Code Llama Instruct's (Llama 2 chat) layout: <s>[INST] user [/INST] assistant </s><s>[INST] ...
+CODELLAMA_INSTRUCT_TEMPLATE = (
+    "{% if messages[0]['role'] == 'system' %}{% set system = messages[0]['content'] %}"
+    "{% set turns = messages[1:] %}{% else %}{% set system = none %}{% set turns = messages %}{% endif %}"
+    "{% for message in turns %}"
+    "{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+    "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}"
+    "{% set content = message['content'] %}"
+    "{% if loop.index0 == 0 and system is not none %}"
+    "{% set content = '<<SYS>>\\n' + system + '\\n<</SYS>>\\n\\n' + content %}{% endif %}"
+    "{% if message['role'] == 'user' %}{{ bos_token + '[INST] ' + content | trim + ' [/INST]' }}"
+    "{% else %}{{ ' ' + content | trim + ' ' + eos_token }}{% endif %}"
+    "{% endfor %}")
 BUILD_VERSION = "1"
 CODELLAMA_SPECIAL = ["▁<PRE>", "▁<MID>", "▁<SUF>", "▁<EOT>"]
 
@@ -76,7 +90,10 @@ def tiny_model_path(name: str) -> Path:
     log.info("building %s in %s (first use)", name, target)
     scratch = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
     try:
-        (_build_codegen if name == "tiny-codegen" else _build_llama)(scratch)
+        if name == "tiny-codegen":
+            _build_codegen(scratch)
+        else:
+            _build_llama(scratch, chat=name == "tiny-llama-instruct")
         try:
             scratch.rename(target)
         except OSError:  # another process built it meanwhile
@@ -110,7 +127,7 @@ def _build_codegen(out: Path) -> None:
     CodeGenForCausalLM(config).save_pretrained(out)
 
 
-def _build_llama(out: Path) -> None:
+def _build_llama(out: Path, chat: bool) -> None:
     import sentencepiece as spm
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
@@ -126,6 +143,8 @@ def _build_llama(out: Path) -> None:
     tokenizer = AutoTokenizer.from_pretrained(out)
     (out / "tokenizer.model").unlink()
     (out / "tokenizer_config.json").unlink()
+    if chat:
+        tokenizer.chat_template = CODELLAMA_INSTRUCT_TEMPLATE
     tokenizer.save_pretrained(out)
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=2048,

@@ -27,7 +27,10 @@ def test_prompt_layout_is_pre_prefix_suf_suffix_mid():
     prefix, suffix = "def add(a, b):\n    ", "\n    return total\n"
     ids = backend.encode(_request(prefix, suffix))
     plain = lambda text: tok(text, add_special_tokens=False)["input_ids"]  # noqa: E731
-    assert ids == [tok.bos_token_id, tok.prefix_id] + plain(prefix) + [tok.suffix_id] + plain(suffix) + [tok.middle_id]
+    # Meta's layout: the suffix is encoded without SentencePiece's implicit leading space.
+    no_space = plain(tok.unk_token + suffix)[1:]
+    assert tok.convert_ids_to_tokens(no_space)[0] == "<0x0A>" and tok.convert_ids_to_tokens(plain(suffix))[0] == "▁"
+    assert ids == [tok.bos_token_id, tok.prefix_id] + plain(prefix) + [tok.suffix_id] + no_space + [tok.middle_id]
     assert tok.convert_ids_to_tokens(ids[:2]) == ["<s>", "▁<PRE>"] and tok.convert_ids_to_tokens(ids[-1:]) == ["▁<MID>"]
     # A history that merely contains the fill marker is plain text, not an infilling request.
     marker = backend.encode(_request("x = '<FILL_ME>' + '<FILL_ME>'\n", None))

@@ -20,11 +20,13 @@ SECRET = "sk-test-never-write-me-0123456789"
 
 
 class TinyModelServer:
-    """``POST /v1/completions`` answered by tiny-codegen; the first request for every (prompt, seed) gets a
-    429 and the second a 503, so every sample goes through the client's retries."""
+    """``POST /v1/completions`` answered by tiny-codegen and ``POST /v1/chat/completions`` by
+    tiny-llama-instruct through its chat template; the first request for every (prompt, seed) gets a 429
+    and the second a 503, so every sample goes through the client's retries."""
 
     def __init__(self):
         self.backend = HuggingFaceBackend(str(tiny_model_path("tiny-codegen")), device="cpu")
+        self.chat_backend = HuggingFaceBackend(str(tiny_model_path("tiny-llama-instruct")), device="cpu")
         self.lock = threading.Lock()
         self.seen: dict[str, int] = {}
         self.requests: list[dict] = []
@@ -38,24 +40,27 @@ class TinyModelServer:
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 server.auth.add(self.headers.get("Authorization", ""))
+                chat = self.path == "/v1/chat/completions"
                 with server.lock:
-                    key = (body["prompt"], body["seed"])
+                    key = (json.dumps(body.get("messages")) if chat else body["prompt"], body["seed"])
                     count = server.seen.get(key, 0)
                     server.seen[key] = count + 1
                     server.requests.append(body)
-                if self.path != "/v1/completions":
+                if self.path not in ("/v1/completions", "/v1/chat/completions"):
                     return self._reply(404, {"error": "no such endpoint"})
                 if count == 0:
                     return self._reply(429, {"error": "slow down"}, {"Retry-After": "0"})
                 if count == 1:
                     return self._reply(503, {"error": "busy"}, {"Retry-After": "0"})
                 with server.lock:  # one generation at a time: the tiny model is not thread-safe
-                    result = server.backend.generate(
-                        [GenerationRequest(prompt=body["prompt"], max_new_tokens=body["max_tokens"], seed=body["seed"],
+                    result = (server.chat_backend if chat else server.backend).generate(
+                        [GenerationRequest(prompt=body.get("prompt", ""), messages=body.get("messages"),
+                                           max_new_tokens=body["max_tokens"], seed=body["seed"],
                                            new_stop_detector=lambda: StopSequenceDetector(()))],
                         SamplingParams(temperature=body["temperature"], top_p=body["top_p"]))[0]
-                self._reply(200, {"id": "cmpl-1", "object": "text_completion", "model": body["model"],
-                                  "choices": [{"index": 0, "text": result.text, "finish_reason": "length"}],
+                choice = ({"index": 0, "message": {"role": "assistant", "content": result.text}} if chat
+                          else {"index": 0, "text": result.text})
+                self._reply(200, {"id": "cmpl-1", "model": body["model"], "choices": [choice],
                                   "usage": {"prompt_tokens": result.prompt_tokens,
                                             "completion_tokens": result.new_tokens}})
 
@@ -110,3 +115,32 @@ def test_unreachable_endpoint_is_one_line(tmp_path):
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "unreachable" in errors[0] and "Traceback" not in result.stderr
     assert Path(tmp_path / "down" / "config.yaml").exists()  # what was written is kept
+
+
+def test_chat_turns_through_the_chat_endpoint(server, tmp_path):
+    """--prompt-format chat: every turn is a request to /chat/completions carrying the conversation so far,
+    user turns alternating with the code extracted from the model's earlier replies."""
+    before = len(server.requests)
+    result = run_cli("run", "--backend", "openai", "--base-url", server.url, "--model", "tiny-llama-instruct",
+                     "--prompt-format", "chat", "--limit", "2", "--max-new-tokens", "16", "--temperature", "0",
+                     "--results-dir", str(tmp_path), "--run-name", "chat", env_extra={"OPENAI_API_KEY": SECRET})
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((tmp_path / "chat" / "summary.json").read_text())
+    assert summary["prompt_format"] == "chat"
+    lines = [json.loads(line) for line in (tmp_path / "chat" / "samples.jsonl").read_text().splitlines()]
+    answered = [r for r in server.requests[before:] if "messages" in r]
+    assert answered and all("prompt" not in r for r in answered)
+    received = [r["messages"] for r in answered]
+    for line in lines:
+        turns = line["turns"]
+        # The last turn's request held every earlier exchange: the user turns alternating with the code
+        # extracted from the model's replies, fenced, as the assistant's messages.
+        expected = []
+        for turn in turns[:-1]:
+            expected += [{"role": "user", "content": turn["prompt"]},
+                         {"role": "assistant", "content": f"```python\n{turn['completion']}\n```"}]
+        expected.append({"role": "user", "content": turns[-1]["prompt"]})
+        assert expected in received
+        assert turns[0]["prompt"].startswith("Write a Python program step by step.")
+        assert "[INST]" not in line["program"]  # the program is code only
+    assert any(len(line["turns"]) > 1 for line in lines)

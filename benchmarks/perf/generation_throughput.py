@@ -135,7 +135,7 @@ def reference_loop(backend: HuggingFaceBackend, problems: list[Problem], prefix:
                     prompt_tokens += int(batch["attention_mask"].sum())
                     generated += int(new.numel())
                     texts = tokenizer.batch_decode(new, skip_special_tokens=True)
-                    histories = [p + fmt.after_completion(fmt.truncate(t, problem)) for p, t in zip(prompts, texts)]
+                    histories = [f"{p}{fmt.truncate(t, problem)}\n\n" for p, t in zip(prompts, texts)]
                 final += int(batch["attention_mask"].sum())
     if backend.device.type == "cuda":
         torch.cuda.synchronize()

@@ -34,6 +34,8 @@ class GenerationRequest:
     # The conversation this row belongs to, and whether it has another turn: a backend may keep the row's
     # state (its KV cache) under this key for the next turn.
     conversation: str | None = None
+    # Chat formats: the conversation as messages ({"role", "content"}), ending with the user's turn.
+    messages: list[dict[str, str]] | None = None
     continues: bool = False
 
 
@@ -53,6 +55,9 @@ class Backend(Protocol):
     requires_reference: bool
     # Whether requests with a ``suffix`` can be answered (prefix-suffix-middle infilling).
     supports_infilling: bool
+    # Whether requests with ``messages`` can be answered, and whether the chat format is the default.
+    supports_chat: bool
+    prefers_chat: bool
 
     def identity(self) -> dict[str, Any]:
         """Model and tokenizer identity for the results' metadata."""

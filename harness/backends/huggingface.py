@@ -14,12 +14,31 @@ from pathlib import Path
 from typing import Any
 
 from harness.backends.base import GenerationRequest, GenerationResult, SamplingParams
+from harness.backends.families import detect_family
 from harness.backends.kv_reuse import ConversationCaches, batched_cache
 from harness.errors import InputError
 
 log = logging.getLogger(__name__)
 
 DTYPES = {"auto": "auto", "bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+
+
+def quantization_config(load_in: str, compute_dtype: str) -> Any:
+    """8-bit or 4-bit (NF4) weights through bitsandbytes, which must be installed (it needs a CUDA GPU)."""
+    import importlib.util
+
+    if load_in not in ("8bit", "4bit"):
+        raise InputError(f"unknown quantization {load_in!r} (choose 8bit or 4bit)", field="load_in")
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise InputError(f"--load-in {load_in} needs bitsandbytes, which is not installed (pip install "
+                         "bitsandbytes; it needs a CUDA GPU)", field="load_in")
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    if load_in == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    compute = torch.bfloat16 if compute_dtype in ("auto", "bfloat16") else getattr(torch, compute_dtype)
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute)
 
 
 class IncrementalDecoder:
@@ -48,7 +67,8 @@ class HuggingFaceBackend:
 
     def __init__(self, model: str, device: str = "auto", dtype: str = "auto", trust_remote_code: bool = False,
                  revision: str | None = None, max_length: int | None = None, device_map: str | None = None,
-                 reuse_kv: bool = True, max_batch: int | None = None):
+                 reuse_kv: bool = True, max_batch: int | None = None, attn_implementation: str | None = None,
+                 load_in: str | None = None):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -70,13 +90,23 @@ class HuggingFaceBackend:
         kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
         if revision:
             kwargs["revision"] = revision
+        model_kwargs: dict[str, Any] = {}
+        if attn_implementation:
+            model_kwargs["attn_implementation"] = attn_implementation
+        if load_in:
+            model_kwargs["quantization_config"] = quantization_config(load_in, torch_dtype)
+            # Quantized weights are placed while loading and cannot be moved afterwards.
+            device_map = device_map or {"": self.device.index or 0 if self.device.type == "cuda" else "cpu"}
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(model, **kwargs)
             if device_map:  # a model too large for one device: accelerate spreads its layers over the GPUs
                 kwargs["device_map"] = device_map
-            self.model = AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype, **kwargs)
+            self.model = AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype, **kwargs, **model_kwargs)
         except OSError as exc:
             raise InputError(f"cannot load model: {str(exc).splitlines()[0]}", file=model, field="model") from None
+        except ValueError as exc:  # e.g. an attention implementation this model or machine lacks
+            raise InputError(f"cannot load model: {str(exc).splitlines()[0]}", file=model,
+                             field="attn_implementation" if attn_implementation else "model") from None
         if device_map:
             self.device = self.model.get_input_embeddings().weight.device  # inputs go where the first layer is
         else:
@@ -89,8 +119,8 @@ class HuggingFaceBackend:
             self.tokenizer.fill_token = None
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        # Code Llama (7B and 13B, base and Instruct) fills in the middle: <PRE> prefix <SUF> suffix <MID>,
-        # and ends the middle with <EOT>. Its tokenizer lays the prompt out when given a suffix.
+        # Code Llama (7B and 13B, base and Instruct) fills in the middle: <s> <PRE> prefix <SUF>suffix <MID>,
+        # and ends the middle with <EOT>.
         self.eot_id = getattr(self.tokenizer, "eot_id", None)
         self.supports_infilling = all(getattr(self.tokenizer, name, None) is not None
                                       for name in ("prefix_id", "suffix_id", "middle_id", "eot_id"))
@@ -98,6 +128,9 @@ class HuggingFaceBackend:
         context = max_length or getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
         self.max_length = int(context or 2048)
         self.eos_ids = {i for i in [self.tokenizer.eos_token_id] if i is not None}
+        self.family = detect_family(model, config, self.tokenizer)
+        # Instruct/chat models answer through their chat template, and do so by default.
+        self.supports_chat = self.prefers_chat = self.family.chat_template
         # Keys and values kept between a conversation's turns (and a shared first prompt encoded once).
         self.reuse_kv = reuse_kv
         self.caches = ConversationCaches()
@@ -115,18 +148,41 @@ class HuggingFaceBackend:
             "device": str(self.device),
             "tokenizer": type(self.tokenizer).__name__,
             "vocab_size": len(self.tokenizer),
+            "family": self.family.as_dict(),
+            "attn_implementation": getattr(config, "_attn_implementation", None),
             "config": config.to_dict(),
         }
 
     def encode(self, request: GenerationRequest) -> list[int]:
-        """The prompt's token ids: plain text, or the infilling layout when the request has a suffix."""
+        """The prompt's token ids: the chat template's rendering of the messages (the template writes <s>
+        itself), the infilling layout when the request has a suffix, or plain text with the tokenizer's
+        own special tokens (Code Llama: <s> in front; CodeGen: none)."""
+        if request.messages is not None:
+            if not self.supports_chat:
+                raise InputError(f"{self.model_id} has no chat template; use --prompt-format base",
+                                 file=self.model_id, field="prompt_format")
+            text = self.tokenizer.apply_chat_template(request.messages, tokenize=False, add_generation_prompt=True)
+            return self.tokenizer(text, add_special_tokens=False)["input_ids"]
         if request.suffix is None:
             return self.tokenizer(request.prompt)["input_ids"]
         if not self.supports_infilling:
             raise InputError(f"{self.model_id} cannot fill in the middle (its tokenizer has no <PRE>/<SUF>/<MID>/"
                              "<EOT> tokens); infilling needs a model such as codellama/CodeLlama-7b-hf",
                              file=self.model_id, field="model")
-        return self.tokenizer(request.prompt, suffix=request.suffix)["input_ids"]
+        tok = self.tokenizer
+        return ([tok.bos_token_id, tok.prefix_id] + tok(request.prompt, add_special_tokens=False)["input_ids"]
+                + [tok.suffix_id] + self._without_leading_space(request.suffix) + [tok.middle_id])
+
+    def _without_leading_space(self, text: str) -> list[int]:
+        """Code Llama's ``<SUF>{suffix}``: the suffix without SentencePiece's implicit leading space, as Meta's
+        ``encode_infilling`` does. (The fast tokenizer's own suffix handling adds one.) Text right after a
+        special token gets no implicit space, so a leading <unk> is encoded and dropped."""
+        tok = self.tokenizer
+        ids = tok(tok.unk_token + text, add_special_tokens=False)["input_ids"]
+        if not ids or ids[0] != tok.unk_token_id:
+            raise InputError(f"cannot encode an infilling suffix with {type(tok).__name__}", file=self.model_id,
+                             field="model")
+        return ids[1:]
 
     def _encode(self, requests: list[GenerationRequest], budget: list[int]) -> tuple[list[list[int]], list[bool]]:
         rows, truncated = [], []

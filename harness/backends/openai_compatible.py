@@ -1,4 +1,5 @@
-"""A model behind an OpenAI-compatible completions endpoint (vLLM, TGI, llama.cpp's server, ...).
+"""A model behind an OpenAI-compatible endpoint (vLLM, TGI, llama.cpp's server, ...): ``/completions`` for
+the base format, ``/chat/completions`` for the chat format (``--prompt-format chat``).
 
 Requests run concurrently; 429 and 5xx answers and dropped connections are retried with exponential
 backoff (honouring ``Retry-After``); every request has a timeout. Each sample is its own request carrying
@@ -33,6 +34,8 @@ class OpenAICompatibleBackend:
     name = "openai"
     requires_reference = False
     supports_infilling = False
+    supports_chat = True
+    prefers_chat = False  # the server may or may not apply a chat template: chat only when asked for
 
     def __init__(self, base_url: str, model: str, api_key_env: str = "OPENAI_API_KEY", concurrency: int = 8,
                  timeout: float = 120.0, max_retries: int = 6, backoff_seconds: float = 1.0):
@@ -55,17 +58,25 @@ class OpenAICompatibleBackend:
             return list(pool.map(lambda request: self._complete(request, sampling), requests))
 
     def _complete(self, request: GenerationRequest, sampling: SamplingParams) -> GenerationResult:
-        body = {"model": self.model_id, "prompt": request.prompt, "max_tokens": request.max_new_tokens,
-                "temperature": sampling.temperature, "top_p": 1.0 if sampling.greedy else sampling.top_p,
-                "seed": request.seed % (2**31), "n": 1}
-        reply = self._post("/completions", body)
+        body: dict[str, Any] = {"model": self.model_id, "max_tokens": request.max_new_tokens,
+                                "temperature": sampling.temperature,
+                                "top_p": 1.0 if sampling.greedy else sampling.top_p,
+                                "seed": request.seed % (2**31), "n": 1}
+        chat = request.messages is not None
+        if chat:
+            body["messages"] = request.messages
+        else:
+            body["prompt"] = request.prompt
+        reply = self._post("/chat/completions" if chat else "/completions", body)
         try:
             choice = reply["choices"][0]
             usage = reply.get("usage") or {}
-            return GenerationResult(text=choice["text"], prompt_tokens=int(usage.get("prompt_tokens", 0)),
+            text = choice["message"]["content"] if chat else choice["text"]
+            return GenerationResult(text=text or "", prompt_tokens=int(usage.get("prompt_tokens", 0)),
                                     new_tokens=int(usage.get("completion_tokens", 0)))
         except (KeyError, IndexError, TypeError, ValueError) as exc:
-            raise EndpointError(f"unexpected completions reply from {self.base_url}: {exc!r}") from None
+            raise EndpointError(f"unexpected {'chat ' if chat else ''}completions reply from {self.base_url}: "
+                                f"{exc!r}") from None
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         headers = {"Content-Type": "application/json"}

@@ -12,6 +12,7 @@ class ReferenceBackend:
     name = "reference"
     requires_reference = True
     supports_infilling = True  # the reference middle
+    supports_chat = prefers_chat = False
 
     def identity(self) -> dict[str, Any]:
         return {"backend": "reference", "model": "reference"}
