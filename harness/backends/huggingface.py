@@ -197,12 +197,14 @@ class HuggingFaceBackend:
         return rows, truncated
 
     def generate(self, requests: list[GenerationRequest], sampling: SamplingParams) -> list[GenerationResult]:
-        """Generates in batches of at most ``max_batch`` rows; out of GPU memory, halves it and goes on."""
-        results: list[GenerationResult] = []
-        while len(results) < len(requests):
-            size = min(self.max_batch or len(requests), len(requests) - len(results))
+        """Generates in batches of at most ``max_batch`` rows, rows of similar length together to limit
+        padding; out of GPU memory, halves the batch and goes on."""
+        order = sorted(range(len(requests)), key=lambda i: len(requests[i].prompt) + len(requests[i].suffix or ""))
+        done: list[GenerationResult] = []
+        while len(done) < len(order):
+            size = min(self.max_batch or len(order), len(order) - len(done))
             try:
-                results.extend(self._generate_batch(requests[len(results):len(results) + size], sampling))
+                done.extend(self._generate_batch([requests[i] for i in order[len(done):len(done) + size]], sampling))
             except self.torch.OutOfMemoryError:
                 if size == 1:
                     raise
@@ -211,6 +213,9 @@ class HuggingFaceBackend:
                     self.torch.cuda.empty_cache()
                 log.warning("out of memory generating %d rows together; going on with at most %d", size,
                             self.max_batch)
+        results: list[GenerationResult] = [GenerationResult(text="")] * len(requests)
+        for position, result in zip(order, done):
+            results[position] = result
         return results
 
     def _generate_batch(self, requests: list[GenerationRequest], sampling: SamplingParams) -> list[GenerationResult]:
