@@ -32,6 +32,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     add("--api-key-env", help="environment variable holding the endpoint's API key (default OPENAI_API_KEY); "
                               "the key itself is never written anywhere")
     add("--concurrency", type=int, help="requests in flight to the endpoint (default 8)")
+    add("--samples-per-request", type=int,
+        help="endpoint: ask for up to N samples of an identical prompt in one request (the API's n); default 1, "
+             "one request per sample with its own seed, so results do not depend on this setting")
     add("--request-timeout", type=float, help="seconds per endpoint request (default 120)")
     add("--max-retries", type=int, help="retries of a failed endpoint request, with exponential backoff (default 6)")
     add("--n", "--num-samples", dest="n", type=int,

@@ -23,6 +23,7 @@ class RunConfig:
     concurrency: int = 8
     request_timeout: float = 120.0
     max_retries: int = 6
+    samples_per_request: int = 1
     n: int = 1
     k: list[int] = field(default_factory=lambda: [1])
     temperature: float = 0.2
@@ -113,6 +114,8 @@ def _check(config: RunConfig, source: str) -> None:
     require(config.max_length is None or (isinstance(config.max_length, int) and config.max_length > 1),
             "max_length", "must be an integer > 1")
     require(isinstance(config.concurrency, int) and config.concurrency >= 1, "concurrency", "must be >= 1")
+    require(isinstance(config.samples_per_request, int) and config.samples_per_request >= 1, "samples_per_request",
+            "must be >= 1")
     require(config.max_new_tokens is None or (isinstance(config.max_new_tokens, int) and config.max_new_tokens > 0),
             "max_new_tokens", "must be a positive integer")
     require(config.limit is None or (isinstance(config.limit, int) and config.limit > 0), "limit",

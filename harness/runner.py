@@ -75,7 +75,8 @@ def make_backend(config: RunConfig, launch_device: str | None = None) -> Backend
             raise InputError("--backend openai needs --base-url (e.g. http://localhost:8000/v1)", field="base_url")
         return OpenAICompatibleBackend(config.base_url, config.model, api_key_env=config.api_key_env,
                                        concurrency=config.concurrency, timeout=config.request_timeout,
-                                       max_retries=config.max_retries)
+                                       max_retries=config.max_retries,
+                                       samples_per_request=config.samples_per_request)
     from harness.backends.huggingface import HuggingFaceBackend
     from harness.tiny_models import TINY_MODELS, tiny_model_path
 

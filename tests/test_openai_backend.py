@@ -31,6 +31,7 @@ class TinyModelServer:
         self.seen: dict[str, int] = {}
         self.requests: list[dict] = []
         self.auth: set[str] = set()
+        self.replies: dict[tuple[str, int], list[str]] = {}  # (prompt, seed) -> the choices' texts, in order
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -53,16 +54,18 @@ class TinyModelServer:
                 if count == 1:
                     return self._reply(503, {"error": "busy"}, {"Retry-After": "0"})
                 with server.lock:  # one generation at a time: the tiny model is not thread-safe
-                    result = (server.chat_backend if chat else server.backend).generate(
+                    results = (server.chat_backend if chat else server.backend).generate(
                         [GenerationRequest(prompt=body.get("prompt", ""), messages=body.get("messages"),
-                                           max_new_tokens=body["max_tokens"], seed=body["seed"],
-                                           new_stop_detector=lambda: StopSequenceDetector(()))],
-                        SamplingParams(temperature=body["temperature"], top_p=body["top_p"]))[0]
-                choice = ({"index": 0, "message": {"role": "assistant", "content": result.text}} if chat
-                          else {"index": 0, "text": result.text})
-                self._reply(200, {"id": "cmpl-1", "model": body["model"], "choices": [choice],
-                                  "usage": {"prompt_tokens": result.prompt_tokens,
-                                            "completion_tokens": result.new_tokens}})
+                                           max_new_tokens=body["max_tokens"], seed=body["seed"] + i,
+                                           new_stop_detector=lambda: StopSequenceDetector(()))
+                         for i in range(body.get("n", 1))],
+                        SamplingParams(temperature=body["temperature"], top_p=body["top_p"]))
+                server.replies[key] = [r.text for r in results]
+                choices = [{"index": i, "message": {"role": "assistant", "content": r.text}} if chat
+                           else {"index": i, "text": r.text} for i, r in enumerate(results)]
+                self._reply(200, {"id": "cmpl-1", "model": body["model"], "choices": choices[::-1],
+                                  "usage": {"prompt_tokens": results[0].prompt_tokens,
+                                            "completion_tokens": sum(r.new_tokens for r in results)}})
 
             def _reply(self, code, payload, headers=None):
                 data = json.dumps(payload).encode()
@@ -144,3 +147,24 @@ def test_chat_turns_through_the_chat_endpoint(server, tmp_path):
         assert turns[0]["prompt"].startswith("Write a Python program step by step.")
         assert "[INST]" not in line["program"]  # the program is code only
     assert any(len(line["turns"]) > 1 for line in lines)
+
+
+def test_several_samples_per_request(server, tmp_path):
+    """--samples-per-request 3: a problem's samples share their first prompt and go out as one request with
+    n=3; the choices (sent back in reverse order) land on the right samples."""
+    before = len(server.requests)
+    result = run_cli("run", "--backend", "openai", "--base-url", server.url, "--model", "tiny-codegen", "--limit", "2",
+                     "--num-samples", "3", "--samples-per-request", "3", "--max-new-tokens", "10", "--temperature",
+                     "0.8", "--results-dir", str(tmp_path), "--run-name", "n3")
+    assert result.returncode == 0, result.stderr[-3000:]
+    answered = [r for r in server.requests[before:]]
+    assert any(r["n"] == 3 for r in answered) and all(r["n"] <= 3 for r in answered)
+    lines = [json.loads(line) for line in (tmp_path / "n3" / "samples.jsonl").read_text().splitlines()]
+    first = {}
+    for line in lines:
+        first.setdefault((line["task_id"], line["case"]), []).append(line["turns"][0]["raw"])
+    # The three samples of a case are the server's three choices: sampled with seeds s, s+1, s+2.
+    assert all(len(raws) == 3 for raws in first.values())
+    shared = [server.replies[(r["prompt"], r["seed"])] for r in answered if r["n"] == 3]
+    assert shared and all(texts in list(first.values()) for texts in shared)
+    assert any(len(set(raws)) > 1 for raws in first.values())

@@ -2,8 +2,10 @@
 the base format, ``/chat/completions`` for the chat format (``--prompt-format chat``).
 
 Requests run concurrently; 429 and 5xx answers and dropped connections are retried with exponential
-backoff (honouring ``Retry-After``); every request has a timeout. Each sample is its own request carrying
-the unit's seed, so samples do not depend on batching. The API key is read from an environment variable
+backoff (honouring ``Retry-After``); every request has a timeout. By default each sample is its own request
+carrying the unit's seed, so samples do not depend on batching; ``--samples-per-request N`` asks for up to
+N samples of an identical prompt in one request (``n``), faster on servers that share the prompt's work,
+with the first sample's seed for all of them. The API key is read from an environment variable
 and never written to results or logs.
 """
 
@@ -38,7 +40,8 @@ class OpenAICompatibleBackend:
     prefers_chat = False  # the server may or may not apply a chat template: chat only when asked for
 
     def __init__(self, base_url: str, model: str, api_key_env: str = "OPENAI_API_KEY", concurrency: int = 8,
-                 timeout: float = 120.0, max_retries: int = 6, backoff_seconds: float = 1.0):
+                 timeout: float = 120.0, max_retries: int = 6, backoff_seconds: float = 1.0,
+                 samples_per_request: int = 1):
         if not base_url.startswith(("http://", "https://")):
             raise InputError("must be an http(s) URL, e.g. http://localhost:8000/v1", field="base_url")
         self.base_url = base_url.rstrip("/")
@@ -48,20 +51,34 @@ class OpenAICompatibleBackend:
         self.timeout = timeout
         self.max_retries = max_retries
         self.backoff_seconds = backoff_seconds
+        self.samples_per_request = max(1, samples_per_request)
 
     def identity(self) -> dict[str, Any]:
         return {"backend": self.name, "model": self.model_id, "base_url": self.base_url,
                 "api_key_env": self.api_key_env if os.environ.get(self.api_key_env) else None}
 
     def generate(self, requests: list[GenerationRequest], sampling: SamplingParams) -> list[GenerationResult]:
+        shared: dict[str, list[int]] = {}
+        for index, request in enumerate(requests):
+            key = json.dumps([request.prompt, request.messages, request.max_new_tokens])
+            shared.setdefault(key, []).append(index)
+        step = self.samples_per_request
+        calls = [indices[i:i + step] for indices in shared.values() for i in range(0, len(indices), step)]
+        results: list[GenerationResult] = [GenerationResult(text="")] * len(requests)
         with ThreadPoolExecutor(self.concurrency) as pool:
-            return list(pool.map(lambda request: self._complete(request, sampling), requests))
+            answers = pool.map(lambda call: self._complete([requests[i] for i in call], sampling), calls)
+            for call, answer in zip(calls, answers):
+                for index, result in zip(call, answer):
+                    results[index] = result
+        return results
 
-    def _complete(self, request: GenerationRequest, sampling: SamplingParams) -> GenerationResult:
+    def _complete(self, requests: list[GenerationRequest], sampling: SamplingParams) -> list[GenerationResult]:
+        """One request for ``len(requests)`` samples of the same prompt."""
+        request = requests[0]
         body: dict[str, Any] = {"model": self.model_id, "max_tokens": request.max_new_tokens,
                                 "temperature": sampling.temperature,
                                 "top_p": 1.0 if sampling.greedy else sampling.top_p,
-                                "seed": request.seed % (2**31), "n": 1}
+                                "seed": request.seed % (2**31), "n": len(requests)}
         chat = request.messages is not None
         if chat:
             body["messages"] = request.messages
@@ -69,14 +86,19 @@ class OpenAICompatibleBackend:
             body["prompt"] = request.prompt
         reply = self._post("/chat/completions" if chat else "/completions", body)
         try:
-            choice = reply["choices"][0]
+            choices = sorted(reply["choices"], key=lambda choice: choice.get("index", 0))
             usage = reply.get("usage") or {}
-            text = choice["message"]["content"] if chat else choice["text"]
-            return GenerationResult(text=text or "", prompt_tokens=int(usage.get("prompt_tokens", 0)),
-                                    new_tokens=int(usage.get("completion_tokens", 0)))
+            texts = [choice["message"]["content"] if chat else choice["text"] for choice in choices]
+            prompt_tokens = int(usage.get("prompt_tokens", 0))
+            new_tokens = int(usage.get("completion_tokens", 0)) // max(1, len(texts))  # a mean when n > 1
         except (KeyError, IndexError, TypeError, ValueError) as exc:
             raise EndpointError(f"unexpected {'chat ' if chat else ''}completions reply from {self.base_url}: "
                                 f"{exc!r}") from None
+        if len(texts) != len(requests):
+            raise EndpointError(f"{self.base_url} answered {len(texts)} choices for n={len(requests)}; this server "
+                                "does not support n, use --samples-per-request 1")
+        return [GenerationResult(text=text or "", prompt_tokens=prompt_tokens, new_tokens=new_tokens)
+                for text in texts]
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         headers = {"Content-Type": "application/json"}
