@@ -185,8 +185,8 @@ def test_chat_turns_with_reference_answers_pass_every_problem(tmp_path, suite_na
     server = ReferenceChatServer(answers)
     try:
         result = run_cli("run", "--suite", suite_name, *data_args, "--backend", "openai", "--base-url", server.url,
-                         "--model", "any", "--prompt-format", "chat", "--concurrency", "16", "--temperature", "0", "--results-dir", str(tmp_path),
-                         "--run-name", "chat-ref")
+                         "--model", "any", "--prompt-format", "chat", "--concurrency", "16", "--temperature", "0",
+                         "--results-dir", str(tmp_path), "--run-name", "chat-ref")
     finally:
         server.http.shutdown()
     assert result.returncode == 0, result.stderr[-2000:]

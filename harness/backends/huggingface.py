@@ -236,7 +236,7 @@ class HuggingFaceBackend:
                 first_of[share] = len(encoded)
                 encoded.append(i)
             expand.append(first_of[share])
-        cache, mask = batched_cache(torch, self.model.config, [reuse[i] for i in encoded])
+        cache, mask = batched_cache(torch, self.model.config, [reuse[i] for i in encoded], self.device)
         self.caches.forget(keys)
         fed = [rows[i][reuse[i][1]:] for i in encoded]
         width = max(len(ids) for ids in fed)

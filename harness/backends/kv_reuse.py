@@ -55,16 +55,20 @@ class ConversationCaches:
 
     def keep(self, key: str, ids: list[int], cache: Any, batch_row: int, valid: Any) -> None:
         """Keep ``batch_row`` of a batched cache; ``valid`` marks its non-padding positions."""
-        layers = [(layer.keys[batch_row][:, valid].clone(), layer.values[batch_row][:, valid].clone())
-                  for layer in cache.layers]
+        layers = []
+        for layer in cache.layers:  # with --device-map, layers live on different GPUs
+            where = valid.to(layer.keys.device)
+            layers.append((layer.keys[batch_row][:, where].clone(), layer.values[batch_row][:, where].clone()))
         if layers and layers[0][0].shape[-2] != len(ids):
             raise AssertionError(f"kept {layers[0][0].shape[-2]} positions for {len(ids)} tokens")
         self._rows[key] = KeptRow(ids, layers)
 
 
-def batched_cache(torch: Any, config: Any, rows: list[tuple[KeptRow | None, int]]) -> tuple[Any, Any]:
+def batched_cache(torch: Any, config: Any, rows: list[tuple[KeptRow | None, int]],
+                  device: Any) -> tuple[Any, Any]:
     """A cache for a batch whose rows start from kept rows (their first ``reuse`` tokens), right-aligned
-    and left-padded to the longest, and the matching attention mask. ``None`` when no row reuses."""
+    and left-padded to the longest, and the matching attention mask (on ``device``, the inputs' device;
+    each layer's keys stay where that layer lives). ``None`` when no row reuses."""
     from transformers import DynamicCache
 
     width = max(reuse for _, reuse in rows)
@@ -81,5 +85,5 @@ def batched_cache(torch: Any, config: Any, rows: list[tuple[KeptRow | None, int]
                 keys[i, :, width - reuse:] = kept.layers[layer][0][:, :reuse]
                 values[i, :, width - reuse:] = kept.layers[layer][1][:, :reuse]
         data.append((keys, values))
-    mask = torch.tensor([[0] * (width - reuse) + [1] * reuse for _, reuse in rows], device=keys.device)
+    mask = torch.tensor([[0] * (width - reuse) + [1] * reuse for _, reuse in rows], device=device)
     return DynamicCache(ddp_cache_data=data, config=config), mask
