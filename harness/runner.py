@@ -212,8 +212,8 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
         timings = _work(runner, groups, mine, executor, limits_for(config), part,
                         lambda: _show_progress(progress, run_dir, len(units)))
         isolation = pool.isolation.as_dict()
-    if getattr(backend, "max_batch", None):
-        timings["max_batch"] = backend.max_batch  # lowered after running out of memory
+    if getattr(backend, "max_batch", None):  # lowered after running out of memory
+        timings["max_batch"] = backend.max_batch
     timings.update(executions=executor.stats.as_dict(), model_load_seconds=round(load_seconds, 3),
                    seconds=round(time.time() - started, 3), rank=process.rank, world=process.world)
     part.write_timings(timings)
@@ -317,5 +317,6 @@ def _merged_timings(run_dir: RunDirectory, records: list[dict[str, Any]]) -> dic
                                       for r in records for t in r["turns"]),
         "tokens_per_second": round(new_tokens / generation, 2) if generation > 0 else None,
         "executions": executions,
+        **({"max_batch": min(limits)} if (limits := [p["max_batch"] for p in parts if p.get("max_batch")]) else {}),
         "processes": [{k: p.get(k) for k in ("rank", "world", "seconds")} for p in parts],
     }
