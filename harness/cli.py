@@ -218,15 +218,17 @@ def _cmd_list(_: argparse.Namespace) -> int:
     from harness.suites import known_suites
     from harness.tiny_models import TINY_MODELS
 
+    suites = known_suites()
+    width = max(len(name) for name in [*suites, *TINY_MODELS, "<hub id|path>"])
     print("suites:")
-    for name, description in known_suites().items():
-        print(f"  {name:16s} {description}")
+    for name, description in suites.items():
+        print(f"  {name:{width}s} {description}")
     print("models:")
-    print(f"  {'reference':16s} the problems' reference solutions (checks a suite scores 100%)")
+    print(f"  {'reference':{width}s} the problems' reference solutions (checks a suite scores 100%)")
     for name, description in TINY_MODELS.items():
-        print(f"  {name:16s} {description}; built locally on first use")
-    print(f"  {'<hub id|path>':16s} any causal LM for AutoModelForCausalLM, e.g. Salesforce/codegen-350M-mono, "
-          "codellama/CodeLlama-7b-hf")
+        print(f"  {name:{width}s} {description}; built locally on first use")
+    print(f"  {'<hub id|path>':{width}s} any causal LM for AutoModelForCausalLM, e.g. Salesforce/codegen-350M-mono, "
+          "codellama/CodeLlama-7b-Instruct-hf")
     return 0
 
 
