@@ -24,8 +24,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                        "bundled, cached or downloaded copy")
     add("--exclude-defective", action="store_true", default=None,
         help="leave out problems whose published data is defective (MTPB: 1, 38, 41, 46, 57, 89)")
-    add("--model", help="hub id, local path, tiny-codegen, tiny-llama, or reference; with --backend openai, the "
-                        "served model's name")
+    add("--model", help="hub id, local path, tiny-codegen, tiny-llama, tiny-llama-instruct, or reference; with "
+                        "--backend openai, the served model's name")
     add("--backend", choices=["huggingface", "openai"], help="huggingface (default): load the model here; openai: "
                                                              "an OpenAI-compatible endpoint")
     add("--base-url", help="the endpoint's base URL, e.g. http://localhost:8000/v1 (vLLM, TGI, llama.cpp)")

@@ -34,9 +34,9 @@ class GenerationRequest:
     # The conversation this row belongs to, and whether it has another turn: a backend may keep the row's
     # state (its KV cache) under this key for the next turn.
     conversation: str | None = None
+    continues: bool = False
     # Chat formats: the conversation as messages ({"role", "content"}), ending with the user's turn.
     messages: list[dict[str, str]] | None = None
-    continues: bool = False
 
 
 @dataclass

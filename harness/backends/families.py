@@ -37,7 +37,7 @@ def detect_family(name: str, config: Any, tokenizer: Any) -> ModelFamily:
     chat = bool(getattr(tokenizer, "chat_template", None))
     infilling = all(getattr(tokenizer, attr, None) is not None
                     for attr in ("prefix_id", "suffix_id", "middle_id", "eot_id"))
-    probe = tokenizer("x")["input_ids"] if callable(tokenizer) else []
+    probe = tokenizer("x")["input_ids"]
     adds_bos = bool(probe) and tokenizer.bos_token_id is not None and probe[0] == tokenizer.bos_token_id
     variant = size = None
     family = model_type

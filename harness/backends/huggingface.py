@@ -8,6 +8,7 @@ the newly decoded text), and finished rows leave the batch and its KV cache.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from pathlib import Path
@@ -25,8 +26,6 @@ DTYPES = {"auto": "auto", "bf16": "bfloat16", "fp16": "float16", "fp32": "float3
 
 def quantization_config(load_in: str, compute_dtype: str) -> Any:
     """8-bit or 4-bit (NF4) weights through bitsandbytes, which must be installed (it needs a CUDA GPU)."""
-    import importlib.util
-
     if load_in not in ("8bit", "4bit"):
         raise InputError(f"unknown quantization {load_in!r} (choose 8bit or 4bit)", field="load_in")
     if importlib.util.find_spec("bitsandbytes") is None:
@@ -122,13 +121,12 @@ class HuggingFaceBackend:
         # Code Llama (7B and 13B, base and Instruct) fills in the middle: <s> <PRE> prefix <SUF>suffix <MID>,
         # and ends the middle with <EOT>.
         self.eot_id = getattr(self.tokenizer, "eot_id", None)
-        self.supports_infilling = all(getattr(self.tokenizer, name, None) is not None
-                                      for name in ("prefix_id", "suffix_id", "middle_id", "eot_id"))
         config = self.model.config
+        self.family = detect_family(model, config, self.tokenizer)
+        self.supports_infilling = self.family.infilling
         context = max_length or getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
         self.max_length = int(context or 2048)
         self.eos_ids = {i for i in [self.tokenizer.eos_token_id] if i is not None}
-        self.family = detect_family(model, config, self.tokenizer)
         # Instruct/chat models answer through their chat template, and do so by default.
         self.supports_chat = self.prefers_chat = self.family.chat_template
         # Keys and values kept between a conversation's turns (and a shared first prompt encoded once).
