@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sandbox.isolation import IsolationReport, probe, scrubbed_environment, server_command
+from sandbox.isolation import IsolationReport, probe, scrubbed_environment, server_bytecode, server_command
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +74,14 @@ class Execution:
 
 
 class _Server:
-    def __init__(self, argv: list[str], env: dict[str, str]):
+    def __init__(self, argv: list[str], env: dict[str, str], bytecode: bytes):
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      env=env, start_new_session=True)
+        try:
+            self.proc.stdin.write(bytecode)
+            self.proc.stdin.flush()
+        except OSError:
+            pass  # it died before reading: reported below
         hello = self.proc.stdout.readline()
         if not hello:
             self.close()
@@ -131,7 +136,7 @@ class SandboxPool:
             if server is not None:
                 server.close()
             argv = server_command(self.isolation, self.python, worker, self.settings, self.tmpfs_mb)
-            server = _Server(argv, scrubbed_environment())
+            server = _Server(argv, scrubbed_environment(), server_bytecode(self.python))
             self._servers[worker] = server
         return server
 
