@@ -8,13 +8,13 @@ change another's verdict.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
 import queue
 import subprocess
 import threading
-import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -52,9 +52,12 @@ class Job:
     program_timeout: float | None = None
     turn_line_starts: tuple[int, ...] = ()
 
-    def payload(self, job_id: str) -> dict[str, Any]:
-        data = asdict(self)
+    def payload(self, job_id: str, limits: dict[str, Any]) -> dict[str, Any]:
+        """The message for the server: the job's fields (shallow, not ``asdict``: this runs once per
+        execution) with ``limits`` as given."""
+        data = dict(vars(self))
         data["id"] = job_id
+        data["limits"] = limits
         return data
 
 
@@ -118,6 +121,8 @@ class SandboxPool:
         self.settings = {"preload": list(preload)}
         self.tmpfs_mb = tmpfs_mb
         self._servers: dict[int, _Server] = {}
+        self._limit_dicts: dict[Limits, dict[str, Any]] = {}
+        self._job_ids = itertools.count()
 
     def __enter__(self) -> "SandboxPool":
         return self
@@ -141,7 +146,10 @@ class SandboxPool:
         return server
 
     def _limits_for_host(self, limits: Limits) -> dict[str, Any]:
-        data = asdict(limits)
+        data = self._limit_dicts.get(limits)
+        if data is None:
+            data = self._limit_dicts[limits] = asdict(limits)
+        data = dict(data)
         if not self.isolation.layers["pid_namespace"] and os.geteuid() != 0:
             # RLIMIT_NPROC counts every process of this uid: allow what already runs plus the budget.
             data["processes"] = _processes_of_this_user() + limits.processes
@@ -150,8 +158,7 @@ class SandboxPool:
         return data
 
     def run_one(self, job: Job, worker: int = 0) -> Execution:
-        payload = job.payload(uuid.uuid4().hex)
-        payload["limits"] = self._limits_for_host(job.limits)
+        payload = job.payload(str(next(self._job_ids)), self._limits_for_host(job.limits))
         # A server may end between jobs (it exits when it cannot guarantee a clean directory), so a job
         # whose server is found dead runs once more on a fresh one before it counts as a sandbox error.
         for _attempt in range(2):

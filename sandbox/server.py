@@ -310,6 +310,7 @@ class Server:
         self.work_root = settings.get("work_root") or os.environ.get("TMPDIR") or "/tmp"
         self._leftover_pid = None
         self.workdir = None
+        self._workdir_checked = False  # _clean_up has just found (or made) it clean
         for module in settings.get("preload", []):
             try:
                 __import__(module)
@@ -365,7 +366,8 @@ class Server:
         resource_limits = rlimits(limits)
         if job["mode"] != "assert":
             __import__("ast")  # once, here, rather than in every child that needs it
-        workdir = self._fresh_workdir()
+        workdir = self.workdir if self._workdir_checked else self._fresh_workdir()
+        self._workdir_checked = False
         nonce = os.urandom(16).hex()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
@@ -389,6 +391,7 @@ class Server:
             self._kill_leftovers(self._leftover_pid)
             self._leftover_pid = None
             self._fresh_workdir()
+            self._workdir_checked = True
 
     def _fresh_workdir(self):
         """The job directory, empty and private. It is reused while a job leaves it untouched (cheaper
