@@ -8,6 +8,7 @@ change another's verdict.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import json
 import logging
@@ -123,6 +124,11 @@ class SandboxPool:
         self._servers: dict[int, _Server] = {}
         self._limit_dicts: dict[Limits, dict[str, Any]] = {}
         self._job_ids = itertools.count()
+        layers = self.isolation.layers
+        # RLIMIT_NPROC counts every process of a uid: without a PID namespace or a uid of their own,
+        # programs get what already runs plus their budget, counted per job.
+        self._counts_user_processes = not layers["pid_namespace"] and os.geteuid() != 0
+        self._nproc_binds = not (os.geteuid() == 0 and not layers["unprivileged_uid"])  # root ignores it
 
     def __enter__(self) -> "SandboxPool":
         return self
@@ -136,25 +142,23 @@ class SandboxPool:
         self._servers.clear()
 
     def _server(self, worker: int) -> _Server:
+        """The worker's server, started if it has none. One that has died is found by ``run_one``
+        (no reply) and replaced there."""
         server = self._servers.get(worker)
-        if server is None or server.proc.poll() is not None:
-            if server is not None:
-                server.close()
+        if server is None:
             argv = server_command(self.isolation, self.python, worker, self.settings, self.tmpfs_mb)
             server = _Server(argv, scrubbed_environment(), server_bytecode(self.python))
             self._servers[worker] = server
         return server
 
     def _limits_for_host(self, limits: Limits) -> dict[str, Any]:
+        """The limits as the server applies them (shared between jobs: read, never changed)."""
+        if self._counts_user_processes:
+            return {**asdict(limits), "processes": _processes_of_this_user() + limits.processes}
         data = self._limit_dicts.get(limits)
         if data is None:
-            data = self._limit_dicts[limits] = asdict(limits)
-        data = dict(data)
-        if not self.isolation.layers["pid_namespace"] and os.geteuid() != 0:
-            # RLIMIT_NPROC counts every process of this uid: allow what already runs plus the budget.
-            data["processes"] = _processes_of_this_user() + limits.processes
-        if os.geteuid() == 0 and not self.isolation.layers["unprivileged_uid"]:
-            data["processes"] = 0  # would not bind root anyway
+            data = self._limit_dicts[limits] = {**asdict(limits),
+                                                "processes": limits.processes if self._nproc_binds else 0}
         return data
 
     def run_one(self, job: Job, worker: int = 0) -> Execution:
@@ -175,18 +179,15 @@ class SandboxPool:
 
     def run_many(self, jobs: Iterable[tuple[Any, Job]]) -> Iterator[tuple[Any, Execution]]:
         """Run ``(key, job)`` pairs across the workers; yields ``(key, execution)`` as they finish."""
-        todo: queue.Queue = queue.Queue()
-        done: queue.Queue = queue.Queue()
-        count = 0
-        for item in jobs:
-            todo.put(item)
-            count += 1
+        todo = collections.deque(jobs)  # popleft is atomic: the workers share it without a lock
+        done: queue.SimpleQueue = queue.SimpleQueue()
+        count = len(todo)
 
         def work(worker: int) -> None:
             while True:
                 try:
-                    key, job = todo.get_nowait()
-                except queue.Empty:
+                    key, job = todo.popleft()
+                except IndexError:
                     return
                 try:
                     execution = self.run_one(job, worker)

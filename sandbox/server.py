@@ -311,6 +311,7 @@ class Server:
         self._leftover_pid = None
         self.workdir = None
         self._workdir_checked = False  # _clean_up has just found (or made) it clean
+        self._rlimits = {}
         for module in settings.get("preload", []):
             try:
                 __import__(module)
@@ -363,7 +364,10 @@ class Server:
 
     def run(self, job):
         limits = job["limits"]
-        resource_limits = rlimits(limits)
+        key = tuple(sorted(limits.items()))
+        resource_limits = self._rlimits.get(key)
+        if resource_limits is None:  # the same few limits come back job after job
+            resource_limits = self._rlimits[key] = rlimits(limits)
         if job["mode"] != "assert":
             __import__("ast")  # once, here, rather than in every child that needs it
         workdir = self.workdir if self._workdir_checked else self._fresh_workdir()
@@ -372,8 +376,6 @@ class Server:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         res_r, res_w = os.pipe()
-        sys.stdout.flush()
-        sys.stderr.flush()
         start = time.monotonic()
         gc.freeze()  # objects the child inherits are not touched by its collector: fewer copied pages
         pid = os.fork()
