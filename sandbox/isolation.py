@@ -45,8 +45,8 @@ while len(_code) < _size:
     if not _chunk:
         sys.exit(3)
     _code += _chunk
-del _size, _chunk
-exec(marshal.loads(_code))
+_code = marshal.loads(_code)
+exec(_code)
 """
 
 
@@ -141,8 +141,8 @@ def server_bytecode(python: str) -> bytes:
         return subprocess.run([python, "-I", "-c", compile_it], input=source, capture_output=True, timeout=60,
                               check=True).stdout
     except subprocess.CalledProcessError as exc:
-        raise SandboxUnavailable(f"sandbox python {python!r} cannot compile the execution server: "
-                                 f"{exc.stderr.decode(errors='replace').strip().splitlines()[-1:]}") from exc
+        last = (exc.stderr.decode(errors="replace").strip().splitlines() or ["no error output"])[-1]
+        raise SandboxUnavailable(f"sandbox python {python!r} cannot compile the execution server: {last}") from exc
     except (OSError, subprocess.SubprocessError) as exc:
         raise SandboxUnavailable(f"sandbox python {python!r} does not run: {exc}") from exc
 
