@@ -138,13 +138,16 @@ def server_bytecode(python: str) -> bytes:
     compile_it = ("import marshal, sys; sys.stdout.buffer.write(marshal.dumps("
                   "compile(sys.stdin.buffer.read(), 'sandbox/server.py', 'exec')))")
     try:
-        return subprocess.run([python, "-I", "-c", compile_it], input=source, capture_output=True, timeout=60,
-                              check=True).stdout
+        bytecode = subprocess.run([python, "-I", "-c", compile_it], input=source, capture_output=True, timeout=60,
+                                  check=True).stdout
     except subprocess.CalledProcessError as exc:
         last = (exc.stderr.decode(errors="replace").strip().splitlines() or ["no error output"])[-1]
         raise SandboxUnavailable(f"sandbox python {python!r} cannot compile the execution server: {last}") from exc
     except (OSError, subprocess.SubprocessError) as exc:
         raise SandboxUnavailable(f"sandbox python {python!r} does not run: {exc}") from exc
+    if not bytecode:
+        raise SandboxUnavailable(f"sandbox python {python!r} does not run Python: it printed no bytecode")
+    return bytecode
 
 
 def server_command(report: IsolationReport, python: str, worker: int, settings: dict,

@@ -197,9 +197,40 @@ def test_no_isolation_still_contains_limits():
 def test_sandbox_python_option(tmp_path):
     import sys
 
+    import sandbox.isolation as isolation
+
     with SandboxPool(workers=1, python=sys.executable) as pool:
         assert pool.run_one(job(GOOD)).passed
     missing = str(Path(tmp_path) / "no-such-python")
     with pytest.raises(Exception, match="does not run|failed to start|No such file"):
         with SandboxPool(workers=1, python=missing) as pool:
             pool.run_one(job(GOOD))
+    with pytest.raises(isolation.SandboxUnavailable, match="does not run Python"):
+        isolation.server_bytecode("/bin/true")
+    old_python = tmp_path / "python-too-old"
+    old_python.write_text("#!/bin/sh\necho 'SyntaxError: invalid syntax' >&2\nexit 1\n")
+    old_python.chmod(0o755)
+    with pytest.raises(isolation.SandboxUnavailable, match="cannot compile the execution server: SyntaxError"):
+        isolation.server_bytecode(str(old_python))
+
+
+@pytest.mark.parametrize("mode", ["auto", "none"])
+def test_each_program_gets_its_own_output_directory_and_limits(mode):
+    """What the server prepares before the fork (limits, HOME and TMPDIR, the interpreter's own
+    sys.stdout and sys.stderr) reaches each program, and nothing of one program reaches the next."""
+    program = ("import os, sys, resource\n"
+               "print('home is cwd:', os.getcwd() == os.environ['HOME'] == os.environ['TMPDIR'])\n"
+               "print('files:', resource.getrlimit(resource.RLIMIT_NOFILE))\n"
+               "print('\\u00e9t\\u00e9')\n"
+               "print('to stderr', file=sys.stderr)\n"
+               "open('left-behind', 'w').write('x')\n" + GOOD)
+    second = "import os\nprint(sorted(os.listdir('.')))\n" + GOOD
+    limits = Limits(wall_seconds=4, cpu_seconds=3, memory_mb=1024, open_files=99)
+    with SandboxPool(workers=1, mode=mode, preload=()) as pool:
+        first_run = pool.run_one(Job(program=program, mode="assert", limits=limits, test=CHECK,
+                                     entry_point="double"))
+        second_run = pool.run_one(job(second))
+    assert first_run.passed, first_run
+    assert first_run.stdout == "home is cwd: True\nfiles: (99, 99)\n\u00e9t\u00e9\n", first_run.stdout
+    assert first_run.stderr == "to stderr\n"
+    assert second_run.passed and second_run.stdout == "[]\n" and second_run.stderr == ""
