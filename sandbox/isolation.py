@@ -70,15 +70,25 @@ class IsolationReport:
         return {"mode": self.mode, "layers": dict(self.layers), "missing": self.missing, "notes": list(self.notes)}
 
 
+def _run_python(python: str, code: str, what: str, stdin: bytes = b"") -> bytes:
+    """Runs ``code`` in the sandbox interpreter (isolated mode, as the server runs) and returns its stdout;
+    if it cannot, a SandboxUnavailable that says why."""
+    try:
+        return subprocess.run([python, "-I", "-c", code], input=stdin, capture_output=True, timeout=60,
+                              check=True).stdout
+    except subprocess.CalledProcessError as exc:
+        last = (exc.stderr.decode(errors="replace").strip().splitlines() or ["no error output"])[-1]
+        raise SandboxUnavailable(f"sandbox python {python!r} cannot {what}: {last}") from exc
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise SandboxUnavailable(f"sandbox python {python!r} does not run: {exc}") from exc
+
+
 @lru_cache(maxsize=None)
 def interpreter_paths(python: str) -> tuple[str, ...]:
     """Directories the interpreter needs: its prefixes, its real executable's folder, site-packages."""
     probe = ("import json, os, site, sys; print(json.dumps([sys.prefix, sys.base_prefix, sys.exec_prefix, "
              "os.path.dirname(os.path.realpath(sys.executable))] + site.getsitepackages()))")
-    try:
-        out = subprocess.run([python, "-c", probe], capture_output=True, text=True, timeout=60, check=True).stdout
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise SandboxUnavailable(f"sandbox python {python!r} does not run: {exc}") from exc
+    out = _run_python(python, probe, "report its paths")
     paths = {str(Path(p).resolve()) for p in json.loads(out) if p and Path(p).exists()}
     # Keep the outermost directories only.
     return tuple(sorted(p for p in paths if not any(p != q and p.startswith(q + os.sep) for q in paths)))
@@ -137,14 +147,7 @@ def server_bytecode(python: str) -> bytes:
     source = Path(__file__).with_name("server.py").read_bytes()
     compile_it = ("import marshal, sys; sys.stdout.buffer.write(marshal.dumps("
                   "compile(sys.stdin.buffer.read(), 'sandbox/server.py', 'exec')))")
-    try:
-        bytecode = subprocess.run([python, "-I", "-c", compile_it], input=source, capture_output=True, timeout=60,
-                                  check=True).stdout
-    except subprocess.CalledProcessError as exc:
-        last = (exc.stderr.decode(errors="replace").strip().splitlines() or ["no error output"])[-1]
-        raise SandboxUnavailable(f"sandbox python {python!r} cannot compile the execution server: {last}") from exc
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise SandboxUnavailable(f"sandbox python {python!r} does not run: {exc}") from exc
+    bytecode = _run_python(python, compile_it, "compile the execution server", stdin=source)
     if not bytecode:
         raise SandboxUnavailable(f"sandbox python {python!r} does not run Python: it printed no bytecode")
     return bytecode
