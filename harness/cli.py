@@ -11,6 +11,7 @@ from pathlib import Path
 
 from harness.backends.openai_compatible import EndpointError
 from harness.errors import InputError
+from sandbox.isolation import SandboxUnavailable
 
 log = logging.getLogger("harness")
 
@@ -278,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except InputError as exc:
         print(f"error: {exc.one_line()}", file=sys.stderr)
+        return InputError.exit_code
+    except SandboxUnavailable as exc:  # --sandbox strict without every layer, or a --sandbox-python that does not run
+        print(f"error: {exc}", file=sys.stderr)
         return InputError.exit_code
     except EndpointError as exc:
         print(f"error: {exc} (samples finished so far are kept; --resume continues)", file=sys.stderr)

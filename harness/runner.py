@@ -194,6 +194,10 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
     log.info("rank %d/%d: suite %s, %d problems, model %s, n=%d; %d of %d batch groups are this process's; "
              "results in %s", process.rank, process.world, suite.name, len(problems), config.model, config.n,
              len(mine), len(groups), directory)
+    # Made before the model loads, so that a missing isolation layer (--sandbox strict) or a sandbox python
+    # that does not run is refused at once; its servers start with the first program.
+    pool = SandboxPool(workers=config.workers, mode=config.sandbox, python=config.sandbox_python,
+                       preload=suite.preload)
     started = time.time()
     backend = make_backend(config, process.device)
     load_seconds = time.time() - started
@@ -205,8 +209,7 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
     part = (run_dir or RunDirectory(directory)).open_part(process.rank)
     progress = tqdm(total=len(units), initial=sum(sizes[g] for g in range(len(groups)) if g not in plan["todo"]),
                     desc="samples", unit="sample", dynamic_ncols=True, disable=not process.is_main)
-    with SandboxPool(workers=config.workers, mode=config.sandbox, python=config.sandbox_python,
-                     preload=suite.preload) as pool:
+    with pool:
         log.info("sandbox: %s", pool.isolation.as_dict())
         executor = make_executor(pool, config.dedup, config.verdict_cache)
         timings = _work(runner, groups, mine, executor, limits_for(config), part,

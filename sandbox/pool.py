@@ -119,6 +119,7 @@ class SandboxPool:
         self.workers = max(1, workers)
         self.python = python or default_sandbox_python()
         self.isolation: IsolationReport = probe(mode)
+        server_bytecode(self.python)  # an interpreter that cannot run the server is refused here, not per job
         self.settings = {"preload": list(preload)}
         self.tmpfs_mb = tmpfs_mb
         self._servers: dict[int, _Server] = {}

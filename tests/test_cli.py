@@ -126,10 +126,18 @@ def test_bad_suite_is_one_line_exit_2(cli, tmp_path, text, needle):
     (["--suite", "no-such-suite"], "unknown suite"),
     (["--model", "./no/such/model"], "model path does not exist"),
     (["--n", "2", "--k", "5"], "pass@5 needs at least 5"),
+    (["--sandbox-python", "/no/such/python"], "sandbox python '/no/such/python' does not run"),
 ])
 def test_bad_run_options_exit_2(cli, tmp_path, args, needle):
     out = cli("run", "--model", "reference", *args, "--results-dir", str(tmp_path))
     assert out.returncode == 2 and needle in out.stderr and "Traceback" not in out.stderr, out.stderr
+
+
+def test_strict_sandbox_without_bubblewrap_is_one_line_exit_2(cli, tmp_path):
+    out = cli("run", "--model", "reference", "--limit", "1", "--sandbox", "strict", "--results-dir", str(tmp_path),
+              env_extra={"PATH": str(tmp_path)})  # no bwrap on this PATH
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert "--sandbox strict: missing isolation layers" in out.stderr.strip().splitlines()[-1]
 
 
 def test_existing_results_are_not_overwritten(cli, tmp_path):
