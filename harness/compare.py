@@ -25,6 +25,7 @@ class ComparisonResult:
     worsened: list[tuple[str, float, float]] = field(default_factory=list)
     changed_samples: dict[str, int] | None = None  # problem -> samples whose program or verdict changed
     only_in_one: list[str] = field(default_factory=list)
+    version_changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # package -> (baseline, candidate)
 
     @property
     def failed(self) -> bool:
@@ -56,6 +57,11 @@ class ComparisonResult:
             if self.changed_samples:
                 lines += ["", f"**Exact check failed**: samples changed in {len(self.changed_samples)} problem(s): "
                           + ", ".join(f"`{pid}` ({count})" for pid, count in sorted(self.changed_samples.items()))]
+                if self.version_changes:
+                    lines += ["", "The runs used different package versions (" + ", ".join(
+                        f"{name} {old} → {new}" for name, (old, new) in sorted(self.version_changes.items()))
+                        + "): generated samples depend on them, so rerun the baseline with the candidate's "
+                          "versions (constraints.txt) before reading this as a change in the pipeline."]
             else:
                 lines += ["", "Exact check: every sample's program and verdict are unchanged."]
         if self.only_in_one:
@@ -91,7 +97,15 @@ def compare_runs(baseline: FinishedRun, candidate: FinishedRun, k: int = 1, max_
             result.worsened.append((pid, base[pid], cand[pid]))
     if exact:
         result.changed_samples = _changed_samples(baseline, candidate, set(shared))
+        result.version_changes = _version_changes(baseline, candidate)
     return result
+
+
+def _version_changes(baseline: FinishedRun, candidate: FinishedRun) -> dict[str, tuple[Any, Any]]:
+    """Packages (and Python) whose recorded versions differ between the two runs."""
+    old, new = baseline.summary.get("versions") or {}, candidate.summary.get("versions") or {}
+    return {name: (old.get(name), new.get(name)) for name in sorted(set(old) | set(new))
+            if old.get(name) != new.get(name)}
 
 
 def _fingerprint(record: dict[str, Any]) -> tuple:

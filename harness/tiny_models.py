@@ -37,7 +37,11 @@ CODELLAMA_INSTRUCT_TEMPLATE = (
     "{% if message['role'] == 'user' %}{{ bos_token + '[INST] ' + content | trim + ' [/INST]' }}"
     "{% else %}{{ ' ' + content | trim + ' ' + eos_token }}{% endif %}"
     "{% endfor %}")
-BUILD_VERSION = "1"
+BUILD_VERSION = "2"
+# Weights come from this generator, not from the library's initialisation code, which may change between
+# transformers releases (5.24 changed it, and with it every sample of the committed baseline).
+WEIGHT_SEED = 0
+WEIGHT_STD = 0.1
 CODELLAMA_SPECIAL = ["▁<PRE>", "▁<MID>", "▁<SUF>", "▁<EOT>"]
 
 _EXTRA_CORPUS = '''import numpy as np
@@ -105,7 +109,6 @@ def tiny_model_path(name: str) -> Path:
 
 
 def _build_codegen(out: Path) -> None:
-    import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import CodeGenConfig, CodeGenForCausalLM, PreTrainedTokenizerFast
 
@@ -123,13 +126,11 @@ def _build_codegen(out: Path) -> None:
     config = CodeGenConfig(vocab_size=len(fast), n_positions=2048, n_ctx=2048, n_embd=64, n_layer=2, n_head=4,
                            rotary_dim=8, bos_token_id=eot_id, eos_token_id=eot_id, pad_token_id=eot_id,
                            tie_word_embeddings=False)
-    torch.manual_seed(0)
-    CodeGenForCausalLM(config).save_pretrained(out)
+    _save_with_seeded_weights(CodeGenForCausalLM(config), out)
 
 
 def _build_llama(out: Path, chat: bool) -> None:
     import sentencepiece as spm
-    import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     spm.SentencePieceTrainer.train(
@@ -149,5 +150,26 @@ def _build_llama(out: Path, chat: bool) -> None:
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=2048,
                          bos_token_id=1, eos_token_id=2, tie_word_embeddings=False)
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(out)
+    _save_with_seeded_weights(LlamaForCausalLM(config), out)
+
+
+def _save_with_seeded_weights(model, out: Path) -> None:
+    """Overwrite every parameter from numpy's legacy ``RandomState`` (its stream is frozen across numpy
+    releases), in the order of the sorted parameter names: matrices and embeddings ~ N(0, WEIGHT_STD),
+    other weights (norm scales) 1, biases 0. The weights then depend on the architecture's parameter names
+    and shapes alone. WEIGHT_STD is larger than the usual 0.02 so that the top two logits rarely lie within
+    float rounding of each other, which would make greedy outputs depend on the summation order."""
+    import numpy as np
+    import torch
+
+    generator = np.random.RandomState(WEIGHT_SEED)
+    with torch.no_grad():
+        for name, parameter in sorted(model.named_parameters()):
+            if parameter.dim() >= 2:
+                values = generator.normal(0.0, WEIGHT_STD, size=tuple(parameter.shape))
+                parameter.copy_(torch.from_numpy(values.astype(np.float32)))
+            elif name.endswith("weight"):
+                parameter.fill_(1.0)
+            else:
+                parameter.zero_()
+    model.save_pretrained(out)

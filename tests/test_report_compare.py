@@ -84,3 +84,22 @@ def test_the_pipeline_reproduces_the_committed_baseline(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     gate = run_cli("compare", "--baseline", str(BASELINE), "--candidate", str(tmp_path / "now"), "--exact")
     assert gate.returncode == 0, gate.stdout
+
+
+def test_exact_compare_names_package_versions_that_differ(tmp_path):
+    """A baseline made with other library versions: --exact fails and says which versions differ."""
+    candidate = tmp_path / "candidate"
+    shutil.copytree(BASELINE, candidate)
+    summary = json.loads((candidate / "summary.json").read_text())
+    old = summary["versions"]["transformers"]
+    summary["versions"]["transformers"] = "99.0.0"
+    (candidate / "summary.json").write_text(json.dumps(summary))
+    lines = (candidate / "samples.jsonl").read_text().splitlines()
+    first = json.loads(lines[0])
+    first["turns"][0]["raw"] += "x"
+    (candidate / "samples.jsonl").write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
+    gate = run_cli("compare", "--baseline", str(BASELINE), "--candidate", str(candidate), "--exact")
+    assert gate.returncode == 1
+    assert f"transformers {old} → 99.0.0" in gate.stdout
+    same = run_cli("compare", "--baseline", str(BASELINE), "--candidate", str(BASELINE), "--exact")
+    assert same.returncode == 0 and "package versions" not in same.stdout
