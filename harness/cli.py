@@ -180,7 +180,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if outcome.summary:  # rank 0 of a launch, or a single process
         print(format_table(outcome.summary))
         print(f"results: {outcome.directory}  ({time.time() - started:.1f}s)")
+        return _infrastructure_status(outcome.summary, resumable=True)
     return 0
+
+
+INFRASTRUCTURE_FAILURE = 3
+
+
+def _infrastructure_status(summary: dict, resumable: bool) -> int:
+    """Exit status 3, with one line, when any sample ended as ``sandbox_error``: the sandbox failed, not the
+    model, so the scores are not a measurement of the model."""
+    failures = summary["counts"]["statuses"].get("sandbox_error", 0)
+    if not failures:
+        return 0
+    print(f"error: {failures} sample(s) ended as sandbox_error (the sandbox failed, not the model): these scores "
+          f"are not valid{'; --resume with the same --run-name runs those samples again' if resumable else ''}",
+          file=sys.stderr)
+    return INFRASTRUCTURE_FAILURE
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -201,7 +217,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                                dedup=args.dedup, verdict_cache=args.verdict_cache)
     print(format_table(summary))
     print(f"results: {Path(args.results_dir) / name}")
-    return 0
+    return _infrastructure_status(summary, resumable=False)
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:

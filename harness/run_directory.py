@@ -88,8 +88,10 @@ class RunDirectory:
     def open_part(self, rank: int) -> "PartWriter":
         return PartWriter(self.parts / f"rank{rank}-{uuid.uuid4().hex[:12]}.jsonl")
 
-    def done_groups(self, group_sizes: list[int]) -> dict[int, list[dict[str, Any]]]:
-        """Groups with every unit's line present, from all part files of all attempts."""
+    def done_groups(self, group_sizes: list[int], redo_sandbox_errors: bool = False) -> dict[int, list[dict[str, Any]]]:
+        """Groups with every unit's line present, from all part files of all attempts. When planning a
+        resumed run (``redo_sandbox_errors``), a line whose program ended as ``sandbox_error`` does not
+        count: the sandbox failed, not the model, so its group runs again."""
         lines: dict[int, dict[str, dict[str, Any]]] = {}
         merged = self.directory / "samples.jsonl"  # a finished run's parts live on only here
         for part in sorted(self.parts.glob("*.jsonl")) + ([merged] if merged.exists() else []):
@@ -100,8 +102,14 @@ class RunDirectory:
                     except json.JSONDecodeError:
                         continue  # the last line of a process killed while writing it
                     group = record.get("group")
-                    if isinstance(group, int) and 0 <= group < len(group_sizes):
-                        lines.setdefault(group, {}).setdefault(record["unit"], record)
+                    failed_sandbox = record.get("status") == "sandbox_error"
+                    if (redo_sandbox_errors and failed_sandbox) or not (
+                            isinstance(group, int) and 0 <= group < len(group_sizes)):
+                        continue
+                    units = lines.setdefault(group, {})
+                    kept = units.get(record["unit"])
+                    if kept is None or (kept.get("status") == "sandbox_error" and not failed_sandbox):
+                        units[record["unit"]] = record  # a rerun's line replaces a sandbox failure's
         return {group: list(units.values()) for group, units in lines.items()
                 if len(units) == group_sizes[group]}
 

@@ -178,7 +178,7 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
         try:
             run_dir = RunDirectory(Path(config.results_dir) / run_name_for(config, suite))
             run_dir.prepare(config)
-            done = run_dir.done_groups(sizes)
+            done = run_dir.done_groups(sizes, redo_sandbox_errors=True)
             plan = {"directory": str(run_dir.directory), "todo": [g for g in range(len(groups)) if g not in done]}
             if done:
                 log.info("resuming: %d of %d batch groups already done", len(done), len(groups))

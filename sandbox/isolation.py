@@ -157,6 +157,13 @@ def server_command(report: IsolationReport, python: str, worker: int, settings: 
                    tmpfs_mb: int) -> list[str]:
     """The argv that starts one execution server for ``worker`` inside the available layers. The
     server's bytecode (:func:`server_bytecode`) must then be written to its stdin."""
+    system = [p for p in SYSTEM_PATHS if os.path.exists(p)]
+    binds = system + list(interpreter_paths(python))
+    # An interpreter under /tmp (a CI runner's or a container's virtual environment) is bound into its own
+    # read-only tmpfs there, named to the server so that cleaning /tmp between jobs leaves it alone.
+    under_tmp = sorted({Path(p).relative_to("/tmp").parts[0] for p in binds if p.startswith("/tmp/")})
+    if report.layers["pid_namespace"] and under_tmp:
+        settings = {**settings, "reserved_tmp": under_tmp}
     inner = [python, "-I", "-c", SERVER_BOOTSTRAP, str(len(server_bytecode(python))), json.dumps(settings)]
     if not report.layers["pid_namespace"]:
         return inner
@@ -164,17 +171,24 @@ def server_command(report: IsolationReport, python: str, worker: int, settings: 
             "--die-with-parent", "--new-session", "--as-pid-1", "--clearenv"]
     for name, value in SCRUBBED_ENV.items():
         argv += ["--setenv", name, value]
-    made: set[str] = set()
-    for path in [p for p in SYSTEM_PATHS if os.path.exists(p)] + list(interpreter_paths(python)):
+    # /tmp's tmpfs first: bwrap applies its arguments in order, and a tmpfs mounted after the binds would
+    # hide whatever was bound below /tmp.
+    argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "01777", "--size", str(tmpfs_mb * 1024 * 1024),
+             "--tmpfs", "/tmp"]
+    made = {"/tmp"}
+    for name in under_tmp:
+        argv += ["--perms", "0755", "--size", str(1024 * 1024), "--tmpfs", f"/tmp/{name}"]
+        made.add(f"/tmp/{name}")
+    for path in binds:
         for parent in reversed(Path(path).parents):
             text = str(parent)
-            if text != "/" and text not in made and not any(text == p or text.startswith(p + "/")
-                                                            for p in SYSTEM_PATHS if os.path.exists(p)):
+            if text != "/" and text not in made and not any(text == p or text.startswith(p + "/") for p in system):
                 argv += ["--perms", "0755", "--dir", text]
                 made.add(text)
         argv += ["--ro-bind", path, path]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "01777", "--size", str(tmpfs_mb * 1024 * 1024),
-             "--tmpfs", "/tmp", "--chdir", "/tmp", "--"]
+    for name in under_tmp:
+        argv += ["--remount-ro", f"/tmp/{name}"]
+    argv += ["--chdir", "/tmp", "--"]
     if os.geteuid() == 0 and report.layers["unprivileged_uid"]:
         uid = str(SANDBOX_UID_BASE + worker)
         argv += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all",

@@ -20,7 +20,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sandbox.isolation import IsolationReport, probe, scrubbed_environment, server_bytecode, server_command
+from sandbox.isolation import (IsolationReport, SandboxUnavailable, probe, scrubbed_environment, server_bytecode,
+                               server_command)
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,14 @@ class _Server:
         self.proc.wait()
 
 
+# A known-good program that every pool runs once, through every layer, before it is used: a sandbox that
+# cannot run programs (an interpreter hidden by a mount, a missing library) must stop the run at once, not
+# score every sample as a failure of the model.
+CANARY = Job(program="def double(x):\n    return 2 * x\n", mode="assert",
+             limits=Limits(wall_seconds=60, cpu_seconds=30), test="def check(candidate):\n    assert candidate(2) == 4\n",
+             entry_point="double")
+
+
 class SandboxPool:
     """Runs jobs in parallel workers. Use as a context manager."""
 
@@ -130,6 +139,20 @@ class SandboxPool:
         # programs get what already runs plus their budget, counted per job.
         self._counts_user_processes = not layers["pid_namespace"] and os.geteuid() != 0
         self._nproc_binds = not (os.geteuid() == 0 and not layers["unprivileged_uid"])  # root ignores it
+        self._run_canary()
+
+    def _run_canary(self) -> None:
+        try:
+            execution = self.run_one(CANARY)
+        except Exception as exc:  # the server cannot start at all
+            self.close()
+            raise SandboxUnavailable(f"the sandbox cannot run programs: {exc}") from exc
+        if not execution.passed:
+            self.close()
+            detail = (execution.reason or execution.stderr.strip() or "no output").splitlines()[-1]
+            raise SandboxUnavailable(f"the sandbox cannot run programs: a known-good test program ended as "
+                                     f"{execution.status} ({detail}) with python {self.python!r} and layers "
+                                     f"{', '.join(n for n, on in self.isolation.layers.items() if on)}")
 
     def __enter__(self) -> "SandboxPool":
         return self

@@ -308,6 +308,8 @@ class Server:
             os.dup2(devnull, fd)
         os.close(devnull)
         self.work_root = settings.get("work_root") or os.environ.get("TMPDIR") or "/tmp"
+        # Read-only mounts in /tmp holding the interpreter (see isolation.server_command): not a job's leftovers.
+        self.reserved = frozenset(settings.get("reserved_tmp", ()))
         self._leftover_pid = None
         self.workdir = None
         self._workdir_checked = False  # _clean_up has just found (or made) it clean
@@ -405,15 +407,15 @@ class Server:
                 clean = (stat.S_ISDIR(info.st_mode) and stat.S_IMODE(info.st_mode) == 0o700
                          and not os.listdir(self.workdir))
                 if clean and self.is_pid1:
-                    clean = os.listdir(self.work_root) == [os.path.basename(self.workdir)]
+                    clean = set(os.listdir(self.work_root)) - self.reserved == {os.path.basename(self.workdir)}
             except OSError:
                 clean = False
             if clean:
                 return self.workdir
             if self.is_pid1:
-                for entry in os.listdir(self.work_root):
+                for entry in set(os.listdir(self.work_root)) - self.reserved:
                     self._remove(os.path.join(self.work_root, entry))
-                if os.listdir(self.work_root):
+                if set(os.listdir(self.work_root)) - self.reserved:
                     # Something could not be removed: end this server; the pool starts a fresh one
                     # with an empty /tmp, so nothing reaches the next job.
                     os._exit(3)
