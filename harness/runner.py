@@ -121,7 +121,7 @@ def execute(conversations: list[Conversation], executor: Executor, limits: Limit
 
 
 def make_executor(pool: SandboxPool, dedup: bool, use_cache: bool) -> Executor:
-    cache = VerdictCache(cache_root() / "verdicts.sqlite") if use_cache else None
+    cache = VerdictCache(cache_root() / "verdicts.sqlite", pool.python) if use_cache else None
     return Executor(pool, dedup=dedup, cache=cache)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -84,14 +85,29 @@ def _run_python(python: str, code: str, what: str, stdin: bytes = b"") -> bytes:
 
 
 @lru_cache(maxsize=None)
+def _describe_interpreter(python: str) -> dict:
+    """One run of the sandbox interpreter: the directories it needs and what its behaviour depends on."""
+    probe = ("import json, os, site, sys\n"
+             "paths = [sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))]\n"
+             "packages = sorted(name for folder in sys.path if os.path.isdir(folder) for name in os.listdir(folder)\n"
+             "                  if name.endswith(('.dist-info', '.egg-info', '.egg-link', '.pth')))\n"
+             "print(json.dumps({'paths': paths + site.getsitepackages(), 'version': sys.version, "
+             "'packages': packages}))")
+    return json.loads(_run_python(python, probe, "report its paths"))
+
+
 def interpreter_paths(python: str) -> tuple[str, ...]:
     """Directories the interpreter needs: its prefixes, its real executable's folder, site-packages."""
-    probe = ("import json, os, site, sys; print(json.dumps([sys.prefix, sys.base_prefix, sys.exec_prefix, "
-             "os.path.dirname(os.path.realpath(sys.executable))] + site.getsitepackages()))")
-    out = _run_python(python, probe, "report its paths")
-    paths = {str(Path(p).resolve()) for p in json.loads(out) if p and Path(p).exists()}
+    paths = {str(Path(p).resolve()) for p in _describe_interpreter(python)["paths"] if p and Path(p).exists()}
     # Keep the outermost directories only.
     return tuple(sorted(p for p in paths if not any(p != q and p.startswith(q + os.sep) for q in paths)))
+
+
+def interpreter_fingerprint(python: str) -> str:
+    """The interpreter's version and its installed distributions (their dist-info folders name each
+    version): upgrading numpy in the sandbox environment must not serve verdicts judged with the old one."""
+    described = _describe_interpreter(python)
+    return hashlib.sha256(json.dumps([described["version"], described["packages"]]).encode()).hexdigest()
 
 
 @lru_cache(maxsize=None)

@@ -35,10 +35,10 @@ def test_without_dedup_every_job_runs():
 def test_cache_reuses_verdicts_only_for_the_same_job_and_sandbox(tmp_path):
     cache_path = tmp_path / "verdicts.sqlite"
     with SandboxPool(workers=2, preload=()) as pool:
-        first = Executor(pool, cache=VerdictCache(cache_path))
+        first = Executor(pool, cache=VerdictCache(cache_path, pool.python))
         assert [r.passed for r in first.run([GOOD, BAD, SLOW])] == [True, False, False]
     with SandboxPool(workers=2, preload=()) as pool:
-        second = Executor(pool, cache=VerdictCache(cache_path))
+        second = Executor(pool, cache=VerdictCache(cache_path, pool.python))
         again = second.run([GOOD, BAD, SLOW])
         # Changing a limit changes the key: no reuse.
         other = second.run([Job(**{**GOOD.__dict__, "limits": Limits(memory_mb=1024)})])

@@ -83,7 +83,7 @@ def run_executor(problems: list[dict], repeats: int, workers: int, cache_dir: Pa
     jobs = jobs_for(problems, repeats)
     figures = []
     with SandboxPool(workers=workers, mode="auto", preload=()) as pool:
-        cache = VerdictCache(cache_dir / "verdicts.sqlite")
+        cache = VerdictCache(cache_dir / "verdicts.sqlite", pool.python)
         for label in ("dedup, cold cache", "dedup, warm cache"):
             executor = Executor(pool, dedup=True, cache=cache)
             start = time.perf_counter()
