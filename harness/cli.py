@@ -158,13 +158,6 @@ def _setup_logging(quiet: bool) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     for noisy in ("transformers", "httpx", "urllib3", "filelock"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-    except ImportError:
-        pass
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

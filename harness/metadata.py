@@ -37,12 +37,9 @@ def git_commit() -> dict[str, Any]:
 
 
 def machine() -> dict[str, Any]:
+    """The GPUs are listed where torch is loaded already (``run``): scoring never imports it for this."""
     info: dict[str, Any] = {"platform": platform.platform(), "processor": platform.machine()}
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-    except ImportError:
-        pass
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return info

@@ -21,6 +21,15 @@ from harness.errors import InputError
 
 log = logging.getLogger(__name__)
 
+
+def _quiet_transformers() -> None:
+    """transformers' own logger and progress bars: errors only (the harness says what is happening)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
 DTYPES = {"auto": "auto", "bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 
 
@@ -71,6 +80,7 @@ class HuggingFaceBackend:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        _quiet_transformers()
         self.torch = torch
         self.model_id = model
         if device == "auto":
