@@ -1,7 +1,8 @@
 """One benchmark run: problems -> prompts -> generations -> programs -> executions -> scores -> results.
 
 Work goes one batch group at a time: generate the group's conversations, run their programs in the
-sandbox workers, append their sample lines to this process's part file (flushed), then the next group.
+sandbox workers, append their sample lines to this process's part file (flushed). The sandbox runs one
+group's programs while the model generates the next.
 Groups depend only on the canonical unit order and the batch size, and every unit's sampling is seeded
 from (run seed, unit id, turn), so results are the same for any number of processes and any resumption.
 """
@@ -10,7 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -252,18 +255,68 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
 
 def _work(runner: ConversationRunner, groups: list[list[Unit]], mine: list[int], executor: Executor,
           limits: Limits, part: PartWriter, on_group_done: Callable[[], None]) -> dict[str, Any]:
-    """This process's share: generate each group, execute its programs, append its lines (flushed)."""
-    generation_seconds = execution_seconds = 0.0
-    for index in mine:
-        t0 = time.time()
-        conversations = runner.run_group(groups[index])
-        t1 = time.time()
-        executions = execute(conversations, executor, limits)
-        generation_seconds += t1 - t0
-        execution_seconds += time.time() - t1
-        part.append([{"group": index, **sample_record(c, e, runner.seed)} for c, e in zip(conversations, executions)])
-        on_group_done()
-    return {"generation_seconds": round(generation_seconds, 3), "execution_seconds": round(execution_seconds, 3)}
+    """This process's share: generate each group, execute its programs, append its lines (flushed).
+
+    Generation and execution overlap: while the sandbox runs group i's programs on a thread of its own,
+    this thread generates group i+1, so the model waits only when the sandbox is truly the bottleneck (and
+    the other way round). Groups are executed and appended in the order generated, as before; at most one
+    generated group waits for the sandbox, so memory stays bounded. Each side's busy and waiting time is
+    returned for the summary."""
+    handoff: queue.Queue = queue.Queue(maxsize=1)
+    clock = {"execution_seconds": 0.0, "execution_waited_seconds": 0.0}
+    failure: list[BaseException] = []
+
+    def execute_groups() -> None:
+        while True:
+            t0 = time.perf_counter()
+            item = handoff.get()
+            clock["execution_waited_seconds"] += time.perf_counter() - t0
+            if item is None:
+                return
+            index, conversations = item
+            t1 = time.perf_counter()
+            try:
+                executions = execute(conversations, executor, limits)
+                part.append([{"group": index, **sample_record(c, e, runner.seed)}
+                             for c, e in zip(conversations, executions)])
+            except BaseException as exc:  # handed to the generating thread, which stops the run
+                failure.append(exc)
+                return
+            finally:
+                clock["execution_seconds"] += time.perf_counter() - t1
+            on_group_done()
+
+    def hand_over(item: tuple[int, list[Conversation]] | None) -> None:
+        """Blocks while the sandbox is still busy with the previous group, unless it has failed."""
+        while not failure:
+            try:
+                handoff.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    executing = threading.Thread(target=execute_groups, name="execute-groups", daemon=True)
+    executing.start()
+    generation_seconds = generation_waited_seconds = 0.0
+    try:
+        for index in mine:
+            t0 = time.perf_counter()
+            conversations = runner.run_group(groups[index])
+            t1 = time.perf_counter()
+            generation_seconds += t1 - t0
+            hand_over((index, conversations))
+            generation_waited_seconds += time.perf_counter() - t1
+            if failure:
+                break
+    finally:
+        hand_over(None)  # the groups already handed over are executed and written before this returns
+        executing.join()
+    if failure:
+        raise failure[0]
+    return {"generation_seconds": round(generation_seconds, 3),
+            "generation_waited_seconds": round(generation_waited_seconds, 3),
+            "execution_seconds": round(clock["execution_seconds"], 3),
+            "execution_waited_seconds": round(clock["execution_waited_seconds"], 3)}
 
 
 def _show_progress(progress: tqdm, run_dir: RunDirectory | None, total: int) -> None:
@@ -312,6 +365,9 @@ def _merged_timings(run_dir: RunDirectory, records: list[dict[str, Any]]) -> dic
     return {
         "generation_seconds": round(generation, 3),
         "execution_seconds": round(sum(p.get("execution_seconds", 0.0) for p in parts), 3),
+        # Generation and execution overlap; these say how long each side waited for the other.
+        "generation_waited_seconds": round(sum(p.get("generation_waited_seconds", 0.0) for p in parts), 3),
+        "execution_waited_seconds": round(sum(p.get("execution_waited_seconds", 0.0) for p in parts), 3),
         "model_load_seconds": round(sum(p.get("model_load_seconds", 0.0) for p in parts), 3),
         "new_tokens": new_tokens,
         "prompt_tokens": sum(t["prompt_tokens"] for r in records for t in r["turns"]),
