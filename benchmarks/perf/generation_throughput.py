@@ -12,7 +12,10 @@ multi-turn problems), each (problem, test case) answered by ``--n`` sampled conv
 (b) This harness: turn-synchronous batches across conversations, KV caches kept between turns (only new
     tokens are fed), a shared first prompt encoded once, rows leaving the batch at their stop point.
 
-Printed for each: wall time, generated tokens/s, prompt tokens processed, peak memory; then the ratios.
+Printed for each: wall time, generated tokens/s, prompt tokens processed, peak memory (and per conversation),
+where the time went by phase (for (a) ``model.generate`` is one phase: prefill, decode and sampling happen
+inside it); then the ratios. On a GPU the phases are timed to the end of their kernels, which slows both
+loops a little.
 ``codegen-350m-arch`` is CodeGen-350M's real architecture (20 layers, 1024 wide, 16 heads, rotary 32,
 vocab 51200, 2048 positions) with random weights: speed does not need trained weights. Meant for a GPU
 (target there: b at least 5x faster at n=20); on CPU use the default tiny model.
@@ -35,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from harness.backends.base import SamplingParams  # noqa: E402
 from harness.backends.huggingface import HuggingFaceBackend  # noqa: E402
+from harness.backends.phases import PhaseClock  # noqa: E402
 from harness.generation import ConversationRunner, batch_groups, units_for  # noqa: E402
 from harness.problems import MULTI_TURN, Problem  # noqa: E402
 from harness.prompting import BaseCompletionFormat  # noqa: E402
@@ -50,11 +54,15 @@ class Figures:
     generated_tokens: int
     prompt_tokens: int
     peak_bytes: int
+    conversations: int
+    phases: PhaseClock
     final_prompt_tokens: int = 0  # (a): the last turn's prompts, what encoding each history once would cost
 
-    def line(self, label: str) -> str:
+    def lines(self, label: str) -> str:
         return (f"{label}: {self.seconds:8.1f} s  {self.generated_tokens / self.seconds:9.1f} generated tokens/s  "
-                f"{self.prompt_tokens:>10,} prompt tokens processed  peak memory {self.peak_bytes / 2**20:8.0f} MiB")
+                f"{self.prompt_tokens:>10,} prompt tokens processed  peak memory {self.peak_bytes / 2**20:8.0f} MiB "
+                f"({self.peak_bytes / 2**20 / self.conversations:.1f} MiB per conversation)\n"
+                f"    phases: {self.phases.split()}")
 
 
 class PeakMemory:
@@ -119,33 +127,46 @@ def reference_loop(backend: HuggingFaceBackend, problems: list[Problem], prefix:
                    max_new_tokens: int, sampling: SamplingParams) -> Figures:
     """(a): per (problem, case), each turn re-encodes the n histories and generates the whole budget."""
     tokenizer, model, fmt = backend.tokenizer, backend.model, BaseCompletionFormat()
-    generated = prompt_tokens = final = 0
+    generated = prompt_tokens = final = conversations = 0
+    clock = PhaseClock(synchronize=_synchronizer(backend.device))
     start = time.perf_counter()
     with PeakMemory(backend.device) as memory, torch.inference_mode():
         for problem in problems:
             for case in range(min(cases, problem.num_cases)):
                 histories = [prefix] * n
+                conversations += n
                 for turn in problem.filled_turns(case):
+                    clock.start()
                     prompts = [h + fmt.turn_text(turn) for h in histories]
                     batch = tokenizer(prompts, return_tensors="pt", padding=True).to(backend.device)
+                    clock.lap("tokenize")
                     out = model.generate(**batch, do_sample=True, temperature=sampling.temperature,
                                          top_p=sampling.top_p, max_new_tokens=max_new_tokens,
                                          pad_token_id=tokenizer.pad_token_id)
+                    clock.lap("generate (prefill + decode + sampling)")
                     new = out[:, batch["input_ids"].shape[1]:]
                     prompt_tokens += int(batch["attention_mask"].sum())
                     generated += int(new.numel())
                     texts = tokenizer.batch_decode(new, skip_special_tokens=True)
+                    clock.lap("detokenize")
                     histories = [f"{p}{fmt.truncate(t, problem)}\n\n" for p, t in zip(prompts, texts)]
+                    clock.lap("stop_detection")
                 final += int(batch["attention_mask"].sum())
     if backend.device.type == "cuda":
         torch.cuda.synchronize()
-    return Figures(time.perf_counter() - start, generated, prompt_tokens, memory.peak, final)
+    return Figures(time.perf_counter() - start, generated, prompt_tokens, memory.peak, conversations, clock, final)
+
+
+def _synchronizer(device: torch.device):
+    """Phases on a GPU are timed to the end of their kernels (which costs some speed)."""
+    return torch.cuda.synchronize if device.type == "cuda" else None
 
 
 def harness_loop(backend: HuggingFaceBackend, problems: list[Problem], prefix: str, cases: int, n: int,
                  max_new_tokens: int, sampling: SamplingParams, batch_size: int) -> Figures:
     """(b): this harness's runner, over the same conversations."""
     runner = ConversationRunner(backend, sampling, 1234, prefix, max_new_tokens=max_new_tokens)
+    backend.phases = PhaseClock(synchronize=_synchronizer(backend.device))
     units = [u for u in units_for(problems, n) if u.case < cases]
     start = time.perf_counter()
     with PeakMemory(backend.device) as memory:
@@ -154,7 +175,7 @@ def harness_loop(backend: HuggingFaceBackend, problems: list[Problem], prefix: s
         torch.cuda.synchronize()
     turns = [t for c in conversations for t in c.turns]
     return Figures(time.perf_counter() - start, sum(t.new_tokens for t in turns),
-                   sum(t.prompt_tokens_computed for t in turns), memory.peak)
+                   sum(t.prompt_tokens_computed for t in turns), memory.peak, len(conversations), backend.phases)
 
 
 def main() -> int:
@@ -183,8 +204,8 @@ def main() -> int:
         a = reference_loop(backend, problems, prefix, args.cases, args.n, args.max_new_tokens, sampling)
         b = harness_loop(backend, problems, prefix, args.cases, args.n, args.max_new_tokens, sampling,
                          args.batch_size)
-    print(a.line("(a) MTPB reference loop"))
-    print(b.line("(b) this harness       "))
+    print(a.lines("(a) MTPB reference loop"))
+    print(b.lines("(b) this harness       "))
     print(f"ratio b/a, wall-clock speed-up for the same conversations: {a.seconds / b.seconds:.2f}x "
           "(target on a GPU at n=20: >= 5x)")
     print(f"ratio b/a, generated tokens/s: {(b.generated_tokens / b.seconds) / (a.generated_tokens / a.seconds):.2f}x "

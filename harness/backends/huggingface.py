@@ -17,6 +17,7 @@ from typing import Any
 from harness.backends.base import GenerationRequest, GenerationResult, SamplingParams
 from harness.backends.families import detect_family
 from harness.backends.kv_reuse import ConversationCaches, batched_cache
+from harness.backends.phases import PhaseClock
 from harness.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -143,6 +144,7 @@ class HuggingFaceBackend:
         self.reuse_kv = reuse_kv
         self.caches = ConversationCaches()
         self.max_batch = max_batch
+        self.phases = PhaseClock()
 
     def identity(self) -> dict[str, Any]:
         config = self.model.config
@@ -227,9 +229,11 @@ class HuggingFaceBackend:
         return results
 
     def _generate_batch(self, requests: list[GenerationRequest], sampling: SamplingParams) -> list[GenerationResult]:
-        torch = self.torch
+        torch, clock = self.torch, self.phases
+        clock.start()
         budget = [min(r.max_new_tokens, self.max_length - 1) for r in requests]
         rows, truncated = self._encode(requests, budget)
+        clock.lap("tokenize")
         stops = [self.eos_ids | ({self.eot_id} if r.suffix is not None else set()) for r in requests]
         keys = [r.conversation for r in requests]
         reuse = [self.caches.reusable(key, ids) if self.reuse_kv else (None, 0) for key, ids in zip(keys, rows)]
@@ -262,10 +266,13 @@ class HuggingFaceBackend:
         alive = list(range(len(requests)))  # original row index of each batch row
         chosen_ids: list[list[int]] = [[] for _ in requests]
         shared = len(encoded) < len(requests)
+        phase = "prefill"
         with torch.inference_mode():
             while alive:
                 out = self.model(input_ids=step_ids, attention_mask=mask, position_ids=positions,
                                  past_key_values=cache, use_cache=True)
+                clock.lap(phase)
+                phase = "decode"
                 cache = out.past_key_values
                 logits = out.logits[:, -1, :].float()
                 if shared:  # after the prefill: one row per request again
@@ -274,13 +281,17 @@ class HuggingFaceBackend:
                     logits, mask, positions = logits[index], mask[index], positions[index]
                     shared = False
                 chosen = self._pick(logits, [generators[i] for i in alive], sampling)
+                clock.lap("sampling")
                 keep = []
                 for batch_row, row in enumerate(alive):
                     token = chosen[batch_row]
                     chosen_ids[row].append(token)
                     finished = token in stops[row]
                     if not finished:
-                        finished = detectors[row].feed(decoders[row].add(token))
+                        piece = decoders[row].add(token)
+                        clock.lap("detokenize")
+                        finished = detectors[row].feed(piece)
+                        clock.lap("stop_detection")
                     if not finished and len(chosen_ids[row]) < budget[row]:
                         keep.append(batch_row)
                     elif self.reuse_kv and requests[row].continues and keys[row] is not None:
@@ -298,12 +309,14 @@ class HuggingFaceBackend:
                 mask = torch.cat([mask, mask.new_ones((len(alive), 1))], dim=1)
                 positions = positions[:, -1:] + 1
                 step_ids = next_tokens
+        clock.lap("decode")  # dropping finished rows from the cache
         results = []
         for row, request in enumerate(requests):
             ids = [t for t in chosen_ids[row] if t not in stops[row]]
             results.append(GenerationResult(text=self.tokenizer.decode(ids), prompt_tokens=len(rows[row]),
                                             new_tokens=len(chosen_ids[row]), prompt_truncated=truncated[row],
                                             prompt_tokens_computed=processed[row]))
+        clock.lap("detokenize")
         return results
 
     def _pick(self, logits: Any, generators: list[Any], sampling: SamplingParams) -> list[int]:
