@@ -29,7 +29,10 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                         "--backend openai, the served model's name")
     add("--backend", choices=["huggingface", "openai"], help="huggingface (default): load the model here; openai: "
                                                              "an OpenAI-compatible endpoint")
-    add("--base-url", help="the endpoint's base URL, e.g. http://localhost:8000/v1 (vLLM, TGI, llama.cpp)")
+    add("--base-url", action="append",
+        help="the endpoint's base URL, e.g. http://localhost:8000/v1 (vLLM, SGLang, TGI, llama.cpp); give it once "
+             "per replica of the served model (or @FILE, one URL a line): each request goes to the least-loaded "
+             "healthy one")
     add("--api-key-env", help="environment variable holding the endpoint's API key (default OPENAI_API_KEY); "
                               "the key itself is never written anywhere")
     add("--concurrency", type=int, help="requests in flight to the endpoint (default 8)")

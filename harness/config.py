@@ -18,7 +18,7 @@ class RunConfig:
     exclude_defective: bool = False
     model: str = "tiny-codegen"
     backend: str = "huggingface"
-    base_url: str | None = None
+    base_url: list[str] = field(default_factory=list)  # one URL per replica of the served model
     api_key_env: str = "OPENAI_API_KEY"
     concurrency: int = 8
     request_timeout: float = 120.0
@@ -84,11 +84,34 @@ def build_config(file_values: dict[str, Any], flag_values: dict[str, Any], sourc
     merged = {**file_values, **{k: v for k, v in flag_values.items() if v is not None}}
     if isinstance(merged.get("k"), (int, str)):
         merged["k"] = [int(x) for x in str(merged["k"]).split(",") if x.strip()]
+    if isinstance(merged.get("base_url"), str):
+        merged["base_url"] = [merged["base_url"]]
+    elif "base_url" in merged and merged["base_url"] is None:  # configs written before several endpoints
+        merged["base_url"] = []
+    if isinstance(merged.get("base_url"), list):
+        merged["base_url"] = _expand_url_files(merged["base_url"], source)
     if isinstance(merged.get("problems"), str):
         merged["problems"] = [p for p in merged["problems"].split(",") if p]
     config = RunConfig(**merged)
     _check(config, source)
     return config
+
+
+def _expand_url_files(values: list[Any], source: str) -> list[str]:
+    """``@FILE`` stands for the URLs listed in FILE, one a line (blank lines and ``#`` comments skipped)."""
+    urls: list[str] = []
+    for value in values:
+        if not isinstance(value, str):
+            raise InputError("must be a URL or a list of URLs", file=source, field="base_url")
+        if not value.startswith("@"):
+            urls.append(value)
+            continue
+        try:
+            lines = Path(value[1:]).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"cannot read the list of URLs ({exc})", file=value[1:], field="base_url") from None
+        urls += [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    return urls
 
 
 def _check(config: RunConfig, source: str) -> None:

@@ -24,7 +24,7 @@ from harness.errors import InputError
 
 PARTS = "parts"
 # Options that may change between an interrupted run and its resumption: they do not change results.
-OPERATIONAL_OPTIONS = {"workers", "device", "device_map", "concurrency", "request_timeout", "max_retries",
+OPERATIONAL_OPTIONS = {"workers", "device", "device_map", "base_url", "concurrency", "request_timeout", "max_retries",
                        "api_key_env", "results_dir", "run_name", "overwrite", "resume", "dedup", "verdict_cache"}
 
 

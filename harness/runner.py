@@ -220,6 +220,7 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
         isolation = pool.isolation.as_dict()
     if getattr(backend, "max_batch", None):  # lowered after running out of memory
         timings["max_batch"] = backend.max_batch
+    timings.update(getattr(backend, "usage", dict)())  # e.g. requests and failures per endpoint
     timings.update(executions=executor.stats.as_dict(), model_load_seconds=round(load_seconds, 3),
                    seconds=round(time.time() - started, 3), rank=process.rank, world=process.world)
     part.write_timings(timings)
@@ -345,6 +346,19 @@ def _wait_for_all_groups(run_dir: RunDirectory, sizes: list[int], progress: tqdm
         time.sleep(0.5)
 
 
+def _merged_endpoint_usage(parts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Requests, failures and set-asides per endpoint, summed over every process and attempt."""
+    merged: dict[str, dict[str, Any]] = {}
+    for part in parts:
+        for url, usage in (part.get("endpoints") or {}).items():
+            entry = merged.setdefault(url, {"requests": 0, "failures": 0, "set_aside": 0})
+            for key in ("requests", "failures", "set_aside"):
+                entry[key] += usage.get(key, 0)
+            if usage.get("last_error"):
+                entry["last_error"] = usage["last_error"]
+    return merged
+
+
 def _unit_order(group: list[Unit]) -> Callable[[dict[str, Any]], int]:
     position = {unit.uid: i for i, unit in enumerate(group)}
     return lambda record: position[record["unit"]]
@@ -378,4 +392,5 @@ def _merged_timings(run_dir: RunDirectory, records: list[dict[str, Any]]) -> dic
         "executions": executions,
         **({"max_batch": min(limits)} if (limits := [p["max_batch"] for p in parts if p.get("max_batch")]) else {}),
         "processes": [{k: p.get(k) for k in ("rank", "world", "seconds")} for p in parts],
+        **({"endpoints": endpoints} if (endpoints := _merged_endpoint_usage(parts)) else {}),
     }

@@ -168,3 +168,49 @@ def test_several_samples_per_request(server, tmp_path):
     shared = [server.replies[(r["prompt"], r["seed"])] for r in answered if r["n"] == 3]
     assert shared and all(texts in list(first.values()) for texts in shared)
     assert any(len(set(raws)) > 1 for raws in first.values())
+
+
+def test_several_endpoints_one_stopped_mid_run_give_the_same_samples(server, tmp_path):
+    """Two replicas on 127.0.0.1 answering from the same tiny model; the second is stopped after answering a
+    few requests. Its requests go to the first; the samples equal a single-endpoint run's."""
+    second = TinyModelServer()
+    stop_after = 6
+    original = second.http.RequestHandlerClass.do_POST
+
+    def do_post(handler):
+        original(handler)
+        if len(second.requests) == stop_after:  # stop listening: later requests are refused
+            threading.Thread(target=lambda: (second.http.shutdown(), second.http.server_close()),
+                             daemon=True).start()
+
+    second.http.RequestHandlerClass.do_POST = do_post
+    common = ["--backend", "openai", "--model", "tiny-codegen", "--limit", "3", "--num-samples", "2",
+              "--max-new-tokens", "8", "--temperature", "0.8", "--concurrency", "4", "--max-retries", "8",
+              "--results-dir", str(tmp_path)]
+    both = run_cli("run", *common, "--base-url", server.url, "--base-url", second.url, "--run-name", "two")
+    assert both.returncode == 0, both.stderr[-3000:]
+    single = run_cli("run", *common, "--base-url", server.url, "--run-name", "one")
+    assert single.returncode == 0, single.stderr[-3000:]
+
+    def samples(name):
+        return [{k: v for k, v in json.loads(line).items() if k not in ("duration", "execution")}
+                for line in (tmp_path / name / "samples.jsonl").read_text().splitlines()]
+
+    assert samples("two") == samples("one")
+    usage = json.loads((tmp_path / "two" / "summary.json").read_text())["timings"]["endpoints"]
+    assert set(usage) == {server.url, second.url}
+    assert usage[second.url]["requests"] >= stop_after and usage[second.url]["failures"] >= 1
+    assert stop_after <= len(second.requests) <= stop_after + 4  # requests in flight when it stopped
+
+
+def test_a_file_of_endpoint_urls(server, tmp_path):
+    urls = tmp_path / "urls.txt"
+    urls.write_text(f"# replicas\n{server.url}\n\n")
+    result = run_cli("run", "--backend", "openai", "--base-url", f"@{urls}", "--model", "tiny-codegen", "--limit", "1",
+                     "--max-new-tokens", "4", "--results-dir", str(tmp_path), "--run-name", "file")
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((tmp_path / "file" / "summary.json").read_text())
+    assert summary["config"]["base_url"] == [server.url]
+    missing = run_cli("run", "--backend", "openai", "--base-url", f"@{tmp_path / 'nope.txt'}", "--model", "x",
+                      "--results-dir", str(tmp_path), "--run-name", "nope")
+    assert missing.returncode == 2 and "nope.txt" in missing.stderr and "Traceback" not in missing.stderr

@@ -11,6 +11,7 @@ and never written to results or logs.
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import os
@@ -22,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from harness.backends.base import GenerationRequest, GenerationResult, SamplingParams
+from harness.backends.endpoints import EndpointPool
 from harness.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -39,12 +41,14 @@ class OpenAICompatibleBackend:
     supports_chat = True
     prefers_chat = False  # the server may or may not apply a chat template: chat only when asked for
 
-    def __init__(self, base_url: str, model: str, api_key_env: str = "OPENAI_API_KEY", concurrency: int = 8,
+    def __init__(self, base_urls: list[str], model: str, api_key_env: str = "OPENAI_API_KEY", concurrency: int = 8,
                  timeout: float = 120.0, max_retries: int = 6, backoff_seconds: float = 1.0,
                  samples_per_request: int = 1):
-        if not base_url.startswith(("http://", "https://")):
-            raise InputError("must be an http(s) URL, e.g. http://localhost:8000/v1", field="base_url")
-        self.base_url = base_url.rstrip("/")
+        for url in base_urls:
+            if not url.startswith(("http://", "https://")):
+                raise InputError(f"{url!r} must be an http(s) URL, e.g. http://localhost:8000/v1", field="base_url")
+        self.base_urls = [url.rstrip("/") for url in base_urls]
+        self.endpoints = EndpointPool(self.base_urls)
         self.model_id = model
         self.api_key_env = api_key_env
         self.concurrency = max(1, concurrency)
@@ -54,8 +58,12 @@ class OpenAICompatibleBackend:
         self.samples_per_request = max(1, samples_per_request)
 
     def identity(self) -> dict[str, Any]:
-        return {"backend": self.name, "model": self.model_id, "base_url": self.base_url,
-                "api_key_env": self.api_key_env if os.environ.get(self.api_key_env) else None}
+        return {"backend": self.name, "model": self.model_id, "base_url": self.base_urls[0] if len(self.base_urls) == 1
+                else self.base_urls, "api_key_env": self.api_key_env if os.environ.get(self.api_key_env) else None}
+
+    def usage(self) -> dict[str, Any]:
+        """Requests and failures per endpoint, for the summary's timings."""
+        return {"endpoints": self.endpoints.usage()}
 
     def generate(self, requests: list[GenerationRequest], sampling: SamplingParams) -> list[GenerationResult]:
         shared: dict[str, list[int]] = {}
@@ -92,39 +100,58 @@ class OpenAICompatibleBackend:
             prompt_tokens = int(usage.get("prompt_tokens", 0))
             new_tokens = int(usage.get("completion_tokens", 0)) // max(1, len(texts))  # a mean when n > 1
         except (KeyError, IndexError, TypeError, ValueError) as exc:
-            raise EndpointError(f"unexpected {'chat ' if chat else ''}completions reply from {self.base_url}: "
+            raise EndpointError(f"unexpected {'chat ' if chat else ''}completions reply: "
                                 f"{exc!r}") from None
         if len(texts) != len(requests):
-            raise EndpointError(f"{self.base_url} answered {len(texts)} choices for n={len(requests)}; this server "
+            raise EndpointError(f"the endpoint answered {len(texts)} choices for n={len(requests)}; this server "
                                 "does not support n, use --samples-per-request 1")
         return [GenerationResult(text=text or "", prompt_tokens=prompt_tokens, new_tokens=new_tokens)
                 for text in texts]
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST ``body`` to the least-loaded healthy endpoint. A failed attempt goes at once to another
+        endpoint this request has not failed on; when there is none, after an exponential backoff (or the
+        server's ``Retry-After``)."""
         headers = {"Content-Type": "application/json"}
         key = os.environ.get(self.api_key_env)
         if key:
             headers["Authorization"] = f"Bearer {key}"
         data = json.dumps(body).encode()
+        failed_here: set[str] = set()
         for attempt in range(self.max_retries + 1):
             wait = self.backoff_seconds * (2 ** attempt) * (0.5 + random.random() / 2)
+            endpoint = self.endpoints.acquire(failed_here)
+            url = endpoint.url + path
             try:
-                request = urllib.request.Request(self.base_url + path, data=data, headers=headers, method="POST")
+                request = urllib.request.Request(url, data=data, headers=headers, method="POST")
                 with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    return json.loads(response.read())
+                    reply = json.loads(response.read())
+                self.endpoints.release(endpoint)
+                return reply
             except urllib.error.HTTPError as exc:
+                self.endpoints.release(endpoint, f"HTTP {exc.code}")
                 if exc.code not in RETRYABLE or attempt == self.max_retries:
                     detail = exc.read()[:300].decode("utf-8", "replace")
-                    raise EndpointError(f"{self.base_url}{path} answered {exc.code}: {detail}") from None
+                    raise EndpointError(f"{url} answered {exc.code}: {detail}") from None
                 retry_after = exc.headers.get("Retry-After")
                 if retry_after and retry_after.replace(".", "", 1).isdigit():
                     wait = float(retry_after)
                 reason = f"HTTP {exc.code}"
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+            except (OSError, http.client.HTTPException) as exc:  # refused, reset, timed out, cut off
+                self.endpoints.release(endpoint, str(exc))
                 if attempt == self.max_retries:
-                    raise EndpointError(f"{self.base_url}{path} unreachable: {exc}") from None
+                    raise EndpointError(f"{url} unreachable: {exc}") from None
                 reason = str(exc)
-            log.warning("endpoint %s: %s; retry %d/%d in %.1fs", self.base_url, reason, attempt + 1,
+            except json.JSONDecodeError as exc:
+                self.endpoints.release(endpoint, "not JSON")
+                raise EndpointError(f"{url} answered something that is not JSON ({exc.msg})") from None
+            failed_here.add(endpoint.url)
+            if self.endpoints.untried_healthy(failed_here):
+                log.warning("endpoint %s: %s; retry %d/%d on another endpoint", endpoint.url, reason, attempt + 1,
+                            self.max_retries)
+                continue
+            failed_here.clear()
+            log.warning("endpoint %s: %s; retry %d/%d in %.1fs", endpoint.url, reason, attempt + 1,
                         self.max_retries, wait)
             time.sleep(wait)
         raise EndpointError("unreachable")  # the loop always returns or raises
