@@ -58,6 +58,9 @@ class ComparisonResult:
                           + ", ".join(f"`{pid}` ({count})" for pid, count in sorted(self.changed_samples.items()))]
             else:
                 lines += ["", "Exact check: every sample's program and verdict are unchanged."]
+        lines += ["", f"Samples that flipped (pass → fail, fail → pass), per problem: "
+                      f"[view.html#flipped](view.html#flipped), written by `run-benchmark view "
+                      f"{self.baseline.directory} {self.candidate.directory} --out view.html`."]
         if self.only_in_one:
             lines += ["", f"Compared on the shared subset; {len(self.only_in_one)} problem(s) are in one run only."]
         return "\n".join(lines) + "\n"
