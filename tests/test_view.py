@@ -218,3 +218,17 @@ def test_turn_spans_follow_the_program():
     assert turn_spans(program, turns) == [[5, 6], [8, 10]]
     assert turn_spans("def f():\n    return 1\n", [{"prompt": "def f():\n", "completion": "    return 1\n"}]) == [[1, 2]]
     assert turn_spans("head\n", [{"prompt": "", "completion": "not there"}]) == [None]
+
+
+def test_a_score_summed_in_another_order_is_not_a_flip(runs, tmp_path):
+    """compare (and the flipped list, which shows its problems) must not call a problem worse when its
+    pass@k differs only by floating-point rounding (0.1 + 0.2 against 0.3)."""
+    folders = {}
+    for name, value in (("before", 0.3), ("after", 0.1 + 0.2)):
+        folders[name] = tmp_path / name
+        shutil.copytree(runs["base"], folders[name])
+        summary = json.loads((folders[name] / "summary.json").read_text())
+        summary["per_problem"]["core/he-roman"]["pass@1"] = value
+        (folders[name] / "summary.json").write_text(json.dumps(summary))
+    result = compare_runs(load_run(folders["before"]), load_run(folders["after"]), k=1)
+    assert result.worsened == [] and result.improved == []
