@@ -153,6 +153,7 @@ def main() -> int:
         print("Chromium is not installed (Debian: apt-get install chromium)", file=sys.stderr)
         return 2
     out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp, Chromium(executable, width=1200, height=860) as browser:
         work = Path(tmp)
         started = time.perf_counter()
