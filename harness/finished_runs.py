@@ -104,14 +104,13 @@ def distinct_runs(runs: list[FinishedRun]) -> tuple[list[FinishedRun], list[Fini
 def run_labels(runs: list[FinishedRun]) -> list[str]:
     """A distinct display name per run: its folder's name, with as many parent folders as it takes to tell
     runs of the same name apart (and a position when even the full paths are the same)."""
+    folders = [run.directory.resolve() for run in runs]
     labels = []
-    for run in runs:
-        parts = run.directory.resolve().parts
+    for folder in folders:
         depth = 1
-        while depth < len(parts) and any(
-                other.directory.resolve().parts[-depth:] == parts[-depth:] and other.directory.resolve() != run.directory.resolve()
-                for other in runs):
+        while depth < len(folder.parts) and any(other.parts[-depth:] == folder.parts[-depth:] and other != folder
+                                                for other in folders):
             depth += 1
-        labels.append("/".join(parts[-depth:]))
+        labels.append("/".join(folder.parts[-depth:]))
     return [label if labels.count(label) == 1 else f"{label} #{labels[:i + 1].count(label)}"
             for i, label in enumerate(labels)]

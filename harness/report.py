@@ -205,11 +205,12 @@ def write_report(runs: list[FinishedRun], out: Path, seed: int = 0) -> list[Path
     turns = turn_table(runs, labels)
     gains = size_gains(runs, labels)
     ks = report_ks(runs)
-    legend = [label + (f": {run.model}" if run.model != "?" else "") + (f" ({_human(run.parameters)})" if run.parameters else "")
-              for run, label in zip(runs, labels)]
-    plots = _plots(frame, categories, legend, ks, out)
+    legend = [label + (f": {run.model}" if run.model != "?" else "")
+              + (f" ({_human(run.parameters)})" if run.parameters else "") for run, label in zip(runs, labels)]
+    # The views first: a run whose samples cannot be read stops the report before its tables and plots.
     views = {label: write_view([run], out / f"view-{position + 1}.html")
              for position, (run, label) in enumerate(zip(runs, labels)) if (run.directory / "samples.jsonl").is_file()}
+    plots = _plots(frame, categories, legend, ks, out)
     frame["samples"] = [views[label].name if label in views else "" for label in frame["run"]]
     frame.to_csv(out / "report.csv", index=False)
 

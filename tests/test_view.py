@@ -18,6 +18,7 @@ import pytest
 from conftest import run_cli
 from harness.compare import compare_runs
 from harness.finished_runs import load_run
+from harness.generation import unit_seed
 from harness.headless_chromium import Chromium, find_chromium
 from harness.view_data import turn_parts, turn_spans
 
@@ -120,11 +121,13 @@ def test_one_run_list_filters_and_failing_turn(browser, pages):
     index = unit_index(browser, 0, "core/word-lengths/case0/sample1")
     assert go(browser, f"#s/0/{index}") == "sample"
     assert browser.evaluate("[...document.querySelectorAll('.turn.failing')].map(t => t.dataset.turn)") == ["2"]
+    heading = browser.evaluate("document.querySelector('.turn.failing h3').textContent")
+    assert f"sampling seed {unit_seed(0, 'core/word-lengths/case0/sample1', 1)}" in heading  # the turn's own seed
     marked = browser.evaluate("[...document.querySelectorAll('#program .line.failing')].map(l => l.textContent)")
     assert marked == ["# Split \"text\" into words on whitespace and store them in \"words\".\n",
                       "words = text.split(\n"]
     assert "SyntaxError" in browser.evaluate("document.querySelector('dl.meta').textContent")
-    assert browser.evaluate("document.querySelector('dl.meta').textContent").count("core/word-lengths/case0/sample1") == 1
+    assert browser.evaluate("document.querySelector('dl.meta').textContent").count("word-lengths/case0/sample1") == 1
     # The problem page lists the problem's samples that pass the filters (the search is still set).
     problem = browser.evaluate("V.problems.findIndex(p => p.id === 'core/word-lengths')")
     samples = "document.querySelectorAll('#samples tr.sample-row').length"
@@ -216,7 +219,8 @@ def test_turn_spans_follow_the_program():
     turns = [{"prompt": "# a\n", "completion": "x = 1"}, {"prompt": "# b\n", "completion": "y = (\nx"}]
     program = prefix + "# a\nx = 1\n\n# b\ny = (\nx\n\n"
     assert turn_spans(program, turns) == [[5, 6], [8, 10]]
-    assert turn_spans("def f():\n    return 1\n", [{"prompt": "def f():\n", "completion": "    return 1\n"}]) == [[1, 2]]
+    function = [{"prompt": "def f():\n", "completion": "    return 1\n"}]
+    assert turn_spans("def f():\n    return 1\n", function) == [[1, 2]]
     assert turn_spans("head\n", [{"prompt": "", "completion": "not there"}]) == [None]
 
 

@@ -173,7 +173,8 @@ def main() -> int:
         # Screenshots: a sample broken at a turn (dimmed truncation, marked lines), and the flipped list.
         browser.open(one)
         unit = browser.evaluate("""window.viewReady.then(() => { const c = V.runs[0].columns;
-            for (let i = 0; i < c.p.length; i++) if (V.strings[c.status[i]] === 'syntax_error' && c.turn[i] === 1) return i; })""")
+            for (let i = 0; i < c.p.length; i++)
+                if (V.strings[c.status[i]] === 'syntax_error' && c.turn[i] === 1) return i; })""")
         browser.evaluate(f"(async () => {{ location.hash = '#s/0/{unit}'; await new Promise(r => "
                          "addEventListener('hashchange', r, {once: true})); await window.viewRendering; })()")
         browser.screenshot(out / "sample-page.png")
