@@ -17,7 +17,6 @@ from typing import Any
 from harness.compare import compare_runs
 from harness.datasets.humaneval import PLUS_FAILURE
 from harness.finished_runs import FinishedRun
-from harness.generation import unit_seed
 
 # Fields shown in their own place on the sample page; anything else in a sample line goes under "other fields".
 KNOWN_FIELDS = {"group", "task_id", "case", "sample", "unit", "seed", "inputs", "expected", "turns", "program",
@@ -100,16 +99,15 @@ def sample_detail(record: dict[str, Any]) -> dict[str, Any]:
     """Everything the sample page shows for one sample line."""
     turns = [t for t in record.get("turns") or [] if isinstance(t, dict)]
     program = record.get("program") if isinstance(record.get("program"), str) else ""
-    seed, unit = record.get("seed"), record.get("unit")
-    seeded = isinstance(seed, int) and isinstance(unit, str)
     return {
-        "unit": record.get("unit"), "seed": record.get("seed"), "case": record.get("case"),
-        "sample": record.get("sample"), "inputs": record.get("inputs"), "expected": record.get("expected"),
+        "unit": record.get("unit"),
+        # As text: JavaScript numbers would round a seed above 2**53.
+        "seed": str(record["seed"]) if isinstance(record.get("seed"), int) else record.get("seed"),
+        "case": record.get("case"), "sample": record.get("sample"), "inputs": record.get("inputs"), "expected": record.get("expected"),
         "turns": [{"prompt": t.get("prompt") if isinstance(t.get("prompt"), str) else "",
                    "parts": turn_parts(t.get("raw"), t.get("completion")),
                    "tokens": [t.get("prompt_tokens"), t.get("new_tokens")],
-                   "seed": unit_seed(seed, unit, n) if seeded else None,  # what sampled this turn
-                   "prompt_truncated": bool(t.get("prompt_truncated"))} for n, t in enumerate(turns)],
+                   "prompt_truncated": bool(t.get("prompt_truncated"))} for t in turns],
         "program": program, "spans": turn_spans(program, turns),
         "passed": bool(record.get("passed")), "status": record.get("status"), "reason": record.get("reason"),
         "failed_turn": record.get("failed_turn"), "stdout": record.get("stdout"), "stderr": record.get("stderr"),
