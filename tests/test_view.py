@@ -173,6 +173,38 @@ def test_hostile_markup_renders_as_text(browser, pages):
     assert browser.dialogs() == ["probe"]
 
 
+def test_fields_the_sample_lines_may_gain(browser, runs, tmp_path):
+    """Scorer tiers, repair rounds and fields this version does not know: filters for the first two, the
+    rest shown as they are under "Other fields"."""
+    grown = tmp_path / "grown"
+    shutil.copytree(runs["base"], grown)
+    lines = [json.loads(line) for line in (grown / "samples.jsonl").read_text().splitlines()]
+    for position, line in enumerate(lines):
+        line.update({"repair_round": position % 2, "tiers": {"base": True, "plus": line["passed"]},
+                     "verdict_signature": f"sig-{position}"})
+    (grown / "samples.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    page = tmp_path / "grown.html"
+    assert run_cli("view", str(grown), "--out", str(page)).returncode == 0
+    browser.open(page)
+    browser.evaluate("window.viewReady")
+    assert browser.evaluate("[document.getElementById('l-tier').hidden, document.getElementById('l-round').hidden]") \
+        == [False, False]
+    assert browser.evaluate("[...document.getElementById('f-tier').options].map(o => o.value)") == ["", "base", "plus"]
+    shown = """(async (id, value) => { const s = document.getElementById(id); s.value = value;
+        s.dispatchEvent(new Event('change')); await window.viewRendering;
+        return [...document.querySelectorAll('#problems tr.problem-row')].map(r => r.dataset.problem); })"""
+    # Only base: the samples that failed (4 of word-lengths, 1 of he-roman); and then round 1 of those.
+    assert browser.evaluate(f"{shown}('f-tier', 'base')") == ["core/word-lengths", "core/he-roman"]
+    he_roman_failure = next(i for i, line in enumerate(lines) if line["task_id"] == "core/he-roman"
+                            and not line["passed"])
+    rounds = browser.evaluate(f"{shown}('f-round', '1')")
+    expected_round = ["core/word-lengths"] + (["core/he-roman"] if he_roman_failure % 2 else [])
+    assert rounds == expected_round
+    assert go(browser, "#s/0/0") == "sample"
+    assert json.loads(browser.evaluate("document.getElementById('other').textContent")) == {
+        "repair_round": 0, "tiers": {"base": True, "plus": lines[0]["passed"]}, "verdict_signature": "sig-0"}
+
+
 def test_view_bad_input(runs, tmp_path):
     existing = tmp_path / "view.html"
     existing.write_text("keep me")
