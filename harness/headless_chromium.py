@@ -68,10 +68,19 @@ class Chromium:
         self._buffer = b""
         self._next_id = 0
         self.events: list[dict[str, Any]] = []
-        target = self._call("Target.createTarget", {"url": "about:blank"})["targetId"]
-        self._session = self._call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        for domain in ("Page.enable", "Runtime.enable", "Network.enable"):
-            self.send(domain)
+        self._session = ""
+        try:
+            target = self._call("Target.createTarget", {"url": "about:blank"})["targetId"]
+            self._session = self._call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+            for domain in ("Page.enable", "Runtime.enable", "Network.enable"):
+                self.send(domain)
+            self.resize(width, height)
+        except (BrowserError, OSError):
+            self.close()
+            raise
+
+    def resize(self, width: int, height: int) -> None:
+        """The page's viewport (what a screenshot shows)."""
         self.send("Emulation.setDeviceMetricsOverride",
                   {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
 

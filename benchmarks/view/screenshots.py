@@ -177,11 +177,9 @@ def main() -> int:
                 if (V.strings[c.status[i]] === 'syntax_error' && c.turn[i] === 1) return i; })""")
         browser.evaluate(f"(async () => {{ location.hash = '#s/0/{unit}'; await new Promise(r => "
                          "addEventListener('hashchange', r, {once: true})); await window.viewRendering; })()")
-        browser.send("Emulation.setDeviceMetricsOverride",  # tall enough for the program's marked lines
-                     {"width": 1200, "height": 1500, "deviceScaleFactor": 1, "mobile": False})
+        browser.resize(1200, 1500)  # tall enough for the program's marked lines
         browser.screenshot(out / "sample-page.png")
-        browser.send("Emulation.setDeviceMetricsOverride",
-                     {"width": 1200, "height": 860, "deviceScaleFactor": 1, "mobile": False})
+        browser.resize(1200, 860)
         browser.open(two)
         browser.evaluate("window.viewReady.then(async () => { location.hash = '#flipped'; await new Promise(r => "
                          "addEventListener('hashchange', r, {once: true})); await window.viewRendering; })")
