@@ -134,6 +134,12 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("runs", nargs="+", help="finished run folders")
     report.add_argument("--out", required=True, help="folder for the report")
     report.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    view = commands.add_parser("view", help="browse every sample of a run (or the samples that flipped between two)",
+                               description="Write one self-contained HTML page (no network; data embedded "
+                                           "compressed) to browse a run's problems and samples; with two runs "
+                                           "(baseline, candidate), also the samples that flipped.")
+    view.add_argument("runs", nargs="+", metavar="RUN_DIR", help="one finished run folder, or two: baseline, candidate")
+    view.add_argument("--out", required=True, help="the HTML file to write")
     compare = commands.add_parser("compare", help="regression gate: is the candidate significantly worse?",
                                   description="Paired per-problem comparison. Exit 0: not significantly worse "
                                               "than the baseline by more than --max-drop; 1: worse; 2: bad input.")
@@ -280,8 +286,18 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 1 if result.failed else 0
 
 
+def _cmd_view(args: argparse.Namespace) -> int:
+    from harness.finished_runs import load_run
+    from harness.view import write_view
+
+    runs = [load_run(path) for path in args.runs]
+    out = write_view(runs, Path(args.out))
+    print(f"view of {len(runs)} run(s): {out} ({out.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
 COMMANDS = {"run": _cmd_run, "report": _cmd_report, "compare": _cmd_compare, "evaluate": _cmd_evaluate, "validate": _cmd_validate, "list": _cmd_list,
-            "import": _cmd_import}
+            "import": _cmd_import, "view": _cmd_view}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -64,6 +64,9 @@ class ComparisonResult:
                           "versions (constraints.txt) before reading this as a change in the pipeline."]
             else:
                 lines += ["", "Exact check: every sample's program and verdict are unchanged."]
+        lines += ["", f"Samples that flipped (pass → fail, fail → pass), per problem: "
+                      f"[view.html#flipped](view.html#flipped), written by `run-benchmark view "
+                      f"{self.baseline.directory} {self.candidate.directory} --out view.html`."]
         if self.only_in_one:
             lines += ["", f"Compared on the shared subset; {len(self.only_in_one)} problem(s) are in one run only."]
         return "\n".join(lines) + "\n"
@@ -90,10 +93,10 @@ def compare_runs(baseline: FinishedRun, candidate: FinishedRun, k: int = 1, max_
         raise InputError("the runs share no problems", file=str(candidate.directory), field="problems")
     stats = paired_bootstrap([base[p] for p in shared], [cand[p] for p in shared], max_drop=max_drop, alpha=alpha)
     result = ComparisonResult(baseline, candidate, metric, stats, only_in_one=only)
-    for pid in shared:
-        if cand[pid] > base[pid]:
+    for pid in shared:  # a tolerance: the same score summed in another order must not count as a change
+        if cand[pid] > base[pid] + 1e-9:
             result.improved.append((pid, base[pid], cand[pid]))
-        elif cand[pid] < base[pid]:
+        elif cand[pid] < base[pid] - 1e-9:
             result.worsened.append((pid, base[pid], cand[pid]))
     if exact:
         result.changed_samples = _changed_samples(baseline, candidate, set(shared))

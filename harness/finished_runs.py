@@ -80,3 +80,37 @@ def load_run(directory: str | Path) -> FinishedRun:
         if key not in summary:
             raise InputError("summary lacks a required entry", file=str(path), field=key)
     return FinishedRun(folder, summary)
+
+
+def distinct_runs(runs: list[FinishedRun]) -> tuple[list[FinishedRun], list[FinishedRun]]:
+    """The runs without repeats, and the repeats left out: the same folder given twice, or a copy of a run
+    (another folder whose summary is identical, timings and all, which no second real run produces)."""
+    kept: list[FinishedRun] = []
+    dropped: list[FinishedRun] = []
+    seen: set[Path] = set()
+    fingerprints: set[str] = set()
+    for run in runs:
+        fingerprint = json.dumps(run.summary, sort_keys=True, default=str)
+        folder = run.directory.resolve()
+        if folder in seen or fingerprint in fingerprints:
+            dropped.append(run)
+            continue
+        seen.add(folder)
+        fingerprints.add(fingerprint)
+        kept.append(run)
+    return kept, dropped
+
+
+def run_labels(runs: list[FinishedRun]) -> list[str]:
+    """A distinct display name per run: its folder's name, with as many parent folders as it takes to tell
+    runs of the same name apart (and a position when even the full paths are the same)."""
+    folders = [run.directory.resolve() for run in runs]
+    labels = []
+    for folder in folders:
+        depth = 1
+        while depth < len(folder.parts) and any(other.parts[-depth:] == folder.parts[-depth:] and other != folder
+                                                for other in folders):
+            depth += 1
+        labels.append("/".join(folder.parts[-depth:]))
+    return [label if labels.count(label) == 1 else f"{label} #{labels[:i + 1].count(label)}"
+            for i, label in enumerate(labels)]
