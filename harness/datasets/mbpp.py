@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from harness.datasets.fetch import DataFile, LocatedFile, hub_copy, locate
+from harness.datasets.fetch import DataFile, LocatedFile, hub_fallback, locate
 from harness.datasets.jsonl import read_jsonl
 from harness.errors import InputError
 from harness.problems import CODE, Problem
@@ -51,11 +51,11 @@ def _suite(name: str, description: str, located: LocatedFile, problems: list[Pro
 def _records(spec: DataFile, data: str | None, hub_config: str) -> tuple[LocatedFile, list[dict[str, Any]]]:
     try:
         located = locate(spec, data)
-    except InputError:
+    except InputError as no_download:
         if data:
             raise
-        located = hub_copy("google-research-datasets/mbpp", hub_config, f"mbpp-{hub_config}-from-hub.jsonl",
-                           "MBPP (no download, no hub)")
+        located = hub_fallback(no_download, "google-research-datasets/mbpp", hub_config,
+                               f"mbpp-{hub_config}-from-hub.jsonl", "MBPP (no download, no hub)")
     if located.path.suffix == ".json":
         try:
             records = json.loads(located.path.read_text(encoding="utf-8"))
