@@ -5,14 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from harness.bundled import core_suite_dir
 from harness.errors import InputError
 from harness.suite_loader import Suite, load_suite
 
-BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
-
-
 def _core(data: str | None) -> Suite:
-    return load_suite(data or BENCHMARKS / "core", name="core")
+    return load_suite(data or core_suite_dir(), name="core")
 
 
 def _mtpb(data: str | None) -> Suite:
