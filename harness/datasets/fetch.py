@@ -111,7 +111,7 @@ def _set_aside_tampered(spec: DataFile, cached: Path, digest: str, expected: str
     """A cached file changed after it was downloaded: warn loudly and keep it aside (not deleted, so it can
     be inspected); the caller fetches the release again, and a failed download refuses the run."""
     aside = cached.with_name(cached.name + ".tampered")
-    log.warning("CACHED %s DATA WAS CHANGED AFTER DOWNLOAD: %s has SHA-256 %s, the release's is %s; moved to %s "
+    log.warning("CACHED %s DATA WAS CHANGED AFTER DOWNLOAD: %s has SHA-256 %s, expected %s; moved to %s "
                 "and fetching the release again from %s", spec.name.upper(), cached, digest, expected, aside, url)
     cached.replace(aside)
 
