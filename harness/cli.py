@@ -149,6 +149,9 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--max-drop", type=float, default=0.0, help="tolerated absolute drop (default 0.0)")
     compare.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     compare.add_argument("--allow-subset", action="store_true", help="compare on the shared problems only")
+    compare.add_argument("--allow-different-settings", action="store_true",
+                         help="compare runs made with different sampling or scoring settings (n, temperature, "
+                              "top-p, token budget, prompt format, limits, data file), which is refused otherwise")
     compare.add_argument("--exact", action="store_true",
                          help="also fail when any sample's program or verdict changed (deterministic pipelines)")
     compare.add_argument("--markdown", help="write the summary (for a pull-request comment) to this file")
@@ -278,7 +281,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if not 0 < args.alpha < 1:
         raise InputError("must be between 0 and 1", field="alpha")
     result = compare_runs(load_run(args.baseline), load_run(args.candidate), k=args.k, max_drop=args.max_drop,
-                          alpha=args.alpha, allow_subset=args.allow_subset, exact=args.exact)
+                          alpha=args.alpha, allow_subset=args.allow_subset, exact=args.exact,
+                          allow_different_settings=args.allow_different_settings)
     text = result.markdown()
     print(text)
     if args.markdown:

@@ -39,7 +39,7 @@ class ComparisonResult:
             "",
             f"Suite `{self.baseline.suite}`, {s.problems} shared problems, {self.metric}.",
             "",
-            "| | baseline | candidate | difference (95% CI) | p (worse by > {:.3f}) |".format(s.max_drop),
+            f"| | baseline | candidate | difference ({100 * (1 - s.alpha):g}% CI) | p (worse by > {s.max_drop:.3f}) |",
             "|---|---|---|---|---|",
             f"| {self.metric} | {100 * s.baseline:.1f}% | {100 * s.candidate:.1f}% | "
             f"{100 * s.difference.estimate:+.1f} pts ({100 * s.difference.low:+.1f}, {100 * s.difference.high:+.1f}) "
@@ -73,11 +73,18 @@ class ComparisonResult:
 
 
 def compare_runs(baseline: FinishedRun, candidate: FinishedRun, k: int = 1, max_drop: float = 0.0,
-                 alpha: float = 0.05, allow_subset: bool = False, exact: bool = False) -> ComparisonResult:
+                 alpha: float = 0.05, allow_subset: bool = False, exact: bool = False,
+                 allow_different_settings: bool = False) -> ComparisonResult:
     metric = f"pass@{k}"
     if baseline.suite != candidate.suite:
         raise InputError(f"runs are on different suites ({baseline.suite} vs {candidate.suite})",
                          file=str(candidate.directory), field="suite")
+    differing = differing_settings(baseline, candidate, include_problems=not allow_subset)
+    if differing and not allow_different_settings:
+        raise InputError("the runs were made with different settings, so their scores are not comparable: "
+                         + ", ".join(f"{name} {b!r} vs {c!r}" for name, (b, c) in differing.items())
+                         + "; pass --allow-different-settings to compare them anyway",
+                         file=str(candidate.directory), field=next(iter(differing)))
     base, cand = baseline.per_problem(metric), candidate.per_problem(metric)
     if not base or not cand:
         missing = baseline if not base else candidate
@@ -109,6 +116,30 @@ def _version_changes(baseline: FinishedRun, candidate: FinishedRun) -> dict[str,
     old, new = baseline.summary.get("versions") or {}, candidate.summary.get("versions") or {}
     return {name: (old.get(name), new.get(name)) for name in sorted(set(old) | set(new))
             if old.get(name) != new.get(name)}
+
+
+# Options that change what is sampled or how it is scored (from each summary's recorded config).
+SCORED_OPTIONS = ("n", "temperature", "top_p", "max_new_tokens", "max_length", "exclude_defective", "timeout",
+                  "memory_mb")
+
+
+def differing_settings(baseline: FinishedRun, candidate: FinishedRun,
+                       include_problems: bool = True) -> dict[str, tuple[Any, Any]]:
+    """Settings that differ between the two runs, as {name: (baseline's, candidate's)}. The data file's and
+    the problems' checksums count only where both runs recorded them (older runs did not)."""
+    def settings(run: FinishedRun) -> dict[str, Any]:
+        config, suite = run.summary.get("config") or {}, run.summary.get("suite") or {}
+        values = {name: config.get(name) for name in SCORED_OPTIONS}
+        values["prompt_format"] = run.summary.get("prompt_format", config.get("prompt_format"))
+        values["data_sha256"] = (suite.get("origin") or {}).get("sha256", suite.get("data_sha256"))
+        if include_problems:
+            values["suite_sha256"] = suite.get("suite_sha256")
+        return values
+
+    base, cand = settings(baseline), settings(candidate)
+    checksums = {"data_sha256", "suite_sha256"}
+    return {name: (base[name], cand[name]) for name in base
+            if base[name] != cand[name] and not (name in checksums and None in (base[name], cand[name]))}
 
 
 def _fingerprint(record: dict[str, Any]) -> tuple:

@@ -73,6 +73,7 @@ def load_config_file(path: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InputError("a run config must be a mapping of option names to values", file=path)
     data = {key.replace("-", "_"): value for key, value in data.items()}
+    data.pop("inputs", None)  # a run folder's config.yaml records its inputs' checksums: not options
     unknown = sorted(set(data) - FIELD_NAMES)
     if unknown:
         raise InputError("unknown option", file=path, field=unknown[0])

@@ -4,7 +4,7 @@ Two sample formats, one JSON object per line:
 
 - human-eval's: ``{"task_id": ..., "completion": ...}`` for code-prompt problems; the program is the
   problem's prompt followed by the completion (and, for infilling, the suffix), exactly as human-eval
-  builds it.
+  builds it; where the prompt is prose (``mbpp-3shot``), the completion alone.
 - multi-turn: ``{"task_id": ..., "case": <test case index>, "completions": [<turn 1>, <turn 2>, ...]}``;
   the program is the suite's prefix, then for each turn ``# {filled prompt}\\n``, the completion as
   given and ``\\n\\n`` (MTPB's layout). Completions are used as given: truncate them before if needed.
@@ -86,7 +86,8 @@ def conversations_from_samples(suite: Suite, path: str,
                 raise InputError(f"line {line_no}: missing 'completion' string", file=path, problem=task_id,
                                  field="completion")
             unit = Unit(problem, 0, counters[(task_id, 0)])
-            conversation = Conversation(unit, problem.prompt + completion + problem.suffix, turn_line_starts=[1])
+            conversation = Conversation(unit, problem.program_head + completion + problem.suffix,
+                                        turn_line_starts=[1])
             conversation.turns.append(TurnRecord(prompt=problem.prompt, raw=completion, completion=completion))
         counters[(unit.problem.id, unit.case)] += 1
         conversations.append(conversation)

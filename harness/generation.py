@@ -85,7 +85,7 @@ class ConversationRunner:
     def _start(self, unit: Unit) -> Conversation:
         problem = unit.problem
         if problem.kind == CODE:
-            return Conversation(unit, problem.prompt, turn_line_starts=[1])
+            return Conversation(unit, problem.program_head, turn_line_starts=[1])
         return Conversation(unit, self.program_prefix)
 
     def _turn_count(self, unit: Unit) -> int:
@@ -156,7 +156,7 @@ class ConversationRunner:
                 elif request.messages is not None:
                     conversation.history = ChatFormat.program_for_function(problem, completion)
                 else:
-                    conversation.history = request.prompt + completion
+                    conversation.history = problem.program_head + completion
                 conversation.turns.append(TurnRecord(prompt=text or request.prompt, raw=result.text,
                                                      completion=completion, prompt_tokens=result.prompt_tokens,
                                                      new_tokens=result.new_tokens,

@@ -47,7 +47,14 @@ class Problem:
     defects: tuple[str, ...] = ()
     suffix: str = ""
     stop_sequences: tuple[str, ...] = ()
+    # False where the prompt is not code (a few-shot text prompt): the program is then the completion alone.
+    prompt_in_program: bool = True
     metadata: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def program_head(self) -> str:
+        """What a code-prompt program starts with, before the completion."""
+        return self.prompt if self.prompt_in_program else ""
 
     @property
     def num_cases(self) -> int:

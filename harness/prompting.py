@@ -77,7 +77,7 @@ class ChatFormat:
         the prompt's from the ``def``/``class`` of the entry point on, and what comes before (imports,
         helpers) stays."""
         if code.startswith((" ", "\t")):
-            return problem.prompt + code + "\n"
+            return problem.program_head + code + "\n"
         definition = re.search(rf"^(?:async\s+def|def|class)\s+{re.escape(problem.entry_point)}\b", problem.prompt,
                                re.MULTILINE) if problem.entry_point else None
         head = problem.prompt[:definition.start()] if definition else ""

@@ -21,6 +21,7 @@ import yaml
 
 from harness.config import RunConfig
 from harness.errors import InputError
+from harness.fingerprints import INPUTS, changed_input
 
 PARTS = "parts"
 # Options that may change between an interrupted run and its resumption: they do not change results.
@@ -35,12 +36,13 @@ class RunDirectory:
         self._lock: IO | None = None
         self._counted: dict[Path, tuple[int, int]] = {}  # part file -> (bytes read, lines seen)
 
-    def prepare(self, config: RunConfig) -> None:
-        """Rank 0, before any work: refuse a busy or incompatible folder, then lock it for this run."""
+    def prepare(self, config: RunConfig, inputs: dict[str, str | None] | None = None) -> None:
+        """Rank 0, before any work: refuse a busy or incompatible folder, then lock it for this run.
+        ``inputs`` (see ``harness.fingerprints``) is recorded with the options and checked on resume."""
         existing = self.directory / "config.yaml"
         if self.directory.exists() and any(self.directory.iterdir()):
             if config.resume and existing.exists():
-                self._check_resumable(existing, config)
+                self._check_resumable(existing, config, inputs or {})
             elif config.overwrite:
                 self._acquire_lock()  # never wipe a folder another run is writing
                 self._release_lock()
@@ -51,9 +53,9 @@ class RunDirectory:
         self.parts.mkdir(parents=True, exist_ok=True)
         self._acquire_lock()
         with (self.directory / "config.yaml").open("w", encoding="utf-8") as handle:
-            yaml.safe_dump(config.as_dict(), handle, sort_keys=False)
+            yaml.safe_dump({**config.as_dict(), INPUTS: inputs or {}}, handle, sort_keys=False)
 
-    def _check_resumable(self, path: Path, config: RunConfig) -> None:
+    def _check_resumable(self, path: Path, config: RunConfig, inputs: dict[str, str | None]) -> None:
         try:
             previous = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as exc:
@@ -64,6 +66,9 @@ class RunDirectory:
                 raise InputError(f"cannot resume: this run has {name}={value!r} but the interrupted run had "
                                  f"{previous.get(name)!r}; use the same settings or another --run-name",
                                  file=str(path), field=name)
+        if changed := changed_input(previous.get(INPUTS), inputs):
+            raise InputError(f"cannot resume: {changed}; its samples were scored against the old one. Use another "
+                             "--run-name or --overwrite", file=str(path), field=INPUTS)
 
     def _acquire_lock(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)

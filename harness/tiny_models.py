@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from harness.bundled import core_suite_dir
 from harness.cache_paths import cache_root
 
 log = logging.getLogger(__name__)
@@ -69,8 +70,11 @@ for i in range(10):
 
 
 def corpus_lines() -> list[str]:
-    root = Path(__file__).resolve().parent.parent / "benchmarks" / "core"
-    texts = [p.read_text(encoding="utf-8") for p in sorted(root.glob("*.yaml"))] if root.exists() else []
+    root = core_suite_dir()
+    files = sorted(root.glob("*.yaml"))
+    if not files:  # never build other models from a smaller corpus under the same names
+        raise FileNotFoundError(f"the core suite, the tiny models' corpus, is missing from {root}")
+    texts = [p.read_text(encoding="utf-8") for p in files]
     texts.append(_EXTRA_CORPUS)
     return [line for text in texts for line in text.splitlines() if line.strip()]
 

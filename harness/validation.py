@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from harness.backends.base import SamplingParams
 from harness.backends.reference import ReferenceBackend
+from harness.errors import InputError
 from harness.generation import ConversationRunner, units_for
 from harness.problems import MULTI_TURN
 from harness.prompting import BaseCompletionFormat
@@ -36,6 +37,10 @@ def validate_suite(suite: Suite, run_references: bool = False, workers: int = 2)
     multi = sum(p.kind == MULTI_TURN for p in suite.problems)
     report.lines.append(f"{suite.name}: {len(suite.problems)} problems ({multi} multi-turn, "
                         f"{len(suite.problems) - multi} code prompts), scorer {suite.scorer}")
+    if suite.origin and suite.origin.get("matches_release") is False:
+        report.fail(f"{suite.path}: field 'data': not the published release this harness pins (SHA-256 "
+                    f"{suite.origin.get('sha256')}, release {suite.origin.get('release_sha256') or 'unpinned'}; "
+                    "see the warning above)")
     with_reference = []
     without_reference: list[str] = []
     for problem in suite.problems:
@@ -58,6 +63,10 @@ def validate_suite(suite: Suite, run_references: bool = False, workers: int = 2)
         report.lines.append(f"NOTE {len(without_reference)} problem(s) without a complete reference solution "
                             f"(not executed): {', '.join(without_reference[:10])}"
                             + (" ..." if len(without_reference) > 10 else ""))
+    if run_references and not with_reference:
+        raise InputError(f"--references: no problem of suite {suite.name} has a reference solution (MTPB "
+                         "publishes none), so there is nothing to run; validate it without --references",
+                         file=suite.path, field="references")
     if suite.excluded_if_defective:
         report.lines.append(f"--exclude-defective leaves out: {', '.join(suite.excluded_if_defective)}")
     if run_references and with_reference:

@@ -145,3 +145,31 @@ def test_existing_results_are_not_overwritten(cli, tmp_path):
     (tmp_path / "keep" / "samples.jsonl").write_text("precious\n")
     out = cli("run", "--model", "reference", "--limit", "1", "--results-dir", str(tmp_path), "--run-name", "keep")
     assert out.returncode == 2 and (tmp_path / "keep" / "samples.jsonl").read_text() == "precious\n"
+
+
+def test_include_takes_shared_fields_and_the_included_file_is_not_a_problem(cli, tmp_path):
+    """README, "Writing problems": `include: other.yaml` pulls in shared fields; the file it names is a
+    fragment (here without an id, which as a problem file would be refused)."""
+    folder = tmp_path / "suite"
+    folder.mkdir()
+    (folder / "common.yaml").write_text("category: shared-category\nmax_new_tokens: 48\n")
+    (folder / "p.yaml").write_text("include: common.yaml\n" + GOOD_PROBLEM.replace("category: c\n", ""))
+    validated = cli("validate", str(folder))
+    assert validated.returncode == 0, validated.stderr
+    assert "1 problems" in validated.stdout
+    run = cli("run", "--suite", str(folder), "--model", "reference", "--results-dir", str(tmp_path), "--run-name", "r")
+    assert run.returncode == 0, run.stderr[-2000:]
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert list(summary["per_problem"]) == ["p1"] and summary["overall"]["pass@1"] == 1.0
+    assert summary["per_category"].keys() == {"shared-category"}
+
+
+def test_flash_attention_without_flash_attn_is_one_line_exit_2(cli, tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("flash_attn") is not None:
+        pytest.skip("flash-attn is installed here")
+    out = cli("run", "--model", "tiny-codegen", "--limit", "1", "--attn-implementation", "flash_attention_2",
+              "--results-dir", str(tmp_path))
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-2000:]
+    assert "needs the flash-attn package" in out.stderr.strip().splitlines()[-1]

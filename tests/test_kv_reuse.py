@@ -124,19 +124,28 @@ def test_out_of_memory_halves_the_batch_and_gives_the_same_answers():
 
 
 def test_cli_batch_size_auto_and_no_kv_reuse(tmp_path):
-    """End to end: `auto` is accepted and recorded, and --no-kv-reuse computes every prompt token (identity
-    of the completions is shown in float64 above; these runs are float32)."""
+    """End to end: `auto` cuts the work into groups of 64 conversations generated together (a fixed size
+    gives its own), and --no-kv-reuse computes every prompt token (identity of the completions is shown in
+    float64 above; these runs are float32)."""
+    from harness.generation import AUTO_BATCH_SIZE
+
+    core = resolve_suite("core", None)
+    expected_units = [f"{p.id}/case{c}/sample{s}" for p in core.problems[:12] for c in range(p.num_cases)
+                      for s in range(4)]
+    assert len(expected_units) > 2 * AUTO_BATCH_SIZE  # at least three groups
     outputs = {}
-    for name, extra in (("reuse", ["--batch-size", "auto"]), ("plain", ["--no-kv-reuse"])):
-        result = run_cli("run", "--model", "tiny-codegen", "--temperature", "0", "--limit", "4", "--n", "2",
-                         "--max-new-tokens", "24", "--results-dir", str(tmp_path), "--run-name", name,
+    for name, extra in (("reuse", ["--batch-size", "auto"]), ("plain", ["--no-kv-reuse", "--batch-size", "16"])):
+        result = run_cli("run", "--model", "tiny-codegen", "--temperature", "0", "--limit", "12", "--n", "4",
+                         "--max-new-tokens", "8", "--results-dir", str(tmp_path), "--run-name", name,
                          "--dtype", "fp32", *extra)
         assert result.returncode == 0, result.stderr
-        lines = (tmp_path / name / "samples.jsonl").read_text().splitlines()
-        assert len(lines) == sum(1 for _ in lines) >= 8
-        summary = json.loads((tmp_path / name / "summary.json").read_text())
-        outputs[name + "-summary"] = summary
-    reuse, plain = outputs["reuse-summary"], outputs["plain-summary"]
+        records = [json.loads(line) for line in (tmp_path / name / "samples.jsonl").read_text().splitlines()]
+        assert [r["unit"] for r in records] == expected_units  # every conversation once, in canonical order
+        outputs[name] = records, json.loads((tmp_path / name / "summary.json").read_text())
+    (auto_records, reuse), (fixed_records, plain) = outputs["reuse"], outputs["plain"]
+    assert [r["group"] for r in auto_records] == [i // 64 for i in range(len(expected_units))]
+    assert [r["group"] for r in fixed_records] == [i // 16 for i in range(len(expected_units))]
     assert reuse["config"]["batch_size"] == "auto" and plain["config"]["kv_reuse"] is False
+    assert "max_batch" not in reuse["timings"]  # nothing ran out of memory, so no batch was halved
     assert reuse["timings"]["prompt_tokens_computed"] < plain["timings"]["prompt_tokens_computed"]
     assert plain["timings"]["prompt_tokens_computed"] == plain["timings"]["prompt_tokens"]

@@ -19,7 +19,7 @@ from harness.backends.base import GenerationRequest
 from harness.backends.families import detect_family
 from harness.backends.huggingface import HuggingFaceBackend
 from harness.problems import CODE, MULTI_TURN
-from harness.prompting import ChatFormat, extract_code
+from harness.prompting import extract_code
 from harness.suites import resolve_suite
 from harness.tiny_models import tiny_model_path
 
@@ -131,9 +131,10 @@ def test_loading_options_reach_the_model_and_long_prompts_are_cut_not_fatal(tmp_
 
 class ReferenceChatServer:
     """A chat endpoint on 127.0.0.1 that answers like a well-behaved Instruct model: prose around a fenced
-    block holding the problem's reference code for the current turn (found from the user turns so far)."""
+    block holding the problem's reference code for the current turn (found from the whole conversation so
+    far: every user and assistant message, which must be exactly the expected ones)."""
 
-    def __init__(self, answers: dict[tuple[str, ...], str]):
+    def __init__(self, answers: dict[tuple[tuple[str, str], ...], str]):
         server = self
         self.answers = answers
         self.misses = 0
@@ -144,8 +145,8 @@ class ReferenceChatServer:
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                users = tuple(m["content"] for m in body["messages"] if m["role"] == "user")
-                code = server.answers.get(users)
+                conversation = tuple((m["role"], m["content"]) for m in body["messages"])
+                code = server.answers.get(conversation)
                 if code is None:
                     server.misses += 1
                     code = "raise SystemExit('unknown conversation')"
@@ -170,18 +171,24 @@ def test_chat_turns_with_reference_answers_pass_every_problem(tmp_path, suite_na
     pass every problem of the core suite and of HumanEval."""
     data_args = ["--data", str(needs_shared_data(data))] if data else []
     suite = resolve_suite(suite_name, data_args[1] if data else None)
-    fmt = ChatFormat()
-    answers: dict[tuple[str, ...], str] = {}
+    # The expected conversation, written out here rather than built with ChatFormat, so that a wrong
+    # instruction, turn text or history fails this test.
+    first_turn = ("Write a Python program step by step. Answer each step with one ```python code block that "
+                  "continues the program written so far; do not repeat earlier code.\n\n")
+    function = ("Complete the following Python code. Answer with the complete function in one ```python code "
+                "block.\n\n```python\n")
+    answers: dict[tuple[tuple[str, str], ...], str] = {}
     for problem in suite.problems:
         if problem.kind == MULTI_TURN:
             for case in range(problem.num_cases):
-                users: tuple[str, ...] = ()
+                history: tuple[tuple[str, str], ...] = ()
                 for turn, (prompt, code) in enumerate(zip(problem.filled_turns(case),
                                                           problem.filled_references(case))):
-                    users += (fmt.user_message(problem, prompt, turn),)
-                    answers[users] = code
+                    history += (("user", (first_turn if turn == 0 else "") + prompt),)
+                    answers[history] = code
+                    history += (("assistant", "```python\n" + code.rstrip("\n") + "\n```"),)
         elif problem.kind == CODE and not problem.suffix:
-            answers[(fmt.user_message(problem, "", 0),)] = problem.prompt + problem.reference
+            answers[(("user", function + problem.prompt + "```"),)] = problem.prompt + problem.reference
     server = ReferenceChatServer(answers)
     try:
         result = run_cli("run", "--suite", suite_name, *data_args, "--backend", "openai", "--base-url", server.url,

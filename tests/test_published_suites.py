@@ -41,6 +41,41 @@ def test_reference_solutions_pass(suite, tmp_path):
         assert summary["tiers"]["base"]["pass@1"] == 1.0 and summary["tiers"]["plus"]["pass@1"] == 1.0
 
 
+def _wrong(reference: str) -> str:
+    """A completion that raises where the reference's code starts (same indentation), so that the tests fail
+    wherever they run it; an infilled middle in the middle of a line becomes a syntax error."""
+    indent = reference[:len(reference) - len(reference.lstrip(" \t"))]
+    return indent + "raise ValueError('wrong')\n"
+
+
+@pytest.mark.parametrize("suite", ["mbpp", "mbpp-sanitized", "humaneval-infilling-single-line",
+                                   "humaneval-infilling-random-span-light"])
+def test_empty_and_wrong_solutions_fail(suite, tmp_path):
+    """A loader that dropped or mangled the tests would pass these. MBPP: none may pass. Infilling (every
+    5th problem, to keep it short): an empty or raising middle can pass only where the removed code is never
+    run by the tests, which the published sets allow for a few single lines."""
+    from harness.suites import resolve_suite
+
+    data, _ = SUITES[suite]
+    path = needs_shared_data(data)
+    problems = list(resolve_suite(suite, str(path)).problems)
+    if "infilling" in suite:
+        problems = problems[::5]
+    samples = tmp_path / "bad.jsonl"
+    samples.write_text("".join(json.dumps({"task_id": p.id, "completion": completion}) + "\n"
+                               for p in problems for completion in ("", _wrong(p.reference or ""))))
+    result = run_cli("evaluate", "--suite", suite, "--data", str(path), "--samples", str(samples),
+                     "--results-dir", str(tmp_path), "--run-name", "bad", "--no-verdict-cache")
+    assert result.returncode == 0, result.stderr[-2000:]
+    verdicts = [json.loads(line) for line in (tmp_path / "bad_results.jsonl").read_text().splitlines()]
+    assert len(verdicts) == 2 * len(problems)
+    empty_passed = [v["task_id"] for v in verdicts[0::2] if v["passed"]]
+    wrong_passed = [v["task_id"] for v in verdicts[1::2] if v["passed"]]
+    allowed = 0 if suite.startswith("mbpp") else len(problems) // 20
+    assert len(empty_passed) <= allowed, empty_passed
+    assert len(wrong_passed) <= allowed, wrong_passed
+
+
 def _humaneval_records() -> list[dict]:
     with gzip.open(needs_shared_data("HumanEval.jsonl.gz"), "rt") as handle:
         return [json.loads(line) for line in handle]
@@ -110,3 +145,57 @@ def test_humanevalplus_reports_base_and_plus_separately(tmp_path):
     assert summary["tiers"]["base"]["pass_rate"] == 1.0
     assert summary["tiers"]["plus"]["pass_rate"] == 0.5
     assert "base: pass@1 100.0%" in result.stdout and "plus: pass@1 50.0%" in result.stdout
+
+
+MBPP_11_TASK = ('Write a python function to remove first and last occurrence of a given character from the string.')
+MBPP_11_ASSERTS = ['assert remove_Occ("hello","l") == "heo"', 'assert remove_Occ("abcda","a") == "bcd"',
+                   'assert remove_Occ("PHP","P") == "H"']
+
+
+def test_mbpp_protocols_prompt_as_published():
+    """Written out by hand from bigcode-evaluation-harness's and lm-evaluation-harness's mbpp tasks."""
+    from harness.suites import resolve_suite
+
+    data = str(needs_shared_data("mbpp.jsonl"))
+    ours = resolve_suite("mbpp", data).problem("Mbpp/11")
+    assert ours.prompt == '"""\n' + MBPP_11_TASK + "\n" + "\n".join(MBPP_11_ASSERTS) + '\n"""\n'
+    bigcode = resolve_suite("mbpp-bigcode", data).problem("Mbpp/11")
+    assert bigcode.prompt == '"""\n' + MBPP_11_TASK + "\n" + MBPP_11_ASSERTS[0] + '\n"""\n'
+    assert bigcode.stop_sequences == ("\nclass", "\nassert", '\n"""', "\nprint", "\nif", "\n<|/", "\n```")
+    three = resolve_suite("mbpp-3shot", data).problem("Mbpp/11")
+    first_shot = ("You are an expert Python programmer, and here is your task: Write a function to find the similar "
+                  "elements from the given two tuple lists. Your code should pass these tests:\n\n"
+                  "assert similar_elements((3, 4, 5, 6),(5, 7, 4, 10)) == (4, 5)\n"
+                  "assert similar_elements((1, 2, 3, 4),(5, 4, 3, 7)) == (3, 4)\n"
+                  "assert similar_elements((11, 12, 14, 13),(17, 15, 14, 13)) == (13, 14)\n[BEGIN]\n"
+                  "def similar_elements(test_tup1, test_tup2):\r\n  res = tuple(set(test_tup1) & set(test_tup2))\r\n"
+                  "  return (res) \n[DONE]\n\n"
+                  "You are an expert Python programmer, and here is your task: Write a python function to identify "
+                  "non-prime numbers.")
+    assert three.prompt.startswith(first_shot)
+    assert three.prompt.count("[BEGIN]") == 4 and three.prompt.count("[DONE]") == 3
+    assert three.prompt.endswith("[DONE]\n\nYou are an expert Python programmer, and here is your task: "
+                                 + MBPP_11_TASK + " Your code should pass these tests:\n\n"
+                                 + "\n".join(MBPP_11_ASSERTS) + "\n[BEGIN]")
+    assert three.stop_sequences == ("[DONE]",)
+
+
+@pytest.mark.parametrize("suite", ["mbpp-bigcode", "mbpp-3shot"])
+def test_mbpp_protocols_score_references_and_run_only_code(suite, tmp_path):
+    result = run_cli("run", "--suite", suite, "--data", str(needs_shared_data("mbpp.jsonl")), "--model", "reference",
+                     "--problems", "Mbpp/11,Mbpp/367,Mbpp/510", "--results-dir", str(tmp_path), "--run-name", "r")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert _summary(tmp_path / "r")["overall"]["pass@1"] == 1.0
+    sample = json.loads((tmp_path / "r" / "samples.jsonl").read_text().splitlines()[0])
+    if suite == "mbpp-3shot":  # the prompt is prose: the program is the completion alone
+        assert sample["program"].startswith("def remove_Occ(")
+    else:
+        assert sample["program"].startswith('"""\n' + MBPP_11_TASK)
+
+
+def test_mbpp_three_shot_needs_the_prompt_split(tmp_path):
+    data = tmp_path / "test-only.jsonl"
+    data.write_text("".join(line for line in needs_shared_data("mbpp.jsonl").read_text().splitlines(keepends=True)
+                            if json.loads(line)["task_id"] >= 11))
+    result = run_cli("validate", "mbpp-3shot", "--data", str(data))
+    assert result.returncode == 2 and "task ids 2-4" in result.stderr and "Traceback" not in result.stderr

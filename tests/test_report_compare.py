@@ -72,6 +72,29 @@ def test_compare_bad_input(runs, tmp_path):
     assert run_cli("compare", "--baseline", str(runs / "reference"), "--candidate", str(other_suite)).returncode == 2
 
 
+def test_compare_refuses_runs_with_different_settings_naming_them(runs, tmp_path):
+    other = run_cli("run", "--model", "reference", "--limit", "6", "--num-samples", "3", "--k", "1,2",
+                    "--max-new-tokens", "16", "--temperature", "0.8", "--top-p", "0.5", "--results-dir",
+                    str(tmp_path), "--run-name", "hot")
+    assert other.returncode == 0, other.stderr[-2000:]
+    refused = run_cli("compare", "--baseline", str(runs / "reference"), "--candidate", str(tmp_path / "hot"))
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    line = refused.stderr.strip()
+    assert "\n" not in line
+    assert "n 2 vs 3" in line and "temperature 0.0 vs 0.8" in line and "top_p 0.95 vs 0.5" in line
+    assert "--allow-different-settings" in line
+    allowed = run_cli("compare", "--baseline", str(runs / "reference"), "--candidate", str(tmp_path / "hot"),
+                      "--allow-different-settings")
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+
+
+def test_compare_header_follows_alpha(runs):
+    result = run_cli("compare", "--baseline", str(runs / "reference"), "--candidate", str(runs / "tiny-codegen"),
+                     "--alpha", "0.1")
+    assert "difference (90% CI)" in result.stdout and "95%" not in result.stdout
+    assert "at alpha 0.1" in result.stdout
+
+
 BASELINE = ROOT / "results" / "baselines" / "core-tiny-codegen"
 
 

@@ -7,9 +7,11 @@ right; the neighbours' verdicts must be unchanged.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,31 @@ LIMITS = Limits(wall_seconds=4, cpu_seconds=3, memory_mb=1024, file_size_mb=16, 
 CHECK = "def check(candidate):\n    assert candidate(2) == 4\n"
 GOOD = "def double(x):\n    return 2 * x\n"
 FULL_ISOLATION = not probe("auto").missing
+DAEMON_TOKEN = f"harness-test-daemon-{uuid.uuid4().hex}"
+
+
+def require_full_isolation() -> None:
+    """Skip where bubblewrap cannot give every layer, except in CI with bubblewrap installed: there a
+    missing layer is a failure, not a skip."""
+    if FULL_ISOLATION:
+        return
+    missing = probe("auto").missing
+    if os.environ.get("CI") == "true" and shutil.which("bwrap"):
+        pytest.fail(f"bubblewrap is installed but these isolation layers are missing: {missing}")
+    pytest.skip(f"needs bubblewrap namespaces (missing: {missing})")
+
+
+def processes_with(token: str) -> list[int]:
+    """Host processes whose command line carries ``token`` (the host sees every PID namespace's)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if token.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue  # gone meanwhile, or not ours to read
+    return found
 
 
 def job(program: str, **kwargs) -> Job:
@@ -58,16 +85,18 @@ def host(tmp_path_factory):
 def batch(host):
     root = host["root"]
     os.environ["HARNESS_TEST_SECRET"] = "hf_leaked_token"
-    daemon_marker = root / "daemon_marker"
     outside = root / "written_outside"
     hostile = {
         "fork_bomb": "import os\nwhile True:\n    os.fork()\n" + GOOD,
         "memory_bomb": "x = bytearray(8 * 1024 ** 3)\n" + GOOD,
         "busy_loop": "while True:\n    pass\n" + GOOD,
         "sigterm_ignored_sleep": "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(60)\n" + GOOD,
+        # The daemon execs into a long sleep whose command line carries a token; the program returns only
+        # once the exec happened (the pipe's write end closes on exec), so a survivor is visible at once.
         "double_fork_daemon": (
-            "import os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        time.sleep(2)\n"
-            f"        open({str(daemon_marker)!r}, 'w').write('x')\n        os._exit(0)\n    os._exit(0)\n" + GOOD),
+            "import os, sys\nr, w = os.pipe()\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
+            f"        os.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(60)', {DAEMON_TOKEN!r}])\n"
+            "    os._exit(0)\nos.close(w)\nos.read(r, 1)\n" + GOOD),
         "connect_host_listener": f"import socket\nsocket.create_connection(('127.0.0.1', {host['port']}), timeout=2)\n" + GOOD,
         "write_outside": f"open({str(outside)!r}, 'w').write('pwned')\n" + GOOD,
         "read_home_secret": f"print(open({str(root / 'secret.txt')!r}).read())\n" + GOOD,
@@ -94,8 +123,7 @@ def batch(host):
         results = dict(pool.run_many(jobs))
         isolation = pool.isolation
     os.environ.pop("HARNESS_TEST_SECRET", None)
-    time.sleep(2.5)  # give a surviving daemon time to write its marker
-    return {"results": results, "isolation": isolation, "daemon_marker": daemon_marker, "outside": outside}
+    return {"results": results, "isolation": isolation, "outside": outside}
 
 
 def test_neighbours_are_unaffected(batch):
@@ -141,19 +169,21 @@ def test_verdict_and_reason(batch, name, status, reason):
 
 
 def test_busy_loop_is_stopped_by_cpu_or_wall_limit(batch):
-    assert batch["results"]["busy_loop"].duration < LIMITS.wall_seconds + 1
+    stopped = batch["results"]["busy_loop"]
+    assert stopped.status == "timeout" and stopped.reason in ("CPU time limit exceeded", "wall-clock limit exceeded")
 
 
-def test_daemon_is_gone_and_wrote_nothing(batch):
-    assert not batch["daemon_marker"].exists()
+def test_daemon_is_gone(batch):
+    assert batch["results"]["double_fork_daemon"].status != "sandbox_error"  # it did start its daemon
+    assert processes_with(DAEMON_TOKEN) == []
 
 
 def test_nothing_written_outside(batch):
     assert not batch["outside"].exists()
 
 
-@pytest.mark.skipif(not FULL_ISOLATION, reason="needs bubblewrap namespaces")
 def test_network_and_filesystem_are_isolated(batch, host):
+    require_full_isolation()
     connect = batch["results"]["connect_host_listener"]
     assert not connect.passed and ("ConnectionRefused" in connect.reason or "unreachable" in connect.reason.lower())
     assert host["accepted"] == []
@@ -162,8 +192,8 @@ def test_network_and_filesystem_are_isolated(batch, host):
     assert "TOP SECRET" not in read.stdout
 
 
-@pytest.mark.skipif(not FULL_ISOLATION, reason="needs a PID namespace")
 def test_killing_parent_or_everything_does_not_break_the_pool(batch):
+    require_full_isolation()
     # The server is PID 1 of its namespace: SIGKILL from inside is ignored, so the tests still run.
     assert batch["results"]["kill_parent"].status in ("passed", "sandbox_error")
     assert batch["results"]["kill_everything"].status in ("passed", "error")  # ESRCH: nobody else to kill
@@ -173,10 +203,15 @@ def test_stdin_is_closed(batch):
     assert batch["results"]["block_on_stdin"].status == "passed"  # read() returned at once: EOF
 
 
-def test_isolation_is_reported(batch):
-    report = batch["isolation"].as_dict()
-    assert set(report["layers"]) >= {"network", "filesystem", "pid_namespace", "process_limit"}
-    assert report["missing"] == [name for name, on in report["layers"].items() if not on]
+def test_isolation_is_reported(batch, host):
+    """The report says what the hostile programs found: a layer reported on held, one reported off did not."""
+    layers = batch["isolation"].as_dict()["layers"]
+    results = batch["results"]
+    connect = results["connect_host_listener"]
+    assert layers["network"] == (not connect.passed and host["accepted"] == []), (connect.reason, layers)
+    read = results["read_home_secret"]
+    assert layers["filesystem"] == ("FileNotFoundError" in read.reason and "TOP SECRET" not in read.stdout)
+    assert layers["process_limit"] == ("BlockingIOError" in results["fork_bomb"].reason)
 
 
 def test_strict_mode_refuses_without_layers(monkeypatch):

@@ -6,10 +6,10 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -59,17 +59,20 @@ def test_two_processes_give_identical_results(single, tmp_path):
 
 def test_killed_run_resumed_with_another_process_count_equals_the_uninterrupted_run(single, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", *RUN, "--results-dir", str(tmp_path),
-                             "--run-name", "killed"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             "--run-name", "killed"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True)
-    parts = tmp_path / "killed" / "parts"
-    deadline = time.time() + 300
-    while time.time() < deadline:  # kill once at least one group is on disk, with more to come
-        written = sum(p.read_text().count("\n") for p in parts.glob("*.jsonl")) if parts.exists() else 0
-        if written >= 3:
-            break
-        time.sleep(0.05)
+    # Kill once at least one group is on disk, with more to come. The progress bar is redrawn after each
+    # group's lines are flushed, counting the lines on disk: wait for it on the pipe, not on the clock.
+    progress = b""
+    while not any(int(done) >= 3 for done in re.findall(rb"(\d+)/\d+ \[", progress)):
+        chunk = os.read(proc.stderr.fileno(), 4096)
+        assert chunk, "the run ended before writing a group: " + progress.decode(errors="replace")[-2000:]
+        progress += chunk
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    proc.stderr.close()
+    parts = tmp_path / "killed" / "parts"
+    written = sum(p.read_text().count("\n") for p in parts.glob("*.jsonl"))
     total = len(samples(single))
     assert 3 <= written < total and not (tmp_path / "killed" / "summary.json").exists()
     result = torchrun("run", *RUN, "--results-dir", str(tmp_path), "--run-name", "killed", "--resume")

@@ -34,6 +34,19 @@ def _quiet_transformers() -> None:
 DTYPES = {"auto": "auto", "bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 
 
+# Attention implementations that need a package of their own (transformers imports it while loading).
+ATTENTION_PACKAGES = {"flash_attention_2": "flash_attn", "flash_attention_3": "flash_attn_interface"}
+
+
+def check_attention(name: str) -> None:
+    """Refuse an attention implementation whose package is missing before anything loads."""
+    package = ATTENTION_PACKAGES.get(name)
+    if package and importlib.util.find_spec(package) is None:
+        raise InputError(f"--attn-implementation {name} needs the {package.replace('_', '-')} package, which is not "
+                         "installed (pip install flash-attn; it needs a CUDA GPU); use sdpa or eager instead",
+                         field="attn_implementation")
+
+
 def quantization_config(load_in: str, compute_dtype: str) -> Any:
     """8-bit or 4-bit (NF4) weights through bitsandbytes, which must be installed (it needs a CUDA GPU)."""
     if load_in not in ("8bit", "4bit"):
@@ -102,6 +115,7 @@ class HuggingFaceBackend:
             kwargs["revision"] = revision
         model_kwargs: dict[str, Any] = {}
         if attn_implementation:
+            check_attention(attn_implementation)
             model_kwargs["attn_implementation"] = attn_implementation
         if load_in:
             model_kwargs["quantization_config"] = quantization_config(load_in, torch_dtype)
@@ -114,7 +128,7 @@ class HuggingFaceBackend:
             self.model = AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype, **kwargs, **model_kwargs)
         except OSError as exc:
             raise InputError(f"cannot load model: {str(exc).splitlines()[0]}", file=model, field="model") from None
-        except ValueError as exc:  # e.g. an attention implementation this model or machine lacks
+        except (ValueError, ImportError) as exc:  # e.g. an attention implementation this model or machine lacks
             raise InputError(f"cannot load model: {str(exc).splitlines()[0]}", file=model,
                              field="attn_implementation" if attn_implementation else "model") from None
         if device_map:

@@ -1,5 +1,9 @@
 """Finding a benchmark's data file: an explicit path, else a cached download, else a download from
-its public location (once; the SHA-256 is checked against the published file's and recorded)."""
+its public location (once). Every file, whichever way it came, is checked against the release it claims
+to be: its SHA-256 against the pinned one (or, where the release's checksum is not pinned, its record
+count, and a cached copy against the checksum recorded when it was downloaded). A cached copy that
+changed since is fetched again (or refused); a ``--data`` file that differs is used, with a warning and
+``matches_release: false`` in the run's summary."""
 
 from __future__ import annotations
 
@@ -8,8 +12,9 @@ import logging
 import os
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from harness.cache_paths import cache_root
 from harness.errors import InputError
@@ -27,6 +32,7 @@ class DataFile:
     filename: str
     url: str
     sha256: str | None = None
+    records: int | None = None  # the release's record count, checked where its SHA-256 is not pinned
 
 
 @dataclass(frozen=True)
@@ -34,9 +40,13 @@ class LocatedFile:
     path: Path
     sha256: str
     source: str  # "path", "cache" or the URL it was downloaded from
+    release_sha256: str | None = None
+    # True: the pinned release's bytes; False: it differs from the release; None: cannot tell (no pin).
+    matches_release: bool | None = None
 
-    def origin(self) -> dict[str, str]:
-        return {"path": str(self.path), "sha256": self.sha256, "source": self.source}
+    def origin(self) -> dict[str, Any]:
+        return {"path": str(self.path), "sha256": self.sha256, "source": self.source,
+                "release_sha256": self.release_sha256, "matches_release": self.matches_release}
 
 
 def sha256_of(path: Path) -> str:
@@ -47,6 +57,26 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def checked(spec: DataFile, path: Path, source: str) -> LocatedFile:
+    """``path`` as ``spec``'s data, compared with the pinned release; a difference is logged as a warning."""
+    digest = sha256_of(path)
+    matches = None if spec.sha256 is None else digest == spec.sha256
+    if matches is False:
+        log.warning("%s data %s is NOT the pinned release: SHA-256 %s, the release's is %s; scores on it are not "
+                    "comparable with published ones (recorded as matches_release: false)", spec.name, path, digest,
+                    spec.sha256)
+    return LocatedFile(path, digest, source, spec.sha256, matches)
+
+
+def check_record_count(spec: DataFile, located: LocatedFile, count: int) -> LocatedFile:
+    """Where the release's checksum is not pinned, its record count still tells a wrong file apart."""
+    if spec.records is None or located.matches_release is not None or count == spec.records:
+        return located
+    log.warning("%s data %s is NOT the release: it has %d records, the release has %d (recorded as "
+                "matches_release: false)", spec.name, located.path, count, spec.records)
+    return replace(located, matches_release=False)
+
+
 def locate(spec: DataFile, explicit: str | None) -> LocatedFile:
     """The data file for ``spec``. ``$HARNESS_DATA_MIRROR`` replaces the download location's folder
     (for a local mirror or a proxy)."""
@@ -54,14 +84,36 @@ def locate(spec: DataFile, explicit: str | None) -> LocatedFile:
         path = Path(explicit).expanduser()
         if not path.is_file():
             raise InputError(f"{spec.name} data file does not exist", file=str(path), field="data")
-        return LocatedFile(path, sha256_of(path), "path")
+        return checked(spec, path, "path")
     cached = cache_root() / "data" / spec.filename
-    if cached.is_file():
-        return LocatedFile(cached, sha256_of(cached), "cache")
     url = spec.url
     if os.environ.get(MIRROR_ENV):
         url = os.environ[MIRROR_ENV].rstrip("/") + "/" + spec.filename
-    return LocatedFile(_download(spec, url, cached), sha256_of(cached), url)
+    if cached.is_file():
+        expected = spec.sha256 or _recorded_sha256(cached)
+        digest = sha256_of(cached)
+        if expected is None or digest == expected:
+            return LocatedFile(cached, digest, "cache", spec.sha256, None if spec.sha256 is None else True)
+        _set_aside_tampered(spec, cached, digest, expected, url)
+    _download(spec, url, cached)
+    return LocatedFile(cached, sha256_of(cached), url, spec.sha256, None if spec.sha256 is None else True)
+
+
+def _recorded_sha256(cached: Path) -> str | None:
+    """The checksum written beside a download whose release checksum is not pinned."""
+    record = cached.with_name(cached.name + ".sha256")
+    if not record.is_file():
+        return None
+    return record.read_text(encoding="utf-8").strip() or None
+
+
+def _set_aside_tampered(spec: DataFile, cached: Path, digest: str, expected: str, url: str) -> None:
+    """A cached file changed after it was downloaded: warn loudly and keep it aside (not deleted, so it can
+    be inspected); the caller fetches the release again, and a failed download refuses the run."""
+    aside = cached.with_name(cached.name + ".tampered")
+    log.warning("CACHED %s DATA WAS CHANGED AFTER DOWNLOAD: %s has SHA-256 %s, expected %s; moved to %s "
+                "and fetching the release again from %s", spec.name.upper(), cached, digest, expected, aside, url)
+    cached.replace(aside)
 
 
 def _download(spec: DataFile, url: str, target: Path) -> Path:
@@ -74,7 +126,9 @@ def _download(spec: DataFile, url: str, target: Path) -> Path:
                 handle.write(block)
     except (urllib.error.URLError, OSError) as exc:
         partial.unlink(missing_ok=True)
-        raise InputError(f"cannot download {spec.name} data ({exc}); pass its file with --data PATH",
+        aside = target.with_name(target.name + ".tampered")
+        why = f"the cached copy was changed after download (kept as {aside}) and " if aside.exists() else ""
+        raise InputError(f"{why}cannot download {spec.name} data ({exc}); pass its file with --data PATH",
                          file=url, field="data") from None
     digest = sha256_of(partial)
     if spec.sha256 and digest != spec.sha256:
@@ -82,6 +136,8 @@ def _download(spec: DataFile, url: str, target: Path) -> Path:
         raise InputError(f"downloaded {spec.name} data has SHA-256 {digest}, expected {spec.sha256}",
                          file=url, field="data")
     partial.replace(target)
+    if spec.sha256 is None:  # later uses of the cached copy are checked against what was downloaded
+        target.with_name(target.name + ".sha256").write_text(digest + "\n", encoding="utf-8")
     log.info("%s cached at %s (sha256 %s)", spec.name, target, digest)
     return target
 
@@ -102,3 +158,12 @@ def hub_copy(dataset: str, config: str | None, filename: str, what: str) -> Loca
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text("".join(json.dumps(dict(row)) + "\n" for row in rows), encoding="utf-8")
     return LocatedFile(target, sha256_of(target), f"hub:{dataset}" + (f"/{config}" if config else ""))
+
+
+def hub_fallback(no_download: InputError, dataset: str, config: str | None, filename: str, what: str) -> LocatedFile:
+    """The hub's copy when the download failed; if the hub fails too, one line says why both failed."""
+    try:
+        return hub_copy(dataset, config, filename, what)
+    except InputError as no_hub:
+        raise InputError(f"{no_download.message}; {no_hub.message}", file=no_download.file,
+                         field="data") from None
