@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
-from harness import metadata
+from harness import metadata, run_folder
+from harness import validate_input as validate
 from harness.backends.base import Backend, SamplingParams
 from harness.cache_paths import cache_root
 from harness.config import RunConfig
@@ -106,8 +106,36 @@ def choose_prompt_format(requested: str, backend: Backend) -> BaseCompletionForm
 def run_name_for(config: RunConfig, suite: Suite) -> str:
     if config.run_name:
         return config.run_name
-    model = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(config.model).name or config.model)
-    return f"{suite.name}-{model}-n{config.n}-t{config.temperature}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return run_folder.default_name(suite.name, Path(config.model).name or config.model, f"n{config.n}",
+                                   f"t{config.temperature}", time.strftime("%Y%m%d-%H%M%S"))
+
+
+def uses_torch_threads(config: RunConfig) -> bool:
+    return config.backend == "huggingface" and config.model != "reference"
+
+
+def with_threads(config: RunConfig, run_dir: RunDirectory) -> RunConfig:
+    """Rank 0: the run's intra-op thread count. ``--threads``, else what the interrupted run recorded (on
+    ``--resume``), else this process's count (torch's default: the cores, or ``OMP_NUM_THREADS``)."""
+    if config.threads is not None or not uses_torch_threads(config):
+        return config
+    recorded = (run_dir.recorded_config() or {}).get("threads") if config.resume else None
+    if recorded is None:
+        import torch
+
+        recorded = torch.get_num_threads()
+    return replace(config, threads=validate.integer(recorded, "threads", minimum=1,
+                                                    file=str(run_dir.directory / "config.yaml")))
+
+
+def set_threads(config: RunConfig, threads: int | None) -> RunConfig:
+    """Every process computes with rank 0's thread count: on CPU another count can change samples."""
+    if threads is None:
+        return config
+    import torch
+
+    torch.set_num_threads(threads)
+    return replace(config, threads=threads)
 
 
 def limits_for(config: RunConfig) -> Limits:
@@ -176,10 +204,12 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
     plan: dict[str, Any]
     if process.is_main:
         try:
-            run_dir = RunDirectory(Path(config.results_dir) / run_name_for(config, suite))
+            run_dir = RunDirectory(run_folder.folder_for(config.results_dir, run_name_for(config, suite)))
+            config = with_threads(config, run_dir)
             run_dir.prepare(config)
             done = run_dir.done_groups(sizes)
-            plan = {"directory": str(run_dir.directory), "todo": [g for g in range(len(groups)) if g not in done]}
+            plan = {"directory": str(run_dir.directory), "todo": [g for g in range(len(groups)) if g not in done],
+                    "threads": config.threads}
             if done:
                 log.info("resuming: %d of %d batch groups already done", len(done), len(groups))
         except InputError as exc:
@@ -194,14 +224,20 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
     log.info("rank %d/%d: suite %s, %d problems, model %s, n=%d; %d of %d batch groups are this process's; "
              "results in %s", process.rank, process.world, suite.name, len(problems), config.model, config.n,
              len(mine), len(groups), directory)
-    # Made before the model loads, so that a missing isolation layer (--sandbox strict) or a sandbox python
-    # that does not run is refused at once; its servers start with the first program.
-    pool = SandboxPool(workers=config.workers, mode=config.sandbox, python=config.sandbox_python,
-                       preload=suite.preload)
-    started = time.time()
-    backend = make_backend(config, process.device)
-    load_seconds = time.time() - started
-    prompt_format = choose_prompt_format(config.prompt_format, backend)
+    config = set_threads(config, plan["threads"])
+    try:
+        # Made before the model loads, so that a missing isolation layer (--sandbox strict) or a sandbox
+        # python that does not run is refused at once; its servers start with the first program.
+        pool = SandboxPool(workers=config.workers, mode=config.sandbox, python=config.sandbox_python,
+                           preload=suite.preload)
+        started = time.time()
+        backend = make_backend(config, process.device)
+        load_seconds = time.time() - started
+        prompt_format = choose_prompt_format(config.prompt_format, backend)
+    except BaseException:
+        if run_dir is not None:
+            run_dir.abandon()  # a failed start leaves no folder in the way of the corrected rerun
+        raise
     log.info("prompt format: %s", prompt_format.name)
     runner = ConversationRunner(backend, SamplingParams(temperature=config.temperature, top_p=config.top_p),
                                 config.seed, suite.program_prefix, prompt_format=prompt_format,

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from harness.errors import InputError
 from harness.problems import CODE, MULTI_TURN, SCORERS, Problem, TestCase, Turn, fill, placeholders
+from harness.yaml_input import load_yaml_file
 
 SUITE_FILE = "suite.yaml"
 PROBLEM_FIELDS = {"id", "category", "tags", "turns", "tests", "prompt", "entry_point", "test", "reference",
@@ -48,16 +47,7 @@ class Suite:
 
 
 def _read_yaml(path: Path) -> Any:
-    try:
-        with path.open(encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise InputError(f"malformed YAML{where}: {problem}", file=str(path)) from None
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", file=str(path)) from None
+    return load_yaml_file(path)
 
 
 def load_suite(path: str | Path, name: str | None = None) -> Suite:
@@ -75,10 +65,8 @@ def load_suite(path: str | Path, name: str | None = None) -> Suite:
         files = sorted(p for p in root.rglob("*.yaml") if p.name != SUITE_FILE and not p.name.startswith("_"))
     else:
         files = [root]
+    _check_suite_meta(meta, str(root / SUITE_FILE))
     scorer = meta.get("scorer", "strict")
-    if scorer not in SCORERS:
-        raise InputError(f"unknown scorer {scorer!r} (choose from {', '.join(SCORERS)})",
-                         file=str(root / SUITE_FILE), field="scorer")
     defaults = dict(meta.get("defaults") or {})
     defaults.setdefault("scorer", scorer)
     problems: list[Problem] = []
@@ -100,11 +88,37 @@ def load_suite(path: str | Path, name: str | None = None) -> Suite:
                  origin=meta.get("imported_from"))
 
 
+def _check_suite_meta(meta: dict[str, Any], file: str) -> None:
+    """suite.yaml's fields, each with its type, before any of them is used."""
+    def require(ok: bool, field: str, what: str) -> None:
+        if not ok:
+            raise InputError(f"must be {what}, got {meta[field]!r}", file=file, field=field)
+
+    for name in ("name", "description", "program_prefix"):
+        if name in meta:
+            require(isinstance(meta[name], str), name, "a string")
+    if "scorer" in meta and meta["scorer"] not in SCORERS:
+        raise InputError(f"unknown scorer {meta['scorer']!r} (choose from {', '.join(SCORERS)})", file=file,
+                         field="scorer")
+    if meta.get("defaults") is not None:
+        require(isinstance(meta["defaults"], dict) and all(isinstance(k, str) for k in meta["defaults"]),
+                "defaults", "a mapping of problem fields to values")
+    for name in ("sandbox_preload", "exclude_if_defective"):
+        if meta.get(name) is not None:
+            require(isinstance(meta[name], list) and all(isinstance(v, (str, int)) and not isinstance(v, bool)
+                                                         for v in meta[name]), name, "a list of names")
+    if meta.get("imported_from") is not None:
+        require(isinstance(meta["imported_from"], dict), "imported_from", "a mapping")
+
+
 def _problems_in_file(file: Path, suite_defaults: dict[str, Any]) -> list[Problem]:
     data = _read_yaml(file)
     defaults = dict(suite_defaults)
     if isinstance(data, dict) and "problems" in data:
-        defaults.update(data.get("defaults") or {})
+        file_defaults = data.get("defaults") or {}
+        if not isinstance(file_defaults, dict):
+            raise InputError("must be a mapping of problem fields to values", file=str(file), field="defaults")
+        defaults.update(file_defaults)
         entries = data["problems"]
     elif isinstance(data, list):
         entries = data
@@ -184,7 +198,10 @@ def parse_problem(raw: dict[str, Any], file: str, index: int = 0) -> Problem:
                 if missing:
                     raise fail(where, f"unknown placeholder {{{sorted(missing)[0]}}}: test case {case_index} "
                                       f"has inputs {sorted(case.inputs)}")
-                fill(template, case.inputs)
+                try:
+                    fill(template, case.inputs)
+                except (LookupError, AttributeError, TypeError, ValueError) as exc:
+                    raise fail(where, f"test case {case_index} cannot fill it: {exc}") from None
     return Problem(kind=MULTI_TURN, turns=turns, tests=tests, **common)
 
 

@@ -100,6 +100,18 @@ class OpenAICompatibleBackend:
         return [GenerationResult(text=text or "", prompt_tokens=prompt_tokens, new_tokens=new_tokens)
                 for text in texts]
 
+    def _decode(self, reply: bytes, path: str) -> dict[str, Any]:
+        """The endpoint's JSON object; anything else means --base-url is not an OpenAI-compatible API."""
+        try:
+            decoded = json.loads(reply.decode("utf-8"))
+        except (ValueError, RecursionError):  # not UTF-8, not JSON
+            decoded = None
+        if not isinstance(decoded, dict):
+            head = reply[:80].decode("utf-8", "replace")
+            raise InputError(f"{self.base_url}{path} did not answer with a JSON object (it began {head!r}); is "
+                             "--base-url an OpenAI-compatible API?", field="base_url")
+        return decoded
+
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         headers = {"Content-Type": "application/json"}
         key = os.environ.get(self.api_key_env)
@@ -111,7 +123,8 @@ class OpenAICompatibleBackend:
             try:
                 request = urllib.request.Request(self.base_url + path, data=data, headers=headers, method="POST")
                 with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    return json.loads(response.read())
+                    reply = response.read()
+                return self._decode(reply, path)
             except urllib.error.HTTPError as exc:
                 if exc.code not in RETRYABLE or attempt == self.max_retries:
                     detail = exc.read()[:300].decode("utf-8", "replace")
