@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from harness import run_folder
 from harness.generation import Conversation
@@ -48,7 +48,7 @@ def sample_record(conversation: Conversation, execution: Execution, seed: int) -
 class RunWriter:
     """``evaluate``'s run folder: claimed and locked like a ``run``'s (see ``harness.run_folder``)."""
 
-    def __init__(self, directory: Path, lock: IO):
+    def __init__(self, directory: Path, lock: run_folder.FolderLock):
         self.directory = directory
         self._lock = lock
         self._samples = (directory / "samples.jsonl").open("a", encoding="utf-8")
@@ -66,12 +66,12 @@ class RunWriter:
         os.fsync(self._samples.fileno())
         self._samples.close()
         write_json(self.directory / "summary.json", summary)
-        run_folder.release(self.directory, self._lock)
+        self._lock.release()
 
     def abandon(self) -> None:
         """Nothing was evaluated (the sandbox did not start): leave no folder behind."""
         self._samples.close()
-        run_folder.abandon(self.directory, self._lock)
+        self._lock.abandon()
 
 
 def write_json(path: Path, data: Any) -> None:

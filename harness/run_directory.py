@@ -14,7 +14,7 @@ import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any, IO
+from typing import Any
 
 import yaml
 
@@ -33,7 +33,7 @@ class RunDirectory:
     def __init__(self, directory: Path):
         self.directory = directory
         self.parts = directory / PARTS
-        self._lock: IO | None = None
+        self._lock: run_folder.FolderLock | None = None
         self._counted: dict[Path, tuple[int, int]] = {}  # part file -> (bytes read, lines seen)
 
     def prepare(self, config: RunConfig) -> None:
@@ -48,7 +48,8 @@ class RunDirectory:
             with existing.open("w", encoding="utf-8") as handle:
                 yaml.safe_dump(config.as_dict(), handle, sort_keys=False)
         except BaseException:
-            self.close()
+            self._lock.withdraw()
+            self._lock = None
             raise
 
     def recorded_config(self) -> dict[str, Any] | None:
@@ -73,7 +74,7 @@ class RunDirectory:
     def abandon(self) -> None:
         """The start failed before any sample: remove the folder if it holds nothing but a stub."""
         if self._lock is not None:
-            run_folder.abandon(self.directory, self._lock)
+            self._lock.abandon()
             self._lock = None
 
     def open_part(self, rank: int) -> "PartWriter":
@@ -122,12 +123,7 @@ class RunDirectory:
         """After the merge: the part files are redundant with ``samples.jsonl``; drop them and the lock."""
         shutil.rmtree(self.parts, ignore_errors=True)
         if self._lock is not None:
-            run_folder.release(self.directory, self._lock)
-            self._lock = None
-
-    def close(self) -> None:
-        if self._lock is not None:
-            self._lock.close()
+            self._lock.release()
             self._lock = None
 
 

@@ -66,7 +66,55 @@ def _nonempty(path: Path) -> bool:
         return False
 
 
-def claim(folder: Path, *, overwrite: bool, resume: bool) -> IO:
+class FolderLock:
+    """The held ``run.lock`` of a run folder."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        path = folder / LOCK
+        self.created = not path.exists()  # a killed run's lock file is left as it was found
+        try:
+            self._handle: IO | None = path.open("a+")
+        except OSError as exc:
+            raise InputError(f"cannot write to the run folder ({exc.strerror})", file=str(folder),
+                             field="results_dir") from None
+        try:
+            fcntl.flock(self._handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._handle.close()
+            raise InputError("another run is writing to this results directory right now", file=str(folder),
+                             field="run_name") from None
+        self._handle.seek(0)
+        self._handle.truncate()
+        self._handle.write(f"pid {os.getpid()}\n")
+        self._handle.flush()
+
+    def release(self) -> None:
+        """At the end of a run: drop the lock and its file."""
+        self._close()
+        (self.folder / LOCK).unlink(missing_ok=True)
+
+    def withdraw(self) -> None:
+        """A refusal: leave the folder as it was found."""
+        self._close()
+        if self.created:
+            (self.folder / LOCK).unlink(missing_ok=True)
+
+    def abandon(self) -> None:
+        """A start that failed before its first sample: remove what it made, so the rerun starts clean."""
+        if not has_results(self.folder) and all(p.name in HARNESS_FILES for p in self.folder.iterdir()):
+            self._close()
+            shutil.rmtree(self.folder)
+        else:
+            self.withdraw()
+
+    def _close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
+def claim(folder: Path, *, overwrite: bool, resume: bool) -> FolderLock:
     """Lock ``folder`` for this process and make it ready: new (created and marked), a stub from a failed
     start (cleared), an interrupted run (``resume``: kept as is), or a finished one (``overwrite``:
     cleared). Returns the held lock; refuses with one line in every other case, having changed nothing."""
@@ -74,18 +122,21 @@ def claim(folder: Path, *, overwrite: bool, resume: bool) -> IO:
     if existed and not (folder / MARKER).exists():
         raise InputError("exists and was not made by run-benchmark (no marker file); it is left alone: choose "
                          "another --run-name", file=str(folder), field="run_name")
+    made = not folder.exists()
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"cannot create the run folder ({exc.strerror})", file=str(folder),
                          field="results_dir") from None
-    lock = _lock(folder)
+    lock = FolderLock(folder)
     try:
         if existed:
             _reuse(folder, overwrite=overwrite, resume=resume)
         (folder / MARKER).touch()
     except BaseException:
-        lock.close()
+        lock.withdraw()
+        if made:
+            folder.rmdir()
         raise
     return lock
 
@@ -120,38 +171,3 @@ def _clear(folder: Path) -> None:
             shutil.rmtree(path)
         else:
             path.unlink()
-
-
-def _lock(folder: Path) -> IO:
-    try:
-        handle = (folder / LOCK).open("a+")
-    except OSError as exc:
-        raise InputError(f"cannot write to the run folder ({exc.strerror})", file=str(folder),
-                         field="results_dir") from None
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise InputError("another run is writing to this results directory right now", file=str(folder),
-                         field="run_name") from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"pid {os.getpid()}\n")
-    handle.flush()
-    return handle
-
-
-def release(folder: Path, lock: IO) -> None:
-    """At the end of a run: drop the lock and its file."""
-    lock.close()
-    (folder / LOCK).unlink(missing_ok=True)
-
-
-def abandon(folder: Path, lock: IO) -> None:
-    """A start that failed before its first sample: remove what it made, so the rerun starts clean."""
-    try:
-        if not has_results(folder) and all(p.name in HARNESS_FILES for p in folder.iterdir()):
-            shutil.rmtree(folder)
-            return
-    finally:
-        lock.close()

@@ -226,6 +226,8 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
              len(mine), len(groups), directory)
     config = set_threads(config, plan["threads"])
     try:
+        if config.verdict_cache:
+            cache_root()  # a bad HARNESS_CACHE is refused now, not after the model has loaded
         # Made before the model loads, so that a missing isolation layer (--sandbox strict) or a sandbox
         # python that does not run is refused at once; its servers start with the first program.
         pool = SandboxPool(workers=config.workers, mode=config.sandbox, python=config.sandbox_python,
