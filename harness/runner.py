@@ -247,12 +247,16 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
     part = (run_dir or RunDirectory(directory)).open_part(process.rank)
     progress = tqdm(total=len(units), initial=sum(sizes[g] for g in range(len(groups)) if g not in plan["todo"]),
                     desc="samples", unit="sample", dynamic_ncols=True, disable=not process.is_main)
-    with pool:
-        log.info("sandbox: %s", pool.isolation.as_dict())
-        executor = make_executor(pool, config.dedup, config.verdict_cache)
-        timings = _work(runner, groups, mine, executor, limits_for(config), part,
-                        lambda: _show_progress(progress, run_dir, len(units)))
-        isolation = pool.isolation.as_dict()
+    try:
+        with pool:
+            log.info("sandbox: %s", pool.isolation.as_dict())
+            executor = make_executor(pool, config.dedup, config.verdict_cache)
+            timings = _work(runner, groups, mine, executor, limits_for(config), part,
+                            lambda: _show_progress(progress, run_dir, len(units)))
+            isolation = pool.isolation.as_dict()
+    except BaseException:
+        progress.close()  # ends the bar's line, so that the error is a line of its own
+        raise
     if getattr(backend, "max_batch", None):  # lowered after running out of memory
         timings["max_batch"] = backend.max_batch
     timings.update(executions=executor.stats.as_dict(), model_load_seconds=round(load_seconds, 3),
