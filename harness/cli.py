@@ -8,13 +8,16 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from harness import __version__
 from harness import validate_input as validate
 from harness.backends.openai_compatible import EndpointError
 from harness.errors import InputError
 from sandbox.isolation import SandboxUnavailable
+
+if TYPE_CHECKING:
+    from harness.config import RunConfig
 
 log = logging.getLogger("harness")
 
@@ -112,11 +115,11 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {self.prog}: {' '.join(message.split())} (see --help)\n")
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="run-benchmark", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and the results")
-    commands = parser.add_subparsers(dest="command", required=True)
+def parser() -> argparse.ArgumentParser:
+    root = _Parser(prog="run-benchmark", description=__doc__)
+    root.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    root.add_argument("-q", "--quiet", action="store_true", help="only warnings and the results")
+    commands = root.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="generate with a model, execute, score",
                               description="Generate completions turn by turn, run the programs in the sandbox, "
                                           "score pass@k and write results/<run>/.")
@@ -176,7 +179,7 @@ def _parser() -> argparse.ArgumentParser:
     importer.add_argument("benchmark", choices=["mtpb"])
     importer.add_argument("file", help="the benchmark's data file (mtpb.jsonl)")
     importer.add_argument("--out", required=True, help="folder to write suite.yaml and the problem files to")
-    return parser
+    return root
 
 
 def _setup_logging(quiet: bool) -> None:
@@ -194,14 +197,20 @@ def _setup_logging(quiet: bool) -> None:
         pass
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
+def run_config(args: argparse.Namespace) -> "RunConfig":
+    """``run``'s settings: the --config file's values, overridden by the flags given, all checked."""
     from harness.config import FIELD_NAMES, build_config, load_config_file
-    from harness.results import format_table
-    from harness.runner import run_benchmark
 
     file_values = load_config_file(args.config) if args.config else {}
     flags = {key: value for key, value in vars(args).items() if key in FIELD_NAMES}
-    config = build_config(file_values, flags, source=args.config or "command line")
+    return build_config(file_values, flags, source=args.config or "command line")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from harness.results import format_table
+    from harness.runner import run_benchmark
+
+    config = run_config(args)
     started = time.time()
     outcome = run_benchmark(config)
     if outcome.summary:  # rank 0 of a launch, or a single process
@@ -302,7 +311,7 @@ COMMANDS = {"run": _cmd_run, "report": _cmd_report, "compare": _cmd_compare, "ev
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = parser().parse_args(argv)
     _setup_logging(args.quiet)
     try:
         return COMMANDS[args.command](args)
