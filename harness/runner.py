@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -138,6 +139,12 @@ def set_threads(config: RunConfig, threads: int | None) -> RunConfig:
     return replace(config, threads=threads)
 
 
+def threads_in_use() -> int | None:
+    """This process's intra-op thread count, for the summary (None when torch is not loaded)."""
+    torch = sys.modules.get("torch")
+    return torch.get_num_threads() if torch is not None else None
+
+
 def limits_for(config: RunConfig) -> Limits:
     return Limits(wall_seconds=config.timeout, cpu_seconds=config.timeout, memory_mb=config.memory_mb)
 
@@ -260,7 +267,8 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
     if getattr(backend, "max_batch", None):  # lowered after running out of memory
         timings["max_batch"] = backend.max_batch
     timings.update(executions=executor.stats.as_dict(), model_load_seconds=round(load_seconds, 3),
-                   seconds=round(time.time() - started, 3), rank=process.rank, world=process.world)
+                   seconds=round(time.time() - started, 3), rank=process.rank, world=process.world,
+                   threads=threads_in_use())
     part.write_timings(timings)
     part.close()
     if not process.is_main:
@@ -363,5 +371,5 @@ def _merged_timings(run_dir: RunDirectory, records: list[dict[str, Any]]) -> dic
         "tokens_per_second": round(new_tokens / generation, 2) if generation > 0 else None,
         "executions": executions,
         **({"max_batch": min(limits)} if (limits := [p["max_batch"] for p in parts if p.get("max_batch")]) else {}),
-        "processes": [{k: p.get(k) for k in ("rank", "world", "seconds")} for p in parts],
+        "processes": [{k: p.get(k) for k in ("rank", "world", "seconds", "threads")} for p in parts],
     }
