@@ -54,28 +54,42 @@ def load_yaml_text(source: str, file: str) -> Any:
 
 def expanded_size(data: Any) -> int:
     """Values in ``data`` with every shared (aliased) object counted each time it is referred to; a
-    self-referring document counts as infinite. Iterative, so deep nesting cannot overflow the stack."""
+    self-referring document counts as infinite. Depth-first with an explicit stack (deep nesting cannot
+    overflow Python's), each object's size computed once."""
+    if not isinstance(data, (list, dict)):
+        return 1
     sizes: dict[int, int] = {}
-    in_progress: set[int] = set()
-    stack: list[tuple[Any, bool]] = [(data, False)]
+    on_path = {id(data)}
+    stack = [_frame(data)]
     while stack:
-        node, children_done = stack.pop()
-        if not isinstance(node, (list, dict)):
-            continue
-        key = id(node)
-        if children_done:
-            children = list(node.keys()) + list(node.values()) if isinstance(node, dict) else node
-            sizes[key] = 1 + sum(sizes.get(id(c), 1) if isinstance(c, (list, dict)) else 1 for c in children)
-            in_progress.discard(key)
-            if sizes[key] > MAX_EXPANDED_VALUES:
-                return sizes[key]
-            continue
-        if key in sizes:
-            continue
-        if key in in_progress:
-            return MAX_EXPANDED_VALUES + 1  # a document that contains itself expands without end
-        in_progress.add(key)
-        stack.append((node, True))
-        children = node.values() if isinstance(node, dict) else node
-        stack.extend((child, False) for child in children if isinstance(child, (list, dict)))
-    return sizes.get(id(data), 1)
+        frame = stack[-1]
+        for child in frame[1]:
+            if not isinstance(child, (list, dict)):
+                frame[2] += 1
+                continue
+            key = id(child)
+            if key in sizes:
+                frame[2] += sizes[key]
+                continue
+            if key in on_path:
+                return MAX_EXPANDED_VALUES + 1  # a document that contains itself expands without end
+            on_path.add(key)
+            stack.append(_frame(child))
+            break
+        else:
+            stack.pop()
+            key = id(frame[0])
+            on_path.discard(key)
+            sizes[key] = frame[2]
+            if frame[2] > MAX_EXPANDED_VALUES:
+                return frame[2]
+            if stack:
+                stack[-1][2] += frame[2]
+    return sizes[id(data)]
+
+
+def _frame(node: list | dict) -> list:
+    """[node, an iterator over its values, its size so far (itself, and a mapping's keys: scalars in YAML)]."""
+    if isinstance(node, dict):
+        return [node, iter(node.values()), 1 + len(node)]
+    return [node, iter(node), 1]
