@@ -9,7 +9,8 @@ from harness.errors import InputError
 
 
 def cache_root() -> Path:
-    """``$HARNESS_CACHE``, else ``$XDG_CACHE_HOME/program-synthesis-harness`` (``~/.cache/...``)."""
+    """``$HARNESS_CACHE``, else ``$XDG_CACHE_HOME/program-synthesis-harness`` (``~/.cache/...``); made if
+    missing, and refused with one line when it cannot be a folder."""
     if os.environ.get("HARNESS_CACHE"):
         root, source = Path(os.environ["HARNESS_CACHE"]), "HARNESS_CACHE"
     else:
@@ -17,4 +18,8 @@ def cache_root() -> Path:
         source = "cache folder"
     if root.exists() and not root.is_dir():
         raise InputError(f"{source} {str(root)!r} exists and is not a folder", field="HARNESS_CACHE")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create {source} {str(root)!r} ({exc.strerror})", field="HARNESS_CACHE") from None
     return root

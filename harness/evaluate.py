@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import metadata
+from harness.cache_paths import cache_root
 from harness.datasets.jsonl import decode_json_line
 from harness.errors import InputError
 from harness.generation import Conversation, TurnRecord, Unit
@@ -115,6 +116,8 @@ def evaluate_samples(suite: Suite, samples_path: str, ks: list[int], out_dir: Pa
         raise InputError(f"pass@{max(ks)} needs {max(ks)} samples per task; {task[0]} case {task[1]} has {fewest}",
                          file=samples_path, field="k")
     writable_file(results_path(samples_path), "samples")  # before executing anything, so nothing is lost
+    if verdict_cache:
+        cache_root()  # a bad HARNESS_CACHE is refused before the run folder is made
     writer = RunWriter.create(out_dir, overwrite)
     started = time.time()
     try:

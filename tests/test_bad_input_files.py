@@ -180,14 +180,18 @@ def test_a_summary_that_is_not_utf8(cli, a_run, tmp_path):
     assert "summary.json" in one_error_line(cli("report", str(copy), "--out", str(tmp_path / "report")))
 
 
-def test_harness_cache_that_is_a_file(cli, tmp_path):
+@pytest.mark.parametrize("command", ["run", "evaluate"])
+def test_harness_cache_that_is_a_file(cli, tmp_path, command):
     cache = tmp_path / "cache"
     cache.write_text("not a folder\n")
-    out = cli("run", "--model", "reference", "--limit", "1", "--results-dir", str(tmp_path / "r"),
-              "--run-name", "c", env_extra={"HARNESS_CACHE": str(cache)})
-    assert "HARNESS_CACHE" in one_error_line(out)
-    assert cache.read_text() == "not a folder\n"
-    assert not (tmp_path / "r" / "c").exists()  # a failed start leaves no folder
+    samples = write_samples(tmp_path, ROMAN)
+    args = {"run": ["run", "--model", "reference", "--limit", "1"],
+            "evaluate": ["evaluate", "--suite", "core", "--samples", str(samples)]}[command]
+    for home in (cache, cache / "below"):
+        out = cli(*args, "--results-dir", str(tmp_path / "r"), "--run-name", "c", env_extra={"HARNESS_CACHE": str(home)})
+        assert "HARNESS_CACHE" in one_error_line(out)
+        assert cache.read_text() == "not a folder\n"
+        assert not (tmp_path / "r" / "c").exists()  # a failed start leaves no folder
 
 
 @pytest.mark.parametrize("data,needle", [
