@@ -281,9 +281,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from harness.finished_runs import load_run
     from harness.report import write_report
 
-    out = validate.writable_folder(Path(args.out), "out")
     runs = [load_run(path) for path in args.runs]
-    written = write_report(runs, out, seed=args.seed)
+    written = write_report(runs, validate.writable_folder(Path(args.out), "out"), seed=args.seed)
     print(f"report for {len(runs)} run(s): " + ", ".join(str(p) for p in written))
     return 0
 

@@ -120,7 +120,10 @@ def with_threads(config: RunConfig, run_dir: RunDirectory) -> RunConfig:
     ``--resume``), else this process's count (torch's default: the cores, or ``OMP_NUM_THREADS``)."""
     if config.threads is not None or not uses_torch_threads(config):
         return config
-    recorded = (run_dir.recorded_config() or {}).get("threads") if config.resume else None
+    previous = run_dir.recorded_config() if config.resume else None
+    if previous is not None and "threads" not in previous:
+        return config  # interrupted before runs recorded their thread count: resumed as it ran, unrecorded
+    recorded = (previous or {}).get("threads")
     if recorded is None:
         import torch
 
