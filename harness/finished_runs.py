@@ -101,6 +101,11 @@ def _is_score(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1
 
 
+def _scores_ok(entry: dict[str, Any]) -> bool:
+    return all(_is_score(value) for key, value in entry.items()
+               if key.startswith("pass@") or (key == "pass_rate" and value is not None))
+
+
 def _check_summary(summary: Any, path: Path) -> None:
     """The entries reports and comparisons read, with their types, so a hand-edited summary is one line."""
     _require(isinstance(summary, dict), path, "summary", "a JSON object")
@@ -110,15 +115,11 @@ def _check_summary(summary: Any, path: Path) -> None:
     for key in ("suite", "per_problem", "overall", "per_category", "model", "config", "timings", "tiers"):
         _require(summary.get(key) is None or isinstance(summary[key], dict), path, key, "a mapping")
     _require(isinstance(summary["suite"].get("name"), str), path, "suite.name", "a string")
-    _require(all(isinstance(entry, dict) for entry in summary["per_problem"].values()), path, "per_problem",
-             "a mapping of problem ids to score mappings")
-    _require(all(_is_score(value) for entry in summary["per_problem"].values()
-                 for key, value in entry.items() if key.startswith("pass@")), path, "per_problem",
-             "scores between 0 and 1")
-    _require(all(isinstance(entry, dict) for entry in (summary.get("per_category") or {}).values()), path,
-             "per_category", "a mapping of categories to score mappings")
-    _require(all(isinstance(entry, dict) for entry in (summary.get("tiers") or {}).values()), path, "tiers",
-             "a mapping of tiers to score mappings")
+    for key in ("per_problem", "per_category", "tiers"):
+        entries = (summary.get(key) or {}).values()
+        _require(all(isinstance(entry, dict) for entry in entries), path, key, "a mapping of names to scores")
+        _require(all(_scores_ok(entry) for entry in entries), path, key, "scores between 0 and 1")
+    _require(_scores_ok(summary["overall"]), path, "overall", "scores between 0 and 1")
     ks = summary.get("ks", [1])
     _require(isinstance(ks, list) and all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in ks),
              path, "ks", "a list of positive integers")

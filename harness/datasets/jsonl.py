@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
                     if not isinstance(record, dict):
                         raise InputError(f"line {line_no}: not a JSON object", file=str(path))
                     records.append(record)
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:  # zlib.error: a corrupt .gz
         raise InputError(f"cannot read: {exc}", file=str(path)) from None
     return records
 
