@@ -80,8 +80,9 @@ class RunDirectory:
     def open_part(self, rank: int) -> "PartWriter":
         return PartWriter(self.parts / f"rank{rank}-{uuid.uuid4().hex[:12]}.jsonl")
 
-    def done_groups(self, group_sizes: list[int]) -> dict[int, list[dict[str, Any]]]:
-        """Groups with every unit's line present, from all part files of all attempts."""
+    def done_groups(self, groups: list[set[str]]) -> dict[int, list[dict[str, Any]]]:
+        """Groups (given by their units' ids) with every unit's line present, from all part files of all
+        attempts. A line for a unit its group does not have (an edited file) counts for nothing."""
         lines: dict[int, dict[str, dict[str, Any]]] = {}
         merged = self.directory / "samples.jsonl"  # a finished run's parts live on only here
         for part in sorted(self.parts.glob("*.jsonl")) + ([merged] if merged.exists() else []):
@@ -91,10 +92,9 @@ class RunDirectory:
                     if record is None:
                         continue  # torn (a process killed while writing it) or not a sample line: redone
                     group = record.get("group")
-                    if isinstance(group, int) and 0 <= group < len(group_sizes):
+                    if isinstance(group, int) and 0 <= group < len(groups) and record["unit"] in groups[group]:
                         lines.setdefault(group, {}).setdefault(record["unit"], record)
-        return {group: list(units.values()) for group, units in lines.items()
-                if len(units) == group_sizes[group]}
+        return {group: list(units.values()) for group, units in lines.items() if len(units) == len(groups[group])}
 
     def count_lines(self) -> int:
         """Sample lines written so far by every process (for progress). Reads only what was appended

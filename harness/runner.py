@@ -210,6 +210,7 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
     units = units_for(problems, config.n)
     groups = batch_groups(units, config.batch_size)
     sizes = [len(group) for group in groups]
+    members = [{unit.uid for unit in group} for group in groups]
     run_dir: RunDirectory | None = None
     plan: dict[str, Any]
     if process.is_main:
@@ -217,7 +218,7 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
             run_dir = RunDirectory(run_folder.folder_for(config.results_dir, run_name_for(config, suite)))
             config = with_threads(config, run_dir)
             run_dir.prepare(config)
-            done = run_dir.done_groups(sizes)
+            done = run_dir.done_groups(members)
             plan = {"directory": str(run_dir.directory), "todo": [g for g in range(len(groups)) if g not in done],
                     "threads": config.threads}
             if done:
@@ -277,7 +278,7 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
     if not process.is_main:
         return RunOutcome(directory, {})
     assert run_dir is not None
-    done = _wait_for_all_groups(run_dir, sizes, progress, len(units))
+    done = _wait_for_all_groups(run_dir, members, progress, len(units))
     progress.close()
     records = [record for g in range(len(groups)) for record in sorted(done[g], key=_unit_order(groups[g]))]
     run_dir.write_samples(records)
@@ -326,7 +327,7 @@ def _show_progress(progress: tqdm, run_dir: RunDirectory | None, total: int) -> 
         progress.refresh()
 
 
-def _wait_for_all_groups(run_dir: RunDirectory, sizes: list[int], progress: tqdm,
+def _wait_for_all_groups(run_dir: RunDirectory, members: list[set[str]], progress: tqdm,
                          total: int) -> dict[int, list[dict[str, Any]]]:
     """Rank 0 waits for the other processes' groups by watching their files (no collective: a slow rank
     never trips a communication timeout). A launcher ends the whole job if a rank dies."""
@@ -335,8 +336,8 @@ def _wait_for_all_groups(run_dir: RunDirectory, sizes: list[int], progress: tqdm
         written = run_dir.count_lines()
         if written != seen:  # parse the files again only when some process has appended to them
             seen = written
-            done = run_dir.done_groups(sizes)
-            if len(done) == len(sizes):
+            done = run_dir.done_groups(members)
+            if len(done) == len(members):
                 progress.n = total
                 progress.refresh()
                 return done

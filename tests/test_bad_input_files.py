@@ -121,9 +121,9 @@ def test_an_unwritable_results_file_is_refused_before_executing(cli, tmp_path):
     assert not (tmp_path / "r" / "ev").exists()  # nothing was executed, no folder started
 
 
-def finished(cli, results: Path, name: str) -> Path:
+def finished(cli, results: Path, name: str, *extra: str) -> Path:
     out = cli("-q", "run", "--model", "reference", "--problems", "core/vowel-count,core/he-roman",
-              "--results-dir", str(results), "--run-name", name)
+              "--results-dir", str(results), "--run-name", name, *extra)
     assert out.returncode == 0, out.stderr
     return results / name
 
@@ -210,8 +210,9 @@ def test_import_of_a_wrong_file(cli, tmp_path, data, needle):
 
 def test_resume_after_a_torn_multibyte_line_and_a_line_without_unit(cli, tmp_path):
     """A crash can cut the last line inside a UTF-8 character; a hand edit can leave a line without
-    ``unit``. Both are dropped and their groups redone, ending as the uninterrupted run."""
-    run = finished(cli, tmp_path, "torn")
+    ``unit``, or with a unit its group does not have. All are dropped and their groups redone, ending as the
+    uninterrupted run."""
+    run = finished(cli, tmp_path, "torn", "--batch-size", "1")  # a group per line
     lines = (run / "samples.jsonl").read_bytes().splitlines(keepends=True)
     complete = [json.loads(line) for line in lines]
     last = json.loads(lines[-1])
@@ -219,10 +220,12 @@ def test_resume_after_a_torn_multibyte_line_and_a_line_without_unit(cli, tmp_pat
     torn = json.dumps(last, ensure_ascii=False).encode()
     cut = torn.index("é".encode()) + 1  # inside the two bytes of é
     unitless = {k: v for k, v in json.loads(lines[0]).items() if k != "unit"}
-    (run / "samples.jsonl").write_bytes(json.dumps(unitless).encode() + b"\n" + b"".join(lines[1:-1]) + torn[:cut])
+    stranger = {**json.loads(lines[1]), "unit": "no-such-unit"}  # would complete its group if counted
+    edited = [json.dumps(unitless).encode() + b"\n", json.dumps(stranger).encode() + b"\n", *lines[2:-1], torn[:cut]]
+    (run / "samples.jsonl").write_bytes(b"".join(edited))
     (run / "summary.json").unlink()
     out = cli("-q", "run", "--model", "reference", "--problems", "core/vowel-count,core/he-roman",
-              "--results-dir", str(tmp_path), "--run-name", "torn", "--resume")
+              "--results-dir", str(tmp_path), "--run-name", "torn", "--resume", "--batch-size", "1")
     assert out.returncode == 0, out.stderr
     resumed = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
     drop = ("duration", "execution")
