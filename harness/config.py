@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable
 
 from harness import validate_input as validate
 from harness.errors import InputError

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import refused_in_process
 from harness.yaml_input import MAX_EXPANDED_VALUES, Loader, expanded_size
 
 GOOD = """id: p1
@@ -69,9 +70,8 @@ def laughs(levels: int = 9) -> str:
     (laughs() + GOOD.replace("inputs: {s: abc}", "inputs: {s: abc, t: *a8}"), None, "aliases expand"),
     ("a: &a [*a]\n" + GOOD, None, "aliases expand"),
 ])
-def test_bad_suites(cli, tmp_path, problem, suite_yaml, needle):
-    out = cli("validate", str(suite_with(tmp_path, problem, suite_yaml)))
-    line = one_error_line(out)
+def test_bad_suites(capsys, tmp_path, problem, suite_yaml, needle):
+    line = refused_in_process(["validate", str(suite_with(tmp_path, problem, suite_yaml))], capsys)
     assert needle in line and ("p.yaml" in line or "suite.yaml" in line), line
 
 
@@ -100,16 +100,16 @@ ROMAN = json.dumps({"task_id": "core/he-roman", "completion": "    return ''\n"}
     (b"[" * 100_000 + b"]" * 100_000 + b"\n", "nested too deeply"),
     (ROMAN + b"[1]\n", "line 2: not a JSON object"),
 ])
-def test_bad_samples_files(cli, tmp_path, data, needle):
+def test_bad_samples_files(capsys, tmp_path, data, needle):
     samples = write_samples(tmp_path, data)
-    out = cli("evaluate", "--suite", "core", "--samples", str(samples), "--results-dir", str(tmp_path / "r"))
-    assert needle in one_error_line(out)
+    argv = ["evaluate", "--suite", "core", "--samples", str(samples), "--results-dir", str(tmp_path / "r")]
+    assert needle in refused_in_process(argv, capsys)
     assert not (tmp_path / "r").exists()
 
 
-def test_samples_naming_a_folder(cli, tmp_path):
-    out = cli("evaluate", "--suite", "core", "--samples", str(tmp_path), "--results-dir", str(tmp_path / "r"))
-    assert "is a folder" in one_error_line(out)
+def test_samples_naming_a_folder(capsys, tmp_path):
+    argv = ["evaluate", "--suite", "core", "--samples", str(tmp_path), "--results-dir", str(tmp_path / "r")]
+    assert "is a folder" in refused_in_process(argv, capsys)
 
 
 def test_an_unwritable_results_file_is_refused_before_executing(cli, tmp_path):
@@ -201,11 +201,11 @@ def test_harness_cache_that_is_a_file(cli, tmp_path, command):
     (b'[1, 2]\n', "not a JSON object"),
     (b"", "no MTPB records"),
 ])
-def test_import_of_a_wrong_file(cli, tmp_path, data, needle):
+def test_import_of_a_wrong_file(capsys, tmp_path, data, needle):
     source = tmp_path / "mtpb.jsonl"
     source.write_bytes(data)
-    out = cli("import", "mtpb", str(source), "--out", str(tmp_path / "suite"))
-    assert needle in one_error_line(out)
+    assert needle in refused_in_process(["import", "mtpb", str(source), "--out", str(tmp_path / "suite")], capsys)
+    assert not (tmp_path / "suite").exists()
 
 
 def test_resume_after_a_torn_multibyte_line_and_a_line_without_unit(cli, tmp_path):

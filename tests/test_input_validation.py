@@ -10,20 +10,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import refused_in_process
 from harness.cli import main
 
 
 def refused(argv: list[str], capsys: pytest.CaptureFixture) -> str:
-    """Run the CLI in this process; it must exit 2 with exactly one line on stderr, naming the problem."""
-    try:
-        code = main(argv)
-    except SystemExit as exc:  # argparse's usage errors
-        code = exc.code
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert code == 2, err
-    assert len(lines) == 1 and lines[0].startswith("error:") and "Traceback" not in err, err
-    return lines[0]
+    return refused_in_process(argv, capsys)
 
 
 @pytest.mark.parametrize("flags,needle", [
