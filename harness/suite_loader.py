@@ -9,6 +9,7 @@ file's mapping as defaults.
 from __future__ import annotations
 
 import ast
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -160,8 +161,9 @@ def parse_problem(raw: dict[str, Any], file: str, index: int = 0) -> Problem:
         raise fail("scorer", f"unknown scorer {scorer!r} (choose from {', '.join(SCORERS)})")
     max_new_tokens = _positive_int(raw.get("max_new_tokens", 128), fail, "max_new_tokens")
     timeout = raw.get("timeout", 10.0)
-    if not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise fail("timeout", "must be a positive number of seconds")
+    if (not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not math.isfinite(timeout)
+            or timeout <= 0):
+        raise fail("timeout", f"must be a positive, finite number of seconds, got {timeout!r}")
     tags = raw.get("tags") or []
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise fail("tags", "must be a list of strings")
