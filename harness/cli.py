@@ -8,10 +8,16 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
+from harness import __version__
+from harness import validate_input as validate
 from harness.backends.openai_compatible import EndpointError
 from harness.errors import InputError
 from sandbox.isolation import SandboxUnavailable
+
+if TYPE_CHECKING:
+    from harness.config import RunConfig
 
 log = logging.getLogger("harness")
 
@@ -35,20 +41,20 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
              "healthy one")
     add("--api-key-env", help="environment variable holding the endpoint's API key (default OPENAI_API_KEY); "
                               "the key itself is never written anywhere")
-    add("--concurrency", type=int, help="requests in flight to the endpoint (default 8)")
-    add("--samples-per-request", type=int,
+    add("--concurrency", type=int_flag, help="requests in flight to the endpoint (default 8)")
+    add("--samples-per-request", type=int_flag,
         help="endpoint: ask for up to N samples of an identical prompt in one request (the API's n); default 1, "
              "one request per sample with its own seed, so results do not depend on this setting")
-    add("--request-timeout", type=float, help="seconds per endpoint request (default 120)")
-    add("--max-retries", type=int, help="retries of a failed endpoint request, with exponential backoff (default 6)")
-    add("--n", "--num-samples", dest="n", type=int,
+    add("--request-timeout", type=float_flag, help="seconds per endpoint request (default 120)")
+    add("--max-retries", type=int_flag, help="retries of a failed endpoint request, with exponential backoff (default 6)")
+    add("--n", "--num-samples", dest="n", type=int_flag,
         help="samples per problem and test case (default 1); under torchrun write --num-samples, since "
              "torchrun takes --n for one of its own options")
     add("--k", help="comma-separated k values for pass@k (default 1)")
-    add("--temperature", type=float, help="sampling temperature; 0 means greedy (default 0.2)")
-    add("--top-p", type=float, help="nucleus sampling (default 0.95)")
-    add("--max-new-tokens", type=int, help="override every turn's token budget")
-    add("--seed", type=int, help="run seed; each sample's seed derives from it and the sample's identity")
+    add("--temperature", type=float_flag, help="sampling temperature; 0 means greedy (default 0.2)")
+    add("--top-p", type=float_flag, help="nucleus sampling (default 0.95)")
+    add("--max-new-tokens", type=int_flag, help="override every turn's token budget")
+    add("--seed", type=int_flag, help="run seed; each sample's seed derives from it and the sample's identity")
     add("--batch-size", type=_batch_size,
         help="conversations generated together (default 16); 'auto': groups of 64, halved on out-of-memory "
              "until they fit")
@@ -65,17 +71,20 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
              "reply's ```python blocks (with --backend openai: the /chat/completions endpoint)")
     add("--attn-implementation", help="eager, sdpa, flash_attention_2, ... (default: transformers' choice)")
     add("--load-in", choices=["8bit", "4bit"], help="quantized weights through bitsandbytes (CUDA)")
-    add("--max-length", type=int, help="context length guard (default: the model's); longer prompts lose their "
+    add("--max-length", type=int_flag, help="context length guard (default: the model's); longer prompts lose their "
                                        "beginning and the sample is marked prompt_truncated")
     add("--trust-remote-code", action="store_true", default=None, help="allow model code from the hub")
+    add("--threads", type=int_flag,
+        help="torch intra-op threads in every process (default: this process's count, or the interrupted run's "
+             "with --resume); on CPU another count can change samples, so it is recorded and checked on resume")
     add("--problems", help="comma-separated problem ids to run")
-    add("--limit", type=int, help="run only the first N problems")
-    add("--workers", type=int, help="parallel sandbox workers (default 2)")
+    add("--limit", type=int_flag, help="run only the first N problems")
+    add("--workers", type=int_flag, help="parallel sandbox workers (default 2)")
     add("--sandbox", choices=["auto", "strict", "none"], help="isolation: auto (default; warns about missing "
                                                              "layers), strict (refuse without all), none")
     add("--sandbox-python", help="interpreter that runs the programs (needs numpy/pandas for some suites)")
-    add("--timeout", type=float, help="floor of the per-program limit in seconds (default 10)")
-    add("--memory-mb", type=int, help="address-space limit per program (default 4096)")
+    add("--timeout", type=float_flag, help="floor of the per-program limit in seconds (default 10)")
+    add("--memory-mb", type=int_flag, help="address-space limit per program in MB, 64 or more (default 4096)")
     add("--no-dedup", dest="dedup", action="store_false", default=None,
         help="execute every sample even when its program is identical to another's")
     add("--no-verdict-cache", dest="verdict_cache", action="store_false", default=None,
@@ -97,10 +106,23 @@ def _batch_size(value: str) -> int | str:
         raise argparse.ArgumentTypeError("must be a positive integer or 'auto'") from None
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="run-benchmark", description=__doc__)
-    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and the results")
-    commands = parser.add_subparsers(dest="command", required=True)
+# Any integer / finite number: ranges are checked with the config file's values (harness.config).
+int_flag = validate.integer_flag()
+float_flag = validate.number_flag()
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line (the contract for bad input), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {' '.join(message.split())} (see --help)\n")
+
+
+def parser() -> argparse.ArgumentParser:
+    root = _Parser(prog="run-benchmark", description=__doc__)
+    root.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    root.add_argument("-q", "--quiet", action="store_true", help="only warnings and the results")
+    commands = root.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="generate with a model, execute, score",
                               description="Generate completions turn by turn, run the programs in the sandbox, "
                                           "score pass@k and write results/<run>/.")
@@ -111,29 +133,35 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--suite", required=True)
     evaluate.add_argument("--data", help="the suite's data file (see run --data)")
     evaluate.add_argument("--samples", required=True, help="JSONL samples file")
-    evaluate.add_argument("--k", default="1")
-    evaluate.add_argument("--workers", type=int, default=2)
+    evaluate.add_argument("--k", default=[1], type=validate.flag(validate.integer_list, minimum=1),
+                          help="comma-separated k values for pass@k (default 1)")
+    evaluate.add_argument("--workers", type=validate.integer_flag(minimum=1, maximum=1024), default=2)
     evaluate.add_argument("--sandbox", choices=["auto", "strict", "none"], default="auto")
     evaluate.add_argument("--sandbox-python")
-    evaluate.add_argument("--timeout", type=float, default=10.0)
+    evaluate.add_argument("--timeout", type=validate.number_flag(above=0, maximum=86400), default=10.0,
+                          help="seconds per program (default 10)")
+    evaluate.add_argument("--memory-mb", type=validate.integer_flag(minimum=64, maximum=1 << 30), default=4096,
+                          help="address-space limit per program in MB (default 4096)")
     evaluate.add_argument("--no-dedup", dest="dedup", action="store_false")
     evaluate.add_argument("--no-verdict-cache", dest="verdict_cache", action="store_false")
     evaluate.add_argument("--results-dir", default="results")
-    evaluate.add_argument("--run-name")
-    evaluate.add_argument("--overwrite", action="store_true")
-    validate = commands.add_parser("validate", help="check a suite's YAML (and its references with --run)",
+    evaluate.add_argument("--run-name", type=validate.flag(validate.run_name))
+    evaluate.add_argument("--overwrite", action="store_true",
+                          help="replace a finished run folder that run-benchmark wrote (never a live one)")
+    validating = commands.add_parser("validate", help="check a suite's YAML (and its references with --run)",
                                    description="Load and check every problem of a suite; with --references, "
                                                "also run each reference solution in the sandbox.")
-    validate.add_argument("path", help="suite name or path")
-    validate.add_argument("--data", help="the suite's data file (see run --data)")
-    validate.add_argument("--references", action="store_true", help="execute the reference solutions too")
+    validating.add_argument("path", help="suite name or path")
+    validating.add_argument("--data", help="the suite's data file (see run --data)")
+    validating.add_argument("--references", action="store_true", help="execute the reference solutions too")
     commands.add_parser("list", help="suites and models the harness knows")
-    report = commands.add_parser("report", help="runs side by side: tables with 95% CIs, breakdowns, plots",
+    report = commands.add_parser("report", help="runs side by side: tables with 95%% CIs, breakdowns, plots",
                                  description="Write report.md, report.csv, a self-contained report.html and PNG "
                                              "plots comparing finished runs (e.g. model sizes).")
     report.add_argument("runs", nargs="+", help="finished run folders")
     report.add_argument("--out", required=True, help="folder for the report")
-    report.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    report.add_argument("--seed", type=validate.integer_flag(minimum=0, maximum=2**32 - 1), default=0,
+                        help="bootstrap seed (default 0)")
     view = commands.add_parser("view", help="browse every sample of a run (or the samples that flipped between two)",
                                description="Write one self-contained HTML page (no network; data embedded "
                                            "compressed) to browse a run's problems and samples; with two runs "
@@ -145,9 +173,11 @@ def _parser() -> argparse.ArgumentParser:
                                               "than the baseline by more than --max-drop; 1: worse; 2: bad input.")
     compare.add_argument("--baseline", required=True, help="baseline run folder")
     compare.add_argument("--candidate", required=True, help="candidate run folder")
-    compare.add_argument("--k", type=int, default=1, help="compare pass@k (default 1)")
-    compare.add_argument("--max-drop", type=float, default=0.0, help="tolerated absolute drop (default 0.0)")
-    compare.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    compare.add_argument("--k", type=validate.integer_flag(minimum=1), default=1, help="compare pass@k (default 1)")
+    compare.add_argument("--max-drop", type=validate.number_flag(minimum=0, maximum=1), default=0.0,
+                         help="tolerated absolute drop, 0 to 1 (default 0.0)")
+    compare.add_argument("--alpha", type=validate.number_flag(above=0, below=1), default=0.05,
+                         help="significance level, between 0 and 1 (default 0.05)")
     compare.add_argument("--allow-subset", action="store_true", help="compare on the shared problems only")
     compare.add_argument("--allow-different-settings", action="store_true",
                          help="compare runs made with different sampling or scoring settings (n, temperature, "
@@ -161,7 +191,7 @@ def _parser() -> argparse.ArgumentParser:
     importer.add_argument("benchmark", choices=["mtpb"])
     importer.add_argument("file", help="the benchmark's data file (mtpb.jsonl)")
     importer.add_argument("--out", required=True, help="folder to write suite.yaml and the problem files to")
-    return parser
+    return root
 
 
 def _setup_logging(quiet: bool) -> None:
@@ -172,14 +202,20 @@ def _setup_logging(quiet: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.ERROR)
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
+def run_config(args: argparse.Namespace) -> "RunConfig":
+    """``run``'s settings: the --config file's values, overridden by the flags given, all checked."""
     from harness.config import FIELD_NAMES, build_config, load_config_file
-    from harness.results import format_table
-    from harness.runner import run_benchmark
 
     file_values = load_config_file(args.config) if args.config else {}
     flags = {key: value for key, value in vars(args).items() if key in FIELD_NAMES}
-    config = build_config(file_values, flags, source=args.config or "command line")
+    return build_config(file_values, flags, source=args.config or "command line")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from harness.results import format_table
+    from harness.runner import run_benchmark
+
+    config = run_config(args)
     started = time.time()
     outcome = run_benchmark(config)
     if outcome.summary:  # rank 0 of a launch, or a single process
@@ -207,21 +243,19 @@ def _infrastructure_status(summary: dict, resumable: bool) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from harness.evaluate import evaluate_samples
     from harness.results import format_table
+    from harness.run_folder import default_name, folder_for
     from harness.suites import resolve_suite
     from sandbox.pool import Limits
 
-    try:
-        ks = [int(k) for k in args.k.split(",")]
-    except ValueError:
-        raise InputError(f"not a list of integers: {args.k!r}", field="k") from None
     suite = resolve_suite(args.suite, args.data)
-    name = args.run_name or f"{suite.name}-{Path(args.samples).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-    summary = evaluate_samples(suite, args.samples, ks, Path(args.results_dir) / name, args.overwrite, args.workers,
-                               args.sandbox, args.sandbox_python, Limits(wall_seconds=args.timeout,
-                                                                         cpu_seconds=args.timeout),
+    name = args.run_name or default_name(suite.name, Path(args.samples).stem, time.strftime("%Y%m%d-%H%M%S"))
+    folder = folder_for(args.results_dir, name)
+    summary = evaluate_samples(suite, args.samples, args.k, folder, args.overwrite, args.workers,
+                               args.sandbox, args.sandbox_python,
+                               Limits(wall_seconds=args.timeout, cpu_seconds=args.timeout, memory_mb=args.memory_mb),
                                dedup=args.dedup, verdict_cache=args.verdict_cache)
     print(format_table(summary))
-    print(f"results: {Path(args.results_dir) / name}")
+    print(f"results: {folder}")
     return _infrastructure_status(summary, resumable=False)
 
 
@@ -258,7 +292,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     from harness.datasets.mtpb import load_mtpb, write_yaml_suite
 
     suite = load_mtpb(args.file)
-    written = write_yaml_suite(suite, Path(args.out))
+    written = write_yaml_suite(suite, validate.writable_folder(Path(args.out), "out"))
     print(f"wrote {len(written) - 1} problems and suite.yaml to {args.out} "
           f"(from {suite.path}, sha256 {suite.origin['sha256'] if suite.origin else '?'})")
     return 0
@@ -269,7 +303,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from harness.report import write_report
 
     runs = [load_run(path) for path in args.runs]
-    written = write_report(runs, Path(args.out), seed=args.seed)
+    written = write_report(runs, validate.writable_folder(Path(args.out), "out"), seed=args.seed)
     print(f"report for {len(runs)} run(s): " + ", ".join(str(p) for p in written))
     return 0
 
@@ -278,15 +312,18 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from harness.compare import compare_runs
     from harness.finished_runs import load_run
 
-    if not 0 < args.alpha < 1:
-        raise InputError("must be between 0 and 1", field="alpha")
+    if args.markdown:  # checked first: exit 1 must only ever mean "regression"
+        validate.writable_file(Path(args.markdown), "markdown")
     result = compare_runs(load_run(args.baseline), load_run(args.candidate), k=args.k, max_drop=args.max_drop,
                           alpha=args.alpha, allow_subset=args.allow_subset, exact=args.exact,
                           allow_different_settings=args.allow_different_settings)
     text = result.markdown()
     print(text)
     if args.markdown:
-        Path(args.markdown).write_text(text, encoding="utf-8")
+        try:
+            Path(args.markdown).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"cannot write ({exc.strerror})", file=args.markdown, field="markdown") from None
     return 1 if result.failed else 0
 
 
@@ -305,7 +342,7 @@ COMMANDS = {"run": _cmd_run, "report": _cmd_report, "compare": _cmd_compare, "ev
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = parser().parse_args(argv)
     _setup_logging(args.quiet)
     try:
         return COMMANDS[args.command](args)

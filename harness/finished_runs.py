@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.datasets.jsonl import decode_json_line
 from harness.errors import InputError
 
 
@@ -60,11 +61,19 @@ class FinishedRun:
     def samples(self) -> list[dict[str, Any]]:
         path = self.directory / "samples.jsonl"
         try:
-            return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            raw = path.read_bytes()
         except OSError as exc:
             raise InputError(f"cannot read samples ({exc.strerror})", file=str(path)) from None
-        except json.JSONDecodeError as exc:
-            raise InputError(f"malformed samples line ({exc.msg})", file=str(path)) from None
+        records = []
+        for line_no, line in enumerate(raw.split(b"\n"), 1):
+            if line.strip():
+                record = decode_json_line(line, str(path), line_no)
+                _require(isinstance(record, dict) and all(key in record for key in SAMPLE_KEYS)
+                         and isinstance(record["turns"], list)
+                         and all(isinstance(t, dict) and "raw" in t for t in record["turns"]),
+                         path, f"line {line_no}", f"a sample line with {', '.join(SAMPLE_KEYS)}")
+                records.append(record)
+        return records
 
 
 def load_run(directory: str | Path) -> FinishedRun:
@@ -73,13 +82,47 @@ def load_run(directory: str | Path) -> FinishedRun:
     if not path.is_file():
         raise InputError("not a finished run folder (no summary.json)", file=str(folder))
     try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+        summary = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: not UTF-8, not JSON
         raise InputError(f"cannot read summary ({exc})", file=str(path)) from None
+    _check_summary(summary, path)
+    return FinishedRun(folder, summary)
+
+
+SAMPLE_KEYS = ("task_id", "unit", "program", "status", "passed", "turns")
+
+
+def _require(ok: bool, path: Path, field: str, what: str) -> None:
+    if not ok:
+        raise InputError(f"must be {what} (was the file edited by hand?)", file=str(path), field=field)
+
+
+def _is_score(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1
+
+
+def _scores_ok(entry: dict[str, Any]) -> bool:
+    return all(_is_score(value) for key, value in entry.items()
+               if key.startswith("pass@") or (key == "pass_rate" and value is not None))
+
+
+def _check_summary(summary: Any, path: Path) -> None:
+    """The entries reports and comparisons read, with their types, so a hand-edited summary is one line."""
+    _require(isinstance(summary, dict), path, "summary", "a JSON object")
     for key in ("suite", "per_problem", "overall"):
         if key not in summary:
             raise InputError("summary lacks a required entry", file=str(path), field=key)
-    return FinishedRun(folder, summary)
+    for key in ("suite", "per_problem", "overall", "per_category", "model", "config", "timings", "tiers"):
+        _require(summary.get(key) is None or isinstance(summary[key], dict), path, key, "a mapping")
+    _require(isinstance(summary["suite"].get("name"), str), path, "suite.name", "a string")
+    for key in ("per_problem", "per_category", "tiers"):
+        entries = (summary.get(key) or {}).values()
+        _require(all(isinstance(entry, dict) for entry in entries), path, key, "a mapping of names to scores")
+        _require(all(_scores_ok(entry) for entry in entries), path, key, "scores between 0 and 1")
+    _require(_scores_ok(summary["overall"]), path, "overall", "scores between 0 and 1")
+    ks = summary.get("ks", [1])
+    _require(isinstance(ks, list) and all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in ks),
+             path, "ks", "a list of positive integers")
 
 
 def distinct_runs(runs: list[FinishedRun]) -> tuple[list[FinishedRun], list[FinishedRun]]:

@@ -84,10 +84,15 @@ def fill(template: str, inputs: dict[str, Any]) -> str:
 def placeholders(template: str) -> set[str]:
     """Names used by ``{placeholder}`` fields of a template (raises ValueError on a malformed one)."""
     names = set()
-    for _, name, _, _ in string.Formatter().parse(template):
+    for _, name, spec, conversion in string.Formatter().parse(template):
         if name is not None:
             root = name.split(".")[0].split("[")[0]
             if not root:
                 raise ValueError("positional '{}' placeholders are not allowed; name them")
+            if spec or conversion:
+                # '{s:d}' fails on a string and '{s:999999999}' allocates without bound: values are
+                # written with str() only.
+                raise ValueError(f"'{{{name}{'!' + conversion if conversion else ''}{':' + spec if spec else ''}}}'"
+                                 " has a format spec or conversion; write a plain '{name}'")
             names.add(root)
     return names

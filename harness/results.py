@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
-from harness.errors import InputError
+from harness import run_folder
 from harness.generation import Conversation
 from sandbox.pool import Execution
 
@@ -47,19 +46,16 @@ def sample_record(conversation: Conversation, execution: Execution, seed: int) -
 
 
 class RunWriter:
-    def __init__(self, directory: Path):
+    """``evaluate``'s run folder: claimed and locked like a ``run``'s (see ``harness.run_folder``)."""
+
+    def __init__(self, directory: Path, lock: run_folder.FolderLock):
         self.directory = directory
+        self._lock = lock
         self._samples = (directory / "samples.jsonl").open("a", encoding="utf-8")
 
     @classmethod
     def create(cls, directory: Path, overwrite: bool) -> "RunWriter":
-        if directory.exists() and any(directory.iterdir()):
-            if not overwrite:
-                raise InputError("results directory exists already; pass --overwrite or another --run-name",
-                                 file=str(directory), field="run_name")
-            shutil.rmtree(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        return cls(directory)
+        return cls(directory, run_folder.claim(directory, overwrite=overwrite, resume=False))
 
     def append_sample(self, record: dict[str, Any]) -> None:
         self._samples.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -70,6 +66,12 @@ class RunWriter:
         os.fsync(self._samples.fileno())
         self._samples.close()
         write_json(self.directory / "summary.json", summary)
+        self._lock.release()
+
+    def abandon(self) -> None:
+        """Nothing was evaluated (the sandbox did not start): leave no folder behind."""
+        self._samples.close()
+        self._lock.abandon()
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -9,19 +9,20 @@ processes and however many attempts it took, and removes the parts.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any, IO
+from typing import Any
 
 import yaml
 
+from harness import run_folder
 from harness.config import RunConfig
 from harness.errors import InputError
 from harness.fingerprints import INPUTS, changed_input
+from harness.yaml_input import load_yaml_file
 
 PARTS = "parts"
 # Options that may change between an interrupted run and its resumption: they do not change results.
@@ -33,33 +34,38 @@ class RunDirectory:
     def __init__(self, directory: Path):
         self.directory = directory
         self.parts = directory / PARTS
-        self._lock: IO | None = None
+        self._lock: run_folder.FolderLock | None = None
         self._counted: dict[Path, tuple[int, int]] = {}  # part file -> (bytes read, lines seen)
 
     def prepare(self, config: RunConfig, inputs: dict[str, str | None] | None = None) -> None:
-        """Rank 0, before any work: refuse a busy or incompatible folder, then lock it for this run.
-        ``inputs`` (see ``harness.fingerprints``) is recorded with the options and checked on resume."""
-        existing = self.directory / "config.yaml"
-        if self.directory.exists() and any(self.directory.iterdir()):
+        """Rank 0, before any work: refuse a busy or incompatible folder, then lock it for this run (see
+        ``harness.run_folder`` for what may be reused or replaced). ``inputs`` (see ``harness.fingerprints``)
+        is recorded with the options and checked on resume."""
+        self._lock = run_folder.claim(self.directory, overwrite=config.overwrite, resume=config.resume)
+        try:
+            existing = self.directory / "config.yaml"
             if config.resume and existing.exists():
                 self._check_resumable(existing, config, inputs or {})
-            elif config.overwrite:
-                self._acquire_lock()  # never wipe a folder another run is writing
-                self._release_lock()
-                shutil.rmtree(self.directory)
-            else:
-                raise InputError("results directory exists already; pass --resume to continue it, --overwrite "
-                                 "to replace it, or another --run-name", file=str(self.directory), field="run_name")
-        self.parts.mkdir(parents=True, exist_ok=True)
-        self._acquire_lock()
-        with (self.directory / "config.yaml").open("w", encoding="utf-8") as handle:
-            yaml.safe_dump({**config.as_dict(), INPUTS: inputs or {}}, handle, sort_keys=False)
+            self.parts.mkdir(exist_ok=True)
+            with existing.open("w", encoding="utf-8") as handle:
+                yaml.safe_dump({**config.as_dict(), INPUTS: inputs or {}}, handle, sort_keys=False)
+        except BaseException:
+            self._lock.withdraw()
+            self._lock = None
+            raise
+
+    def recorded_config(self) -> dict[str, Any] | None:
+        """The settings an interrupted run in this folder recorded, if any (before ``prepare``)."""
+        path = self.directory / "config.yaml"
+        if not path.is_file():
+            return None
+        previous = load_yaml_file(path)
+        if not isinstance(previous, dict):
+            raise InputError("cannot read the interrupted run's config (not a mapping)", file=str(path))
+        return previous
 
     def _check_resumable(self, path: Path, config: RunConfig, inputs: dict[str, str | None]) -> None:
-        try:
-            previous = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise InputError(f"cannot read the interrupted run's config ({exc})", file=str(path)) from None
+        previous = self.recorded_config() or {}
         current = config.as_dict()
         for name, value in current.items():
             if name not in OPERATIONAL_OPTIONS and previous.get(name) != value:
@@ -70,53 +76,38 @@ class RunDirectory:
             raise InputError(f"cannot resume: {changed}; its samples were scored against the old one. Use another "
                              "--run-name or --overwrite", file=str(path), field=INPUTS)
 
-    def _acquire_lock(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        handle = (self.directory / "run.lock").open("a+")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            raise InputError("another run is writing to this results directory right now", file=str(self.directory),
-                             field="run_name") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}\n")
-        handle.flush()
-        self._lock = handle
-
-    def _release_lock(self) -> None:
+    def abandon(self) -> None:
+        """The start failed before any sample: remove the folder if it holds nothing but a stub."""
         if self._lock is not None:
-            self._lock.close()
+            self._lock.abandon()
             self._lock = None
 
     def open_part(self, rank: int) -> "PartWriter":
         return PartWriter(self.parts / f"rank{rank}-{uuid.uuid4().hex[:12]}.jsonl")
 
-    def done_groups(self, group_sizes: list[int], redo_sandbox_errors: bool = False) -> dict[int, list[dict[str, Any]]]:
-        """Groups with every unit's line present, from all part files of all attempts. When planning a
-        resumed run (``redo_sandbox_errors``), a line whose program ended as ``sandbox_error`` does not
-        count: the sandbox failed, not the model, so its group runs again."""
+    def done_groups(self, groups: list[set[str]], redo_sandbox_errors: bool = False) -> dict[int, list[dict[str, Any]]]:
+        """Groups (given by their units' ids) with every unit's line present, from all part files of all
+        attempts. A line for a unit its group does not have (an edited file) counts for nothing. When
+        planning a resumed run (``redo_sandbox_errors``), a line whose program ended as ``sandbox_error``
+        does not count either: the sandbox failed, not the model, so its group runs again."""
         lines: dict[int, dict[str, dict[str, Any]]] = {}
         merged = self.directory / "samples.jsonl"  # a finished run's parts live on only here
         for part in sorted(self.parts.glob("*.jsonl")) + ([merged] if merged.exists() else []):
-            with part.open(encoding="utf-8") as handle:
+            with part.open("rb") as handle:
                 for line in handle:
-                    try:
-                        record = json.loads(line)
-                    except json.JSONDecodeError:
-                        continue  # the last line of a process killed while writing it
+                    record = _sample_line(line)
+                    if record is None:
+                        continue  # torn (a process killed while writing it) or not a sample line: redone
                     group = record.get("group")
                     failed_sandbox = record.get("status") == "sandbox_error"
                     if (redo_sandbox_errors and failed_sandbox) or not (
-                            isinstance(group, int) and 0 <= group < len(group_sizes)):
+                            isinstance(group, int) and 0 <= group < len(groups) and record["unit"] in groups[group]):
                         continue
                     units = lines.setdefault(group, {})
                     kept = units.get(record["unit"])
                     if kept is None or (kept.get("status") == "sandbox_error" and not failed_sandbox):
                         units[record["unit"]] = record  # a rerun's line replaces a sandbox failure's
-        return {group: list(units.values()) for group, units in lines.items()
-                if len(units) == group_sizes[group]}
+        return {group: list(units.values()) for group, units in lines.items() if len(units) == len(groups[group])}
 
     def count_lines(self) -> int:
         """Sample lines written so far by every process (for progress). Reads only what was appended
@@ -144,11 +135,21 @@ class RunDirectory:
     def finish(self) -> None:
         """After the merge: the part files are redundant with ``samples.jsonl``; drop them and the lock."""
         shutil.rmtree(self.parts, ignore_errors=True)
-        self._release_lock()
-        (self.directory / "run.lock").unlink(missing_ok=True)
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
-    def close(self) -> None:
-        self._release_lock()
+
+def _sample_line(line: bytes) -> dict[str, Any] | None:
+    """A complete sample line, or None for a torn one (cut inside a character or before its end) or one
+    lacking the fields a resume relies on."""
+    try:
+        record = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("unit"), str):
+        return None
+    return record
 
 
 class PartWriter:

@@ -12,17 +12,18 @@ from __future__ import annotations
 import json
 import logging
 import queue
-import re
+import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
-from harness import metadata
+from harness import metadata, run_folder
+from harness import validate_input as validate
 from harness.backends.base import Backend, SamplingParams
 from harness.cache_paths import cache_root
 from harness.config import RunConfig
@@ -110,8 +111,45 @@ def choose_prompt_format(requested: str, backend: Backend) -> BaseCompletionForm
 def run_name_for(config: RunConfig, suite: Suite) -> str:
     if config.run_name:
         return config.run_name
-    model = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(config.model).name or config.model)
-    return f"{suite.name}-{model}-n{config.n}-t{config.temperature}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return run_folder.default_name(suite.name, Path(config.model).name or config.model, f"n{config.n}",
+                                   f"t{config.temperature}", time.strftime("%Y%m%d-%H%M%S"))
+
+
+def uses_torch_threads(config: RunConfig) -> bool:
+    return config.backend == "huggingface" and config.model != "reference"
+
+
+def with_threads(config: RunConfig, run_dir: RunDirectory) -> RunConfig:
+    """Rank 0: the run's intra-op thread count. ``--threads``, else what the interrupted run recorded (on
+    ``--resume``), else this process's count (torch's default: the cores, or ``OMP_NUM_THREADS``)."""
+    if config.threads is not None or not uses_torch_threads(config):
+        return config
+    previous = run_dir.recorded_config() if config.resume else None
+    if previous is not None and "threads" not in previous:
+        return config  # interrupted before runs recorded their thread count: resumed as it ran, unrecorded
+    recorded = (previous or {}).get("threads")
+    if recorded is None:
+        import torch
+
+        recorded = torch.get_num_threads()
+    return replace(config, threads=validate.integer(recorded, "threads", minimum=1,
+                                                    file=str(run_dir.directory / "config.yaml")))
+
+
+def set_threads(config: RunConfig, threads: int | None) -> RunConfig:
+    """Every process computes with rank 0's thread count: on CPU another count can change samples."""
+    if threads is None:
+        return config
+    import torch
+
+    torch.set_num_threads(threads)
+    return replace(config, threads=threads)
+
+
+def threads_in_use() -> int | None:
+    """This process's intra-op thread count, for the summary (None when torch is not loaded)."""
+    torch = sys.modules.get("torch")
+    return torch.get_num_threads() if torch is not None else None
 
 
 def limits_for(config: RunConfig) -> Limits:
@@ -176,14 +214,17 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
     units = units_for(problems, config.n)
     groups = batch_groups(units, config.batch_size)
     sizes = [len(group) for group in groups]
+    members = [{unit.uid for unit in group} for group in groups]
     run_dir: RunDirectory | None = None
     plan: dict[str, Any]
     if process.is_main:
         try:
-            run_dir = RunDirectory(Path(config.results_dir) / run_name_for(config, suite))
+            run_dir = RunDirectory(run_folder.folder_for(config.results_dir, run_name_for(config, suite)))
+            config = with_threads(config, run_dir)
             run_dir.prepare(config, run_inputs(suite, problems))
-            done = run_dir.done_groups(sizes, redo_sandbox_errors=True)
-            plan = {"directory": str(run_dir.directory), "todo": [g for g in range(len(groups)) if g not in done]}
+            done = run_dir.done_groups(members, redo_sandbox_errors=True)
+            plan = {"directory": str(run_dir.directory), "todo": [g for g in range(len(groups)) if g not in done],
+                    "threads": config.threads}
             if done:
                 log.info("resuming: %d of %d batch groups already done", len(done), len(groups))
         except InputError as exc:
@@ -198,14 +239,22 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
     log.info("rank %d/%d: suite %s, %d problems, model %s, n=%d; %d of %d batch groups are this process's; "
              "results in %s", process.rank, process.world, suite.name, len(problems), config.model, config.n,
              len(mine), len(groups), directory)
-    # Made before the model loads, so that a missing isolation layer (--sandbox strict) or a sandbox python
-    # that does not run is refused at once; its servers start with the first program.
-    pool = SandboxPool(workers=config.workers, mode=config.sandbox, python=config.sandbox_python,
-                       preload=suite.preload)
-    started = time.time()
-    backend = make_backend(config, process.device)
-    load_seconds = time.time() - started
-    prompt_format = choose_prompt_format(config.prompt_format, backend)
+    config = set_threads(config, plan["threads"])
+    try:
+        if config.verdict_cache:
+            cache_root()  # a bad HARNESS_CACHE is refused now, not after the model has loaded
+        # Made before the model loads, so that a missing isolation layer (--sandbox strict) or a sandbox
+        # python that does not run is refused at once; its servers start with the first program.
+        pool = SandboxPool(workers=config.workers, mode=config.sandbox, python=config.sandbox_python,
+                           preload=suite.preload)
+        started = time.time()
+        backend = make_backend(config, process.device)
+        load_seconds = time.time() - started
+        prompt_format = choose_prompt_format(config.prompt_format, backend)
+    except BaseException:
+        if run_dir is not None:
+            run_dir.abandon()  # a failed start leaves no folder in the way of the corrected rerun
+        raise
     log.info("prompt format: %s", prompt_format.name)
     runner = ConversationRunner(backend, SamplingParams(temperature=config.temperature, top_p=config.top_p),
                                 config.seed, suite.program_prefix, prompt_format=prompt_format,
@@ -213,23 +262,28 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
     part = (run_dir or RunDirectory(directory)).open_part(process.rank)
     progress = tqdm(total=len(units), initial=sum(sizes[g] for g in range(len(groups)) if g not in plan["todo"]),
                     desc="samples", unit="sample", dynamic_ncols=True, disable=not process.is_main)
-    with pool:
-        log.info("sandbox: %s", pool.isolation.as_dict())
-        executor = make_executor(pool, config.dedup, config.verdict_cache)
-        timings = _work(runner, groups, mine, executor, limits_for(config), part,
-                        lambda: _show_progress(progress, run_dir, len(units)))
-        isolation = pool.isolation.as_dict()
+    try:
+        with pool:
+            log.info("sandbox: %s", pool.isolation.as_dict())
+            executor = make_executor(pool, config.dedup, config.verdict_cache)
+            timings = _work(runner, groups, mine, executor, limits_for(config), part,
+                            lambda: _show_progress(progress, run_dir, len(units)))
+            isolation = pool.isolation.as_dict()
+    except BaseException:
+        progress.close()  # ends the bar's line, so that the error is a line of its own
+        raise
     if getattr(backend, "max_batch", None):  # lowered after running out of memory
         timings["max_batch"] = backend.max_batch
     timings.update(getattr(backend, "usage", dict)())  # e.g. requests and failures per endpoint
     timings.update(executions=executor.stats.as_dict(), model_load_seconds=round(load_seconds, 3),
-                   seconds=round(time.time() - started, 3), rank=process.rank, world=process.world)
+                   seconds=round(time.time() - started, 3), rank=process.rank, world=process.world,
+                   threads=threads_in_use())
     part.write_timings(timings)
     part.close()
     if not process.is_main:
         return RunOutcome(directory, {})
     assert run_dir is not None
-    done = _wait_for_all_groups(run_dir, sizes, progress, len(units))
+    done = _wait_for_all_groups(run_dir, members, progress, len(units))
     progress.close()
     records = [record for g in range(len(groups)) for record in sorted(done[g], key=_unit_order(groups[g]))]
     run_dir.write_samples(records)
@@ -328,7 +382,7 @@ def _show_progress(progress: tqdm, run_dir: RunDirectory | None, total: int) -> 
         progress.refresh()
 
 
-def _wait_for_all_groups(run_dir: RunDirectory, sizes: list[int], progress: tqdm,
+def _wait_for_all_groups(run_dir: RunDirectory, members: list[set[str]], progress: tqdm,
                          total: int) -> dict[int, list[dict[str, Any]]]:
     """Rank 0 waits for the other processes' groups by watching their files (no collective: a slow rank
     never trips a communication timeout). A launcher ends the whole job if a rank dies."""
@@ -337,8 +391,8 @@ def _wait_for_all_groups(run_dir: RunDirectory, sizes: list[int], progress: tqdm
         written = run_dir.count_lines()
         if written != seen:  # parse the files again only when some process has appended to them
             seen = written
-            done = run_dir.done_groups(sizes)
-            if len(done) == len(sizes):
+            done = run_dir.done_groups(members)
+            if len(done) == len(members):
                 progress.n = total
                 progress.refresh()
                 return done
@@ -392,6 +446,6 @@ def _merged_timings(run_dir: RunDirectory, records: list[dict[str, Any]]) -> dic
         "tokens_per_second": round(new_tokens / generation, 2) if generation > 0 else None,
         "executions": executions,
         **({"max_batch": min(limits)} if (limits := [p["max_batch"] for p in parts if p.get("max_batch")]) else {}),
-        "processes": [{k: p.get(k) for k in ("rank", "world", "seconds")} for p in parts],
+        "processes": [{k: p.get(k) for k in ("rank", "world", "seconds", "threads")} for p in parts],
         **({"endpoints": endpoints} if (endpoints := _merged_endpoint_usage(parts)) else {}),
     }

@@ -10,14 +10,14 @@ file, and so is every file whose name starts with ``_``.
 from __future__ import annotations
 
 import ast
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from harness.errors import InputError
 from harness.problems import CODE, MULTI_TURN, SCORERS, Problem, TestCase, Turn, fill, placeholders
+from harness.yaml_input import load_yaml_file
 
 SUITE_FILE = "suite.yaml"
 PROBLEM_FIELDS = {"id", "category", "tags", "turns", "tests", "prompt", "entry_point", "test", "reference",
@@ -49,16 +49,7 @@ class Suite:
 
 
 def _read_yaml(path: Path) -> Any:
-    try:
-        with path.open(encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise InputError(f"malformed YAML{where}: {problem}", file=str(path)) from None
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", file=str(path)) from None
+    return load_yaml_file(path)
 
 
 def load_suite(path: str | Path, name: str | None = None) -> Suite:
@@ -76,10 +67,8 @@ def load_suite(path: str | Path, name: str | None = None) -> Suite:
         files = sorted(p for p in root.rglob("*.yaml") if p.name != SUITE_FILE and not p.name.startswith("_"))
     else:
         files = [root]
+    _check_suite_meta(meta, str(root / SUITE_FILE))
     scorer = meta.get("scorer", "strict")
-    if scorer not in SCORERS:
-        raise InputError(f"unknown scorer {scorer!r} (choose from {', '.join(SCORERS)})",
-                         file=str(root / SUITE_FILE), field="scorer")
     defaults = dict(meta.get("defaults") or {})
     defaults.setdefault("scorer", scorer)
     contents = {file: _read_yaml(file) for file in files}
@@ -120,10 +109,36 @@ def _included_files(file: Path, data: Any) -> set[Path]:
             if isinstance(entry, dict) and isinstance(entry.get("include"), str)}
 
 
+def _check_suite_meta(meta: dict[str, Any], file: str) -> None:
+    """suite.yaml's fields, each with its type, before any of them is used."""
+    def require(ok: bool, field: str, what: str) -> None:
+        if not ok:
+            raise InputError(f"must be {what}, got {meta[field]!r}", file=file, field=field)
+
+    for name in ("name", "description", "program_prefix"):
+        if name in meta:
+            require(isinstance(meta[name], str), name, "a string")
+    if "scorer" in meta and meta["scorer"] not in SCORERS:
+        raise InputError(f"unknown scorer {meta['scorer']!r} (choose from {', '.join(SCORERS)})", file=file,
+                         field="scorer")
+    if meta.get("defaults") is not None:
+        require(isinstance(meta["defaults"], dict) and all(isinstance(k, str) for k in meta["defaults"]),
+                "defaults", "a mapping of problem fields to values")
+    for name in ("sandbox_preload", "exclude_if_defective"):
+        if meta.get(name) is not None:
+            require(isinstance(meta[name], list) and all(isinstance(v, (str, int)) and not isinstance(v, bool)
+                                                         for v in meta[name]), name, "a list of names")
+    if meta.get("imported_from") is not None:
+        require(isinstance(meta["imported_from"], dict), "imported_from", "a mapping")
+
+
 def _problems_in_file(file: Path, data: Any, suite_defaults: dict[str, Any]) -> list[Problem]:
     defaults = dict(suite_defaults)
     if isinstance(data, dict) and "problems" in data:
-        defaults.update(data.get("defaults") or {})
+        file_defaults = data.get("defaults") or {}
+        if not isinstance(file_defaults, dict):
+            raise InputError("must be a mapping of problem fields to values", file=str(file), field="defaults")
+        defaults.update(file_defaults)
     entries = _entries(data)
     if not isinstance(entries, list) or not entries:
         raise InputError("expected a problem mapping or a list of problems", file=str(file))
@@ -164,8 +179,9 @@ def parse_problem(raw: dict[str, Any], file: str, index: int = 0) -> Problem:
         raise fail("scorer", f"unknown scorer {scorer!r} (choose from {', '.join(SCORERS)})")
     max_new_tokens = _positive_int(raw.get("max_new_tokens", 128), fail, "max_new_tokens")
     timeout = raw.get("timeout", 10.0)
-    if not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise fail("timeout", "must be a positive number of seconds")
+    if (not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not math.isfinite(timeout)
+            or timeout <= 0):
+        raise fail("timeout", f"must be a positive, finite number of seconds, got {timeout!r}")
     tags = raw.get("tags") or []
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise fail("tags", "must be a list of strings")
@@ -202,7 +218,10 @@ def parse_problem(raw: dict[str, Any], file: str, index: int = 0) -> Problem:
                 if missing:
                     raise fail(where, f"unknown placeholder {{{sorted(missing)[0]}}}: test case {case_index} "
                                       f"has inputs {sorted(case.inputs)}")
-                fill(template, case.inputs)
+                try:
+                    fill(template, case.inputs)
+                except (LookupError, AttributeError, TypeError, ValueError) as exc:
+                    raise fail(where, f"test case {case_index} cannot fill it: {exc}") from None
     return Problem(kind=MULTI_TURN, turns=turns, tests=tests, **common)
 
 

@@ -38,3 +38,19 @@ def needs_shared_data(name: str) -> Path:
     if not path.exists():
         pytest.skip(f"public data {path} not present")
     return path
+
+
+def refused_in_process(argv: list[str], capsys: pytest.CaptureFixture) -> str:
+    """Run the CLI in this process (cheaper than a subprocess for checks that stop before any work); it must
+    exit 2 with exactly one line on stderr. Returns that line."""
+    from harness.cli import main
+
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's usage errors
+        code = exc.code
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert code == 2, err
+    assert len(lines) == 1 and lines[0].startswith("error:") and "Traceback" not in err, err
+    return lines[0]

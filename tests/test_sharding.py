@@ -17,8 +17,9 @@ import pytest
 from conftest import ROOT, run_cli
 
 # Sampling on, several batch groups, short generations: enough to catch any dependence on the shard count.
+# The same intra-op thread count in every process, as the claim requires (one process would take all cores).
 RUN = ["--model", "tiny-codegen", "--temperature", "0.8", "--num-samples", "2", "--limit", "5", "--batch-size", "3",
-       "--max-new-tokens", "24", "--device", "cpu", "--seed", "7"]
+       "--max-new-tokens", "24", "--device", "cpu", "--seed", "7", "--threads", "1"]
 TIMING_FIELDS = ("duration", "execution")  # wall time, and whether the verdict was run, shared or cached
 
 

@@ -108,6 +108,18 @@ class OpenAICompatibleBackend:
         return [GenerationResult(text=text or "", prompt_tokens=prompt_tokens, new_tokens=new_tokens)
                 for text in texts]
 
+    def _decode(self, reply: bytes, url: str) -> dict[str, Any]:
+        """The endpoint's JSON object; anything else means --base-url is not an OpenAI-compatible API."""
+        try:
+            decoded = json.loads(reply.decode("utf-8"))
+        except (ValueError, RecursionError):  # not UTF-8, not JSON
+            decoded = None
+        if not isinstance(decoded, dict):
+            head = reply[:80].decode("utf-8", "replace")
+            raise InputError(f"{url} did not answer with a JSON object (it began {head!r}); is "
+                             "--base-url an OpenAI-compatible API?", field="base_url")
+        return decoded
+
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST ``body`` to the least-loaded healthy endpoint. A failed attempt goes at once to another
         endpoint this request has not failed on; when there is none, after an exponential backoff (or the
@@ -125,9 +137,9 @@ class OpenAICompatibleBackend:
             try:
                 request = urllib.request.Request(url, data=data, headers=headers, method="POST")
                 with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    reply = json.loads(response.read())
+                    reply = response.read()
                 self.endpoints.release(endpoint)
-                return reply
+                return self._decode(reply, url)
             except urllib.error.HTTPError as exc:
                 self.endpoints.release(endpoint, f"HTTP {exc.code}")
                 if exc.code not in RETRYABLE or attempt == self.max_retries:
@@ -142,9 +154,6 @@ class OpenAICompatibleBackend:
                 if attempt == self.max_retries:
                     raise EndpointError(f"{url} unreachable: {exc}") from None
                 reason = str(exc)
-            except json.JSONDecodeError as exc:
-                self.endpoints.release(endpoint, "not JSON")
-                raise EndpointError(f"{url} answered something that is not JSON ({exc.msg})") from None
             failed_here.add(endpoint.url)
             if self.endpoints.untried_healthy(failed_here):
                 log.warning("endpoint %s: %s; retry %d/%d on another endpoint", endpoint.url, reason, attempt + 1,

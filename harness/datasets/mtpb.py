@@ -8,7 +8,6 @@ problems marked ``EXCLUDED`` below.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import yaml
 
 from harness.datasets.fetch import DataFile, LocatedFile, locate
+from harness.datasets.jsonl import read_jsonl
 from harness.errors import InputError
 from harness.problems import MULTI_TURN, Problem, TestCase, Turn
 from harness.suite_loader import Suite
@@ -50,16 +50,34 @@ EXCLUDED = ("1", "38", "41", "46", "57", "89")
 
 
 def read_records(located: LocatedFile) -> list[dict[str, Any]]:
-    records = []
-    with located.path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise InputError(f"line {line_no}: not JSON ({exc.msg})", file=str(located.path)) from None
+    records = read_jsonl(located.path)
+    for line_no, record in enumerate(records, 1):
+        _check_record(record, str(located.path), line_no)
+    if not records:
+        raise InputError("no MTPB records in the file", file=str(located.path))
     return sorted(records, key=lambda r: int(r["id"]))
+
+
+def _check_record(record: dict[str, Any], path: str, index: int) -> None:
+    """The fields this loader reads, with their types: an MTPB line, not some other JSON."""
+    pid = record.get("id")
+    if isinstance(pid, bool) or not (isinstance(pid, int) or (isinstance(pid, str) and pid.isdigit())):
+        raise InputError(f"record {index}: not an MTPB problem (needs a numeric 'id')", file=path, field="id")
+
+    def require(ok: bool, field: str, what: str) -> None:
+        if not ok:
+            raise InputError(f"record {index}: must be {what}", file=path, problem=str(pid), field=field)
+
+    prompts, inputs, outputs = record.get("prompts"), record.get("inputs"), record.get("outputs")
+    require(isinstance(prompts, list) and bool(prompts) and all(isinstance(p, str) for p in prompts), "prompts",
+            "a non-empty list of strings")
+    require(isinstance(inputs, list) and all(isinstance(i, dict) for i in inputs), "inputs", "a list of mappings")
+    require(isinstance(outputs, list), "outputs", "a list")
+    length = record.get("max_gen_length")
+    require(length is None or (isinstance(length, int) and not isinstance(length, bool) and length > 0),
+            "max_gen_length", "a positive integer")
+    for name in ("category", "name", "description"):
+        require(isinstance(record.get(name, ""), str), name, "a string")
 
 
 def detect_defects(records: list[dict[str, Any]]) -> dict[str, list[str]]:

@@ -1,0 +1,173 @@
+"""Where a run's folder may be, and when the harness may reuse or replace one: nothing a user types can
+make it write or delete outside ``--results-dir/<run name>``, or delete anything it did not make.
+
+- The run name is one path component (see :func:`harness.validate_input.run_name`), so the folder is a
+  direct child of ``--results-dir``; a symbolic link there is refused.
+- Every folder the harness makes gets a marker file first. ``--overwrite`` replaces only a marked folder
+  that holds nothing but the harness's own files, and only while holding its ``run.lock`` (so never the
+  folder of a live ``run`` or ``evaluate``).
+- A marked folder with no results yet (a start that failed before its first sample) is reused as if empty,
+  so the corrected rerun is not blocked; the runner also removes such a stub when its start fails.
+- ``--resume`` never deletes anything.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import IO
+
+from harness import validate_input as validate
+from harness.errors import InputError
+
+MARKER = ".run-benchmark"
+LOCK = "run.lock"
+# Everything the harness itself writes into a run folder (``run`` and ``evaluate``).
+HARNESS_FILES = frozenset({MARKER, LOCK, "config.yaml", "samples.jsonl", "summary.json", "parts",
+                           "samples.jsonl.tmp", "summary.json.tmp"})
+
+
+def default_name(*parts: str) -> str:
+    """A valid run name made from free text (suite and model names, a samples file's stem, a time)."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(parts)).strip(".") or "run"
+    return name[:validate.MAX_RUN_NAME]
+
+
+def folder_for(results_dir: str, name: str) -> Path:
+    """``results_dir/name``, after checking both; nothing is created yet."""
+    validate.run_name(name)
+    root = Path(results_dir)
+    if root.exists() and not root.is_dir():
+        raise InputError("exists and is not a folder", file=results_dir, field="results_dir")
+    folder = root / name
+    if folder.is_symlink():
+        raise InputError("is a symbolic link; a run folder must be a real folder inside --results-dir",
+                         file=str(folder), field="run_name")
+    if folder.exists() and not folder.is_dir():
+        raise InputError("exists and is not a folder", file=str(folder), field="run_name")
+    return folder
+
+
+def has_results(folder: Path) -> bool:
+    """Whether any sample or summary was written there (a folder without them holds nothing to lose)."""
+    if (folder / "summary.json").exists() or _nonempty(folder / "samples.jsonl"):
+        return True
+    parts = folder / "parts"
+    return parts.is_dir() and any(_nonempty(p) for p in parts.glob("*.jsonl"))
+
+
+def _nonempty(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
+
+
+class FolderLock:
+    """The held ``run.lock`` of a run folder."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        path = folder / LOCK
+        self.created = not path.exists()  # a killed run's lock file is left as it was found
+        try:
+            self._handle: IO | None = path.open("a+")
+        except OSError as exc:
+            raise InputError(f"cannot write to the run folder ({exc.strerror})", file=str(folder),
+                             field="results_dir") from None
+        try:
+            fcntl.flock(self._handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._handle.close()
+            raise InputError("another run is writing to this results directory right now", file=str(folder),
+                             field="run_name") from None
+        self._handle.seek(0)
+        self._handle.truncate()
+        self._handle.write(f"pid {os.getpid()}\n")
+        self._handle.flush()
+
+    def release(self) -> None:
+        """At the end of a run: drop the lock and its file."""
+        self._close()
+        (self.folder / LOCK).unlink(missing_ok=True)
+
+    def withdraw(self) -> None:
+        """A refusal: leave the folder as it was found."""
+        self._close()
+        if self.created:
+            (self.folder / LOCK).unlink(missing_ok=True)
+
+    def abandon(self) -> None:
+        """A start that failed before its first sample: remove what it made, so the rerun starts clean."""
+        if not has_results(self.folder) and all(p.name in HARNESS_FILES for p in self.folder.iterdir()):
+            self._close()
+            shutil.rmtree(self.folder)
+        else:
+            self.withdraw()
+
+    def _close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
+def claim(folder: Path, *, overwrite: bool, resume: bool) -> FolderLock:
+    """Lock ``folder`` for this process and make it ready: new (created and marked), a stub from a failed
+    start (cleared), an interrupted run (``resume``: kept as is), or a finished one (``overwrite``:
+    cleared). Returns the held lock; refuses with one line in every other case, having changed nothing."""
+    existed = folder.is_dir() and any(folder.iterdir())
+    if existed and not (folder / MARKER).exists():
+        raise InputError("exists and was not made by run-benchmark (no marker file); it is left alone: choose "
+                         "another --run-name", file=str(folder), field="run_name")
+    made = not folder.exists()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the run folder ({exc.strerror})", file=str(folder),
+                         field="results_dir") from None
+    lock = FolderLock(folder)
+    try:
+        if existed:
+            _reuse(folder, overwrite=overwrite, resume=resume)
+        (folder / MARKER).touch()
+    except BaseException:
+        lock.withdraw()
+        if made:
+            folder.rmdir()
+        raise
+    return lock
+
+
+def _reuse(folder: Path, *, overwrite: bool, resume: bool) -> None:
+    if resume and (folder / "config.yaml").exists():
+        return  # the caller checks the settings match
+    if not has_results(folder):
+        _clear(folder)
+        return
+    if resume:
+        raise InputError("cannot resume: the folder has results but no config.yaml (it is not an interrupted "
+                         "`run`); nothing was changed", file=str(folder), field="resume")
+    if not overwrite:
+        raise InputError("results directory exists already; pass --resume to continue it, --overwrite to replace "
+                         "it, or another --run-name", file=str(folder), field="run_name")
+    _clear(folder)
+
+
+def _clear(folder: Path) -> None:
+    """Remove the harness's files, keeping the held lock; refuse if anything else is there."""
+    entries = sorted(p.name for p in folder.iterdir())
+    foreign = [name for name in entries if name not in HARNESS_FILES]
+    if foreign:
+        raise InputError(f"holds {foreign[0]!r}, which run-benchmark did not write; it is left alone: move it "
+                         "away or choose another --run-name", file=str(folder), field="overwrite")
+    for name in entries:
+        path = folder / name
+        if name in (LOCK, MARKER):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
