@@ -79,11 +79,12 @@ def test_sandbox_errors_exit_non_zero_and_are_redone_on_resume(tmp_path):
     lines = [{"group": 0, "unit": "a", "status": "passed"}, {"group": 0, "unit": "b", "status": "sandbox_error"},
              {"group": 1, "unit": "c", "status": "failed"}]
     (run_dir.parts / "rank0-old.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
-    assert sorted(run_dir.done_groups([2, 1], redo_sandbox_errors=True)) == [1]
-    assert sorted(run_dir.done_groups([2, 1])) == [0, 1]  # waiting for the ranks: present is present
+    members = [{"a", "b"}, {"c"}]
+    assert sorted(run_dir.done_groups(members, redo_sandbox_errors=True)) == [1]
+    assert sorted(run_dir.done_groups(members)) == [0, 1]  # waiting for the ranks: present is present
     rerun = [{"group": 0, "unit": "a", "status": "passed"}, {"group": 0, "unit": "b", "status": "failed"}]
     (run_dir.parts / "rank0-0new.jsonl").write_text("".join(json.dumps(line) + "\n" for line in rerun))
-    merged = run_dir.done_groups([2, 1])
+    merged = run_dir.done_groups(members)
     assert {record["unit"]: record["status"] for record in merged[0]} == {"a": "passed", "b": "failed"}
 
 
