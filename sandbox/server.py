@@ -153,53 +153,218 @@ def _failing_turn(exc, line_starts):
 
 
 def _describe(exc):
-    return "%s: %s" % (type(exc).__name__, str(exc)[:300])
+    try:
+        message = str(exc)[:300]
+    except Exception:  # a program's exception whose __str__ raises
+        message = "<unprintable>"
+    return "%s: %s" % (type(exc).__name__, message)
 
 
 class _ProgramTimeout(Exception):
     pass
 
 
-def run_job_in_child(job, report):
-    """Runs one job in the forked child and reports the verdict through ``report``."""
+# --------------------------------------------------------------------------------------------
+# Plain data: the only thing that crosses from the program's process to the side that decides.
+# The encoder runs next to the program (which may have replaced anything in its process), so nothing
+# it produces is trusted: the decoder accepts only the forms below and never runs code of the program.
+# --------------------------------------------------------------------------------------------
+
+class Unencodable(Exception):
+    """A value that is not plain data (e.g. an object with its own ``__eq__``)."""
+
+
+_BIG_INT = 1 << 63
+_MAX_ITEMS = 10000000
+_ITERATORS = ("generator", "map", "filter", "zip", "enumerate", "reversed", "list_iterator", "tuple_iterator",
+              "range_iterator", "str_iterator", "dict_keyiterator", "dict_valueiterator", "dict_itemiterator",
+              "set_iterator")
+
+
+def _base_value(value, base):
+    """The plain value under an instance of a subclass of a plain type, read through the base type's own
+    slots, so that the subclass's overrides (``__eq__``, ``__iter__``, ``__str__``...) are never used."""
+    if base is int:
+        return int.__int__(value)
+    if base is float:
+        return float.__float__(value)
+    if base is str:
+        return str.__str__(value)
+    if base is bytes:
+        return bytes(memoryview(value))
+    if base is complex:
+        return complex(complex.real.__get__(value), complex.imag.__get__(value))
+    if base is dict:
+        return dict(list(dict.items(value)))
+    return base(list(base.__iter__(value)))
+
+
+def encode_value(value, exact=False, depth=0):
+    """``value`` as JSON-able plain data. ``exact``: subclasses of plain types are refused (the strict
+    scorer compares types); otherwise they are encoded as their base type's value."""
+    if depth > 200:
+        raise Unencodable("a value nested more than 200 levels deep")
+    kind = type(value)
+    if value is None or kind is bool or kind is str:
+        return value
+    if kind is int:
+        return value if -_BIG_INT <= value < _BIG_INT else {"int": hex(value)}
+    if kind is float:
+        return value if value - value == 0.0 else {"float": repr(value)}  # nan and infinities tagged
+    depth += 1
+    if kind is list:
+        return [encode_value(item, exact, depth) for item in value]
+    if kind is tuple or kind is set or kind is frozenset:
+        return {kind.__name__: [encode_value(item, exact, depth) for item in value]}
+    if kind is dict:
+        return {"dict": [[encode_value(k, exact, depth), encode_value(v, exact, depth)] for k, v in value.items()]}
+    if kind is bytes:
+        return {"bytes": value.hex()}
+    if kind is complex:
+        return {"complex": [encode_value(value.real), encode_value(value.imag)]}
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        if isinstance(value, numpy.ndarray):
+            array = numpy.asarray(value)  # an ndarray subclass is read as a plain array
+            if array.dtype.kind not in "biufcUSO":
+                raise Unencodable("a numpy array of dtype %s" % array.dtype)
+            return {"ndarray": [array.dtype.str, list(array.shape),
+                                encode_value(numpy.ndarray.tolist(array), exact, depth)]}
+        if isinstance(value, numpy.generic):
+            if value.dtype.kind not in "biufcUS":
+                raise Unencodable("a numpy value of dtype %s" % value.dtype)
+            return {"numpy": [value.dtype.str, encode_value(numpy.generic.item(value), exact, depth)]}
+    pandas = sys.modules.get("pandas")
+    if pandas is not None and isinstance(value, pandas.Series):
+        return {"series": [encode_value(value.to_numpy(), exact, depth), encode_value(list(value.index), exact, depth),
+                           encode_value(value.name, exact, depth)]}
+    if kind is range:
+        return {"range": [value.start, value.stop, value.step]}
+    if kind.__name__ in _ITERATORS and kind.__module__ == "builtins":
+        items = []
+        for item in value:
+            items.append(encode_value(item, exact, depth))
+            if len(items) > _MAX_ITEMS:
+                raise Unencodable("an iterator of more than %d items" % _MAX_ITEMS)
+        return {"iterator": items}
+    if not exact:
+        for base in (int, float, str, bytes, complex, list, tuple, dict, set, frozenset):
+            if isinstance(value, base):
+                return encode_value(_base_value(value, base), exact, depth)
+    raise Unencodable("a value of type %s.%s" % (kind.__module__, kind.__qualname__))
+
+
+def decode_value(data, depth=0):
+    """The value ``encode_value`` encoded; ``ValueError`` for anything else."""
+    if depth > 210:
+        raise ValueError("nested too deeply")
+    kind = type(data)
+    if data is None or kind is bool or kind is int or kind is float or kind is str:
+        return data
+    depth += 1
+    if kind is list:
+        return [decode_value(item, depth) for item in data]
+    if kind is not dict or len(data) != 1:
+        raise ValueError("not an encoded value")
+    (tag, body), = data.items()
+    if tag == "int" and type(body) is str:
+        return int(body, 16)
+    if tag == "float" and body in ("nan", "inf", "-inf"):
+        return float(body)
+    if tag == "bytes" and type(body) is str:
+        return bytes.fromhex(body)
+    if type(body) is not list:
+        raise ValueError("not an encoded value")
+    if tag == "tuple":
+        return tuple(decode_value(item, depth) for item in body)
+    if tag == "set":
+        return set(decode_value(item, depth) for item in body)
+    if tag == "frozenset":
+        return frozenset(decode_value(item, depth) for item in body)
+    if tag == "dict":
+        return dict((decode_value(k, depth), decode_value(v, depth)) for k, v in body)
+    if tag == "complex" and len(body) == 2:
+        return complex(decode_value(body[0], depth), decode_value(body[1], depth))
+    if tag == "range" and len(body) == 3 and all(type(x) is int for x in body):
+        return range(*body)
+    if tag == "iterator":
+        return iter([decode_value(item, depth) for item in body])
+    if tag in ("ndarray", "numpy", "series"):
+        import numpy
+
+        if tag == "ndarray" and len(body) == 3 and type(body[0]) is str:
+            dtype = numpy.dtype(body[0])
+            if dtype.kind not in "biufcUSO":
+                raise ValueError("dtype")
+            return numpy.array(decode_value(body[2], depth), dtype=dtype).reshape([int(n) for n in body[1]])
+        if tag == "numpy" and len(body) == 2 and type(body[0]) is str:
+            dtype = numpy.dtype(body[0])
+            if dtype.kind not in "biufcUS":
+                raise ValueError("dtype")
+            return dtype.type(decode_value(body[1], depth))
+        if tag == "series" and len(body) == 3:
+            import pandas
+
+            return pandas.Series(decode_value(body[0], depth), index=decode_value(body[1], depth),
+                                 name=decode_value(body[2], depth))
+    raise ValueError("not an encoded value")
+
+
+# --------------------------------------------------------------------------------------------
+# Printed-value scorers (strict, mtpb): one process runs the program and reports only what it printed.
+# The expected value never reaches this file; only its type's name does (MTPB's coercion needs it).
+# --------------------------------------------------------------------------------------------
+
+EXPECTED_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "tuple": tuple, "set": set,
+                  "frozenset": frozenset, "dict": dict, "bytes": bytes, "complex": complex, "NoneType": type(None)}
+
+
+def mtpb_convert(got, expected_type):
+    """The part of the original ``check_equivalence`` that needs the printed object itself: its coercion
+    towards the expected value's type. Returns ``(value, was_series)``; the comparison happens outside."""
+    np = sys.modules.get("numpy")
+    got, was_series = _series_to_array(got)
+    if was_series:
+        return got, True
+    if type(got) == list:
+        if len(got) > 0 and type(got[0]) == tuple:
+            got = [list(t) for t in got]
+    elif np is not None and type(got) in (np.uint8, np.int16, np.int32, np.int64):
+        got = int(got)
+    elif np is not None and type(got) in (np.float16, np.float32, np.float64):
+        got = float(got)
+    elif np is not None and type(got) == np.bool_:
+        got = bool(got)
+    elif np is not None and type(got) == np.ndarray:
+        got = got.tolist()
+    if type(got) != expected_type:
+        got = str(got) if expected_type == bool else expected_type(got)
+    return got, False
+
+
+def run_printing_program(job, report):
+    """Runs the program of a printed-value job and reports (as plain data) the first argument of its last
+    ``print``, converted as the job's scorer converts it."""
     program = job["program"]
     line_starts = job.get("turn_line_starts") or []
-    mode = job["mode"]
+    scorer = job["scorer"]
     try:
         code = compile(program, "<program>", "exec")
     except (SyntaxError, ValueError) as exc:
-        report(False, "syntax_error", _describe(exc), _failing_turn(exc, line_starts) if isinstance(exc, SyntaxError) else None)
+        report({"status": "syntax_error", "error": _describe(exc),
+                "turn": _failing_turn(exc, line_starts) if isinstance(exc, SyntaxError) else None})
         return
-    if mode == "assert":
-        namespace = {"__name__": "__main__"}
-        try:
-            exec(code, namespace)
-        except BaseException as exc:  # SystemExit and KeyboardInterrupt too: the tests never ran
-            report(False, "error", _describe(exc), _failing_turn(exc, line_starts))
-            return
-        try:
-            exec(compile(job["test"] + "\n", "<tests>", "exec"), namespace)
-            if job["entry_point"]:  # HumanEval style: the tests define check(candidate)
-                exec(compile("check(%s)\n" % job["entry_point"], "<tests>", "exec"), namespace)
-        except BaseException as exc:
-            report(False, "failed", _describe(exc) or "AssertionError", None)
-            return
-        report(True, "passed", "", None)
-        return
-
-    # mode == "print_value": compare the first argument of the last print call with the expected value.
-    import ast
-
-    expected = ast.literal_eval(job["expected"])
-    scorer = job["scorer"]
     print_stack = []
     import builtins
 
+    real_print = builtins.print
+
     def recording_print(*args, **kwargs):
         print_stack.append(args)
-        return builtins.print(*args, **kwargs)
+        return real_print(*args, **kwargs)
 
     namespace = {"__name__": "__main__", "print": recording_print}
+    error = None
     if scorer == "mtpb":
         try:
             code = mtpb_compile(program)
@@ -215,40 +380,345 @@ def run_job_in_child(job, report):
         if timeout:
             signal.signal(signal.SIGALRM, on_alarm)
             signal.setitimer(signal.ITIMER_REAL, timeout)
-        error = None
         try:
             exec(code, namespace)
         except Exception as exc:
             error = exc
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
-        if not print_stack or not print_stack[-1]:
-            report(False, "error" if error else "failed", _describe(error) if error else "nothing was printed",
-                   _failing_turn(error, line_starts) if error else None)
-            return
+    else:
         try:
-            passed = mtpb_equivalent(print_stack[-1][0], expected)
-        except Exception as exc:
-            report(False, "failed", "comparison failed: " + _describe(exc), None)
+            exec(code, namespace)
+        except BaseException as exc:
+            report({"status": "error", "error": _describe(exc), "turn": _failing_turn(exc, line_starts)})
             return
-        turn = _failing_turn(error, line_starts) if error and not passed else None
-        reason = "" if passed else "printed %s, expected %s" % (_short(print_stack[-1][0]), _short(expected))
-        report(passed, "passed" if passed else ("error" if error else "failed"),
-               reason if not error or passed else _describe(error) + "; " + reason, turn)
-        return
-
-    try:
-        exec(code, namespace)
-    except BaseException as exc:
-        report(False, "error", _describe(exc), _failing_turn(exc, line_starts))
-        return
+    message = {"status": "error" if error else None, "error": _describe(error) if error else None,
+               "turn": _failing_turn(error, line_starts) if error else None}
     if not print_stack or not print_stack[-1]:
-        report(False, "failed", "nothing was printed", None)
+        report(message)
         return
     got = print_stack[-1][0]
-    passed = strict_equivalent(got, expected)
-    report(passed, "passed" if passed else "failed",
-           "" if passed else "printed %s, expected %s" % (_short(got), _short(expected)), None)
+    message["shown"] = _short(got)
+    try:
+        if scorer == "mtpb":
+            got, message["series"] = mtpb_convert(got, EXPECTED_TYPES.get(job.get("expected_type"), str))
+        message["value"] = encode_value(got, exact=scorer != "mtpb")
+    except Unencodable as exc:
+        message["unencodable"] = str(exc)
+    except Exception as exc:
+        message["conversion_error"] = _describe(exc)
+    report(message)
+
+
+# --------------------------------------------------------------------------------------------
+# Assert-style and data-driven scorers: the tests and the program run in two processes. The tests'
+# process holds the test code, the problem's trusted helpers and the result pipe; the program's process
+# holds the program only and answers calls with plain data over a pair of pipes.
+# --------------------------------------------------------------------------------------------
+
+MAX_FRAME = 256 * MIB
+
+
+class _Link:
+    """Length-prefixed JSON frames over a pair of pipes."""
+
+    def __init__(self, read_fd, write_fd):
+        self.read_fd = read_fd
+        self.write_fd = write_fd
+
+    def send(self, message):
+        data = json.dumps(message).encode()
+        data = len(data).to_bytes(4, "big") + data
+        while data:
+            data = data[os.write(self.write_fd, data):]
+
+    def recv(self):
+        """The next message, or None at the end of the stream (or on a malformed frame)."""
+        head = _read_exactly(self.read_fd, 4)
+        if head is None:
+            return None
+        size = int.from_bytes(head, "big")
+        if size > MAX_FRAME:
+            return None
+        body = _read_exactly(self.read_fd, size)
+        if body is None:
+            return None
+        try:
+            return json.loads(body)
+        except ValueError:
+            return None
+
+
+def _read_exactly(fd, size):
+    chunks, remaining = [], size
+    while remaining:
+        try:
+            chunk = os.read(fd, min(remaining, 1 << 20))
+        except OSError:
+            return None
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+_MUTABLE = (list, dict, set)
+
+
+def run_candidate(job, link):
+    """The program's process: run the program as the original harness does (``exec`` in an empty
+    namespace, so ``__name__`` is not ``"__main__"``), say whether it ran, then answer calls."""
+    program = job["program"]
+    line_starts = job.get("turn_line_starts") or []
+    me = os.getpid()
+    try:
+        code = compile(program, "<program>", "exec")
+    except (SyntaxError, ValueError) as exc:
+        link.send({"status": "syntax_error", "error": _describe(exc),
+                   "turn": _failing_turn(exc, line_starts) if isinstance(exc, SyntaxError) else None})
+        return
+    namespace = {"__name__": "__main__"} if job.get("module_name") == "__main__" else {}
+    try:
+        exec(code, namespace)
+    except BaseException as exc:  # SystemExit and KeyboardInterrupt too: the tests never ran
+        if os.getpid() == me:
+            link.send({"status": "error", "error": _describe(exc), "turn": _failing_turn(exc, line_starts)})
+        return
+    if os.getpid() != me:  # a process the program forked runs on past its fork
+        os._exit(0)
+    link.send({"ready": True})
+    while True:
+        request = link.recv()
+        if request is None:
+            return
+        link.send(_answer(namespace, request))
+
+
+def _answer(namespace, request):
+    try:
+        function = namespace[request["call"]]
+        args = [decode_value(a) for a in request["args"]]
+        kwargs = dict((k, decode_value(v)) for k, v in request["kwargs"].items())
+    except KeyError:
+        return {"raised": ["NameError", "name %r is not defined" % request.get("call")]}
+    try:
+        result = function(*args, **kwargs)
+    except Exception as exc:
+        return {"raised": [type(exc).__name__, _describe(exc).split(": ", 1)[1]]}
+    except BaseException as exc:
+        return {"fatal": _describe(exc)}
+    try:
+        return {"value": encode_value(result),
+                "args": [encode_value(a) if type(a) in _MUTABLE else None for a in args]}
+    except Unencodable as exc:
+        return {"unencodable": "returned %s, which cannot cross to the tests (only plain data does)" % exc}
+
+
+class _Fatal(BaseException):
+    """Ends the tests whatever they catch: the program's process is gone, or a value cannot cross."""
+
+
+class CandidateError(Exception):
+    """An exception the program raised whose type is not a builtin one."""
+
+
+class _Proxy:
+    """What the tests call instead of the program's function: arguments go to the program's process as
+    plain data; its return value (or its exception's type and message) comes back."""
+
+    def __init__(self, name, caller):
+        self.__name__ = name
+        self._caller = caller
+
+    def __call__(self, *args, **kwargs):
+        return self._caller(self.__name__, args, kwargs)
+
+    def __repr__(self):
+        return "<candidate %s>" % self.__name__
+
+
+class _TestSide:
+    def __init__(self, link):
+        self.link = link
+        self.fatal = None
+
+    def fail(self, reason, gone=False):
+        if self.fatal is None:
+            self.fatal = (reason, gone)
+        raise _Fatal(reason)
+
+    def call(self, name, args, kwargs):
+        if self.fatal is not None:
+            raise _Fatal(self.fatal[0])
+        try:
+            request = {"call": name, "args": [encode_value(a) for a in args],
+                       "kwargs": dict((str(k), encode_value(v)) for k, v in kwargs.items())}
+        except Unencodable as exc:
+            self.fail("the tests pass %s to the candidate, which cannot cross to its process" % exc)
+        try:
+            self.link.send(request)
+        except OSError:
+            self.fail("the program's process ended before the tests finished", gone=True)
+        reply = self.link.recv()
+        if reply is None:
+            self.fail("the program's process ended before the tests finished", gone=True)
+        try:
+            if "value" in reply:
+                value = decode_value(reply["value"])
+                for sent, final in zip(args, reply.get("args") or ()):
+                    if final is not None and type(sent) in _MUTABLE:
+                        _update_in_place(sent, decode_value(final))
+                return value
+            if "raised" in reply:
+                name, message = str(reply["raised"][0]), str(reply["raised"][1])
+            elif "unencodable" in reply:
+                self.fail(str(reply["unencodable"]))
+            else:
+                self.fail("the program ended during a call: %s" % str(reply.get("fatal"))[:300])
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+            self.fail("the program's process sent a malformed reply")
+        raise _rebuilt_exception(name, message)
+
+
+def _update_in_place(sent, final):
+    """The program's changes to a list, dict or set argument, made to the tests' object."""
+    if type(final) is not type(sent):
+        return
+    if type(sent) is list:
+        sent[:] = final
+    else:
+        sent.clear()
+        sent.update(final)
+
+
+def _rebuilt_exception(name, message):
+    import builtins
+
+    cls = getattr(builtins, name, None)
+    if isinstance(cls, type) and issubclass(cls, Exception) and cls.__module__ == "builtins":
+        try:
+            return cls(message)
+        except Exception:
+            pass
+    return CandidateError("%s: %s" % (name, message))
+
+
+def run_tests(job, trusted, link, report):
+    """The tests' process: the problem's helpers and tests, with the program's functions bound to proxies.
+    Only this process decides, and only after the tests have finished."""
+    side = _TestSide(link)
+    namespace = {}
+    try:
+        exec(compile(trusted.get("helpers") or "", "<helpers>", "exec"), namespace)
+    except BaseException as exc:
+        report({"passed": False, "status": "sandbox_error", "reason": "the problem's helpers do not run: " + _describe(exc)})
+        return
+    reference = namespace.get(trusted.get("entry_point") or "")
+    first = link.recv()
+    if first is None:
+        report({"passed": False, "candidate_gone": True})
+        return
+    if not first.get("ready"):
+        report({"passed": False, "status": str(first.get("status")), "reason": str(first.get("error"))[:400],
+                "turn": first.get("turn") if type(first.get("turn")) is int else None})
+        return
+    names = list(trusted.get("names") or ())
+    entry_point = trusted.get("entry_point") or ""
+    if entry_point and entry_point not in names:
+        names.append(entry_point)
+    for name in names:
+        namespace[name] = _Proxy(name, side.call)
+    tiers = None
+    try:
+        if job["mode"] == "evalplus":
+            tiers = evalplus_tiers(trusted, reference, namespace[entry_point])
+            failure = next((reason for _, ok, reason in tiers if not ok), None)
+        else:
+            exec(compile(trusted["test"] + "\n", "<tests>", "exec"), namespace)
+            if entry_point:  # HumanEval style: the tests define check(candidate)
+                namespace["check"](namespace[entry_point])
+            failure = None
+    except BaseException as exc:
+        failure = _describe(exc) or "AssertionError"
+    if side.fatal is not None:
+        reason, gone = side.fatal
+        report({"passed": False, "status": "failed", "reason": reason, "candidate_gone": gone})
+        return
+    message = {"passed": failure is None, "status": "passed" if failure is None else "failed", "reason": failure or ""}
+    if tiers is not None:
+        message["tiers"] = dict((name, ok) for name, ok, _ in tiers)
+    report(message)
+
+
+def _is_floats(x):
+    """evalplus's ``is_floats``."""
+    if isinstance(x, float):
+        return True
+    if isinstance(x, (list, tuple)):
+        return all(isinstance(i, float) for i in x)
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(x, np.ndarray):
+        return x.dtype == np.float64 or x.dtype == np.float32
+    return False
+
+
+def _poly(xs, x):
+    import math
+
+    return sum([coeff * math.pow(x, i) for i, coeff in enumerate(xs)])
+
+
+def _allclose(out, exp, atol):
+    try:
+        import numpy
+    except ImportError:
+        flat_out = out if isinstance(out, (list, tuple)) else [out]
+        flat_exp = exp if isinstance(exp, (list, tuple)) else [exp]
+        return len(flat_out) == len(flat_exp) and all(abs(a - b) <= atol + 1e-07 * abs(b)
+                                                      for a, b in zip(flat_out, flat_exp))
+    return bool(numpy.allclose(out, exp, rtol=1e-07, atol=atol))
+
+
+def evalplus_tiers(trusted, reference, candidate):
+    """evalplus's ``unsafe_execute`` decisions, per tier (base, then plus), against the reference's outputs
+    computed here: exact equality, else ``np.allclose`` within ``atol`` (1e-6 for floats when the release
+    gives 0), and HumanEval/32's ``|poly(xs, x)| <= atol``. Returns ``[(tier, passed, reason)]``."""
+    import copy
+
+    atol = float(trusted.get("atol") or 0)
+    find_zero = trusted.get("entry_point") == "find_zero"
+    results = []
+    for tier in ("base", "plus"):
+        reason = ""
+        for inp in trusted[tier]:
+            expected = reference(*copy.deepcopy(inp))
+            try:
+                out = candidate(*copy.deepcopy(inp))
+                if find_zero:
+                    ok = abs(_poly(*inp, out)) <= atol
+                else:
+                    exact = out == expected
+                    if atol == 0 and _is_floats(expected):
+                        atol = 1e-6
+                    if not exact and atol != 0:
+                        ok = (type(out) == type(expected)
+                              and (not isinstance(expected, (list, tuple)) or len(out) == len(expected))
+                              and _allclose(out, expected, atol))
+                    else:
+                        ok = bool(exact)
+            except Exception as exc:
+                ok, reason = False, "%s input %.200r raised %s" % (tier, inp, _describe(exc))
+            if not ok:
+                reason = reason or "%s input %.200r: expected %s, got %s" % (tier, inp, _short(expected, 100),
+                                                                           _short(out, 100))
+                break
+        results.append((tier, not reason, reason))
+        if reason:
+            break
+    if len(results) == 1:  # the plus tier is the base inputs and the extra ones
+        results.append(("plus", False, results[0][2]))
+    return results
 
 
 # --------------------------------------------------------------------------------------------
@@ -296,6 +766,7 @@ class Server:
     def __init__(self, settings):
         self.settings = settings
         self.is_pid1 = os.getpid() == 1
+        _not_dumpable()
         if not self.is_pid1:
             self._become_subreaper()
         # Keep the protocol pipes on private descriptors; 0/1/2 point at /dev/null between jobs. A child
@@ -308,7 +779,9 @@ class Server:
             os.dup2(devnull, fd)
         os.close(devnull)
         self.work_root = settings.get("work_root") or os.environ.get("TMPDIR") or "/tmp"
-        self._leftover_pid = None
+        self._leftover_pids = ()
+        self._trusted_pending = 0
+        self._max_fd = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
         self.workdir = None
         self._workdir_checked = False  # _clean_up has just found (or made) it clean
         self._rlimits = {}
@@ -326,7 +799,7 @@ class Server:
         inherits them for free."""
         namespace = {}
         exec(compile("def f(x):\n    return x\nassert f(1) == 1\n", "<warm-up>", "exec"), namespace)
-        json.dumps({"nonce": "", "passed": True, "status": "passed", "reason": "", "turn": None})
+        json.dumps({"passed": True, "status": "passed", "reason": "", "turn": None})
 
     @staticmethod
     def _become_subreaper():
@@ -339,13 +812,17 @@ class Server:
             pass
 
     def serve(self):
-        reader = io.BufferedReader(self.proto_in)
+        """Jobs arrive as a fixed 25-byte head (the sizes of the job and of its trusted part), the job as
+        JSON, then the trusted part, which only the tests' process reads (see ``run``)."""
         self._send({"ready": True, "pid1": self.is_pid1, "uid": os.getuid()})
+        fd = self.proto_in.fileno()
         while True:
-            line = reader.readline()
-            if not line:
+            head = _read_exactly(fd, 25)
+            body = _read_exactly(fd, int(head[:12])) if head else None
+            if body is None:
                 return
-            job = json.loads(line)
+            job = json.loads(body)
+            self._trusted_pending = int(head[12:24])
             try:
                 result = self.run(job)
             except Exception:
@@ -354,6 +831,8 @@ class Server:
                 result = {"status": "sandbox_error", "passed": False, "reason": traceback.format_exc()[-500:]}
             result["id"] = job["id"]
             self._send(result)
+            if self._trusted_pending:
+                os._exit(3)  # the stream is out of step: the pool starts a fresh server
             try:
                 self._clean_up()  # after the reply, so the harness's round trip overlaps it; before the next job
             except Exception:
@@ -368,30 +847,56 @@ class Server:
         resource_limits = self._rlimits.get(key)
         if resource_limits is None:  # the same few limits come back job after job
             resource_limits = self._rlimits[key] = rlimits(limits)
-        if job["mode"] != "assert":
+        printing = job["mode"] == "print_value"
+        if printing:
             __import__("ast")  # once, here, rather than in every child that needs it
         workdir = self.workdir if self._workdir_checked else self._fresh_workdir()
         self._workdir_checked = False
-        nonce = os.urandom(16).hex()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         res_r, res_w = os.pipe()
         start = time.monotonic()
         gc.freeze()  # objects the child inherits are not touched by its collector: fewer copied pages
-        pid = os.fork()
-        if pid == 0:
-            self._child(job, workdir, nonce, resource_limits, out_w, err_w, res_w, (out_r, err_r, res_r))
-        for fd in (out_w, err_w, res_w):
+        if printing:
+            decider = candidate = os.fork()
+            if candidate == 0:
+                self._printing_child(job, workdir, resource_limits, out_w, err_w, res_w)
+            channel = ()
+        else:
+            decider, candidate, channel = self._start_pair(job, workdir, resource_limits, out_w, err_w, res_w)
+        for fd in (out_w, err_w, res_w) + channel:
             os.close(fd)
-        outcome = self._collect(pid, out_r, err_r, res_r, limits, start)
+        self._leftover_pids = (decider, candidate)
+        outcome = self._collect(decider, candidate, out_r, err_r, res_r, limits, start)
         outcome["duration"] = round(time.monotonic() - start, 6)
-        self._leftover_pid = pid
-        return self._verdict(outcome, nonce)
+        return self._verdict(outcome, printing)
+
+    def _start_pair(self, job, workdir, resource_limits, out_w, err_w, res_w):
+        """Forks the tests' process, which reads the job's trusted part (helpers, tests, inputs) straight from
+        the protocol pipe, so that this server never holds it; once it has, forks the program's process,
+        which therefore cannot find it in its memory either. Returns both pids and the channel's fds."""
+        to_program_r, to_program_w = os.pipe()
+        to_tests_r, to_tests_w = os.pipe()
+        ack_r, ack_w = os.pipe()
+        tests = os.fork()
+        if tests == 0:
+            self._tests_child(job, resource_limits, res_w, ack_w, to_tests_r, to_program_w)
+        os.close(ack_w)
+        acknowledged = _read_exactly(ack_r, 1)
+        os.close(ack_r)
+        if acknowledged is None:
+            raise RuntimeError("the tests' process ended before it read the tests")
+        self._trusted_pending = 0
+        candidate = os.fork()
+        if candidate == 0:
+            self._candidate_child(job, workdir, resource_limits, out_w, err_w, to_program_r, to_tests_w)
+        return tests, candidate, (to_program_r, to_program_w, to_tests_r, to_tests_w)
 
     def _clean_up(self):
-        if self._leftover_pid is not None:
-            self._kill_leftovers(self._leftover_pid)
-            self._leftover_pid = None
+        if self._leftover_pids:
+            for pid in self._leftover_pids:
+                self._kill_leftovers(pid)
+            self._leftover_pids = ()
             self._fresh_workdir()
             self._workdir_checked = True
 
@@ -431,50 +936,92 @@ class Server:
             os.environ["TMPDIR"] = path
             return path
 
-    def _child(self, job, workdir, nonce, resource_limits, out_w, err_w, res_w, parent_ends):
+    def _printing_child(self, job, workdir, resource_limits, out_w, err_w, res_w):
+        """The one process of a printed-value job: it reports what the program printed, nothing more."""
         try:
-            os.setsid()
-            for fd in parent_ends:
-                os.close(fd)
-            os.close(self.proto_in.fileno())  # not .close(): the objects stay as the server left them
-            os.close(self.proto_out.fileno())
-            os.chdir(workdir)
-            os.dup2(out_w, 1)
-            os.dup2(err_w, 2)
-            os.close(out_w)
-            os.close(err_w)
-            for which, soft, hard in resource_limits:
-                resource.setrlimit(which, (soft, hard))
+            self._enter_job(workdir, resource_limits, out_w, err_w, (res_w,))
             result_pipe = io.FileIO(res_w, "w", closefd=True)
             reporter = os.getpid()
 
-            def report(passed, status, reason, turn):
+            def report(message):
                 if os.getpid() != reporter:  # a process the program forked runs on past its fork
                     os._exit(0)
                 try:
                     sys.stdout.flush()
                 except Exception:
                     pass
-                message = {"nonce": nonce, "passed": bool(passed), "status": status, "reason": reason, "turn": turn}
                 result_pipe.write(json.dumps(message).encode())
                 result_pipe.close()
 
-            run_job_in_child(job, report)
-            try:
-                sys.stdout.flush()
-                sys.stderr.flush()
-            except Exception:
-                pass
+            run_printing_program(job, report)
+            self._flush()
         except BaseException:
             os._exit(70)
         os._exit(0)
 
-    def _collect(self, pid, out_r, err_r, res_r, limits, start):
-        """Read the child's pipes until they close and the child has exited, or a limit is hit.
+    def _candidate_child(self, job, workdir, resource_limits, out_w, err_w, read_fd, write_fd):
+        """The program's process: its output pipes and its end of the channel are all it has."""
+        try:
+            self._enter_job(workdir, resource_limits, out_w, err_w, (read_fd, write_fd))
+            run_candidate(job, _Link(read_fd, write_fd))
+            self._flush()
+        except BaseException:
+            os._exit(70)
+        os._exit(0)
 
-        The child's exit is watched through a pidfd where the kernel has them, so nothing polls. Once
-        the child has exited, descendants still holding its pipes get a short grace, then are killed:
-        the verdict belongs to the child, and leftovers die with the execution anyway.
+    def _tests_child(self, job, resource_limits, res_w, ack_w, read_fd, write_fd):
+        """The tests' process. Its own session (the program's ``killpg`` does not reach it), not dumpable
+        (inherited from the server: no ptrace, no /proc/<pid>/mem or fd/ for the program), ``/`` as its
+        directory and no writable directory on ``sys.path`` (nothing the program writes is imported)."""
+        try:
+            os.setsid()
+            fd = self.proto_in.fileno()
+            _close_all_but((fd, res_w, ack_w, read_fd, write_fd), self._max_fd)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            trusted = _read_exactly(fd, self._trusted_pending)
+            os.close(fd)
+            os.write(ack_w, b"k")
+            os.close(ack_w)
+            trusted = json.loads(trusted)
+            os.chdir("/")
+            sys.path[:] = [p for p in sys.path if p and not os.path.abspath(p).startswith(os.path.abspath(self.work_root))]
+            for which, soft, hard in resource_limits:
+                resource.setrlimit(which, (soft, hard))
+            result_pipe = io.FileIO(res_w, "w", closefd=True)
+
+            def report(message):
+                result_pipe.write(json.dumps(message).encode())
+                result_pipe.close()
+
+            run_tests(job, trusted, _Link(read_fd, write_fd), report)
+        except BaseException:
+            os._exit(70)
+        os._exit(0)
+
+    def _enter_job(self, workdir, resource_limits, out_w, err_w, keep):
+        os.setsid()
+        os.chdir(workdir)
+        os.dup2(out_w, 1)
+        os.dup2(err_w, 2)
+        _close_all_but(keep, self._max_fd)  # the protocol pipes, the other process's ends: all gone
+        for which, soft, hard in resource_limits:
+            resource.setrlimit(which, (soft, hard))
+
+    @staticmethod
+    def _flush():
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except Exception:
+            pass
+
+    def _collect(self, pid, candidate, out_r, err_r, res_r, limits, start):
+        """Read the pipes until they close and the deciding process (``pid``: the tests' process, or the
+        program's own for printed-value jobs) has exited, or a limit is hit.
+
+        Its exit is watched through a pidfd where the kernel has them, so nothing polls. Once it has
+        exited, processes still holding the pipes get a short grace, then are killed: the verdict belongs
+        to it, and leftovers die with the execution anyway.
         """
         deadline = start + float(limits["wall_seconds"])
         cap = int(limits["output_bytes"])
@@ -515,13 +1062,18 @@ class Server:
                 break
         if killed_for is not None or exited_at is not None:
             self._kill_group(pid)
+            self._kill_group(candidate)
         status = self._wait(pid, pidfd, deadline + 1.0)
-        for fd in buffers:
-            os.close(fd)
         if pidfd is not None:
             os.close(pidfd)
-        return {"killed_for": killed_for, "wait_status": status, "stdout": bytes(buffers[out_r]),
-                "stderr": bytes(buffers[err_r]), "result": bytes(buffers[res_r])}
+        candidate_status = status
+        if candidate != pid:
+            self._kill_group(candidate)  # the tests are over: the program's process has nothing left to do
+            candidate_status = self._wait(candidate, None, deadline + 1.0)
+        for fd in buffers:
+            os.close(fd)
+        return {"killed_for": killed_for, "wait_status": status, "candidate_status": candidate_status,
+                "stdout": bytes(buffers[out_r]), "stderr": bytes(buffers[err_r]), "result": bytes(buffers[res_r])}
 
     @staticmethod
     def _kill_group(pid):
@@ -615,7 +1167,9 @@ class Server:
                 pass
 
     @staticmethod
-    def _verdict(outcome, nonce):
+    def _verdict(outcome, printing):
+        """The reply. A printed-value job's reply carries the program's report (what it printed) for the
+        harness to judge; an assert-style job's carries the tests' process's verdict."""
         head = 4096
         result = {
             "stdout": outcome["stdout"][:head].decode("utf-8", "replace"),
@@ -623,29 +1177,59 @@ class Server:
             "duration": outcome["duration"],
             "output_bytes": len(outcome["stdout"]) + len(outcome["stderr"]),
         }
-        report = None
         try:
             report = json.loads(outcome["result"].decode()) if outcome["result"] else None
         except ValueError:
             report = None
-        if report is not None and report.get("nonce") != nonce:
+        if type(report) is not dict:
             report = None
         status = outcome["wait_status"]
         if outcome["killed_for"] == "timeout":
             result.update(status="timeout", passed=False, reason="wall-clock limit exceeded", turn=None)
         elif outcome["killed_for"] == "output_limit":
             result.update(status="output_limit", passed=False, reason="output limit exceeded", turn=None)
-        elif report is not None:
-            result.update(status=report["status"], passed=report["passed"], reason=report["reason"], turn=report["turn"])
-        elif os.WIFSIGNALED(status):
-            signum = os.WTERMSIG(status)
-            kind, reason = SIGNAL_REASONS.get(signum, ("killed", "killed by signal %d" % signum))
-            result.update(status=kind, passed=False, reason=reason, turn=None)
+        elif report is not None and printing:
+            result.update(status="reported", passed=False, reason="", turn=None, report=report)
+        elif report is not None and not report.get("candidate_gone"):
+            result.update(status=str(report.get("status")), passed=report.get("passed") is True,
+                          reason=str(report.get("reason", "")), turn=report.get("turn"))
+            if type(report.get("tiers")) is dict:
+                result["tiers"] = report["tiers"]
         else:
-            code = os.WEXITSTATUS(status)
-            result.update(status="exited", passed=False, turn=None,
-                          reason="exited with code %d before the tests reported a result" % code)
+            if report is not None:  # the program's process ended first: say how
+                status = outcome["candidate_status"]
+            result.update(_ended(status, "" if printing or report is not None else "the tests' process "))
         return result
+
+
+def _ended(status, who):
+    """Status and reason for a process that ended without a verdict."""
+    if os.WIFSIGNALED(status):
+        signum = os.WTERMSIG(status)
+        kind, reason = SIGNAL_REASONS.get(signum, ("killed", "killed by signal %d" % signum))
+        return {"status": kind, "passed": False, "reason": who + reason, "turn": None}
+    return {"status": "exited", "passed": False, "turn": None,
+            "reason": "%sexited with code %d before the tests reported a result" % (who, os.WEXITSTATUS(status))}
+
+
+def _not_dumpable():
+    """PR_SET_DUMPABLE 0, inherited by every fork: a process of the same uid can neither ptrace this one
+    nor read its /proc/<pid>/mem, environ or fd/ (the program cannot reach the tests' process)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE
+    except Exception:
+        pass
+
+
+def _close_all_but(keep, limit):
+    low = 3
+    for fd in sorted(keep):
+        if fd >= low:
+            os.closerange(low, fd)
+            low = fd + 1
+    os.closerange(low, max(low, limit))
 
 
 def main():
