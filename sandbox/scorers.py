@@ -159,9 +159,11 @@ def _decide_printed(job: "Job", reply: dict[str, Any]) -> Decision:
         return Decision(False, "failed", "the program's report is not plain data", None)
     if job.scorer == "mtpb":
         try:
+            import numpy  # here, not through sys.modules: another worker thread may be importing it
+        except ImportError:
+            numpy = None
+        try:
             if report.get("series") is True:
-                import numpy
-
                 passed = bool(numpy.allclose(got, numpy.array(expected)))
             else:
                 passed = bool(server.mtpb_equivalent(got, expected))
