@@ -420,14 +420,18 @@ MAX_FRAME = 256 * MIB
 
 
 class _Link:
-    """Length-prefixed JSON frames over a pair of pipes."""
+    """Length-prefixed JSON frames over a pair of pipes. It keeps its own references to the JSON functions,
+    taken before the program runs, so a program that patches the ``json`` module for its own ends still
+    answers the tests."""
 
     def __init__(self, read_fd, write_fd):
         self.read_fd = read_fd
         self.write_fd = write_fd
+        self._dumps = json.dumps
+        self._loads = json.loads
 
     def send(self, message):
-        data = json.dumps(message).encode()
+        data = self._dumps(message).encode()
         data = len(data).to_bytes(4, "big") + data
         while data:
             data = data[os.write(self.write_fd, data):]
@@ -444,7 +448,7 @@ class _Link:
         if body is None:
             return None
         try:
-            return json.loads(body)
+            return self._loads(body)
         except ValueError:
             return None
 
@@ -488,26 +492,43 @@ def run_candidate(job, link):
     if os.getpid() != me:  # a process the program forked runs on past its fork
         os._exit(0)
     link.send({"ready": True})
+    handles = []
     while True:
         request = link.recv()
         if request is None:
             return
-        link.send(_answer(namespace, request))
+        link.send(_answer(namespace, handles, request))
 
 
-def _answer(namespace, request):
+def _answer(namespace, handles, request):
+    """One request of the tests: call a function of the program (or a method of an object made by
+    calling one of its classes, kept here and known to the tests by number), or read an attribute."""
     try:
-        function = namespace[request["call"]]
+        on = request.get("on")
+        name = request.get("call") or request.get("get")
+        if on is None:
+            function = namespace[name]
+        else:
+            function = getattr(handles[on], name)
+        if "get" in request:
+            return {"method": True} if callable(function) else {"value": encode_value(function)}
         args = [decode_value(a) for a in request["args"]]
         kwargs = dict((k, decode_value(v)) for k, v in request["kwargs"].items())
     except KeyError:
         return {"raised": ["NameError", "name %r is not defined" % request.get("call")]}
+    except Unencodable as exc:
+        return {"unencodable": "has an attribute that is %s, which cannot cross to the tests" % exc}
+    except Exception as exc:
+        return {"raised": [type(exc).__name__, _describe(exc).split(": ", 1)[1]]}
     try:
         result = function(*args, **kwargs)
     except Exception as exc:
         return {"raised": [type(exc).__name__, _describe(exc).split(": ", 1)[1]]}
     except BaseException as exc:
         return {"fatal": _describe(exc)}
+    if on is None and isinstance(function, type) and type(result) is function:
+        handles.append(result)  # an instance of the program's class: the tests hold a handle to it
+        return {"handle": len(handles) - 1}
     try:
         return {"value": encode_value(result),
                 "args": [encode_value(a) if type(a) in _MUTABLE else None for a in args]}
@@ -548,22 +569,18 @@ class _TestSide:
             self.fatal = (reason, gone)
         raise _Fatal(reason)
 
-    def call(self, name, args, kwargs):
-        if self.fatal is not None:
-            raise _Fatal(self.fatal[0])
+    def call(self, name, args, kwargs, on=None):
         try:
             request = {"call": name, "args": [encode_value(a) for a in args],
                        "kwargs": dict((str(k), encode_value(v)) for k, v in kwargs.items())}
         except Unencodable as exc:
             self.fail("the tests pass %s to the candidate, which cannot cross to its process" % exc)
+        if on is not None:
+            request["on"] = on
+        reply = self._exchange(request)
         try:
-            self.link.send(request)
-        except OSError:
-            self.fail("the program's process ended before the tests finished", gone=True)
-        reply = self.link.recv()
-        if reply is None:
-            self.fail("the program's process ended before the tests finished", gone=True)
-        try:
+            if "handle" in reply and type(reply["handle"]) is int:
+                return _Handle(reply["handle"], self)
             if "value" in reply:
                 value = decode_value(reply["value"])
                 for sent, final in zip(args, reply.get("args") or ()):
@@ -579,6 +596,51 @@ class _TestSide:
         except (ValueError, TypeError, KeyError, IndexError, AttributeError):
             self.fail("the program's process sent a malformed reply")
         raise _rebuilt_exception(name, message)
+
+    def get(self, on, name):
+        """An attribute of an object the program made: a method (called through the program's process)
+        or plain data."""
+        reply = self._exchange({"get": name, "on": on})
+        if reply.get("method") is True:
+            return lambda *args, **kwargs: self.call(name, args, kwargs, on)
+        if "raised" in reply:
+            raise _rebuilt_exception(str(reply["raised"][0]), str(reply["raised"][1]))
+        if "value" not in reply:
+            self.fail(str(reply.get("unencodable") or "the program's process sent a malformed reply"))
+        try:
+            return decode_value(reply["value"])
+        except (ValueError, TypeError, KeyError):
+            self.fail("the program's process sent a malformed reply")
+
+    def _exchange(self, request):
+        if self.fatal is not None:
+            raise _Fatal(self.fatal[0])
+        try:
+            self.link.send(request)
+        except OSError:
+            self.fail("the program's process ended before the tests finished", gone=True)
+        reply = self.link.recv()
+        if type(reply) is not dict:
+            self.fail("the program's process ended before the tests finished", gone=True)
+        return reply
+
+
+class _Handle:
+    """The tests' view of an object the program's class made: methods and attributes go through the
+    program's process; comparing or hashing the handle itself is by identity (the program's ``__eq__``
+    never runs here)."""
+
+    def __init__(self, number, side):
+        object.__setattr__(self, "_number", number)
+        object.__setattr__(self, "_side", side)
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self._side.get(self._number, name)
+
+    def __repr__(self):
+        return "<object %d of the program>" % self._number
 
 
 def _update_in_place(sent, final):
@@ -619,8 +681,9 @@ def run_tests(job, trusted, link, report):
     if first is None:
         report({"passed": False, "candidate_gone": True})
         return
-    if not first.get("ready"):
-        report({"passed": False, "status": str(first.get("status")), "reason": str(first.get("error"))[:400],
+    if not first.get("ready"):  # the program did not run: say how, in words it cannot turn into a pass
+        report({"passed": False, "status": "syntax_error" if first.get("status") == "syntax_error" else "error",
+                "reason": str(first.get("error"))[:400],
                 "turn": first.get("turn") if type(first.get("turn")) is int else None})
         return
     names = list(trusted.get("names") or ())
@@ -766,7 +829,10 @@ class Server:
     def __init__(self, settings):
         self.settings = settings
         self.is_pid1 = os.getpid() == 1
-        _not_dumpable()
+        _set_dumpable(0)
+        # PID 1 of a namespace gets only the signals it handles: Python's SIGINT handler would let a
+        # program end the server with os.kill(1, SIGINT).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         if not self.is_pid1:
             self._become_subreaper()
         # Keep the protocol pipes on private descriptors; 0/1/2 point at /dev/null between jobs. A child
@@ -1000,6 +1066,8 @@ class Server:
 
     def _enter_job(self, workdir, resource_limits, out_w, err_w, keep):
         os.setsid()
+        _set_dumpable(1)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         os.chdir(workdir)
         os.dup2(out_w, 1)
         os.dup2(err_w, 2)
@@ -1212,13 +1280,14 @@ def _ended(status, who):
             "reason": "%sexited with code %d before the tests reported a result" % (who, os.WEXITSTATUS(status))}
 
 
-def _not_dumpable():
-    """PR_SET_DUMPABLE 0, inherited by every fork: a process of the same uid can neither ptrace this one
-    nor read its /proc/<pid>/mem, environ or fd/ (the program cannot reach the tests' process)."""
+def _set_dumpable(flag):
+    """PR_SET_DUMPABLE, inherited by every fork. Off in the server and the tests' process: a process of
+    the same uid can neither ptrace them nor read their /proc/<pid>/mem, environ or fd/. Back on in the
+    program's process, whose /proc/self is then its own again."""
     try:
         import ctypes
 
-        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE
+        ctypes.CDLL(None, use_errno=True).prctl(4, flag, 0, 0, 0)
     except Exception:
         pass
 
