@@ -240,6 +240,8 @@ def encode_value(value, exact=False, depth=0):
                            encode_value(value.name, exact, depth)]}
     if kind is range:
         return {"range": [value.start, value.stop, value.step]}
+    if kind is _Handle:  # the tests pass back an object the program made
+        return {"handle": object.__getattribute__(value, "_number")}
     if kind.__name__ in _ITERATORS and kind.__module__ == "builtins":
         items = []
         for item in value:
@@ -254,8 +256,9 @@ def encode_value(value, exact=False, depth=0):
     raise Unencodable("a value of type %s.%s" % (kind.__module__, kind.__qualname__))
 
 
-def decode_value(data, depth=0):
-    """The value ``encode_value`` encoded; ``ValueError`` for anything else."""
+def decode_value(data, depth=0, handles=None):
+    """The value ``encode_value`` encoded; ``ValueError`` for anything else. ``handles``: in the program's
+    process, the objects the tests hold handles to (``{"handle": n}``)."""
     if depth > 210:
         raise ValueError("nested too deeply")
     kind = type(data)
@@ -263,7 +266,7 @@ def decode_value(data, depth=0):
         return data
     depth += 1
     if kind is list:
-        return [decode_value(item, depth) for item in data]
+        return [decode_value(item, depth, handles) for item in data]
     if kind is not dict or len(data) != 1:
         raise ValueError("not an encoded value")
     (tag, body), = data.items()
@@ -271,24 +274,26 @@ def decode_value(data, depth=0):
         return int(body, 16)
     if tag == "float" and body in ("nan", "inf", "-inf"):
         return float(body)
+    if tag == "handle" and handles is not None and type(body) is int and 0 <= body < len(handles):
+        return handles[body]
     if tag == "bytes" and type(body) is str:
         return bytes.fromhex(body)
     if type(body) is not list:
         raise ValueError("not an encoded value")
     if tag == "tuple":
-        return tuple(decode_value(item, depth) for item in body)
+        return tuple(decode_value(item, depth, handles) for item in body)
     if tag == "set":
-        return set(decode_value(item, depth) for item in body)
+        return set(decode_value(item, depth, handles) for item in body)
     if tag == "frozenset":
-        return frozenset(decode_value(item, depth) for item in body)
+        return frozenset(decode_value(item, depth, handles) for item in body)
     if tag == "dict":
-        return dict((decode_value(k, depth), decode_value(v, depth)) for k, v in body)
+        return dict((decode_value(k, depth, handles), decode_value(v, depth, handles)) for k, v in body)
     if tag == "complex" and len(body) == 2:
-        return complex(decode_value(body[0], depth), decode_value(body[1], depth))
+        return complex(decode_value(body[0], depth, handles), decode_value(body[1], depth, handles))
     if tag == "range" and len(body) == 3 and all(type(x) is int for x in body):
         return range(*body)
     if tag == "iterator":
-        return iter([decode_value(item, depth) for item in body])
+        return iter([decode_value(item, depth, handles) for item in body])
     if tag in ("ndarray", "numpy", "series"):
         import numpy
 
@@ -296,17 +301,17 @@ def decode_value(data, depth=0):
             dtype = numpy.dtype(body[0])
             if dtype.kind not in "biufcUSO":
                 raise ValueError("dtype")
-            return numpy.array(decode_value(body[2], depth), dtype=dtype).reshape([int(n) for n in body[1]])
+            return numpy.array(decode_value(body[2], depth, handles), dtype=dtype).reshape([int(n) for n in body[1]])
         if tag == "numpy" and len(body) == 2 and type(body[0]) is str:
             dtype = numpy.dtype(body[0])
             if dtype.kind not in "biufcUS":
                 raise ValueError("dtype")
-            return dtype.type(decode_value(body[1], depth))
+            return dtype.type(decode_value(body[1], depth, handles))
         if tag == "series" and len(body) == 3:
             import pandas
 
-            return pandas.Series(decode_value(body[0], depth), index=decode_value(body[1], depth),
-                                 name=decode_value(body[2], depth))
+            return pandas.Series(decode_value(body[0], depth, handles), index=decode_value(body[1], depth, handles),
+                                 name=decode_value(body[2], depth, handles))
     raise ValueError("not an encoded value")
 
 
@@ -492,28 +497,34 @@ def run_candidate(job, link):
     if os.getpid() != me:  # a process the program forked runs on past its fork
         os._exit(0)
     link.send({"ready": True})
+    classes = set(v for v in namespace.values() if isinstance(v, type))
     handles = []
     while True:
         request = link.recv()
         if request is None:
             return
-        link.send(_answer(namespace, handles, request))
+        link.send(_answer(namespace, classes, handles, request))
 
 
-def _answer(namespace, handles, request):
-    """One request of the tests: call a function of the program (or a method of an object made by
-    calling one of its classes, kept here and known to the tests by number), or read an attribute."""
+def _answer(namespace, classes, handles, request):
+    """One request of the tests: call a function of the program, or a method of an object of one of its
+    classes (kept here, known to the tests by number), or read or set such an object's attribute."""
     try:
         on = request.get("on")
-        name = request.get("call") or request.get("get")
+        name = request.get("call") or request.get("get") or request.get("set")
+        if "set" in request:
+            setattr(handles[on], name, decode_value(request["value"], 0, handles))
+            return {"value": None}
         if on is None:
             function = namespace[name]
         else:
             function = getattr(handles[on], name)
         if "get" in request:
-            return {"method": True} if callable(function) else {"value": encode_value(function)}
-        args = [decode_value(a) for a in request["args"]]
-        kwargs = dict((k, decode_value(v)) for k, v in request["kwargs"].items())
+            if callable(function):
+                return {"method": True}
+            return _result(function, classes, handles)
+        args = [decode_value(a, 0, handles) for a in request["args"]]
+        kwargs = dict((k, decode_value(v, 0, handles)) for k, v in request["kwargs"].items())
     except KeyError:
         return {"raised": ["NameError", "name %r is not defined" % request.get("call")]}
     except Unencodable as exc:
@@ -526,13 +537,25 @@ def _answer(namespace, handles, request):
         return {"raised": [type(exc).__name__, _describe(exc).split(": ", 1)[1]]}
     except BaseException as exc:
         return {"fatal": _describe(exc)}
-    if on is None and isinstance(function, type) and type(result) is function:
-        handles.append(result)  # an instance of the program's class: the tests hold a handle to it
-        return {"handle": len(handles) - 1}
+    reply = _result(result, classes, handles)
+    if "value" in reply:
+        try:
+            reply["args"] = [encode_value(a) if type(a) in _MUTABLE else None for a in args]
+        except Unencodable:
+            pass
+    return reply
+
+
+def _result(value, classes, handles):
+    """Plain data; else, for an object of one of the program's own classes that does not define equality
+    (a ``MinStack``, a tree ``Node``), a handle the tests can call methods on and pass back."""
     try:
-        return {"value": encode_value(result),
-                "args": [encode_value(a) if type(a) in _MUTABLE else None for a in args]}
+        return {"value": encode_value(value)}
     except Unencodable as exc:
+        kind = type(value)
+        if kind in classes and not any("__eq__" in vars(k) for k in kind.__mro__[:-1]):
+            handles.append(value)
+            return {"handle": len(handles) - 1}
         return {"unencodable": "returned %s, which cannot cross to the tests (only plain data does)" % exc}
 
 
@@ -598,11 +621,13 @@ class _TestSide:
         raise _rebuilt_exception(name, message)
 
     def get(self, on, name):
-        """An attribute of an object the program made: a method (called through the program's process)
-        or plain data."""
+        """An attribute of an object the program made: a method (called through the program's process),
+        another such object, or plain data."""
         reply = self._exchange({"get": name, "on": on})
         if reply.get("method") is True:
             return lambda *args, **kwargs: self.call(name, args, kwargs, on)
+        if "handle" in reply and type(reply["handle"]) is int:
+            return _Handle(reply["handle"], self)
         if "raised" in reply:
             raise _rebuilt_exception(str(reply["raised"][0]), str(reply["raised"][1]))
         if "value" not in reply:
@@ -611,6 +636,15 @@ class _TestSide:
             return decode_value(reply["value"])
         except (ValueError, TypeError, KeyError):
             self.fail("the program's process sent a malformed reply")
+
+    def set(self, on, name, value):
+        try:
+            request = {"set": name, "on": on, "value": encode_value(value)}
+        except Unencodable as exc:
+            self.fail("the tests set an attribute to %s, which cannot cross to the program's process" % exc)
+        reply = self._exchange(request)
+        if "raised" in reply:
+            raise _rebuilt_exception(str(reply["raised"][0]), str(reply["raised"][1]))
 
     def _exchange(self, request):
         if self.fatal is not None:
@@ -638,6 +672,9 @@ class _Handle:
         if name.startswith("__"):
             raise AttributeError(name)
         return self._side.get(self._number, name)
+
+    def __setattr__(self, name, value):
+        self._side.set(self._number, name, value)
 
     def __repr__(self):
         return "<object %d of the program>" % self._number
