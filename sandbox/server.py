@@ -972,28 +972,29 @@ class Server:
         self._leftover_pids = (decider, candidate)
         outcome = self._collect(decider, candidate, out_r, err_r, res_r, limits, start)
         outcome["duration"] = round(time.monotonic() - start, 6)
+        if not printing:
+            if os.read(self._ack_r, 1) == b"k":  # every writer has exited: this does not block
+                self._trusted_pending = 0
+            os.close(self._ack_r)
         return self._verdict(outcome, printing)
 
     def _start_pair(self, job, workdir, resource_limits, out_w, err_w, res_w):
         """Forks the tests' process, which reads the job's trusted part (helpers, tests, inputs) straight from
-        the protocol pipe, so that this server never holds it; once it has, forks the program's process,
-        which therefore cannot find it in its memory either. Returns both pids and the channel's fds."""
+        the protocol pipe, so that this server never holds it, then the program's process, which therefore
+        cannot find it in its memory either (it closes the protocol pipe before the program runs). Returns
+        both pids and the fds to close. The tests' process says on ``ack`` that it has read its part; if
+        it has not by the end of the job (the program killed it first), the stream is out of step and
+        this server ends after its reply (see ``serve``)."""
         to_program_r, to_program_w = os.pipe()
         to_tests_r, to_tests_w = os.pipe()
-        ack_r, ack_w = os.pipe()
+        self._ack_r, ack_w = os.pipe()
         tests = os.fork()
         if tests == 0:
             self._tests_child(job, resource_limits, res_w, ack_w, to_tests_r, to_program_w)
-        os.close(ack_w)
-        acknowledged = _read_exactly(ack_r, 1)
-        os.close(ack_r)
-        if acknowledged is None:
-            raise RuntimeError("the tests' process ended before it read the tests")
-        self._trusted_pending = 0
         candidate = os.fork()
         if candidate == 0:
             self._candidate_child(job, workdir, resource_limits, out_w, err_w, to_program_r, to_tests_w)
-        return tests, candidate, (to_program_r, to_program_w, to_tests_r, to_tests_w)
+        return tests, candidate, (to_program_r, to_program_w, to_tests_r, to_tests_w, ack_w)
 
     def _clean_up(self):
         if self._leftover_pids:
@@ -1065,6 +1066,7 @@ class Server:
     def _candidate_child(self, job, workdir, resource_limits, out_w, err_w, read_fd, write_fd):
         """The program's process: its output pipes and its end of the channel are all it has."""
         try:
+            os.close(self.proto_in.fileno())  # first of all: the tests' part may still be in the pipe
             self._enter_job(workdir, resource_limits, out_w, err_w, (read_fd, write_fd))
             run_candidate(job, _Link(read_fd, write_fd))
             self._flush()
@@ -1174,7 +1176,10 @@ class Server:
         candidate_status = status
         if candidate != pid:
             self._kill_group(candidate)  # the tests are over: the program's process has nothing left to do
-            candidate_status = self._wait(candidate, None, deadline + 1.0)
+            candidate_pidfd = _pidfd_open(candidate)
+            candidate_status = self._wait(candidate, candidate_pidfd, deadline + 1.0)
+            if candidate_pidfd is not None:
+                os.close(candidate_pidfd)
         for fd in buffers:
             os.close(fd)
         return {"killed_for": killed_for, "wait_status": status, "candidate_status": candidate_status,
@@ -1317,14 +1322,19 @@ def _ended(status, who):
             "reason": "%sexited with code %d before the tests reported a result" % (who, os.WEXITSTATUS(status))}
 
 
+_PRCTL = []
+
+
 def _set_dumpable(flag):
     """PR_SET_DUMPABLE, inherited by every fork. Off in the server and the tests' process: a process of
     the same uid can neither ptrace them nor read their /proc/<pid>/mem, environ or fd/. Back on in the
     program's process, whose /proc/self is then its own again."""
     try:
-        import ctypes
+        if not _PRCTL:
+            import ctypes
 
-        ctypes.CDLL(None, use_errno=True).prctl(4, flag, 0, 0, 0)
+            _PRCTL.append(ctypes.CDLL(None, use_errno=True).prctl)
+        _PRCTL[0](4, flag, 0, 0, 0)
     except Exception:
         pass
 
