@@ -429,11 +429,15 @@ class _Link:
     taken before the program runs, so a program that patches the ``json`` module for its own ends still
     answers the tests."""
 
-    def __init__(self, read_fd, write_fd):
+    def __init__(self, read_fd, write_fd, control=None, sequence=None):
         self.read_fd = read_fd
         self.write_fd = write_fd
         self._dumps = json.dumps
         self._loads = json.loads
+        # The tests' side also watches the server's control pipe: {"gone": sequence} there says the
+        # program's process has exited, so no answer will come.
+        self._control = control
+        self._sequence = sequence
 
     def send(self, message):
         data = self._dumps(message).encode()
@@ -443,19 +447,42 @@ class _Link:
 
     def recv(self):
         """The next message, or None at the end of the stream (or on a malformed frame)."""
-        head = _read_exactly(self.read_fd, 4)
+        head = self._read(4)
         if head is None:
             return None
         size = int.from_bytes(head, "big")
         if size > MAX_FRAME:
             return None
-        body = _read_exactly(self.read_fd, size)
+        body = self._read(size)
         if body is None:
             return None
         try:
             return self._loads(body)
         except ValueError:
             return None
+
+
+    def _read(self, size):
+        if self._control is None:
+            return _read_exactly(self.read_fd, size)
+        chunks, remaining = [], size
+        watched = [self.read_fd, self._control.read_fd]
+        while remaining:
+            ready = select.select(watched, [], [])[0]
+            if self.read_fd not in ready:  # what the program wrote before it ended comes first
+                notice = self._control.recv()
+                if notice is None or notice.get("gone") == self._sequence:
+                    return None
+                continue
+            try:
+                chunk = os.read(self.read_fd, min(remaining, 1 << 20))
+            except OSError:
+                return None
+            if not chunk:
+                return None
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        return b"".join(chunks)
 
 
 def _read_exactly(fd, size):
@@ -492,10 +519,12 @@ def run_candidate(job, link):
         exec(code, namespace)
     except BaseException as exc:  # SystemExit and KeyboardInterrupt too: the tests never ran
         if os.getpid() == me:
+            _flush_output()
             link.send({"status": "error", "error": _describe(exc), "turn": _failing_turn(exc, line_starts)})
         return
     if os.getpid() != me:  # a process the program forked runs on past its fork
         os._exit(0)
+    _flush_output()  # the process is killed once the tests have reported: what it printed goes out now
     link.send({"ready": True})
     classes = set(v for v in namespace.values() if isinstance(v, type))
     handles = []
@@ -503,7 +532,17 @@ def run_candidate(job, link):
         request = link.recv()
         if request is None:
             return
-        link.send(_answer(namespace, classes, handles, request))
+        answer = _answer(namespace, classes, handles, request)
+        _flush_output()
+        link.send(answer)
+
+
+def _flush_output():
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
 
 
 def _answer(namespace, classes, handles, request):
@@ -882,7 +921,9 @@ class Server:
             os.dup2(devnull, fd)
         os.close(devnull)
         self.work_root = settings.get("work_root") or os.environ.get("TMPDIR") or "/tmp"
-        self._leftover_pids = ()
+        self._leftover = False
+        self._tests = None
+        self._sequence = 0
         self._trusted_pending = 0
         self._max_fd = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
         self.workdir = None
@@ -957,50 +998,121 @@ class Server:
         self._workdir_checked = False
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
-        res_r, res_w = os.pipe()
         start = time.monotonic()
-        gc.freeze()  # objects the child inherits are not touched by its collector: fewer copied pages
         if printing:
-            decider = candidate = os.fork()
+            res_r, res_w = os.pipe()
+            gc.freeze()  # objects the child inherits are not touched by its collector: fewer copied pages
+            candidate = os.fork()
             if candidate == 0:
                 self._printing_child(job, workdir, resource_limits, out_w, err_w, res_w)
-            channel = ()
+            for fd in (out_w, err_w, res_w):
+                os.close(fd)
+            self._leftover = True
+            outcome = self._collect(candidate, candidate, out_r, err_r, res_r, limits, start)
         else:
-            decider, candidate, channel = self._start_pair(job, workdir, resource_limits, out_w, err_w, res_w)
-        for fd in (out_w, err_w, res_w) + channel:
-            os.close(fd)
-        self._leftover_pids = (decider, candidate)
-        outcome = self._collect(decider, candidate, out_r, err_r, res_r, limits, start)
-        outcome["duration"] = round(time.monotonic() - start, 6)
-        if not printing:
-            if os.read(self._ack_r, 1) == b"k":  # every writer has exited: this does not block
+            tests = self._tests_process()
+            self._sequence += 1
+            tests.start_job(job, self._trusted_pending, self._sequence, resource_limits)
+            gc.freeze()
+            candidate = os.fork()
+            if candidate == 0:
+                self._candidate_child(job, workdir, resource_limits, out_w, err_w, tests.to_program_r,
+                                      tests.to_tests_w)
+            os.close(out_w)
+            os.close(err_w)
+            self._leftover = True
+            outcome = self._collect_calls(tests, candidate, out_r, err_r, limits, start)
+            if outcome["acknowledged"]:
                 self._trusted_pending = 0
-            os.close(self._ack_r)
+        outcome["duration"] = round(time.monotonic() - start, 6)
         return self._verdict(outcome, printing)
 
-    def _start_pair(self, job, workdir, resource_limits, out_w, err_w, res_w):
-        """Forks the tests' process, which reads the job's trusted part (helpers, tests, inputs) straight from
-        the protocol pipe, so that this server never holds it, then the program's process, which therefore
-        cannot find it in its memory either (it closes the protocol pipe before the program runs). Returns
-        both pids and the fds to close. The tests' process says on ``ack`` that it has read its part; if
-        it has not by the end of the job (the program killed it first), the stream is out of step and
-        this server ends after its reply (see ``serve``)."""
-        to_program_r, to_program_w = os.pipe()
-        to_tests_r, to_tests_w = os.pipe()
-        self._ack_r, ack_w = os.pipe()
-        tests = os.fork()
-        if tests == 0:
-            self._tests_child(job, resource_limits, res_w, ack_w, to_tests_r, to_program_w)
-        candidate = os.fork()
-        if candidate == 0:
-            self._candidate_child(job, workdir, resource_limits, out_w, err_w, to_program_r, to_tests_w)
-        return tests, candidate, (to_program_r, to_program_w, to_tests_r, to_tests_w, ack_w)
+    def _tests_process(self):
+        """The worker's tests' process, started (forked from this server, before any job's trusted part
+        exists here) when there is none or the last one ended."""
+        if self._tests is None:
+            self._tests = _TestsProcess(self)
+        return self._tests
+
+    def _collect_calls(self, tests, candidate, out_r, err_r, limits, start):
+        """Read the program's output and the tests' report until the report is complete (then the
+        program's process is killed and its pipes get a short grace), a limit is hit, or the tests'
+        process ends. When the program's process exits first, the tests' process is told, so that a call
+        waiting for an answer fails at once."""
+        deadline = start + float(limits["wall_seconds"])
+        cap = int(limits["output_bytes"])
+        buffers = {out_r: bytearray(), err_r: bytearray()}
+        report = bytearray()
+        poller = select.poll()
+        for fd in (out_r, err_r, tests.res_r):
+            poller.register(fd, select.POLLIN)
+        candidate_pidfd = _pidfd_open(candidate)
+        for fd in (candidate_pidfd, tests.pidfd):
+            if fd is not None:
+                poller.register(fd, select.POLLIN)
+        open_pipes = 2
+        killed_for = None
+        reported_at = None
+        tests_ended = False
+        while True:
+            now = time.monotonic()
+            if reported_at is not None and (not open_pipes or now > reported_at + EXIT_GRACE_SECONDS):
+                break
+            if now >= deadline:
+                killed_for = "timeout"
+                break
+            wait = min(deadline - now, 0.5 if reported_at is None else EXIT_GRACE_SECONDS)
+            for fd, _ in poller.poll(wait * 1000):
+                if fd == candidate_pidfd:
+                    poller.unregister(fd)
+                    tests.candidate_gone(self._sequence)
+                    continue
+                if fd == tests.pidfd:
+                    tests_ended = True
+                    continue
+                chunk = os.read(fd, 65536)
+                if fd == tests.res_r:
+                    if not chunk:
+                        tests_ended = True
+                        continue
+                    report += chunk
+                    if len(report) >= 4 and len(report) >= 4 + int.from_bytes(report[:4], "big"):
+                        reported_at = time.monotonic()
+                        poller.unregister(fd)
+                        self._kill_group(candidate)
+                    continue
+                if not chunk:
+                    poller.unregister(fd)
+                    open_pipes -= 1
+                    continue
+                buffers[fd] += chunk
+            if tests_ended and reported_at is None:
+                break
+            if len(buffers[out_r]) + len(buffers[err_r]) > cap:
+                killed_for = "output_limit"
+                break
+            if len(report) > MAX_FRAME:
+                tests_ended = True
+                break
+        self._kill_group(candidate)
+        candidate_status = self._wait(candidate, candidate_pidfd, deadline + 1.0)
+        if candidate_pidfd is not None:
+            os.close(candidate_pidfd)
+        status = 0
+        acknowledged = tests.acknowledged()
+        if killed_for is not None or reported_at is None:  # the tests' process may be anywhere: a new one
+            status = tests.end()
+            self._tests = None
+        for fd in buffers:
+            os.close(fd)
+        return {"killed_for": killed_for, "wait_status": status, "candidate_status": candidate_status,
+                "stdout": bytes(buffers[out_r]), "stderr": bytes(buffers[err_r]), "acknowledged": acknowledged,
+                "result": bytes(report[4:]) if reported_at is not None else b""}
 
     def _clean_up(self):
-        if self._leftover_pids:
-            for pid in self._leftover_pids:
-                self._kill_leftovers(pid)
-            self._leftover_pids = ()
+        if self._leftover:
+            self._kill_leftovers()
+            self._leftover = False
             self._fresh_workdir()
             self._workdir_checked = True
 
@@ -1070,35 +1182,6 @@ class Server:
             self._enter_job(workdir, resource_limits, out_w, err_w, (read_fd, write_fd))
             run_candidate(job, _Link(read_fd, write_fd))
             self._flush()
-        except BaseException:
-            os._exit(70)
-        os._exit(0)
-
-    def _tests_child(self, job, resource_limits, res_w, ack_w, read_fd, write_fd):
-        """The tests' process. Its own session (the program's ``killpg`` does not reach it), not dumpable
-        (inherited from the server: no ptrace, no /proc/<pid>/mem or fd/ for the program), ``/`` as its
-        directory and no writable directory on ``sys.path`` (nothing the program writes is imported)."""
-        try:
-            os.setsid()
-            fd = self.proto_in.fileno()
-            _close_all_but((fd, res_w, ack_w, read_fd, write_fd), self._max_fd)
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-            trusted = _read_exactly(fd, self._trusted_pending)
-            os.close(fd)
-            os.write(ack_w, b"k")
-            os.close(ack_w)
-            trusted = json.loads(trusted)
-            os.chdir("/")
-            sys.path[:] = [p for p in sys.path if p and not os.path.abspath(p).startswith(os.path.abspath(self.work_root))]
-            for which, soft, hard in resource_limits:
-                resource.setrlimit(which, (soft, hard))
-            result_pipe = io.FileIO(res_w, "w", closefd=True)
-
-            def report(message):
-                result_pipe.write(json.dumps(message).encode())
-                result_pipe.close()
-
-            run_tests(job, trusted, _Link(read_fd, write_fd), report)
         except BaseException:
             os._exit(70)
         os._exit(0)
@@ -1207,27 +1290,39 @@ class Server:
             else:
                 time.sleep(0.001)
 
-    def _kill_leftovers(self, pid):
-        """Kill everything the job left behind, setsid daemons included, and reap it."""
-        self._kill_group(pid)
+    def _kill_leftovers(self):
+        """Kill everything the job left behind, setsid daemons included, and reap it; only the tests'
+        process stays. Then empty the channel's pipes, so that nothing a job wrote reaches the next."""
+        keep = self._tests.pid if self._tests is not None else None
         for _ in range(100):
-            if self.is_pid1:
+            others = [pid for pid in self._processes() if pid != keep]
+            for pid in others:
                 try:
-                    os.kill(-1, signal.SIGKILL)  # every process in the namespace but this one
+                    os.kill(pid, signal.SIGKILL)
                 except OSError:
                     pass
-            else:
-                for child in self._children():
-                    try:
-                        os.kill(child, signal.SIGKILL)
-                    except OSError:
-                        pass
             try:
-                while os.waitpid(-1, os.WNOHANG)[0]:
-                    pass
+                while True:
+                    pid = os.waitpid(-1, os.WNOHANG)[0]
+                    if not pid:
+                        break
+                    if pid == keep:  # killed during the job: a new one for the next
+                        self._tests.closed()
+                        self._tests = keep = None
             except ChildProcessError:
-                return
+                pass
+            if not others:
+                break
             time.sleep(0.001)
+        if self._tests is not None:
+            self._tests.drain()
+
+    def _processes(self):
+        """Processes to consider: in a PID namespace of our own, all but this one; else our children
+        (what a program double-forks reparents to us, the subreaper)."""
+        if not self.is_pid1:
+            return self._children()
+        return [int(entry) for entry in os.listdir("/proc") if entry.isdigit() and entry != "1"]
 
     @staticmethod
     def _children():
@@ -1310,6 +1405,114 @@ class Server:
                 status = outcome["candidate_status"]
             result.update(_ended(status, "" if printing or report is not None else "the tests' process "))
         return result
+
+
+class _TestsProcess:
+    """The worker's tests' process, kept between jobs (a fork per job would cost as much as the program's
+    own). It is forked from the server before any job: it holds the server's code and nothing of any job
+    but the one it runs. Per job it reads its trusted part from the protocol pipe, runs the tests against
+    the program's process over the channel, and writes one report frame. It is in its own session, not
+    dumpable, in ``/`` with no writable directory on ``sys.path``; if it ends or may be in a bad state
+    (killed by a program, timed out) the server ends it and forks a new one."""
+
+    def __init__(self, server):
+        control_r, self.control_w = os.pipe()
+        self.ack_r, ack_w = os.pipe()
+        self.res_r, res_w = os.pipe()
+        self.to_program_r, to_program_w = os.pipe()
+        to_tests_r, self.to_tests_w = os.pipe()
+        self.to_tests_r = os.dup(to_tests_r)  # the server's copy, to empty the pipe between jobs
+        keep = (server.proto_in.fileno(), control_r, ack_w, res_w, to_program_w, to_tests_r)
+        self.pid = os.fork()
+        if self.pid == 0:
+            try:
+                os.setsid()
+                _close_all_but(keep, server._max_fd)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                os.chdir("/")
+                root = os.path.abspath(server.work_root)
+                sys.path[:] = [p for p in sys.path if p and not os.path.abspath(p).startswith(root)]
+                tests_main(keep)
+            except BaseException:
+                os._exit(70)
+            os._exit(0)
+        for fd in (control_r, ack_w, res_w, to_program_w, to_tests_r):
+            os.close(fd)
+        self.pidfd = _pidfd_open(self.pid)
+        self.control = _Link(None, self.control_w)
+
+    def start_job(self, job, trusted_size, sequence, resource_limits):
+        self.control.send({"job": {"mode": job["mode"]}, "size": trusted_size, "sequence": sequence,
+                           "limits": [[which, soft] for which, soft, _ in resource_limits
+                                      if which in (resource.RLIMIT_AS, resource.RLIMIT_CPU)]})
+
+    def candidate_gone(self, sequence):
+        try:
+            self.control.send({"gone": sequence})
+        except OSError:
+            pass
+
+    def acknowledged(self):
+        """Whether the job's trusted part was read (one byte per job on the ack pipe)."""
+        if not select.select([self.ack_r], [], [], 0)[0]:
+            return False
+        return os.read(self.ack_r, 1) == b"k"
+
+    def drain(self):
+        """Empty the channel: nothing a finished job's processes wrote may reach the next job."""
+        for fd in (self.to_tests_r, self.to_program_r):
+            while select.select([fd], [], [], 0)[0]:
+                os.read(fd, 1 << 16)
+
+    def end(self):
+        """Kill it; its wait status."""
+        for kill in (lambda: os.killpg(self.pid, signal.SIGKILL), lambda: os.kill(self.pid, signal.SIGKILL)):
+            try:
+                kill()
+            except OSError:
+                pass
+        try:
+            status = os.waitpid(self.pid, 0)[1]
+        except ChildProcessError:
+            status = 0
+        self.closed()
+        return status
+
+    def closed(self):
+        for fd in (self.control_w, self.ack_r, self.res_r, self.to_program_r, self.to_tests_w, self.to_tests_r,
+                   self.pidfd):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
+
+def tests_main(fds):
+    """The tests' process's loop: one job at a time, until the server closes the control pipe."""
+    proto_in, control_r, ack_w, res_w, to_program_w, to_tests_r = fds
+    control = _Link(control_r, None)
+    while True:
+        message = control.recv()
+        if message is None:
+            return
+        if "job" not in message:  # a program's end announced after its tests had finished
+            continue
+        trusted = _read_exactly(proto_in, int(message["size"]))
+        if trusted is None:
+            return
+        os.write(ack_w, b"k")
+        used = resource.getrusage(resource.RUSAGE_SELF)
+        for which, soft in message["limits"]:
+            if which == resource.RLIMIT_CPU:
+                soft = int(used.ru_utime + used.ru_stime) + int(soft)
+            resource.setrlimit(which, (soft, resource.getrlimit(which)[1]))
+        link = _Link(to_tests_r, to_program_w, control, message["sequence"])
+        reports = []
+        run_tests(message["job"], json.loads(trusted), link, reports.append)
+        _Link(None, res_w).send(reports[0])
+        del trusted, link, reports
+        resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY, resource.getrlimit(resource.RLIMIT_AS)[1]))
 
 
 def _ended(status, who):
