@@ -1315,7 +1315,11 @@ class Server:
                 break
             time.sleep(0.001)
         if self._tests is not None:
-            self._tests.drain()
+            if self._tests.tampered():
+                self._tests.end()
+                self._tests = None
+            else:
+                self._tests.drain()
 
     def _processes(self):
         """Processes to consider: in a PID namespace of our own, all but this one; else our children
@@ -1440,6 +1444,21 @@ class _TestsProcess:
             os.close(fd)
         self.pidfd = _pidfd_open(self.pid)
         self.control = _Link(None, self.control_w)
+        self.state = self._state()
+
+    def _state(self):
+        """What a process of the same uid can change in another: resource limits (prlimit), scheduling."""
+        limits = tuple(resource.prlimit(self.pid, which) for which in _LIMITS)
+        return limits, os.getpriority(os.PRIO_PROCESS, self.pid), os.sched_getaffinity(self.pid)
+
+    def tampered(self):
+        """Whether a finished job's processes changed it (lowered its limits, reniced it): then it is
+        replaced, so that one program cannot slow or break the next program's tests. A stop is undone."""
+        try:
+            os.kill(self.pid, signal.SIGCONT)
+            return self._state() != self.state
+        except OSError:
+            return True
 
     def start_job(self, job, trusted_size, sequence, resource_limits):
         self.control.send({"job": {"mode": job["mode"]}, "size": trusted_size, "sequence": sequence,
@@ -1488,10 +1507,14 @@ class _TestsProcess:
                     pass
 
 
+_LIMITS = tuple(getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_"))
+
+
 def tests_main(fds):
     """The tests' process's loop: one job at a time, until the server closes the control pipe."""
     proto_in, control_r, ack_w, res_w, to_program_w, to_tests_r = fds
     control = _Link(control_r, None)
+    original = dict((which, resource.getrlimit(which)) for which in (resource.RLIMIT_AS, resource.RLIMIT_CPU))
     while True:
         message = control.recv()
         if message is None:
@@ -1512,7 +1535,8 @@ def tests_main(fds):
         run_tests(message["job"], json.loads(trusted), link, reports.append)
         _Link(None, res_w).send(reports[0])
         del trusted, link, reports
-        resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY, resource.getrlimit(resource.RLIMIT_AS)[1]))
+        for which, limits in original.items():  # as the server checks them after every job
+            resource.setrlimit(which, limits)
 
 
 def _ended(status, who):

@@ -251,3 +251,25 @@ def test_exits_during_a_call_are_not_exceptions_the_tests_can_catch(verdicts):
     assert exited.status == "failed" and "SystemExit" in exited.reason, exited
     gone = verdicts[("os._exit(0) inside the function", "assert", "wrong")]
     assert gone.status == "exited" and "exited with code 0" in gone.reason, gone
+
+
+TAMPER_WITH_THE_TESTS_PROCESS = RIGHT_PROGRAM = "def double(x):\n    return 2 * x\n"
+TAMPER_WITH_THE_TESTS_PROCESS += (
+    "import os, resource\n"
+    "for pid in os.listdir('/proc'):\n    if not pid.isdigit() or int(pid) in (1, os.getpid()):\n        continue\n"
+    "    for change in (lambda p: resource.prlimit(p, resource.RLIMIT_NOFILE, (3, 3)),\n"
+    "                   lambda p: os.setpriority(os.PRIO_PROCESS, p, 19)):\n"
+    "        try:\n            change(int(pid))\n        except OSError:\n            pass\n")
+
+
+@pytest.mark.skipif(not PID_NAMESPACE, reason="without a PID namespace it would reach the host's processes")
+def test_a_program_cannot_break_the_next_programs_tests():
+    """The tests' process is kept between jobs; one whose limits or priority a program lowered (same uid:
+    prlimit and setpriority are allowed) is replaced before the next job."""
+    wrong = _assert_job("def double(x):\n    return x + 2\n")
+    importing = Job(program=RIGHT_PROGRAM, mode="assert", limits=LIMITS, test="import fractions\n" + TEST,
+                    entry_point="double")  # opens files: it fails where the tests' process may not
+    with SandboxPool(workers=1, preload=()) as pool:
+        results = [pool.run_one(job) for job in (_assert_job(TAMPER_WITH_THE_TESTS_PROCESS), importing, wrong,
+                                                 _assert_job(RIGHT_PROGRAM))]
+    assert [r.passed for r in results] == [True, True, False, True], results
