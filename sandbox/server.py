@@ -1,20 +1,29 @@
 """Execution server that runs *inside* the isolation (stdlib only, any Python 3.8+).
 
-The harness starts one server per worker and sends it jobs as JSON lines on stdin. For each job the
-server forks a fresh child (the server itself never runs untrusted code), puts it in its own session,
-working directory and resource limits, runs the program there, and collects its output through
-pipes. The verdict comes from a result pipe whose descriptor and nonce the program does not know, so
-a program that exits early (``os._exit(0)``, ``sys.exit``, closing stdout, killing itself) has not
-reported anything and fails.
+The harness starts one server per worker and sends it jobs on stdin. The server itself never runs
+untrusted code. The decision is never made in a process the program runs in (``sandbox.scorers`` has the
+table of scorers):
 
-When the server is PID 1 of a PID namespace (bubblewrap ``--as-pid-1``), every process left after a
-job, double-forked daemons included, is killed with ``kill(-1, SIGKILL)``; otherwise it makes itself a
-child subreaper and kills what reparents to it.
+* Printed-value jobs (``strict``, ``mtpb``): the server forks one child, puts it in its own session,
+  working directory and resource limits, runs the program and sends back what it printed, converted and
+  encoded as plain data (``encode_value``). The expected value never reaches this process; the harness
+  compares.
+* Assert-style and data-driven jobs: the tests run in the worker's tests' process (forked from the
+  server before any job, kept between jobs, replaced when anything may have touched it), which reads each
+  job's trusted part (tests, helpers, inputs) straight from the protocol pipe, so this server never holds
+  it; the program runs in a child forked per job, which answers the tests' calls with plain data over a
+  pair of pipes and can reach nothing else.
 
-This file is sent to the interpreter with ``-c``, so it must not import anything from the project.
-It also imports as little as it can: every page the server has mapped is copied into each child's page
-table at fork and torn down at its exit, which is most of an execution's cost. Modules that only some
-jobs need (``ast``) are imported on the first such job, and error paths import theirs when they happen.
+A program that exits early (``os._exit(0)``, ``sys.exit``, closing stdout, killing itself) has not
+answered and fails. When the server is PID 1 of a PID namespace (bubblewrap ``--as-pid-1``), every
+process left after a job but the tests' process, double-forked daemons included, is killed; otherwise it
+makes itself a child subreaper and kills what reparents to it.
+
+This file is sent to the interpreter as bytecode, so it must not import anything from the project (the
+harness imports it for the codec and the comparisons). It also imports as little as it can: every page
+the server has mapped is copied into each child's page table at fork and torn down at its exit, which is
+most of an execution's cost. Modules that only some jobs need (``ast``) are imported on the first such
+job, and error paths import theirs when they happen.
 """
 
 import gc
@@ -1008,7 +1017,7 @@ class Server:
             for fd in (out_w, err_w, res_w):
                 os.close(fd)
             self._leftover = True
-            outcome = self._collect(candidate, candidate, out_r, err_r, res_r, limits, start)
+            outcome = self._collect(candidate, out_r, err_r, res_r, limits, start)
         else:
             tests = self._tests_process()
             self._sequence += 1
@@ -1205,12 +1214,12 @@ class Server:
         except Exception:
             pass
 
-    def _collect(self, pid, candidate, out_r, err_r, res_r, limits, start):
-        """Read the pipes until they close and the deciding process (``pid``: the tests' process, or the
-        program's own for printed-value jobs) has exited, or a limit is hit.
+    def _collect(self, pid, out_r, err_r, res_r, limits, start):
+        """A printed-value job: read the pipes until they close and the program's process has exited, or a
+        limit is hit.
 
         Its exit is watched through a pidfd where the kernel has them, so nothing polls. Once it has
-        exited, processes still holding the pipes get a short grace, then are killed: the verdict belongs
+        exited, processes still holding the pipes get a short grace, then are killed: the report belongs
         to it, and leftovers die with the execution anyway.
         """
         deadline = start + float(limits["wall_seconds"])
@@ -1252,21 +1261,13 @@ class Server:
                 break
         if killed_for is not None or exited_at is not None:
             self._kill_group(pid)
-            self._kill_group(candidate)
         status = self._wait(pid, pidfd, deadline + 1.0)
         if pidfd is not None:
             os.close(pidfd)
-        candidate_status = status
-        if candidate != pid:
-            self._kill_group(candidate)  # the tests are over: the program's process has nothing left to do
-            candidate_pidfd = _pidfd_open(candidate)
-            candidate_status = self._wait(candidate, candidate_pidfd, deadline + 1.0)
-            if candidate_pidfd is not None:
-                os.close(candidate_pidfd)
         for fd in buffers:
             os.close(fd)
-        return {"killed_for": killed_for, "wait_status": status, "candidate_status": candidate_status,
-                "stdout": bytes(buffers[out_r]), "stderr": bytes(buffers[err_r]), "result": bytes(buffers[res_r])}
+        return {"killed_for": killed_for, "wait_status": status, "stdout": bytes(buffers[out_r]),
+                "stderr": bytes(buffers[err_r]), "result": bytes(buffers[res_r])}
 
     @staticmethod
     def _kill_group(pid):
