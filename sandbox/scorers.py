@@ -20,6 +20,7 @@ import ast
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from sandbox import server
@@ -60,24 +61,49 @@ def _build_printed(problem: Any, program: str, limits: "Limits", case: int, line
 
 def trusted_helpers(problem: Any) -> str:
     """What the tests' process runs before the tests: the reference program where there is one (prompt,
-    reference and, for infilling, suffix: the prompt's helpers such as ``poly`` whatever the program
-    redefines), else the prompt if it is code, else nothing (MBPP's prompt is a docstring)."""
-    if problem.reference is not None:
-        return problem.prompt + problem.reference + problem.suffix
+    reference and, for infilling, suffix: the prompt's helpers such as ``poly`` and its imports, whatever
+    the program redefines), else the prompt if it is code; nothing when the tests use none of the names
+    it defines (most problems: compiling it per job would cost as much as compiling the program), nor for
+    MBPP, whose prompt is a docstring."""
+    return _trusted_helpers(problem.prompt, problem.reference, problem.suffix, problem.test, problem.entry_point)
+
+
+@lru_cache(maxsize=4096)  # a run builds a problem's job once per sample: parse it once
+def _trusted_helpers(prompt: str, reference: str | None, suffix: str, test: str, entry_point: str) -> str:
+    helpers = prompt + reference + suffix if reference is not None else prompt
     try:
-        ast.parse(problem.prompt)
+        defined = _top_level_names(ast.parse(helpers)) - {entry_point}
+        used = {node.id for node in ast.walk(ast.parse(test)) if isinstance(node, ast.Name)}
     except SyntaxError:
         return ""
-    return problem.prompt
+    return helpers if defined & used else ""
+
+
+def _top_level_names(tree: ast.Module) -> set[str]:
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(n.id for target in targets for n in ast.walk(target) if isinstance(n, ast.Name))
+    return names
 
 
 def called_names(problem: Any) -> tuple[str, ...]:
+    return _called_names(problem.reference or "", problem.test)
+
+
+@lru_cache(maxsize=4096)
+def _called_names(reference: str, test: str) -> tuple[str, ...]:
     """Top-level functions and classes of the reference that the tests name (MBPP's tests call the
     function by its name rather than through ``check(candidate)``)."""
     try:
-        defined = {node.name for node in ast.parse(problem.reference or "").body
+        defined = {node.name for node in ast.parse(reference).body
                    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
-        used = {node.id for node in ast.walk(ast.parse(problem.test)) if isinstance(node, ast.Name)}
+        used = {node.id for node in ast.walk(ast.parse(test)) if isinstance(node, ast.Name)}
     except SyntaxError:
         return ()
     return tuple(sorted(defined & used))
@@ -120,6 +146,42 @@ def _calls_crossing(job: "Job") -> tuple[dict[str, Any], bytes]:
 
 # ------------------------------------------------------------------------------- deciding
 
+def mtpb_equivalent(got: Any, expected: Any, was_series: bool = False) -> bool:
+    """The comparison half of the original MTPB ``check_equivalence``, on the value the program's process
+    has already coerced towards the expected type (``server.mtpb_convert``): pandas Series with
+    ``np.allclose``, bools in string space, floats within 1e-6, the other plain types with ``==``."""
+    try:
+        import numpy as np  # here, not through sys.modules: another worker thread may be importing it
+    except ImportError:
+        np = None
+    if was_series:
+        return bool(np.allclose(got, np.array(expected)))
+    if type(expected) == bool and type(got) == str:
+        expected = str(expected)
+    kind = type(got)
+    if kind != type(expected):
+        raise ValueError("the program's process reported a %s, not the expected type" % kind.__name__)
+    if kind in (str, int, set, list, bool, tuple):
+        return got == expected
+    if kind == float:
+        return abs(got - expected) < 1e-6
+    raise ValueError("Unsupported type %s" % kind)
+
+
+def strict_equivalent(got, expected, tolerance=1e-6):
+    """Same type and value; floats (also inside containers) within ``tolerance``."""
+    if type(got) != type(expected):
+        return False
+    if isinstance(got, float):
+        return abs(got - expected) <= tolerance
+    if isinstance(got, (list, tuple)):
+        return len(got) == len(expected) and all(strict_equivalent(a, b, tolerance) for a, b in zip(got, expected))
+    if isinstance(got, dict):
+        return got.keys() == expected.keys() and all(strict_equivalent(got[k], expected[k], tolerance) for k in got)
+    return got == expected
+
+
+
 def _as_reported(job: "Job", reply: dict[str, Any]) -> Decision:
     """The server's or the tests' process's verdict, as it came."""
     tiers = reply.get("tiers")
@@ -159,18 +221,11 @@ def _decide_printed(job: "Job", reply: dict[str, Any]) -> Decision:
         return Decision(False, "failed", "the program's report is not plain data", None)
     if job.scorer == "mtpb":
         try:
-            import numpy  # here, not through sys.modules: another worker thread may be importing it
-        except ImportError:
-            numpy = None
-        try:
-            if report.get("series") is True:
-                passed = bool(numpy.allclose(got, numpy.array(expected)))
-            else:
-                passed = bool(server.mtpb_equivalent(got, expected))
+            passed = mtpb_equivalent(got, expected, report.get("series") is True)
         except Exception as exc:
             return Decision(False, "failed", "comparison failed: " + server._describe(exc), None)
     else:
-        passed = server.strict_equivalent(got, expected)
+        passed = strict_equivalent(got, expected)
     reason = "" if passed else "printed %s, expected %s" % (shown, server._short(expected))
     if passed:
         return Decision(True, "passed", "", None)

@@ -82,56 +82,6 @@ def _series_to_array(value):
     return value, False
 
 
-def mtpb_equivalent(got, expected):
-    """The original MTPB ``check_equivalence``: loose coercion towards the expected type."""
-    np = sys.modules.get("numpy")
-    if np is None:
-        try:
-            import numpy as np  # noqa: F811 - optional inside the sandbox
-        except ImportError:
-            np = None
-    got, was_series = _series_to_array(got)
-    if was_series:
-        expected = np.array(expected)
-    elif type(got) == list:
-        if len(got) > 0 and type(got[0]) == tuple:
-            got = [list(t) for t in got]
-    elif np is not None and type(got) in (np.uint8, np.int16, np.int32, np.int64):
-        got = int(got)
-    elif np is not None and type(got) in (np.float16, np.float32, np.float64):
-        got = float(got)
-    elif np is not None and type(got) == np.bool_:
-        got = bool(got)
-    elif np is not None and type(got) == np.ndarray:
-        got = got.tolist()
-    if type(got) != type(expected):
-        if type(expected) == bool:
-            got, expected = str(got), str(expected)
-        else:
-            got = type(expected)(got)
-    kind = type(got)
-    if kind in (str, int, set, list, bool, tuple):
-        return got == expected
-    if kind == float:
-        return abs(got - expected) < 1e-6
-    if np is not None and kind == np.ndarray:
-        return bool(np.allclose(got, expected))
-    raise ValueError("Unsupported type %s" % kind)
-
-
-def strict_equivalent(got, expected, tolerance=1e-6):
-    """Same type and value; floats (also inside containers) within ``tolerance``."""
-    if type(got) != type(expected):
-        return False
-    if isinstance(got, float):
-        return abs(got - expected) <= tolerance
-    if isinstance(got, (list, tuple)):
-        return len(got) == len(expected) and all(strict_equivalent(a, b, tolerance) for a, b in zip(got, expected))
-    if isinstance(got, dict):
-        return got.keys() == expected.keys() and all(strict_equivalent(got[k], expected[k], tolerance) for k in got)
-    return got == expected
-
-
 def _short(value, limit=200):
     try:
         text = repr(value)
@@ -751,9 +701,10 @@ def _rebuilt_exception(name, message):
     return CandidateError("%s: %s" % (name, message))
 
 
-def run_tests(job, trusted, link, report):
+def run_tests(job, trusted, link, report, memo):
     """The tests' process: the problem's helpers and tests, with the program's functions bound to proxies.
-    Only this process decides, and only after the tests have finished."""
+    Only this process decides, and only after the tests have finished. ``memo`` is kept while the same
+    problem's jobs follow one another (the reference's outputs on HumanEval+'s inputs)."""
     side = _TestSide(link)
     namespace = {}
     try:
@@ -780,7 +731,7 @@ def run_tests(job, trusted, link, report):
     tiers = None
     try:
         if job["mode"] == "evalplus":
-            tiers = evalplus_tiers(trusted, reference, namespace[entry_point])
+            tiers = evalplus_tiers(trusted, reference, namespace[entry_point], memo)
             failure = next((reason for _, ok, reason in tiers if not ok), None)
         else:
             exec(compile(trusted["test"] + "\n", "<tests>", "exec"), namespace)
@@ -828,19 +779,22 @@ def _allclose(out, exp, atol):
     return bool(numpy.allclose(out, exp, rtol=1e-07, atol=atol))
 
 
-def evalplus_tiers(trusted, reference, candidate):
+def evalplus_tiers(trusted, reference, candidate, memo):
     """evalplus's ``unsafe_execute`` decisions, per tier (base, then plus), against the reference's outputs
     computed here: exact equality, else ``np.allclose`` within ``atol`` (1e-6 for floats when the release
     gives 0), and HumanEval/32's ``|poly(xs, x)| <= atol``. Returns ``[(tier, passed, reason)]``."""
     import copy
 
-    atol = float(trusted.get("atol") or 0)
     find_zero = trusted.get("entry_point") == "find_zero"
     results = []
-    for tier in ("base", "plus"):
+    for tier in ("base", "plus"):  # evalplus checks each tier on its own, from the release's atol
+        atol = float(trusted.get("atol") or 0)
         reason = ""
-        for inp in trusted[tier]:
-            expected = reference(*copy.deepcopy(inp))
+        outputs = memo.setdefault(tier, [])  # computed once per problem, as evalplus does
+        for index, inp in enumerate(trusted[tier]):
+            if index == len(outputs):
+                outputs.append(reference(*copy.deepcopy(inp)))
+            expected = outputs[index]
             try:
                 out = candidate(*copy.deepcopy(inp))
                 if find_zero:
@@ -1516,6 +1470,7 @@ def tests_main(fds):
     proto_in, control_r, ack_w, res_w, to_program_w, to_tests_r = fds
     control = _Link(control_r, None)
     original = dict((which, resource.getrlimit(which)) for which in (resource.RLIMIT_AS, resource.RLIMIT_CPU))
+    memo_for, memo = None, {}
     while True:
         message = control.recv()
         if message is None:
@@ -1533,7 +1488,9 @@ def tests_main(fds):
             resource.setrlimit(which, (soft, resource.getrlimit(which)[1]))
         link = _Link(to_tests_r, to_program_w, control, message["sequence"])
         reports = []
-        run_tests(message["job"], json.loads(trusted), link, reports.append)
+        if trusted != memo_for:
+            memo_for, memo = trusted, {}
+        run_tests(message["job"], json.loads(trusted), link, reports.append, memo)
         _Link(None, res_w).send(reports[0])
         del trusted, link, reports
         for which, limits in original.items():  # as the server checks them after every job

