@@ -8,6 +8,8 @@ under the original harness.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from sandbox.isolation import probe
@@ -273,3 +275,22 @@ def test_a_program_cannot_break_the_next_programs_tests():
         results = [pool.run_one(job) for job in (_assert_job(TAMPER_WITH_THE_TESTS_PROCESS), importing, wrong,
                                                  _assert_job(RIGHT_PROGRAM))]
     assert [r.passed for r in results] == [True, True, False, True], results
+
+
+def test_evalplus_tiers_are_data_and_reasons_never_hold_the_expected_output():
+    """HumanEval+-style: the tests' process computes the reference's outputs and decides each tier; the
+    reason (which passes through the server) says what the program returned, never what was expected."""
+    spec = json.dumps({"base": [[2], [5]], "plus": [[1234567]], "atol": 0})
+    reference = "def double(x):\n    return 2 * x\n"
+
+    def evalplus_job(program: str) -> Job:
+        return Job(program=program, mode="evalplus", limits=LIMITS, test=spec, entry_point="double", helpers=reference)
+
+    with SandboxPool(workers=1, preload=()) as pool:
+        right, base_only, wrong = (pool.run_one(evalplus_job(p)) for p in (
+            reference, "def double(x):\n    return 2 * x if x < 100 else 0\n", "def double(x):\n    return x + 2\n"))
+    assert (right.passed, right.tiers) == (True, {"base": True, "plus": True}), right
+    assert (base_only.passed, base_only.tiers) == (False, {"base": True, "plus": False}), base_only
+    assert (wrong.passed, wrong.tiers) == (False, {"base": False, "plus": False}), wrong
+    assert "got 0" in base_only.reason and "2469134" not in base_only.reason, base_only.reason
+    assert "got 7" in wrong.reason and "10" not in wrong.reason, wrong.reason
