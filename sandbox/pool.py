@@ -20,8 +20,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sandbox.scorers import scorer_for
 from sandbox.isolation import IsolationReport, probe, scrubbed_environment, server_bytecode, server_command
+from sandbox.scorers import scorer_for
 
 log = logging.getLogger(__name__)
 
