@@ -7,9 +7,12 @@ import string
 from dataclasses import dataclass, field
 from typing import Any
 
+from sandbox.scorers import PRINTED_VALUE_SCORERS
+
 MULTI_TURN = "multi_turn"
 CODE = "code"
-SCORERS = ("strict", "mtpb")
+# A suite chooses among the printed-value scorers; code prompts always run their tests (sandbox.scorers).
+SCORERS = PRINTED_VALUE_SCORERS
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,20 @@
-"""From a finished conversation to the job the sandbox runs."""
+"""From a finished conversation to the job the sandbox runs, built by the problem's scorer (the table in
+``sandbox.scorers``)."""
 
 from __future__ import annotations
 
 from harness.generation import Conversation
-from harness.problems import MULTI_TURN
+from harness.problems import MULTI_TURN, Problem
 from sandbox.pool import Job, Limits
+from sandbox.scorers import SCORERS
+
+
+def scorer_name(problem: Problem) -> str:
+    """Multi-turn problems use their suite's printed-value scorer; code prompts run their tests
+    (HumanEval+ compares with the reference's outputs on its inputs, as evalplus does)."""
+    if problem.kind == MULTI_TURN:
+        return problem.scorer
+    return "evalplus" if problem.metadata.get("tiers") else "assert"
 
 
 def job_for(conversation: Conversation, limits: Limits) -> Job:
@@ -17,10 +27,5 @@ def job_for(conversation: Conversation, limits: Limits) -> Job:
     job_limits = Limits(wall_seconds=wall, cpu_seconds=cpu,
                         memory_mb=limits.memory_mb, file_size_mb=limits.file_size_mb, open_files=limits.open_files,
                         processes=limits.processes, output_bytes=limits.output_bytes)
-    if problem.kind == MULTI_TURN:
-        expected = problem.tests[conversation.unit.case].expected
-        return Job(program=conversation.program, mode="print_value", limits=job_limits, expected=repr(expected),
-                   scorer=problem.scorer, program_timeout=problem.timeout if problem.scorer == "mtpb" else None,
-                   turn_line_starts=tuple(conversation.turn_line_starts))
-    return Job(program=conversation.program, mode="assert", limits=job_limits, test=problem.test,
-               entry_point=problem.entry_point, turn_line_starts=(1,))
+    return SCORERS[scorer_name(problem)].build(problem, conversation.program, job_limits, conversation.unit.case,
+                                               tuple(conversation.turn_line_starts))

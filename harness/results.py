@@ -41,6 +41,7 @@ def sample_record(conversation: Conversation, execution: Execution, seed: int) -
         "stderr": execution.stderr[-2000:],
         "duration": execution.duration,
         "execution": execution.origin,
+        **({"tiers": execution.tiers} if execution.tiers is not None else {}),
     })
     return record
 

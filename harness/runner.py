@@ -27,7 +27,6 @@ from harness import validate_input as validate
 from harness.backends.base import Backend, SamplingParams
 from harness.cache_paths import cache_root
 from harness.config import RunConfig
-from harness.datasets.humaneval import PLUS_FAILURE
 from harness.distributed import broadcast_from_main, current_process
 from harness.errors import InputError
 from harness.executor import ExecutionStats, Executor
@@ -169,20 +168,20 @@ def make_executor(pool: SandboxPool, dedup: bool, use_cache: bool) -> Executor:
 
 def verdict_of(conversation: Conversation, execution: Execution) -> Verdict:
     unit = conversation.unit
-    return make_verdict(unit.problem, unit.case, unit.sample, execution.passed, execution.status, execution.reason,
-                        execution.turn)
+    return make_verdict(unit.problem, unit.case, unit.sample, execution.passed, execution.status, execution.turn,
+                        execution.tiers)
 
 
 def verdict_from_record(record: dict[str, Any], problem: Problem) -> Verdict:
     return make_verdict(problem, record["case"], record["sample"], record["passed"], record["status"],
-                        record["reason"], record["failed_turn"])
+                        record["failed_turn"], record.get("tiers"))
 
 
-def make_verdict(problem: Problem, case: int, sample: int, passed: bool, status: str, reason: str,
-                 turn: int | None) -> Verdict:
+def make_verdict(problem: Problem, case: int, sample: int, passed: bool, status: str, turn: int | None,
+                 tiers: dict[str, bool] | None = None) -> Verdict:
     base_passed = None
-    if problem.metadata.get("tiers"):  # HumanEval+: failing only the extra inputs still passes the base tests
-        base_passed = passed or (status == "failed" and reason.startswith(PLUS_FAILURE + ":"))
+    if problem.metadata.get("tiers"):  # HumanEval+: the tests' process decides each tier
+        base_passed = bool((tiers or {}).get("base", False))
     return Verdict(problem_id=problem.id, category=problem.category, case=case, sample=sample, passed=passed,
                    status=status, turn=turn, num_turns=len(problem.turns) if problem.kind == MULTI_TURN else 1,
                    base_passed=base_passed)

