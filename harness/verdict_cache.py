@@ -1,7 +1,8 @@
 """A persistent cache of sandbox verdicts, keyed by everything that decides a verdict.
 
 A key hashes the job (program, tests or expected value, scorer, limits) and the sandbox context (isolation
-layers), inside a namespace made of the harness's version, the execution server's own source and the sandbox
+layers), inside a namespace made of the harness's version, the code that decides verdicts (the execution server and
+the scorers' table) and the sandbox
 interpreter's fingerprint (its version and installed packages), so a change to any of them misses the cache.
 Only verdicts a rerun would repeat are stored: passes and ordinary failures, never timeouts, kills or
 sandbox errors, which depend on the machine's load. A cache file that is not a readable database is moved
@@ -27,7 +28,10 @@ from sandbox.pool import Execution, Job
 log = logging.getLogger(__name__)
 
 CACHEABLE_STATUSES = frozenset({"passed", "failed", "error", "syntax_error"})
-_SERVER_SOURCE = (Path(__file__).resolve().parent.parent / "sandbox" / "server.py").read_bytes()
+# The code that decides a verdict: the execution server and the scorers' table (its comparisons run here).
+_DECIDING_CODE = hashlib.sha256(b"".join(
+    (Path(__file__).resolve().parent.parent / "sandbox" / name).read_bytes() for name in ("server.py", "scorers.py")
+)).hexdigest()
 
 
 def job_key(job: Job, context: dict[str, Any]) -> str:
@@ -48,7 +52,7 @@ class VerdictCache:
                              "or pass --no-verdict-cache", file=str(path.parent), field="HARNESS_CACHE") from None
         self.path = path
         self._namespace = hashlib.sha256(json.dumps(
-            [harness.__version__, hashlib.sha256(_SERVER_SOURCE).hexdigest(), interpreter_fingerprint(python)]
+            [harness.__version__, _DECIDING_CODE, interpreter_fingerprint(python)]
         ).encode()).hexdigest()
         try:
             self._db = self._open()
