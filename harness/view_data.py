@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.compare import compare_runs
-from harness.datasets.humaneval import PLUS_FAILURE
 from harness.finished_runs import FinishedRun
 
 # Fields shown in their own place on the sample page; anything else in a sample line goes under "other fields".
@@ -72,22 +71,16 @@ def turn_spans(program: str, turns: list[dict[str, Any]]) -> list[list[int] | No
 
 def sample_tier(record: dict[str, Any], tiered: bool) -> str | None:
     """The highest scorer tier a sample passed (``plus``: base and plus inputs; ``base``: the base inputs
-    only; ``none``), or ``None`` when the run has no tiers. Read from the sample line's own fields when it
-    has them, else from the verdict (a sample that fails only on the plus inputs says so in its reason)."""
-    if isinstance(record.get("tier"), str):
-        return record["tier"]
+    only; ``none``), or ``None`` when the run has no tiers. Read from the verdict's ``tiers``
+    (``{"base": bool, "plus": bool}``); a line without them (written before tiers were data) counts as
+    ``plus`` when it passed and ``none`` otherwise."""
     tiers = record.get("tiers")
     if isinstance(tiers, dict) and tiers:
-        passed = [name for name, ok in tiers.items() if (ok.get("passed") if isinstance(ok, dict) else ok)]
+        passed = [name for name, ok in tiers.items() if ok is True]
         return passed[-1] if passed else "none"
-    if isinstance(record.get("base_passed"), bool):
-        return "plus" if record.get("passed") else "base" if record["base_passed"] else "none"
     if not tiered:
         return None
-    if record.get("passed"):
-        return "plus"
-    reason = record.get("reason") if isinstance(record.get("reason"), str) else ""
-    return "base" if record.get("status") == "failed" and reason.startswith(PLUS_FAILURE + ":") else "none"
+    return "plus" if record.get("passed") else "none"
 
 
 def repair_round(record: dict[str, Any]) -> int | None:
