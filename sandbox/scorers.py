@@ -155,7 +155,10 @@ def mtpb_equivalent(got: Any, expected: Any, was_series: bool = False) -> bool:
     except ImportError:
         np = None
     if was_series:
-        return bool(np.allclose(got, np.array(expected)))
+        # The original's np.allclose broadcasts an empty array against anything (so an empty Series would
+        # pass every numeric problem); here an empty one never matches.
+        values = np.asarray(got)
+        return values.size > 0 and bool(np.allclose(values, np.array(expected)))
     if type(expected) == bool and type(got) == str:
         expected = str(expected)
     kind = type(got)
@@ -217,7 +220,7 @@ def _decide_printed(job: "Job", reply: dict[str, Any]) -> Decision:
                         None)
     try:
         got = server.decode_value(report["value"])
-    except (ValueError, TypeError, KeyError, OverflowError):
+    except (ValueError, TypeError, KeyError, OverflowError, MemoryError):
         return Decision(False, "failed", "the program's report is not plain data", None)
     if job.scorer == "mtpb":
         try:

@@ -38,6 +38,7 @@ import sys
 import time
 
 MIB = 1024 * 1024
+DECODED_ARRAY_BYTES = 64 * MIB  # the largest array a reported value may decode into
 EXIT_GRACE_SECONDS = 0.2
 
 
@@ -256,14 +257,20 @@ def decode_value(data, depth=0, handles=None):
     if tag in ("ndarray", "numpy", "series"):
         import numpy
 
-        if tag == "ndarray" and len(body) == 3 and type(body[0]) is str:
+        if tag == "ndarray" and len(body) == 3 and type(body[0]) is str and type(body[1]) is list:
             dtype = numpy.dtype(body[0])
-            if dtype.kind not in "biufcUSO":
+            shape = [int(n) for n in body[1]]
+            count = 1
+            for n in shape:
+                count *= max(n, 0)
+            # The report is at most 1 MiB, but a dtype names its own item size ("<U100000000"): bound the
+            # array the harness would build, whatever the program claims.
+            if dtype.kind not in "biufcUSO" or dtype.itemsize * count > DECODED_ARRAY_BYTES:
                 raise ValueError("dtype")
-            return numpy.array(decode_value(body[2], depth, handles), dtype=dtype).reshape([int(n) for n in body[1]])
+            return numpy.array(decode_value(body[2], depth, handles), dtype=dtype).reshape(shape)
         if tag == "numpy" and len(body) == 2 and type(body[0]) is str:
             dtype = numpy.dtype(body[0])
-            if dtype.kind not in "biufcUS":
+            if dtype.kind not in "biufcUS" or dtype.itemsize > DECODED_ARRAY_BYTES:
                 raise ValueError("dtype")
             return dtype.type(decode_value(body[1], depth, handles))
         if tag == "series" and len(body) == 3:

@@ -191,6 +191,14 @@ PRINTED_TRICKS: dict[str, tuple[str, tuple[str, ...], bool]] = {
         ("mtpb", "strict"), False),
     "success lines on stdout, then os._exit(0)": (
         "import os, sys\nprint({v})\nsys.stdout.write('passed\\n')\nsys.stdout.flush()\nos._exit(0)\n", ("strict",), False),
+    # np.allclose broadcasts an empty array against anything: an empty "Series" must not match a number.
+    "an empty fake pandas Series": (
+        "class Series:\n    __module__ = 'pandas.core.series'\n    def to_numpy(self):\n        return []\n"
+        "Series.__qualname__ = Series.__name__ = 'Series'\nprint(Series())\n", ("mtpb",), False),
+    "a forged empty-Series report on every fd, then os._exit(0)": (
+        "import json, os\nline = json.dumps({'value': [], 'series': True}).encode() + b'\\n'\n"
+        "for fd in range(3, 64):\n    try:\n        os.write(fd, line)\n    except OSError:\n        pass\n"
+        "os._exit(0)\n", ("mtpb",), False),
     "atexit hook printing later": (
         "import atexit\natexit.register(lambda: print(0))\nprint({v})\n", ("mtpb", "strict"), True),
 }
@@ -294,3 +302,17 @@ def test_evalplus_tiers_are_data_and_reasons_never_hold_the_expected_output():
     assert (wrong.passed, wrong.tiers) == (False, {"base": False, "plus": False}), wrong
     assert "got 0" in base_only.reason and "2469134" not in base_only.reason, base_only.reason
     assert "got 7" in wrong.reason and "10" not in wrong.reason, wrong.reason
+
+
+def test_a_reported_array_cannot_make_the_harness_allocate_without_bound():
+    """The report is at most 1 MiB, but a dtype names its own item size: decoding a claimed 400 MB string
+    array (or a huge scalar) in the harness is refused, and a small real array still decodes."""
+    from sandbox.server import decode_value
+
+    with pytest.raises(ValueError):
+        decode_value({"ndarray": ["<U100000000", [1], ["a"]]})
+    with pytest.raises(ValueError):
+        decode_value({"ndarray": ["<f8", [100_000, 100_000], []]})
+    with pytest.raises(ValueError):
+        decode_value({"numpy": ["<U100000000", "a"]})
+    assert decode_value({"ndarray": ["<i8", [2], [1, 2]]}).tolist() == [1, 2]
