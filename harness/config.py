@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -106,14 +107,27 @@ def _urls(value: Any, source: str) -> list[str]:
         if not isinstance(entry, str) or not entry:
             raise InputError("must be a URL or a list of URLs", file=source, field="base_url")
         if not entry.startswith("@"):
-            urls.append(entry)
+            urls.append(_url(entry, source))
             continue
         try:
             lines = Path(entry[1:]).read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as exc:
             raise InputError(f"cannot read the list of URLs ({exc})", file=entry[1:], field="base_url") from None
-        urls += [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+        urls += [_url(line.strip(), entry[1:]) for line in lines if line.strip() and not line.lstrip().startswith("#")]
     return urls
+
+
+def _url(text: str, source: str) -> str:
+    """An http(s) URL with a host and, if any, a numeric port."""
+    try:
+        parts = urllib.parse.urlsplit(text)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError(f"{text!r} is not an http(s) URL such as http://localhost:8000/v1", file=source,
+                         field="base_url")
+    return text
 
 
 def _optional(check: Callable[..., Any]) -> Callable[[Any, str, str], Any]:

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -85,14 +86,20 @@ class RunDirectory:
     def open_part(self, rank: int) -> "PartWriter":
         return PartWriter(self.parts / f"rank{rank}-{uuid.uuid4().hex[:12]}.jsonl")
 
-    def done_groups(self, groups: list[set[str]], redo_sandbox_errors: bool = False) -> dict[int, list[dict[str, Any]]]:
+    def sample_files(self) -> list[Path]:
+        """Every file holding sample lines: the part files of all attempts, and a finished run's merge."""
+        merged = self.directory / "samples.jsonl"
+        return sorted(self.parts.glob("*.jsonl")) + ([merged] if merged.exists() else [])
+
+    def done_groups(self, groups: list[set[str]], stale: Collection[Path] = ()) -> dict[int, list[dict[str, Any]]]:
         """Groups (given by their units' ids) with every unit's line present, from all part files of all
-        attempts. A line for a unit its group does not have (an edited file) counts for nothing. When
-        planning a resumed run (``redo_sandbox_errors``), a line whose program ended as ``sandbox_error``
-        does not count either: the sandbox failed, not the model, so its group runs again."""
+        attempts. A line for a unit its group does not have (an edited file) counts for nothing, and
+        neither does a ``sandbox_error`` line from one of the ``stale`` files (those an earlier attempt
+        wrote: the sandbox failed, not the model, so a resumed run does that group again, and waits for
+        the new lines)."""
         lines: dict[int, dict[str, dict[str, Any]]] = {}
-        merged = self.directory / "samples.jsonl"  # a finished run's parts live on only here
-        for part in sorted(self.parts.glob("*.jsonl")) + ([merged] if merged.exists() else []):
+        for part in self.sample_files():
+            earlier = part in stale
             with part.open("rb") as handle:
                 for line in handle:
                     record = _sample_line(line)
@@ -100,7 +107,7 @@ class RunDirectory:
                         continue  # torn (a process killed while writing it) or not a sample line: redone
                     group = record.get("group")
                     failed_sandbox = record.get("status") == "sandbox_error"
-                    if (redo_sandbox_errors and failed_sandbox) or not (
+                    if (earlier and failed_sandbox) or not (
                             isinstance(group, int) and 0 <= group < len(groups) and record["unit"] in groups[group]):
                         continue
                     units = lines.setdefault(group, {})

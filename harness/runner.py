@@ -181,7 +181,7 @@ def make_verdict(problem: Problem, case: int, sample: int, passed: bool, status:
                  tiers: dict[str, bool] | None = None) -> Verdict:
     base_passed = None
     if problem.metadata.get("tiers"):  # HumanEval+: the tests' process decides each tier
-        base_passed = bool((tiers or {}).get("base", False))
+        base_passed = passed or bool((tiers or {}).get("base"))
     return Verdict(problem_id=problem.id, category=problem.category, case=case, sample=sample, passed=passed,
                    status=status, turn=turn, num_turns=len(problem.turns) if problem.kind == MULTI_TURN else 1,
                    base_passed=base_passed)
@@ -221,7 +221,8 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
             run_dir = RunDirectory(run_folder.folder_for(config.results_dir, run_name_for(config, suite)))
             config = with_threads(config, run_dir)
             run_dir.prepare(config, run_inputs(suite, problems))
-            done = run_dir.done_groups(members, redo_sandbox_errors=True)
+            earlier_files = set(run_dir.sample_files())
+            done = run_dir.done_groups(members, stale=earlier_files)
             plan = {"directory": str(run_dir.directory), "todo": [g for g in range(len(groups)) if g not in done],
                     "threads": config.threads}
             if done:
@@ -243,7 +244,7 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
         if config.verdict_cache:
             cache_root()  # a bad HARNESS_CACHE is refused now, not after the model has loaded
         # Made before the model loads, so that a missing isolation layer (--sandbox strict) or a sandbox
-        # python that does not run is refused at once; its servers start with the first program.
+        # that cannot run programs (its canary fails) is refused at once.
         pool = SandboxPool(workers=config.workers, mode=config.sandbox, python=config.sandbox_python,
                            preload=suite.preload)
         started = time.time()
@@ -282,7 +283,7 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
     if not process.is_main:
         return RunOutcome(directory, {})
     assert run_dir is not None
-    done = _wait_for_all_groups(run_dir, members, progress, len(units))
+    done = _wait_for_all_groups(run_dir, members, earlier_files, progress, len(units))
     progress.close()
     records = [record for g in range(len(groups)) for record in sorted(done[g], key=_unit_order(groups[g]))]
     run_dir.write_samples(records)
@@ -334,12 +335,12 @@ def _work(runner: ConversationRunner, groups: list[list[Unit]], mine: list[int],
                 executions = execute(conversations, executor, limits)
                 part.append([{"group": index, **sample_record(c, e, runner.seed)}
                              for c, e in zip(conversations, executions)])
+                on_group_done()
             except BaseException as exc:  # handed to the generating thread, which stops the run
                 failure.append(exc)
                 return
             finally:
                 clock["execution_seconds"] += time.perf_counter() - t1
-            on_group_done()
 
     def hand_over(item: tuple[int, list[Conversation]] | None) -> None:
         """Blocks while the sandbox is still busy with the previous group, unless it has failed."""
@@ -381,16 +382,17 @@ def _show_progress(progress: tqdm, run_dir: RunDirectory | None, total: int) -> 
         progress.refresh()
 
 
-def _wait_for_all_groups(run_dir: RunDirectory, members: list[set[str]], progress: tqdm,
+def _wait_for_all_groups(run_dir: RunDirectory, members: list[set[str]], earlier_files: set[Path], progress: tqdm,
                          total: int) -> dict[int, list[dict[str, Any]]]:
     """Rank 0 waits for the other processes' groups by watching their files (no collective: a slow rank
-    never trips a communication timeout). A launcher ends the whole job if a rank dies."""
+    never trips a communication timeout). A launcher ends the whole job if a rank dies. Sandbox failures
+    in ``earlier_files`` are being redone, so they do not count as done."""
     seen = -1
     while True:
         written = run_dir.count_lines()
         if written != seen:  # parse the files again only when some process has appended to them
             seen = written
-            done = run_dir.done_groups(members)
+            done = run_dir.done_groups(members, stale=earlier_files)
             if len(done) == len(members):
                 progress.n = total
                 progress.refresh()

@@ -214,3 +214,37 @@ def test_a_file_of_endpoint_urls(server, tmp_path):
     missing = run_cli("run", "--backend", "openai", "--base-url", f"@{tmp_path / 'nope.txt'}", "--model", "x",
                       "--results-dir", str(tmp_path), "--run-name", "nope")
     assert missing.returncode == 2 and "nope.txt" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_a_replica_answering_html_is_set_aside_and_bad_urls_are_refused(server, tmp_path):
+    """A proxy's error page from one replica is a failed attempt there, not the end of the run."""
+
+    class Html(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = b"<html>502 Bad Gateway</html>"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    html = ThreadingHTTPServer(("127.0.0.1", 0), Html)
+    threading.Thread(target=html.serve_forever, daemon=True).start()
+    try:
+        html_url = f"http://127.0.0.1:{html.server_address[1]}/v1"
+        result = run_cli("run", "--backend", "openai", "--base-url", html_url, "--base-url", server.url, "--model",
+                         "tiny-codegen", "--limit", "1", "--max-new-tokens", "4", "--results-dir", str(tmp_path),
+                         "--run-name", "mixed")
+        assert result.returncode == 0, result.stderr[-3000:]
+        usage = json.loads((tmp_path / "mixed" / "summary.json").read_text())["timings"]["endpoints"]
+        assert usage[html_url]["failures"] >= 1 and usage[html_url]["last_error"] == "not a JSON reply"
+    finally:
+        html.shutdown()
+        html.server_close()
+    for bad in ("http://127.0.0.1:port/v1", "ftp://127.0.0.1/v1", "localhost:8000"):
+        refused = run_cli("run", "--backend", "openai", "--base-url", bad, "--model", "m", "--results-dir",
+                          str(tmp_path), "--run-name", "bad")
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr and "base_url" in refused.stderr, bad

@@ -80,58 +80,14 @@ def test_sandbox_errors_exit_non_zero_and_are_redone_on_resume(tmp_path):
              {"group": 1, "unit": "c", "status": "failed"}]
     (run_dir.parts / "rank0-old.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     members = [{"a", "b"}, {"c"}]
-    assert sorted(run_dir.done_groups(members, redo_sandbox_errors=True)) == [1]
-    assert sorted(run_dir.done_groups(members)) == [0, 1]  # waiting for the ranks: present is present
+    earlier = set(run_dir.sample_files())
+    # Resuming: the group with a sandbox failure is to be done again, and rank 0 waits for its new lines.
+    assert sorted(run_dir.done_groups(members, stale=earlier)) == [1]
     rerun = [{"group": 0, "unit": "a", "status": "passed"}, {"group": 0, "unit": "b", "status": "failed"}]
-    (run_dir.parts / "rank0-0new.jsonl").write_text("".join(json.dumps(line) + "\n" for line in rerun))
-    merged = run_dir.done_groups(members)
+    (run_dir.parts / "rank1-0new.jsonl").write_text(json.dumps(rerun[0]) + "\n")
+    assert sorted(run_dir.done_groups(members, stale=earlier)) == [1]  # half of the rerun is not done
+    (run_dir.parts / "rank1-0new.jsonl").write_text("".join(json.dumps(line) + "\n" for line in rerun))
+    merged = run_dir.done_groups(members, stale=earlier)
     assert {record["unit"]: record["status"] for record in merged[0]} == {"a": "passed", "b": "failed"}
-
-
-def _evaluate_once(tmp_path: Path, python: Path, cache: Path, name: str) -> tuple[subprocess.CompletedProcess, dict]:
-    samples = tmp_path / "samples.jsonl"
-    completion = "    return sorted(a.lower().replace(' ', '')) == sorted(b.lower().replace(' ', ''))\n"
-    samples.write_text(json.dumps({"task_id": "core/he-is-anagram", "completion": completion}) + "\n")
-    result = run_cli("-q", "evaluate", "--suite", "core", "--samples", str(samples), "--sandbox-python", str(python),
-                     "--results-dir", str(tmp_path / "runs"), "--run-name", name,
-                     env_extra={"HARNESS_CACHE": str(cache)})
-    record = json.loads((tmp_path / "runs" / name / "samples.jsonl").read_text()) if result.returncode == 0 else {}
-    return result, record
-
-
-def test_the_verdict_cache_misses_when_the_sandbox_interpreter_gains_a_package(venv_under_tmp, tmp_path):
-    cache = tmp_path / "cache"
-    first, record = _evaluate_once(tmp_path, venv_under_tmp, cache, "first")
-    assert first.returncode == 0 and record["passed"] and record["execution"] == "run", first.stderr[-2000:]
-    _, record = _evaluate_once(tmp_path, venv_under_tmp, cache, "again")
-    assert record["execution"] == "cache"
-    site_packages = next((venv_under_tmp.parent.parent / "lib").glob("python3*/site-packages"))
-    upgraded = site_packages / "numpy-99.0.dist-info"
-    upgraded.mkdir()
-    try:
-        (upgraded / "METADATA").write_text("Metadata-Version: 2.1\nName: numpy\nVersion: 99.0\n")
-        _, record = _evaluate_once(tmp_path, venv_under_tmp, cache, "upgraded")
-        assert record["passed"] and record["execution"] == "run"
-    finally:
-        (upgraded / "METADATA").unlink()
-        upgraded.rmdir()
-
-
-def test_a_corrupt_verdict_cache_is_set_aside_and_rebuilt(tmp_path):
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    (cache / "verdicts.sqlite").write_bytes(b"this is not a database" * 100)
-    result, record = _evaluate_once(tmp_path, Path(sys.executable), cache, "corrupt")
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert record["passed"] and "unreadable" in result.stderr
-    assert list(cache.glob("verdicts.sqlite.corrupt-*"))
-    _, record = _evaluate_once(tmp_path, Path(sys.executable), cache, "rebuilt")
-    assert record["execution"] == "cache"
-
-
-def test_a_cache_folder_that_is_a_file_is_a_one_line_error(tmp_path):
-    blocker = tmp_path / "not-a-folder"
-    blocker.write_text("x")
-    result, _ = _evaluate_once(tmp_path, Path(sys.executable), blocker, "blocked")
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "HARNESS_CACHE" in result.stderr and blocker.read_text() == "x"
+    # A sandbox failure written by this attempt is a result: the run ends (and exits 3) instead of waiting.
+    assert sorted(run_dir.done_groups(members)) == [0, 1]

@@ -108,18 +108,6 @@ class OpenAICompatibleBackend:
         return [GenerationResult(text=text or "", prompt_tokens=prompt_tokens, new_tokens=new_tokens)
                 for text in texts]
 
-    def _decode(self, reply: bytes, url: str) -> dict[str, Any]:
-        """The endpoint's JSON object; anything else means --base-url is not an OpenAI-compatible API."""
-        try:
-            decoded = json.loads(reply.decode("utf-8"))
-        except (ValueError, RecursionError):  # not UTF-8, not JSON
-            decoded = None
-        if not isinstance(decoded, dict):
-            head = reply[:80].decode("utf-8", "replace")
-            raise InputError(f"{url} did not answer with a JSON object (it began {head!r}); is "
-                             "--base-url an OpenAI-compatible API?", field="base_url")
-        return decoded
-
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST ``body`` to the least-loaded healthy endpoint. A failed attempt goes at once to another
         endpoint this request has not failed on; when there is none, after an exponential backoff (or the
@@ -138,8 +126,17 @@ class OpenAICompatibleBackend:
                 request = urllib.request.Request(url, data=data, headers=headers, method="POST")
                 with urllib.request.urlopen(request, timeout=self.timeout) as response:
                     reply = response.read()
-                self.endpoints.release(endpoint)
-                return self._decode(reply, url)
+                decoded = _json_object(reply)
+                if decoded is not None:
+                    self.endpoints.release(endpoint)
+                    return decoded
+                # Not JSON: a proxy's error page from one replica, or a --base-url that is no such API.
+                self.endpoints.release(endpoint, "not a JSON reply")
+                if len(self.base_urls) == 1 or not self.endpoints.untried_healthy(failed_here | {endpoint.url}):
+                    head = reply[:80].decode("utf-8", "replace")
+                    raise InputError(f"{url} did not answer with a JSON object (it began {head!r}); is --base-url "
+                                     "an OpenAI-compatible API?", field="base_url")
+                reason = "not a JSON reply"
             except urllib.error.HTTPError as exc:
                 self.endpoints.release(endpoint, f"HTTP {exc.code}")
                 if exc.code not in RETRYABLE or attempt == self.max_retries:
@@ -164,3 +161,12 @@ class OpenAICompatibleBackend:
                         self.max_retries, wait)
             time.sleep(wait)
         raise EndpointError("unreachable")  # the loop always returns or raises
+
+
+def _json_object(reply: bytes) -> dict[str, Any] | None:
+    """The endpoint's JSON object, or None for anything else (not UTF-8, not JSON, not an object)."""
+    try:
+        decoded = json.loads(reply.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return None
+    return decoded if isinstance(decoded, dict) else None
