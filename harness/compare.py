@@ -118,28 +118,17 @@ def _version_changes(baseline: FinishedRun, candidate: FinishedRun) -> dict[str,
             if old.get(name) != new.get(name)}
 
 
-# Options that change what is sampled or how it is scored (from each summary's recorded config).
-SCORED_OPTIONS = ("n", "temperature", "top_p", "max_new_tokens", "max_length", "exclude_defective", "timeout",
-                  "memory_mb")
-
-
 def differing_settings(baseline: FinishedRun, candidate: FinishedRun,
                        include_problems: bool = True) -> dict[str, tuple[Any, Any]]:
-    """Settings that differ between the two runs, as {name: (baseline's, candidate's)}. The data file's and
-    the problems' checksums count only where both runs recorded them (older runs did not)."""
-    def settings(run: FinishedRun) -> dict[str, Any]:
-        config, suite = run.summary.get("config") or {}, run.summary.get("suite") or {}
-        values = {name: config.get(name) for name in SCORED_OPTIONS}
-        values["prompt_format"] = run.summary.get("prompt_format", config.get("prompt_format"))
-        values["data_sha256"] = (suite.get("origin") or {}).get("sha256", suite.get("data_sha256"))
-        if include_problems:
-            values["suite_sha256"] = suite.get("suite_sha256")
-        return values
-
-    base, cand = settings(baseline), settings(candidate)
+    """Settings (``FinishedRun.settings``, the suite aside) that differ between the two runs, as
+    {name: (baseline's, candidate's)}. The data file's and the problems' checksums count only where both
+    runs recorded them (older runs did not); the problems' not at all when comparing a subset."""
+    skipped = {"suite"} | (set() if include_problems else {"suite_sha256"})
+    base, cand = baseline.settings, candidate.settings
     checksums = {"data_sha256", "suite_sha256"}
     return {name: (base[name], cand[name]) for name in base
-            if base[name] != cand[name] and not (name in checksums and None in (base[name], cand[name]))}
+            if name not in skipped and base[name] != cand[name]
+            and not (name in checksums and None in (base[name], cand[name]))}
 
 
 def _fingerprint(record: dict[str, Any]) -> tuple:

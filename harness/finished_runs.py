@@ -12,6 +12,11 @@ from harness.datasets.jsonl import decode_json_line
 from harness.errors import InputError
 
 
+# Options that change what is sampled or how it is scored (from each summary's recorded config).
+SCORED_OPTIONS = ("n", "temperature", "top_p", "max_new_tokens", "max_length", "exclude_defective", "timeout",
+                  "memory_mb")
+
+
 @dataclass(frozen=True)
 class FinishedRun:
     directory: Path
@@ -35,10 +40,15 @@ class FinishedRun:
 
     @property
     def settings(self) -> dict[str, Any]:
-        """What must match for two runs' numbers to be comparable side by side."""
-        config = self.summary.get("config") or {}
-        return {"suite": self.suite, "n": config.get("n"), "temperature": config.get("temperature"),
-                "top_p": config.get("top_p"), "max_new_tokens": config.get("max_new_tokens")}
+        """What must match for two runs' numbers to be comparable side by side (``report`` groups by it,
+        ``compare`` refuses runs that differ in it): the suite, the options that change what is sampled or
+        how it is scored, and the checksums of the data file and the scored problems (None in runs made
+        before they were recorded)."""
+        config, suite = self.summary.get("config") or {}, self.summary.get("suite") or {}
+        return {"suite": self.suite, **{name: config.get(name) for name in SCORED_OPTIONS},
+                "prompt_format": self.summary.get("prompt_format", config.get("prompt_format")),
+                "data_sha256": (suite.get("origin") or {}).get("sha256", suite.get("data_sha256")),
+                "suite_sha256": suite.get("suite_sha256")}
 
     def per_problem(self, metric: str) -> dict[str, float]:
         return {pid: entry[metric] for pid, entry in self.summary["per_problem"].items() if metric in entry}

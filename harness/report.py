@@ -24,9 +24,11 @@ log = logging.getLogger("harness.report")
 
 
 def _group_label(settings: dict[str, Any]) -> str:
-    return (f"{settings['suite']} · n={settings['n']} · temperature={settings['temperature']} · "
-            f"top_p={settings['top_p']}" + (f" · max_new_tokens={settings['max_new_tokens']}"
-                                            if settings.get("max_new_tokens") else ""))
+    """Runs are grouped by every setting that makes numbers comparable; the label names them all."""
+    shown = [str(settings["suite"])] + [
+        f"{name}={str(value)[:8] if name.endswith('sha256') else value}" for name, value in settings.items()
+        if name != "suite" and value not in (None, False)]
+    return " · ".join(shown)
 
 
 def report_ks(runs: list[FinishedRun]) -> list[int]:

@@ -97,3 +97,24 @@ def test_category_plot_labels_are_readable():
     _inside(figure, [*labels, axis.get_legend(), axis.title])
     assert [t.get_text() for t in axis.get_legend().get_texts()] == ["run-a: codegen-350M-mono (350M)",
                                                                     "run-b: codegen-2B-mono (2.7B)"]
+
+
+def test_runs_with_other_scoring_settings_are_grouped_apart(tmp_path):
+    """The report groups by the same settings that `compare` requires to match: a run with another prompt
+    format or time limit is never in the same group."""
+    folders = []
+    for name, change in (("base", {}), ("chat", {"prompt_format": "chat"}), ("slow", {"config.timeout": 99.0})):
+        folder = tmp_path / name
+        shutil.copytree(BASELINE, folder)
+        summary = json.loads((folder / "summary.json").read_text())
+        summary["timings"]["wall_seconds"] = len(folders)  # not a copy of another run
+        for key, value in change.items():
+            if key.startswith("config."):
+                summary["config"][key.removeprefix("config.")] = value
+            else:
+                summary[key] = value
+        (folder / "summary.json").write_text(json.dumps(summary))
+        folders.append(load_run(folder))
+    groups = set(runs_table(folders, seed=0)["group"])
+    assert len(groups) == 3, groups
+    assert any("prompt_format=chat" in group for group in groups) and any("timeout=99.0" in group for group in groups)
