@@ -74,7 +74,9 @@ class FolderLock:
         path = folder / LOCK
         self.created = not path.exists()  # a killed run's lock file is left as it was found
         try:
-            self._handle: IO | None = path.open("a+")
+            # O_NOFOLLOW: a run.lock planted as a symlink must not make the truncation below hit another file.
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644)
+            self._handle: IO | None = os.fdopen(fd, "a+")
         except OSError as exc:
             raise InputError(f"cannot write to the run folder ({exc.strerror})", file=str(folder),
                              field="results_dir") from None
@@ -118,7 +120,10 @@ def claim(folder: Path, *, overwrite: bool, resume: bool) -> FolderLock:
     """Lock ``folder`` for this process and make it ready: new (created and marked), a stub from a failed
     start (cleared), an interrupted run (``resume``: kept as is), or a finished one (``overwrite``:
     cleared). Returns the held lock; refuses with one line in every other case, having changed nothing."""
-    existed = folder.is_dir() and any(folder.iterdir())
+    try:
+        existed = folder.is_dir() and any(folder.iterdir())
+    except OSError as exc:
+        raise InputError(f"cannot read the run folder ({exc.strerror})", file=str(folder), field="run_name") from None
     if existed and not (folder / MARKER).exists():
         raise InputError("exists and was not made by run-benchmark (no marker file); it is left alone: choose "
                          "another --run-name", file=str(folder), field="run_name")

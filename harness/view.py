@@ -15,6 +15,7 @@ import secrets
 from importlib import resources
 from pathlib import Path
 
+from harness import validate_input as validate
 from harness.errors import InputError
 from harness.finished_runs import FinishedRun, run_labels
 from harness.view_data import build_view, compress
@@ -33,17 +34,15 @@ def render_view(runs: list[FinishedRun]) -> str:
     template = resources.files("harness").joinpath("view_template.html").read_text(encoding="utf-8")
     title = "Samples: " + " vs ".join(labels)
     nonce = secrets.token_urlsafe(18)
-    # The data blocks are base64 (no markup can hide in them); the title is the only other text from the runs.
-    return (template.replace("__NONCE__", nonce).replace("__TITLE__", html.escape(title))
-            .replace("__DATA__", "\n".join(blocks)))
+    # The data blocks are base64 (no markup can hide in them); the title is the only other text from the runs,
+    # put in last so that a run named like a placeholder is not expanded.
+    return (template.replace("__NONCE__", nonce).replace("__DATA__", "\n".join(blocks))
+            .replace("__TITLE__", html.escape(title)))
 
 
 def write_view(runs: list[FinishedRun], out: Path) -> Path:
     """Write the page to ``out`` atomically: an existing file is replaced only by a complete page."""
-    if out.is_dir():
-        raise InputError("is a folder; give the HTML file to write", file=str(out), field="out")
-    if not out.parent.is_dir():
-        raise InputError("the folder for the page does not exist", file=str(out.parent), field="out")
+    validate.writable_file(out, "out")
     page = render_view(runs)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(page, encoding="utf-8")

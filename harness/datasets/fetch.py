@@ -89,14 +89,18 @@ def locate(spec: DataFile, explicit: str | None) -> LocatedFile:
     url = spec.url
     if os.environ.get(MIRROR_ENV):
         url = os.environ[MIRROR_ENV].rstrip("/") + "/" + spec.filename
-    if cached.is_file():
-        expected = spec.sha256 or _recorded_sha256(cached)
-        digest = sha256_of(cached)
-        if expected is None or digest == expected:
-            return LocatedFile(cached, digest, "cache", spec.sha256, None if spec.sha256 is None else True)
-        _set_aside_tampered(spec, cached, digest, expected, url)
-    _download(spec, url, cached)
-    return LocatedFile(cached, sha256_of(cached), url, spec.sha256, None if spec.sha256 is None else True)
+    try:
+        if cached.is_file():
+            expected = spec.sha256 or _recorded_sha256(cached)
+            digest = sha256_of(cached)
+            if expected is None or digest == expected:
+                return LocatedFile(cached, digest, "cache", spec.sha256, None if spec.sha256 is None else True)
+            _set_aside_tampered(spec, cached, digest, expected, url)
+        _download(spec, url, cached)
+        return LocatedFile(cached, sha256_of(cached), url, spec.sha256, None if spec.sha256 is None else True)
+    except OSError as exc:  # a cache folder that cannot be read or written
+        raise InputError(f"cannot use the data cache ({exc.strerror or exc})", file=str(cached.parent),
+                         field="HARNESS_CACHE") from None
 
 
 def _recorded_sha256(cached: Path) -> str | None:
