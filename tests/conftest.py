@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -54,3 +57,21 @@ def refused_in_process(argv: list[str], capsys: pytest.CaptureFixture) -> str:
     assert code == 2, err
     assert len(lines) == 1 and lines[0].startswith("error:") and "Traceback" not in err, err
     return lines[0]
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def mirror(tmp_path):
+    """A folder served over HTTP on 127.0.0.1 (a download location for the data loaders): (folder, URL)."""
+    folder = tmp_path / "mirror"
+    folder.mkdir()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield folder, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    thread.join()

@@ -12,10 +12,7 @@ import random
 import re
 import subprocess
 import sys
-import threading
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -297,20 +294,8 @@ def test_mtpb_scorer_matches_the_original_on_a_battery():
 # ------------------------------------------------------------------ download once, checksum recorded
 
 
-@pytest.fixture
-def mirror(tmp_path):
-    folder = tmp_path / "mirror"
-    folder.mkdir()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(folder)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield folder, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
 
 
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
 
 
 def test_download_once_with_checksum(mirror, tmp_path, monkeypatch):

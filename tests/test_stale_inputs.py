@@ -5,12 +5,8 @@ from __future__ import annotations
 
 import gzip
 import json
-import threading
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import pytest
 
 from conftest import needs_shared_data, run_cli
 
@@ -76,21 +72,8 @@ def test_resume_refuses_another_data_file(tmp_path):
 # ------------------------------------------------------------------ data files against their releases
 
 
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
 
 
-@pytest.fixture
-def mirror(tmp_path):
-    folder = tmp_path / "mirror"
-    folder.mkdir()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(folder)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield folder, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    thread.join()
 
 
 def _tampered_cache(tmp_path: Path) -> Path:
