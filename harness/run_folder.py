@@ -13,7 +13,6 @@ make it write or delete outside ``--results-dir/<run name>``, or delete anything
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import re
@@ -182,29 +181,24 @@ def claim(folder: Path, *, overwrite: bool, resume: bool) -> FolderLock:
 
 def claim_shard(folder: Path) -> FolderLock:
     """A shard's share of ``folder``: the shared lock, the folder made and marked if new. Nothing is ever
-    cleared (the other shards may be writing there); a folder with results that are not a run's is refused."""
+    cleared or removed (the other shards may be writing there, so a refused first shard leaves a marked
+    stub, which any later run reuses); a folder with results that are not a run's is refused."""
     existed = folder.is_dir() and any(folder.iterdir())
     if existed and not (folder / MARKER).exists():
         raise InputError("exists and was not made by run-benchmark (no marker file); it is left alone: choose "
                          "another --run-name", file=str(folder), field="run_name")
-    made = not folder.exists()
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        # Marked before anything else is made there: a shard arriving meanwhile sees a run folder.
+        (folder / MARKER).touch()
     except OSError as exc:
         raise InputError(f"cannot create the run folder ({exc.strerror})", file=str(folder),
                          field="results_dir") from None
     lock = FolderLock(folder, shared=True)
-    try:
-        if existed and not (folder / "config.yaml").exists() and has_results(folder):
-            raise InputError("cannot add a shard: the folder has results but no config.yaml (it is not a run's); "
-                             "nothing was changed", file=str(folder), field="shard")
-        (folder / MARKER).touch()
-    except BaseException:
+    if existed and not (folder / "config.yaml").exists() and has_results(folder):
         lock.withdraw()
-        if made:
-            with contextlib.suppress(OSError):  # another shard may have written there meanwhile
-                folder.rmdir()
-        raise
+        raise InputError("cannot add a shard: the folder has results but no config.yaml (it is not a run's); "
+                         "nothing was changed", file=str(folder), field="shard")
     return lock
 
 

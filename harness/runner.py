@@ -285,6 +285,9 @@ def _end_shard(run_dir: RunDirectory, config: RunConfig, suite: Suite, problems:
         return RunOutcome(run_dir.directory, {}, f"shard {shard}: its groups are done; another shard or a merge is "
                                                  f"live, so this one does not merge (the last shard does, or {later})")
     try:
+        if not run_dir.parts.is_dir():
+            return RunOutcome(run_dir.directory, {}, f"shard {shard}: its groups are done; another shard has merged "
+                                                     "the run")
         present = run_dir.done_groups([{unit.uid for unit in group} for group in groups])
         if len(present) < len(groups):
             return RunOutcome(run_dir.directory, {}, f"shard {shard}: its groups are done; {len(groups) - len(present)} "

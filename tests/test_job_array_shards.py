@@ -123,6 +123,21 @@ def test_a_killed_shard_rerun_and_the_last_shard_merging_equal_the_one_process_r
     assert {p["rank"] for p in processes} == {0} and len(processes) == SHARDS  # the killed attempt left no timings
 
 
+def test_shards_started_together_into_a_new_folder_merge_once(single, tmp_path):
+    """As a job array starts them: all at once, the first to arrive records the config; the last to finish
+    merges, and every other one says why it did not."""
+    tasks = [subprocess.Popen([sys.executable, "-m", "harness.cli", "run", *RUN, "--results-dir", str(tmp_path),
+                               "--run-name", "together", "--shard", f"{index}/{SHARDS}", "--merge-when-complete"],
+                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)}) for index in range(SHARDS)]
+    outputs = [task.communicate(timeout=600) for task in tasks]
+    assert [task.returncode for task in tasks] == [0] * SHARDS, [err[-2000:] for _, err in outputs]
+    assert sum("results:" in out for out, _ in outputs) == 1
+    assert sum("its groups are done" in out for out, _ in outputs) == SHARDS - 1
+    assert samples(tmp_path / "together") == samples(single)
+    assert scores(tmp_path / "together") == scores(single)
+
+
 def test_merge_of_finished_shards_equals_the_one_process_run(single, unmerged, tmp_path):
     run_dir = copy_of(unmerged, tmp_path)
     result = merge(run_dir)
