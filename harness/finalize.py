@@ -48,7 +48,7 @@ def merge_results(run_dir: RunDirectory, config: RunConfig, suite: Suite, proble
         "suite": suite_record(suite, problems, config.exclude_defective),
         "model": described["model"],
         "prompt_format": described["prompt_format"],
-        "config": config.as_dict(),
+        "config": {**config.as_dict(), "shard": None, "merge_when_complete": False},  # the run's, not a shard's
         "ks": config.k,
         "seed": config.seed,
         **score(verdicts, config.k, config.n),
@@ -158,6 +158,7 @@ def _merged_timings(parts: list[dict[str, Any]], records: list[dict[str, Any]]) 
         "tokens_per_second": round(new_tokens / generation, 2) if generation > 0 else None,
         "executions": executions,
         **({"max_batch": min(limits)} if (limits := [p["max_batch"] for p in parts if p.get("max_batch")]) else {}),
-        "processes": [{k: p.get(k) for k in ("rank", "world", "seconds", "threads")} for p in parts],
+        "processes": [{**{k: p.get(k) for k in ("rank", "world", "seconds", "threads")},
+                       **({"shard": p["shard"]} if p.get("shard") else {})} for p in parts],
         **({"endpoints": endpoints} if (endpoints := _merged_endpoint_usage(parts)) else {}),
     }

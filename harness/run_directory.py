@@ -1,7 +1,8 @@
 """A run's folder while it is being written: the lock, the per-process part files, resume and merge.
 
 Every process appends the sample lines of each finished batch group to its own part file
-(``parts/rank<r>-<token>.jsonl``) and flushes it. A group counts as done only when all of its units'
+(``parts/rank<r>-<token>.jsonl``, ``parts/shard<i>of<N>-rank<r>-<token>.jsonl`` for a shard; its first line
+names the config's fingerprint) and flushes it. A group counts as done only when all of its units'
 lines are there, so a process killed mid-group loses only that group, which is redone on resume. At the
 end rank 0 merges the done groups into ``samples.jsonl`` in canonical order, whatever the number of
 processes and however many attempts it took, and removes the parts.
@@ -190,7 +191,7 @@ class RunDirectory:
         return {group: list(units.values()) for group, units in lines.items() if len(units) == len(groups[group])}
 
     def count_lines(self, shard: Shard | None = None) -> int:
-        """Lines written so far by every process (of ``shard``, if given), for progress. Reads only what was
+        """Sample lines written so far by every process (of ``shard``, if given), for progress. Reads only what was
         appended since the last call, so watching a long run costs nothing like rereading its files."""
         for part in self.parts.glob(f"shard{shard.index}of{shard.count}-*.jsonl" if shard else "*.jsonl"):
             offset, lines = self._counted.get(part, (0, 0))
@@ -200,7 +201,7 @@ class RunDirectory:
                     offset += len(block)
                     lines += block.count(b"\n")
             self._counted[part] = (offset, lines)
-        return sum(lines for _, lines in self._counted.values())
+        return sum(max(lines - 1, 0) for _, lines in self._counted.values())  # a part's first line is its header
 
     def write_samples(self, records: list[dict[str, Any]]) -> None:
         target = self.directory / "samples.jsonl"

@@ -176,7 +176,9 @@ def verdict_of(conversation: Conversation, execution: Execution) -> Verdict:
 
 def run_benchmark(config: RunConfig) -> RunOutcome:
     """Run ``config`` in this process; under ``accelerate launch``/``torchrun`` every rank calls this, does
-    its share of the batch groups, and rank 0 merges. Returns the outcome on rank 0 (``None`` elsewhere)."""
+    its share of the batch groups, and rank 0 merges. With ``--shard i/N`` the launch does only the groups
+    ``g mod N == i`` and merges only with ``--merge-when-complete`` (see ``_end_shard``). Returns the outcome
+    (an empty summary on ranks other than 0, and for a shard that did not merge)."""
     shard = shards.resolve(config.shard)
     process = current_process(cpu=config.device == "cpu")
     suite = resolve_suite(config.suite, config.data)
