@@ -97,6 +97,13 @@ def build_config(file_values: dict[str, Any], flag_values: dict[str, Any], sourc
     if max(config.k) > config.n:
         raise InputError(f"pass@{max(config.k)} needs at least {max(config.k)} samples per problem; --n is "
                          f"{config.n}", file=source, field="k")
+    if config.shard and config.overwrite:
+        raise InputError("a shard never removes what the other shards wrote; overwrite the folder with a plain run "
+                         "(no --shard) once no shard is live, or choose another --run-name", file=source,
+                         field="overwrite")
+    if config.merge_when_complete and not config.shard:
+        raise InputError("is for a shard (--shard i/N); a plain run always merges", file=source,
+                         field="merge_when_complete")
     return config
 
 

@@ -222,6 +222,14 @@ def test_bad_shard_specs_are_refused_before_anything_is_written(spec, says, tmp_
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize("flags, field", [(["--shard", "0/3", "--overwrite"], "overwrite"),
+                                          (["--merge-when-complete"], "merge_when_complete")])
+def test_options_that_do_not_go_with_sharding_are_refused(flags, field, tmp_path, capsys):
+    refusal = refused_in_process(["run", *RUN, "--results-dir", str(tmp_path), "--run-name", "r", *flags], capsys)
+    assert f"field '{field}'" in refusal
+    assert not (tmp_path / "r").exists()
+
+
 def test_shard_from_a_slurm_array_or_a_kubernetes_indexed_job():
     slurm = {"SLURM_ARRAY_TASK_ID": "12", "SLURM_ARRAY_TASK_MIN": "10", "SLURM_ARRAY_TASK_COUNT": "8"}
     assert resolve("auto", slurm) == Shard(2, 8)
