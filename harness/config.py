@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from harness import shards
 from harness import validate_input as validate
 from harness.errors import InputError
 from harness.yaml_input import load_yaml_file
@@ -59,12 +60,15 @@ class RunConfig:
     run_name: str | None = None
     overwrite: bool = False
     resume: bool = False
+    shard: str | None = None  # i/N, auto or auto/N: a job-array task's share of the groups (harness.shards)
+    merge_when_complete: bool = False  # a shard merges the run when every group is present
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 FIELD_NAMES = {f.name for f in fields(RunConfig)}
+SHARD_COUNT = "shards"  # the key under which a sharded run's config.yaml records its number of shards
 
 
 def load_config_file(path: str) -> dict[str, Any]:
@@ -78,6 +82,7 @@ def load_config_file(path: str) -> dict[str, Any]:
         raise InputError(f"option names are words, got {keys[0]!r}", file=path, field=str(keys[0]))
     data = {key.replace("-", "_"): value for key, value in data.items()}
     data.pop("inputs", None)  # a run folder's config.yaml records its inputs' checksums: not options
+    data.pop(SHARD_COUNT, None)  # ... and the number of shards writing it
     unknown = sorted(set(data) - FIELD_NAMES)
     if unknown:
         raise InputError("unknown option", file=path, field=unknown[0])
@@ -93,6 +98,13 @@ def build_config(file_values: dict[str, Any], flag_values: dict[str, Any], sourc
     if max(config.k) > config.n:
         raise InputError(f"pass@{max(config.k)} needs at least {max(config.k)} samples per problem; --n is "
                          f"{config.n}", file=source, field="k")
+    if config.shard and config.overwrite:
+        raise InputError("a shard never removes what the other shards wrote; overwrite the folder with a plain run "
+                         "(no --shard) once no shard is live, or choose another --run-name", file=source,
+                         field="overwrite")
+    if config.merge_when_complete and not config.shard:
+        raise InputError("is for a shard (--shard i/N); a plain run always merges", file=source,
+                         field="merge_when_complete")
     return config
 
 
@@ -176,4 +188,5 @@ _CHECKS: dict[str, Callable[[Any, str, str], Any]] = {
     "timeout": lambda v, n, s: validate.number(v, n, above=0, maximum=86400, file=s),
     "memory_mb": _int(64, 1 << 30), "dedup": _bool, "verdict_cache": _bool, "results_dir": _text,
     "run_name": _optional(validate.run_name), "overwrite": _bool, "resume": _bool,
+    "shard": _optional(shards.check_spec), "merge_when_complete": _bool,
 }

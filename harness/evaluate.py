@@ -28,7 +28,8 @@ from harness.generation import Conversation, TurnRecord, Unit
 from harness.problems import MULTI_TURN
 from harness.prompting import BaseCompletionFormat
 from harness.results import RunWriter, sample_record
-from harness.runner import defects_of, execute, make_executor, suite_record, verdict_of
+from harness.finalize import defects_of, suite_record
+from harness.runner import execute, make_executor, verdict_of
 from harness.scoring import score
 from harness.suite_loader import Suite
 from harness.validate_input import writable_file

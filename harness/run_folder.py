@@ -67,50 +67,87 @@ def _nonempty(path: Path) -> bool:
 
 
 class FolderLock:
-    """The held ``run.lock`` of a run folder."""
+    """The held ``run.lock`` of a run folder: exclusive for a plain run, ``evaluate``, ``--overwrite`` and a
+    merge; shared among the shards of a sharded run, so that none of those can start while a shard is live,
+    and no shard while one of them is."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, shared: bool = False):
         self.folder = folder
+        self.shared = shared
         path = folder / LOCK
         self.created = not path.exists()  # a killed run's lock file is left as it was found
-        try:
-            # O_NOFOLLOW: a run.lock planted as a symlink must not make the truncation below hit another file.
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644)
-            self._handle: IO | None = os.fdopen(fd, "a+")
-        except OSError as exc:
-            raise InputError(f"cannot write to the run folder ({exc.strerror})", file=str(folder),
-                             field="results_dir") from None
-        try:
-            fcntl.flock(self._handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._handle.close()
-            raise InputError("another run is writing to this results directory right now", file=str(folder),
-                             field="run_name") from None
-        self._handle.seek(0)
-        self._handle.truncate()
-        self._handle.write(f"pid {os.getpid()}\n")
-        self._handle.flush()
+        busy = ("a plain run, a merge or an --overwrite is writing to this results directory right now"
+                if shared else "another run is writing to this results directory right now (a run, a shard or "
+                               "a merge)")
+        self._handle: IO | None = hold(path, shared=shared, busy=busy, folder=folder, field="run_name")
+        if not shared:
+            self._handle.seek(0)
+            self._handle.truncate()
+            self._handle.write(f"pid {os.getpid()}\n")
+            self._handle.flush()
 
     def release(self) -> None:
-        """At the end of a run: drop the lock and its file."""
+        """At the end of a run: drop the lock and its file (a shard leaves the file to the other shards)."""
         self._close()
-        (self.folder / LOCK).unlink(missing_ok=True)
+        if not self.shared:
+            (self.folder / LOCK).unlink(missing_ok=True)
 
     def withdraw(self) -> None:
         """A refusal: leave the folder as it was found."""
         self._close()
-        if self.created:
+        if self.created and not self.shared:
             (self.folder / LOCK).unlink(missing_ok=True)
 
     def abandon(self) -> None:
-        """A start that failed before its first sample: remove what it made, so the rerun starts clean."""
-        if not has_results(self.folder) and all(p.name in HARNESS_FILES for p in self.folder.iterdir()):
+        """A start that failed before its first sample: remove what it made, so the rerun starts clean
+        (never under a shard: the other shards may be writing there)."""
+        if not self.shared and not has_results(self.folder) and all(p.name in HARNESS_FILES
+                                                                    for p in self.folder.iterdir()):
             self._close()
             shutil.rmtree(self.folder)
         else:
             self.withdraw()
 
     def _close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
+def hold(path: Path, *, shared: bool, busy: str, folder: Path, field: str) -> IO:
+    """``path`` opened and ``flock``-ed without waiting (refused with ``busy`` when held). A lock file that
+    its holder removed on release while this process opened it is opened again, so that two processes never
+    hold locks on two different files of the same name."""
+    while True:
+        try:
+            # O_NOFOLLOW: a lock file planted as a symlink must not make a truncation hit another file.
+            handle = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644), "a+")
+        except OSError as exc:
+            raise InputError(f"cannot write to the run folder ({exc.strerror})", file=str(folder),
+                             field="results_dir") from None
+        try:
+            fcntl.flock(handle, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise InputError(busy, file=str(folder), field=field) from None
+        try:
+            if os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:
+                return handle
+        except FileNotFoundError:
+            pass
+        handle.close()
+
+
+class ShardLock:
+    """One task per shard: ``parts/shard<i>.lock``, held while the shard works (the file stays; a merge
+    removes it with the parts)."""
+
+    def __init__(self, folder: Path, index: int):
+        path = folder / "parts" / f"shard{index}.lock"
+        self._handle: IO | None = hold(path, shared=False, folder=folder, field="shard",
+                                       busy=f"shard {index} is already running in another task")
+
+    def release(self) -> None:
         if self._handle is not None:
             self._handle.close()
             self._handle = None
@@ -143,6 +180,29 @@ def claim(folder: Path, *, overwrite: bool, resume: bool) -> FolderLock:
         if made:
             folder.rmdir()
         raise
+    return lock
+
+
+def claim_shard(folder: Path) -> FolderLock:
+    """A shard's share of ``folder``: the shared lock, the folder made and marked if new. Nothing is ever
+    cleared or removed (the other shards may be writing there, so a refused first shard leaves a marked
+    stub, which any later run reuses); a folder with results that are not a run's is refused."""
+    existed = folder.is_dir() and any(folder.iterdir())
+    if existed and not (folder / MARKER).exists():
+        raise InputError("exists and was not made by run-benchmark (no marker file); it is left alone: choose "
+                         "another --run-name", file=str(folder), field="run_name")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        # Marked before anything else is made there: a shard arriving meanwhile sees a run folder.
+        (folder / MARKER).touch()
+    except OSError as exc:
+        raise InputError(f"cannot create the run folder ({exc.strerror})", file=str(folder),
+                         field="results_dir") from None
+    lock = FolderLock(folder, shared=True)
+    if existed and not (folder / "config.yaml").exists() and has_results(folder):
+        lock.withdraw()
+        raise InputError("cannot add a shard: the folder has results but no config.yaml (it is not a run's); "
+                         "nothing was changed", file=str(folder), field="shard")
     return lock
 
 

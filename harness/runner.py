@@ -9,7 +9,6 @@ from (run seed, unit id, turn), so results are the same for any number of proces
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import sys
@@ -22,22 +21,24 @@ from typing import Any
 
 from tqdm import tqdm
 
-from harness import metadata, run_folder
+from harness import run_folder, shards
 from harness import validate_input as validate
 from harness.backends.base import Backend, SamplingParams
 from harness.cache_paths import cache_root
 from harness.config import RunConfig
 from harness.distributed import broadcast_from_main, current_process
 from harness.errors import InputError
-from harness.executor import ExecutionStats, Executor
+from harness.executor import Executor
 from harness.generation import Conversation, ConversationRunner, Unit, batch_groups, units_for
-from harness.problems import MULTI_TURN, Problem
+from harness.finalize import make_verdict, merge_results
+from harness.problems import Problem
 from harness.prompting import BaseCompletionFormat, ChatFormat
 from harness.programs import job_for
-from harness.results import sample_record, write_json
+from harness.results import sample_record
 from harness.fingerprints import run_inputs
 from harness.run_directory import PartWriter, RunDirectory
-from harness.scoring import Verdict, score
+from harness.scoring import Verdict
+from harness.shards import Shard
 from harness.suite_loader import Suite
 from harness.suites import resolve_suite
 from harness.verdict_cache import VerdictCache
@@ -49,7 +50,8 @@ log = logging.getLogger(__name__)
 @dataclass
 class RunOutcome:
     directory: Path
-    summary: dict[str, Any]
+    summary: dict[str, Any]  # empty on ranks other than 0, and for a shard that did not merge
+    note: str = ""  # for a shard: what it did, and what is left
 
 
 def select_problems(suite: Suite, wanted: list[str], limit: int | None,
@@ -123,7 +125,7 @@ def with_threads(config: RunConfig, run_dir: RunDirectory) -> RunConfig:
     ``--resume``), else this process's count (torch's default: the cores, or ``OMP_NUM_THREADS``)."""
     if config.threads is not None or not uses_torch_threads(config):
         return config
-    previous = run_dir.recorded_config() if config.resume else None
+    previous = run_dir.recorded_config() if config.resume or config.shard else None
     if previous is not None and "threads" not in previous:
         return config  # interrupted before runs recorded their thread count: resumed as it ran, unrecorded
     recorded = (previous or {}).get("threads")
@@ -172,41 +174,12 @@ def verdict_of(conversation: Conversation, execution: Execution) -> Verdict:
                         execution.tiers)
 
 
-def verdict_from_record(record: dict[str, Any], problem: Problem) -> Verdict:
-    return make_verdict(problem, record["case"], record["sample"], record["passed"], record["status"],
-                        record["failed_turn"], record.get("tiers"))
-
-
-def make_verdict(problem: Problem, case: int, sample: int, passed: bool, status: str, turn: int | None,
-                 tiers: dict[str, bool] | None = None) -> Verdict:
-    base_passed = None
-    if problem.metadata.get("tiers"):  # HumanEval+: the tests' process decides each tier
-        base_passed = passed or bool((tiers or {}).get("base"))
-    return Verdict(problem_id=problem.id, category=problem.category, case=case, sample=sample, passed=passed,
-                   status=status, turn=turn, num_turns=len(problem.turns) if problem.kind == MULTI_TURN else 1,
-                   base_passed=base_passed)
-
-
-def defects_of(problems: list[Problem]) -> dict[str, list[str]]:
-    """The known data defects of the problems a run scored, for its summary."""
-    return {p.id: list(p.defects) for p in problems if p.defects}
-
-
-def suite_record(suite: Suite, problems: list[Problem], exclude_defective: bool) -> dict[str, Any]:
-    """What the summary says about the suite: where its data came from (with checksum) and what was left out."""
-    record: dict[str, Any] = {"name": suite.name, "path": suite.path, "scorer": suite.scorer,
-                              "problems": len(problems), **run_inputs(suite, problems)}
-    if suite.origin:
-        record["origin"] = suite.origin
-    if exclude_defective:
-        record["excluded_defective"] = [p for p in suite.excluded_if_defective
-                                        if any(q.id == p for q in suite.problems)]
-    return record
-
-
 def run_benchmark(config: RunConfig) -> RunOutcome:
     """Run ``config`` in this process; under ``accelerate launch``/``torchrun`` every rank calls this, does
-    its share of the batch groups, and rank 0 merges. Returns the outcome on rank 0 (``None`` elsewhere)."""
+    its share of the batch groups, and rank 0 merges. With ``--shard i/N`` the launch does only the groups
+    ``g mod N == i`` and merges only with ``--merge-when-complete`` (see ``_end_shard``). Returns the outcome
+    (an empty summary on ranks other than 0, and for a shard that did not merge)."""
+    shard = shards.resolve(config.shard)
     process = current_process(cpu=config.device == "cpu")
     suite = resolve_suite(config.suite, config.data)
     problems = select_problems(suite, config.problems, config.limit, config.exclude_defective)
@@ -214,16 +187,20 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
     groups = batch_groups(units, config.batch_size)
     sizes = [len(group) for group in groups]
     members = [{unit.uid for unit in group} for group in groups]
+    scope = [g for g in range(len(groups)) if shard is None or shard.owns(g)]  # this launch's groups
     run_dir: RunDirectory | None = None
     plan: dict[str, Any]
     if process.is_main:
         try:
             run_dir = RunDirectory(run_folder.folder_for(config.results_dir, run_name_for(config, suite)))
             config = with_threads(config, run_dir)
-            run_dir.prepare(config, run_inputs(suite, problems))
+            if shard is None:
+                run_dir.prepare(config, run_inputs(suite, problems))
+            else:
+                run_dir.prepare_shard(config, run_inputs(suite, problems), shard)
             earlier_files = set(run_dir.sample_files())
             done = run_dir.done_groups(members, stale=earlier_files)
-            plan = {"directory": str(run_dir.directory), "todo": [g for g in range(len(groups)) if g not in done],
+            plan = {"directory": str(run_dir.directory), "todo": [g for g in scope if g not in done],
                     "threads": config.threads}
             if done:
                 log.info("resuming: %d of %d batch groups already done", len(done), len(groups))
@@ -236,6 +213,8 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
         raise plan["error"]
     directory = Path(plan["directory"])
     mine = plan["todo"][process.rank::process.world]
+    if shard is not None:
+        log.info("shard %s: %d of %d batch groups are this shard's", shard, len(scope), len(groups))
     log.info("rank %d/%d: suite %s, %d problems, model %s, n=%d; %d of %d batch groups are this process's; "
              "results in %s", process.rank, process.world, suite.name, len(problems), config.model, config.n,
              len(mine), len(groups), directory)
@@ -259,15 +238,16 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
     runner = ConversationRunner(backend, SamplingParams(temperature=config.temperature, top_p=config.top_p),
                                 config.seed, suite.program_prefix, prompt_format=prompt_format,
                                 max_new_tokens=config.max_new_tokens)
-    part = (run_dir or RunDirectory(directory)).open_part(process.rank)
-    progress = tqdm(total=len(units), initial=sum(sizes[g] for g in range(len(groups)) if g not in plan["todo"]),
+    part = (run_dir or RunDirectory(directory)).open_part(process.rank, shard)
+    total = sum(sizes[g] for g in scope)
+    progress = tqdm(total=total, initial=sum(sizes[g] for g in scope if g not in plan["todo"]),
                     desc="samples", unit="sample", dynamic_ncols=True, disable=not process.is_main)
     try:
         with pool:
             log.info("sandbox: %s", pool.isolation.as_dict())
             executor = make_executor(pool, config.dedup, config.verdict_cache)
             timings = _work(runner, groups, mine, executor, limits_for(config), part,
-                            lambda: _show_progress(progress, run_dir, len(units)))
+                            lambda: _show_progress(progress, run_dir, total, shard))
             isolation = pool.isolation.as_dict()
     except BaseException:
         progress.close()  # ends the bar's line, so that the error is a line of its own
@@ -275,38 +255,50 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
     if getattr(backend, "max_batch", None):  # lowered after running out of memory
         timings["max_batch"] = backend.max_batch
     timings.update(getattr(backend, "usage", dict)())  # e.g. requests and failures per endpoint
+    # What the summary says about the model, prompt and sandbox: a merge takes it from here.
     timings.update(executions=executor.stats.as_dict(), model_load_seconds=round(load_seconds, 3),
                    seconds=round(time.time() - started, 3), rank=process.rank, world=process.world,
-                   threads=threads_in_use())
+                   threads=threads_in_use(), shard=str(shard) if shard else None, model=backend.identity(),
+                   prompt_format=prompt_format.name, sandbox=isolation, started_at=started, ended_at=time.time())
     part.write_timings(timings)
     part.close()
     if not process.is_main:
         return RunOutcome(directory, {})
     assert run_dir is not None
-    done = _wait_for_all_groups(run_dir, members, earlier_files, progress, len(units))
+    _wait_for_groups(run_dir, members, set(scope), earlier_files, progress, total, shard)
     progress.close()
-    records = [record for g in range(len(groups)) for record in sorted(done[g], key=_unit_order(groups[g]))]
-    run_dir.write_samples(records)
-    by_id = {p.id: p for p in problems}
-    verdicts = [verdict_from_record(r, by_id[r["task_id"]]) for r in records]
-    summary = {
-        "suite": suite_record(suite, problems, config.exclude_defective),
-        "model": backend.identity(),
-        "prompt_format": prompt_format.name,
-        "config": config.as_dict(),
-        "ks": config.k,
-        "seed": config.seed,
-        **score(verdicts, config.k, config.n),
-        "defects": defects_of(problems),
-        "timings": {**_merged_timings(run_dir, records), "wall_seconds": round(time.time() - started, 3)},
-        "sandbox": isolation,
-        "versions": metadata.versions(),
-        "git": metadata.git_commit(),
-        "machine": metadata.machine(),
-    }
-    write_json(run_dir.directory / "summary.json", summary)
-    run_dir.finish()
-    return RunOutcome(run_dir.directory, summary)
+    if shard is None:
+        return RunOutcome(run_dir.directory,
+                          merge_results(run_dir, config, suite, problems, groups, time.time() - started))
+    return _end_shard(run_dir, config, suite, problems, groups, shard)
+
+
+def _end_shard(run_dir: RunDirectory, config: RunConfig, suite: Suite, problems: list[Problem],
+               groups: list[list[Unit]], shard: Shard) -> RunOutcome:
+    """A shard whose groups are all present: done, or (``--merge-when-complete``) the merger, when no other
+    shard is live (each shard lets go of its lock before trying, so the last to try sees none) and every
+    group of the run is present."""
+    run_dir.release_locks()
+    later = f"merge with `run-benchmark merge {run_dir.directory}`"
+    if not config.merge_when_complete:
+        return RunOutcome(run_dir.directory, {}, f"shard {shard}: its groups are done; {later} once every shard is")
+    try:
+        run_dir.lock_for_merge()
+    except InputError:
+        return RunOutcome(run_dir.directory, {}, f"shard {shard}: its groups are done; another shard or a merge is "
+                                                 f"live, so this one does not merge (the last shard does, or {later})")
+    try:
+        if not run_dir.parts.is_dir():
+            return RunOutcome(run_dir.directory, {}, f"shard {shard}: its groups are done; another shard has merged "
+                                                     "the run")
+        present = run_dir.done_groups([{unit.uid for unit in group} for group in groups])
+        if len(present) < len(groups):
+            return RunOutcome(run_dir.directory, {}, f"shard {shard}: its groups are done; {len(groups) - len(present)} "
+                                                     f"of the run's {len(groups)} groups are not yet, so it does not "
+                                                     f"merge (the last shard does, or {later})")
+        return RunOutcome(run_dir.directory, merge_results(run_dir, config, suite, problems, groups))
+    finally:
+        run_dir.release_locks()  # nothing left to release after a merge
 
 
 def _work(runner: ConversationRunner, groups: list[list[Unit]], mine: list[int], executor: Executor,
@@ -375,78 +367,27 @@ def _work(runner: ConversationRunner, groups: list[list[Unit]], mine: list[int],
             "execution_waited_seconds": round(clock["execution_waited_seconds"], 3)}
 
 
-def _show_progress(progress: tqdm, run_dir: RunDirectory | None, total: int) -> None:
-    """Rank 0's bar counts every process's lines, read from their part files."""
+def _show_progress(progress: tqdm, run_dir: RunDirectory | None, total: int, shard: Shard | None) -> None:
+    """Rank 0's bar counts every process's lines (of its shard), read from their part files."""
     if run_dir is not None and not progress.disable:
-        progress.n = min(total, run_dir.count_lines())
+        progress.n = min(total, run_dir.count_lines(shard))
         progress.refresh()
 
 
-def _wait_for_all_groups(run_dir: RunDirectory, members: list[set[str]], earlier_files: set[Path], progress: tqdm,
-                         total: int) -> dict[int, list[dict[str, Any]]]:
-    """Rank 0 waits for the other processes' groups by watching their files (no collective: a slow rank
-    never trips a communication timeout). A launcher ends the whole job if a rank dies. Sandbox failures
-    in ``earlier_files`` are being redone, so they do not count as done."""
+def _wait_for_groups(run_dir: RunDirectory, members: list[set[str]], needed: set[int], earlier_files: set[Path],
+                     progress: tqdm, total: int, shard: Shard | None) -> None:
+    """Rank 0 waits for the other processes' groups (``needed``: the run's, or its shard's) by watching their
+    files (no collective: a slow rank never trips a communication timeout). A launcher ends the whole job if
+    a rank dies. Sandbox failures in ``earlier_files`` are being redone, so they do not count as done."""
     seen = -1
     while True:
-        written = run_dir.count_lines()
+        written = run_dir.count_lines(shard)
         if written != seen:  # parse the files again only when some process has appended to them
             seen = written
-            done = run_dir.done_groups(members, stale=earlier_files)
-            if len(done) == len(members):
+            if needed <= run_dir.done_groups(members, stale=earlier_files).keys():
                 progress.n = total
                 progress.refresh()
-                return done
+                return
             progress.n = min(total, written)
             progress.refresh()
         time.sleep(0.5)
-
-
-def _merged_endpoint_usage(parts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Requests, failures and set-asides per endpoint, summed over every process and attempt."""
-    merged: dict[str, dict[str, Any]] = {}
-    for part in parts:
-        for url, usage in (part.get("endpoints") or {}).items():
-            entry = merged.setdefault(url, {"requests": 0, "failures": 0, "set_aside": 0})
-            for key in ("requests", "failures", "set_aside"):
-                entry[key] += usage.get(key, 0)
-            if usage.get("last_error"):
-                entry["last_error"] = usage["last_error"]
-    return merged
-
-
-def _unit_order(group: list[Unit]) -> Callable[[dict[str, Any]], int]:
-    position = {unit.uid: i for i, unit in enumerate(group)}
-    return lambda record: position[record["unit"]]
-
-
-def _merged_timings(run_dir: RunDirectory, records: list[dict[str, Any]]) -> dict[str, Any]:
-    """Sums over every process and attempt; tokens from the sample lines themselves."""
-    parts = []
-    for path in sorted(run_dir.parts.glob("*.timings.json")):
-        try:
-            parts.append(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, json.JSONDecodeError):
-            continue
-    generation = sum(p.get("generation_seconds", 0.0) for p in parts)
-    new_tokens = sum(t["new_tokens"] for r in records for t in r["turns"])
-    executions = {key: sum(p.get("executions", {}).get(key, 0) for p in parts)
-                  for key in ExecutionStats().as_dict()}
-    return {
-        "generation_seconds": round(generation, 3),
-        "execution_seconds": round(sum(p.get("execution_seconds", 0.0) for p in parts), 3),
-        # Generation and execution overlap; these say how long each side waited for the other.
-        "generation_waited_seconds": round(sum(p.get("generation_waited_seconds", 0.0) for p in parts), 3),
-        "execution_waited_seconds": round(sum(p.get("execution_waited_seconds", 0.0) for p in parts), 3),
-        "model_load_seconds": round(sum(p.get("model_load_seconds", 0.0) for p in parts), 3),
-        "new_tokens": new_tokens,
-        "prompt_tokens": sum(t["prompt_tokens"] for r in records for t in r["turns"]),
-        # What the model computed: prompt tokens found in kept or shared KV caches are not recomputed.
-        "prompt_tokens_computed": sum(t.get("prompt_tokens_computed", t["prompt_tokens"])
-                                      for r in records for t in r["turns"]),
-        "tokens_per_second": round(new_tokens / generation, 2) if generation > 0 else None,
-        "executions": executions,
-        **({"max_batch": min(limits)} if (limits := [p["max_batch"] for p in parts if p.get("max_batch")]) else {}),
-        "processes": [{k: p.get(k) for k in ("rank", "world", "seconds", "threads")} for p in parts],
-        **({"endpoints": endpoints} if (endpoints := _merged_endpoint_usage(parts)) else {}),
-    }
