@@ -34,6 +34,7 @@ from harness.generation import Conversation, ConversationRunner, Unit, batch_gro
 from harness.problems import MULTI_TURN, Problem
 from harness.prompting import BaseCompletionFormat, ChatFormat
 from harness.programs import job_for
+from harness.time_limits import TimeLimits, time_limits
 from harness.results import sample_record, write_json
 from harness.fingerprints import run_inputs
 from harness.run_directory import PartWriter, RunDirectory
@@ -155,8 +156,10 @@ def limits_for(config: RunConfig) -> Limits:
     return Limits(wall_seconds=config.timeout, cpu_seconds=config.timeout, memory_mb=config.memory_mb)
 
 
-def execute(conversations: list[Conversation], executor: Executor, limits: Limits,
+def execute(conversations: list[Conversation], executor: Executor, limits: Limits | TimeLimits,
             progress: tqdm | None = None) -> list[Execution]:
+    """``limits``: per problem (``harness.time_limits``), or plain limits as floors."""
+    limits = limits if isinstance(limits, TimeLimits) else TimeLimits(limits)
     jobs = [job_for(c, limits) for c in conversations]
     return executor.run(jobs, on_done=progress.update if progress is not None else None)
 
@@ -265,7 +268,8 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
         with pool:
             log.info("sandbox: %s", pool.isolation.as_dict())
             executor = make_executor(pool, config.dedup, config.verdict_cache)
-            timings = _work(runner, groups, mine, executor, limits_for(config), part,
+            limits = time_limits(pool, problems, limits_for(config), suite.program_prefix)
+            timings = _work(runner, groups, mine, executor, limits, part,
                             lambda: _show_progress(progress, run_dir, len(units)))
             isolation = pool.isolation.as_dict()
     except BaseException:
@@ -297,6 +301,7 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
         "seed": config.seed,
         **score(verdicts, config.k, config.n),
         "defects": defects_of(problems),
+        "limits": limits.record(problems),
         "timings": {**_merged_timings(run_dir, records), "wall_seconds": round(time.time() - started, 3)},
         "sandbox": isolation,
         "versions": metadata.versions(),
@@ -309,7 +314,7 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
 
 
 def _work(runner: ConversationRunner, groups: list[list[Unit]], mine: list[int], executor: Executor,
-          limits: Limits, part: PartWriter, on_group_done: Callable[[], None]) -> dict[str, Any]:
+          limits: TimeLimits, part: PartWriter, on_group_done: Callable[[], None]) -> dict[str, Any]:
     """This process's share: generate each group, execute its programs, append its lines (flushed).
 
     Generation and execution overlap: while the sandbox runs group i's programs on a thread of its own,

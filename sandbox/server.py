@@ -754,7 +754,7 @@ def _is_floats(x):
     """evalplus's ``is_floats``."""
     if isinstance(x, float):
         return True
-    if isinstance(x, (list, tuple)):
+    if isinstance(x, (list, tuple)) and x:
         return all(isinstance(i, float) for i in x)
     np = sys.modules.get("numpy")
     if np is not None and isinstance(x, np.ndarray):
@@ -893,6 +893,7 @@ class Server:
         self.workdir = None
         self._workdir_checked = False  # _clean_up has just found (or made) it clean
         self._rlimits = {}
+        self._cpu_seconds = 0.0
         for module in settings.get("preload", []):
             try:
                 __import__(module)
@@ -952,9 +953,13 @@ class Server:
     def run(self, job):
         limits = job["limits"]
         key = tuple(sorted(limits.items()))
-        resource_limits = self._rlimits.get(key)
-        if resource_limits is None:  # the same few limits come back job after job
-            resource_limits = self._rlimits[key] = rlimits(limits)
+        both = self._rlimits.get(key)
+        if both is None:  # the same few limits come back job after job
+            # The tests' process may get more CPU than the program's (HumanEval+'s computes the reference's
+            # outputs), so that only the program's own time is held to the limit measured for it.
+            tests_limits = dict(limits, cpu_seconds=limits.get("tests_cpu_seconds") or limits["cpu_seconds"])
+            both = self._rlimits[key] = (rlimits(limits), rlimits(tests_limits))
+        resource_limits, tests_resource_limits = both
         printing = job["mode"] == "print_value"
         if printing:
             __import__("ast")  # once, here, rather than in every child that needs it
@@ -976,7 +981,7 @@ class Server:
         else:
             tests = self._tests_process()
             self._sequence += 1
-            tests.start_job(job, self._trusted_pending, self._sequence, resource_limits)
+            tests.start_job(job, self._trusted_pending, self._sequence, tests_resource_limits)
             gc.freeze()
             candidate = os.fork()
             if candidate == 0:
@@ -989,7 +994,9 @@ class Server:
             if outcome["acknowledged"]:
                 self._trusted_pending = 0
         outcome["duration"] = round(time.monotonic() - start, 6)
-        return self._verdict(outcome, printing)
+        result = self._verdict(outcome, printing)
+        result["cpu_seconds"] = round(self._cpu_seconds, 6)
+        return result
 
     def _tests_process(self):
         """The worker's tests' process, started (forked from this server, before any job's trusted part
@@ -1233,14 +1240,19 @@ class Server:
                 pass
 
     def _wait(self, pid, pidfd, deadline):
+        """The program's process's wait status; its CPU time (user and system, what its limit counts) is
+        kept in ``_cpu_seconds`` for the reply (time limits are measured from the reference's)."""
         while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
+            done, status, usage = os.wait4(pid, os.WNOHANG)
             if done:
+                self._cpu_seconds = usage.ru_utime + usage.ru_stime
                 return status
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self._kill_group(pid)
-                return os.waitpid(pid, 0)[1]
+                _, status, usage = os.wait4(pid, 0)
+                self._cpu_seconds = usage.ru_utime + usage.ru_stime
+                return status
             if pidfd is not None:
                 select.select([pidfd], [], [], remaining)
             else:
