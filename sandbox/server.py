@@ -731,7 +731,8 @@ def run_tests(job, trusted, link, report, memo):
     tiers = None
     try:
         if job["mode"] == "evalplus":
-            tiers = evalplus_tiers(trusted, reference, namespace[entry_point], memo)
+            tiers = []  # filled tier by tier: one decided before the program ended keeps its verdict
+            evalplus_tiers(trusted, reference, namespace[entry_point], memo, tiers)
             failure = next((reason for _, ok, reason in tiers if not ok), None)
         else:
             exec(compile(trusted["test"] + "\n", "<tests>", "exec"), namespace)
@@ -742,11 +743,12 @@ def run_tests(job, trusted, link, report, memo):
         failure = _describe(exc) or "AssertionError"
     if side.fatal is not None:
         reason, gone = side.fatal
-        report({"passed": False, "status": "failed", "reason": reason, "candidate_gone": gone})
-        return
-    message = {"passed": failure is None, "status": "passed" if failure is None else "failed", "reason": failure or ""}
-    if tiers is not None:
-        message["tiers"] = dict((name, ok) for name, ok, _ in tiers)
+        message = {"passed": False, "status": "failed", "reason": reason, "candidate_gone": gone}
+    else:
+        message = {"passed": failure is None, "status": "passed" if failure is None else "failed",
+                   "reason": failure or ""}
+    if tiers is not None:  # a tier finished before the program ended (its time limit, say) keeps its verdict
+        message["tiers"] = dict([("base", False), ("plus", False)] + [(name, ok) for name, ok, _ in tiers])
     report(message)
 
 
@@ -779,14 +781,16 @@ def _allclose(out, exp, atol):
     return bool(numpy.allclose(out, exp, rtol=1e-07, atol=atol))
 
 
-def evalplus_tiers(trusted, reference, candidate, memo):
+def evalplus_tiers(trusted, reference, candidate, memo, results):
     """evalplus's ``unsafe_execute`` decisions, per tier (base, then plus), against the reference's outputs
     computed here: exact equality, else ``np.allclose`` within ``atol`` (1e-6 for floats when the release
-    gives 0), and HumanEval/32's ``|poly(xs, x)| <= atol``. Returns ``[(tier, passed, reason)]``."""
+    gives 0), and HumanEval/32's ``|poly(xs, x)| <= atol``. Appends ``(tier, passed, reason)`` to ``results``
+    as each tier is decided (a call that ends the program, at its time limit say, leaves the later tiers
+    out: the caller counts them failed, and a tier already decided keeps its verdict, as in evalplus,
+    where each tier runs in its own process)."""
     import copy
 
     find_zero = trusted.get("entry_point") == "find_zero"
-    results = []
     for tier in ("base", "plus"):  # evalplus checks each tier on its own, from the release's atol
         atol = float(trusted.get("atol") or 0)
         reason = ""
@@ -819,7 +823,6 @@ def evalplus_tiers(trusted, reference, candidate, memo):
             break
     if len(results) == 1:  # the plus tier is the base inputs and the extra ones
         results.append(("plus", False, results[0][2]))
-    return results
 
 
 # --------------------------------------------------------------------------------------------
@@ -1375,6 +1378,8 @@ class Server:
         else:
             if report is not None:  # the program's process ended first: say how
                 status = outcome["candidate_status"]
+                if type(report.get("tiers")) is dict:  # HumanEval+: base can pass before plus runs out of time
+                    result["tiers"] = report["tiers"]
             result.update(_ended(status, "" if printing or report is not None else "the tests' process "))
         return result
 
