@@ -67,7 +67,7 @@ def test_empty_and_wrong_solutions_fail(suite, tmp_path):
     result = run_cli("evaluate", "--suite", suite, "--data", str(path), "--samples", str(samples),
                      "--results-dir", str(tmp_path), "--run-name", "bad", "--no-verdict-cache")
     assert result.returncode == 0, result.stderr[-2000:]
-    verdicts = [json.loads(line) for line in (tmp_path / "bad_results.jsonl").read_text().splitlines()]
+    verdicts = [json.loads(line) for line in (tmp_path / "bad.jsonl_results.jsonl").read_text().splitlines()]
     assert len(verdicts) == 2 * len(problems)
     empty_passed = [v["task_id"] for v in verdicts[0::2] if v["passed"]]
     wrong_passed = [v["task_id"] for v in verdicts[1::2] if v["passed"]]

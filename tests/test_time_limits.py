@@ -65,3 +65,22 @@ def test_problems_without_a_measured_reference_keep_their_own_timeout():
     assert TimeLimits(floor).for_problem(code).cpu_seconds == 60.0  # not measured: as before
     record = limits.record([multi_turn, code])["problems"]
     assert "reference_cpu_seconds" not in record["m"] and record["c"]["reference_cpu_seconds"] == 0.01
+
+
+def test_a_humanevalplus_sample_out_of_time_on_plus_inputs_keeps_its_base_verdict():
+    """As in evalplus, where each tier runs in its own process: the base inputs all passed before the
+    program ran out of CPU on a plus input, so base passes and plus does not."""
+    from sandbox.pool import Job, SandboxPool
+
+    reference = "def count_up(n):\n    return n\n"
+    slow = "def count_up(n):\n    i = 0\n    while i < n:\n        i += 1\n    return i\n"  # linear: 10**12 never ends
+    data = json.dumps({"base": [[3], [5]], "plus": [[10 ** 12]], "atol": 0})
+    job = Job(program=slow, mode="evalplus", limits=Limits(wall_seconds=30, cpu_seconds=1, tests_cpu_seconds=10),
+              test=data, entry_point="count_up", helpers=reference)
+    with SandboxPool(workers=1, preload=()) as pool:
+        execution = pool.run_one(job)
+        wrong_base = pool.run_one(Job(program=slow.replace("return i", "return i + 1"), mode="evalplus",
+                                      limits=job.limits, test=data, entry_point="count_up", helpers=reference))
+    assert (execution.status, execution.reason) == ("timeout", "CPU time limit exceeded"), execution
+    assert execution.tiers == {"base": True, "plus": False} and not execution.passed
+    assert wrong_base.tiers == {"base": False, "plus": False}, wrong_base
