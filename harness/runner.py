@@ -159,8 +159,8 @@ def limits_for(config: RunConfig) -> Limits:
 def execute(conversations: list[Conversation], executor: Executor, limits: Limits | TimeLimits,
             progress: tqdm | None = None) -> list[Execution]:
     """``limits``: per problem (``harness.time_limits``), or plain limits as floors."""
-    limits = limits if isinstance(limits, TimeLimits) else TimeLimits(limits)
-    jobs = [job_for(c, limits) for c in conversations]
+    per_problem = limits if isinstance(limits, TimeLimits) else TimeLimits(limits)
+    jobs = [job_for(c, per_problem) for c in conversations]
     return executor.run(jobs, on_done=progress.update if progress is not None else None)
 
 

@@ -26,9 +26,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from harness.backends.base import SamplingParams
 from harness.backends.reference import ReferenceBackend
 from harness.cache_paths import cache_root
-from harness.backends.base import SamplingParams
+from harness.errors import InputError
 from harness.generation import ConversationRunner, units_for
 from harness.problems import CODE, Problem
 from sandbox.pool import Limits, SandboxPool
@@ -92,12 +93,13 @@ def time_limits(pool: SandboxPool, problems: Sequence[Problem], floor: Limits,
     if not targets:
         return TimeLimits(floor)
     path = _cache_path(targets, pool.python)
-    times = _read(path)
+    times = _read(path) if path is not None else {}
     missing = [p for p in targets if p.id not in times]
     if missing:
         log.info("measuring the reference solutions of %d problem(s) for their time limits", len(missing))
         times.update(_measure(pool, missing, floor, program_prefix))
-        _write(path, times)
+        if path is not None:
+            _write(path, times)
     return TimeLimits(floor, {p.id: times[p.id] for p in targets if p.id in times})
 
 
@@ -120,12 +122,19 @@ def _measure(pool: SandboxPool, problems: Sequence[Problem], floor: Limits, prog
     return times
 
 
-def _cache_path(problems: Sequence[Problem], python: str) -> Path:
+def _cache_path(problems: Sequence[Problem], python: str) -> Path | None:
+    """The measurement's file, named by the checksum of the problems' content and the sandbox interpreter;
+    None (measure, do not cache) when there is no usable cache folder."""
     from harness.fingerprints import problem_content
 
+    try:
+        root = cache_root()
+    except InputError as exc:
+        log.warning("the references' times are not cached: %s", exc)
+        return None
     content = json.dumps({"python": python, "problems": [problem_content(p) for p in problems]}, sort_keys=True,
                          default=repr)
-    return cache_root() / "reference-times" / (hashlib.sha256(content.encode("utf-8")).hexdigest() + ".json")
+    return root / "reference-times" / (hashlib.sha256(content.encode("utf-8")).hexdigest() + ".json")
 
 
 def _read(path: Path) -> dict[str, float]:
@@ -140,7 +149,10 @@ def _read(path: Path) -> dict[str, float]:
 
 def _write(path: Path, times: dict[str, float]) -> None:
     """Atomically (a concurrent run reads the old file or the new one, never half of one)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(times, sort_keys=True), encoding="utf-8")
-    tmp.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(times, sort_keys=True), encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:  # a full or read-only cache costs a measurement next time, never the run
+        log.warning("the references' times are not cached in %s: %s", path.parent, exc.strerror or exc)

