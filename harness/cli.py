@@ -153,7 +153,7 @@ def parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--sandbox", choices=["auto", "strict", "none"], default="auto")
     evaluate.add_argument("--sandbox-python")
     evaluate.add_argument("--timeout", type=validate.number_flag(above=0, maximum=86400), default=10.0,
-                          help="seconds per program (default 10)")
+                          help="floor of the per-program limit in seconds (default 10; evalplus's is 1)")
     evaluate.add_argument("--memory-mb", type=validate.integer_flag(minimum=64, maximum=1 << 30), default=4096,
                           help="address-space limit per program in MB (default 4096)")
     evaluate.add_argument("--no-dedup", dest="dedup", action="store_false")

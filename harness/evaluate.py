@@ -25,13 +25,14 @@ from harness.cache_paths import cache_root
 from harness.datasets.jsonl import decode_json_line
 from harness.errors import InputError
 from harness.generation import Conversation, TurnRecord, Unit
-from harness.problems import MULTI_TURN
+from harness.problems import MULTI_TURN, Problem
 from harness.prompting import BaseCompletionFormat
 from harness.results import RunWriter, sample_record
 from harness.finalize import defects_of, suite_record
 from harness.runner import execute, make_executor, verdict_of
 from harness.scoring import score
 from harness.suite_loader import Suite
+from harness.time_limits import time_limits
 from harness.validate_input import writable_file
 from sandbox.pool import Limits, SandboxPool
 
@@ -130,15 +131,15 @@ def evaluate_samples(suite: Suite, samples_path: str, ks: list[int], out_dir: Pa
     with pool:
         with tqdm(total=len(conversations), desc="execute", unit="prog", dynamic_ncols=True) as progress:
             executor = make_executor(pool, dedup, verdict_cache)
-            executions = execute(conversations, executor, limits, progress)
+            evaluated = _evaluated(suite, conversations)
+            timed = time_limits(pool, evaluated, limits, suite.program_prefix)
+            executions = execute(conversations, executor, timed, progress)
         isolation = pool.isolation.as_dict()
     verdicts = []
     for conversation, execution in zip(conversations, executions):
         verdicts.append(verdict_of(conversation, execution))
         writer.append_sample(sample_record(conversation, execution, seed=0))
     _write_human_eval_results(samples_path, [record for _, record in records], executions)
-    evaluated_ids = {c.unit.problem.id for c in conversations}
-    evaluated = [p for p in suite.problems if p.id in evaluated_ids]
     summary = {
         "suite": suite_record(suite, evaluated, exclude_defective=False),
         "model": {"backend": "samples", "samples_file": str(Path(samples_path).resolve())},
@@ -146,6 +147,7 @@ def evaluate_samples(suite: Suite, samples_path: str, ks: list[int], out_dir: Pa
         "seed": None,
         **score(verdicts, ks, fewest),
         "defects": defects_of(evaluated),
+        "limits": timed.record(evaluated),
         "timings": {"execution_seconds": round(time.time() - started, 3), "executions": executor.stats.as_dict()},
         "sandbox": isolation,
         "versions": metadata.versions(),
@@ -154,6 +156,12 @@ def evaluate_samples(suite: Suite, samples_path: str, ks: list[int], out_dir: Pa
     }
     writer.write_summary(summary)
     return summary
+
+
+def _evaluated(suite: Suite, conversations: list[Conversation]) -> list[Problem]:
+    """The suite's problems that the samples answer, in the suite's order."""
+    ids = {c.unit.problem.id for c in conversations}
+    return [p for p in suite.problems if p.id in ids]
 
 
 def _write_human_eval_results(samples_path: str, records: list[dict[str, Any]], executions: list) -> None:

@@ -27,7 +27,7 @@ def merge_results(run_dir: RunDirectory, config: RunConfig, suite: Suite, proble
                   groups: list[list[Unit]], wall_seconds: float | None = None) -> dict[str, Any]:
     """Write the run's results from its parts (every process, shard and attempt), then remove the parts;
     refuses with one line, changing nothing, when a group is missing or a part was written under another
-    config. The model, prompt format and sandbox layers come from the processes' timings files.
+    config. The model, prompt format, sandbox layers and time limits come from the processes' timings files.
     ``wall_seconds``: the run's own clock; else the span from the first process's start to the last's end."""
     members = [{unit.uid for unit in group} for group in groups]
     done = run_dir.done_groups(members, fingerprint=run_dir.fingerprint())
@@ -53,6 +53,7 @@ def merge_results(run_dir: RunDirectory, config: RunConfig, suite: Suite, proble
         "seed": config.seed,
         **score(verdicts, config.k, config.n),
         "defects": defects_of(problems),
+        "limits": described.get("limits"),
         "timings": {**_merged_timings(parts, records), "wall_seconds": round(wall_seconds, 3)},
         "sandbox": described["sandbox"],
         "versions": metadata.versions(),

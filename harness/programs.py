@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from harness.generation import Conversation
 from harness.problems import MULTI_TURN, Problem
-from sandbox.pool import Job, Limits
+from harness.time_limits import TimeLimits
+from sandbox.pool import Job
 from sandbox.scorers import SCORERS
 
 
@@ -17,15 +18,8 @@ def scorer_name(problem: Problem) -> str:
     return "evalplus" if problem.metadata.get("tiers") else "assert"
 
 
-def job_for(conversation: Conversation, limits: Limits) -> Job:
+def job_for(conversation: Conversation, limits: TimeLimits) -> Job:
+    """The conversation's job, with its problem's limits (``harness.time_limits``)."""
     problem = conversation.unit.problem
-    # CPU time is the binding limit: it does not grow when the machine is loaded. The wall limit, which
-    # catches programs that sleep or block, is twice that plus a margin, so a loaded machine (more busy
-    # workers than cores) does not turn a correct program into a timeout.
-    cpu = max(limits.cpu_seconds, problem.timeout)
-    wall = max(limits.wall_seconds, 2 * cpu + 5.0)
-    job_limits = Limits(wall_seconds=wall, cpu_seconds=cpu,
-                        memory_mb=limits.memory_mb, file_size_mb=limits.file_size_mb, open_files=limits.open_files,
-                        processes=limits.processes, output_bytes=limits.output_bytes)
-    return SCORERS[scorer_name(problem)].build(problem, conversation.program, job_limits, conversation.unit.case,
-                                               tuple(conversation.turn_line_starts))
+    return SCORERS[scorer_name(problem)].build(problem, conversation.program, limits.for_problem(problem),
+                                               conversation.unit.case, tuple(conversation.turn_line_starts))

@@ -35,6 +35,7 @@ from harness.problems import Problem
 from harness.prompting import BaseCompletionFormat, ChatFormat
 from harness.programs import job_for
 from harness.results import sample_record
+from harness.time_limits import TimeLimits, time_limits
 from harness.fingerprints import run_inputs
 from harness.run_directory import PartWriter, RunDirectory
 from harness.scoring import Verdict
@@ -157,9 +158,11 @@ def limits_for(config: RunConfig) -> Limits:
     return Limits(wall_seconds=config.timeout, cpu_seconds=config.timeout, memory_mb=config.memory_mb)
 
 
-def execute(conversations: list[Conversation], executor: Executor, limits: Limits,
+def execute(conversations: list[Conversation], executor: Executor, limits: Limits | TimeLimits,
             progress: tqdm | None = None) -> list[Execution]:
-    jobs = [job_for(c, limits) for c in conversations]
+    """``limits``: per problem (``harness.time_limits``), or plain limits as floors."""
+    per_problem = limits if isinstance(limits, TimeLimits) else TimeLimits(limits)
+    jobs = [job_for(c, per_problem) for c in conversations]
     return executor.run(jobs, on_done=progress.update if progress is not None else None)
 
 
@@ -246,7 +249,8 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
         with pool:
             log.info("sandbox: %s", pool.isolation.as_dict())
             executor = make_executor(pool, config.dedup, config.verdict_cache)
-            timings = _work(runner, groups, mine, executor, limits_for(config), part,
+            limits = time_limits(pool, problems, limits_for(config), suite.program_prefix)
+            timings = _work(runner, groups, mine, executor, limits, part,
                             lambda: _show_progress(progress, run_dir, total, shard))
             isolation = pool.isolation.as_dict()
     except BaseException:
@@ -259,7 +263,8 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
     timings.update(executions=executor.stats.as_dict(), model_load_seconds=round(load_seconds, 3),
                    seconds=round(time.time() - started, 3), rank=process.rank, world=process.world,
                    threads=threads_in_use(), shard=str(shard) if shard else None, model=backend.identity(),
-                   prompt_format=prompt_format.name, sandbox=isolation, started_at=started, ended_at=time.time())
+                   prompt_format=prompt_format.name, sandbox=isolation, limits=limits.record(problems),
+                   started_at=started, ended_at=time.time())
     part.write_timings(timings)
     part.close()
     if not process.is_main:
@@ -302,7 +307,7 @@ def _end_shard(run_dir: RunDirectory, config: RunConfig, suite: Suite, problems:
 
 
 def _work(runner: ConversationRunner, groups: list[list[Unit]], mine: list[int], executor: Executor,
-          limits: Limits, part: PartWriter, on_group_done: Callable[[], None]) -> dict[str, Any]:
+          limits: TimeLimits, part: PartWriter, on_group_done: Callable[[], None]) -> dict[str, Any]:
     """This process's share: generate each group, execute its programs, append its lines (flushed).
 
     Generation and execution overlap: while the sandbox runs group i's programs on a thread of its own,

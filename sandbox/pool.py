@@ -38,6 +38,8 @@ class Limits:
     open_files: int = 256
     processes: int = 64
     output_bytes: int = 1_000_000
+    # CPU for a code prompt's tests' process, when it needs more than the program (None: ``cpu_seconds``).
+    tests_cpu_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ class Execution:
     duration: float
     origin: str = "run"
     tiers: dict[str, bool] | None = None  # HumanEval+: {"base": ..., "plus": ...}, decided with the verdict
+    cpu_seconds: float | None = None  # the program's process's CPU time (None: not measured)
 
 
 class _Server:
@@ -209,7 +212,8 @@ class SandboxPool:
         decision = scorer.decide(job, reply)
         return Execution(passed=decision.passed, status=decision.status, reason=decision.reason, turn=decision.turn,
                          stdout=reply.get("stdout", ""), stderr=reply.get("stderr", ""),
-                         duration=float(reply.get("duration", 0.0)), tiers=decision.tiers)
+                         duration=float(reply.get("duration", 0.0)), tiers=decision.tiers,
+                         cpu_seconds=_seconds(reply.get("cpu_seconds")))
 
     def run_many(self, jobs: Iterable[tuple[Any, Job]]) -> Iterator[tuple[Any, Execution]]:
         """Run ``(key, job)`` pairs across the workers; yields ``(key, execution)`` as they finish."""
@@ -249,3 +253,7 @@ def _processes_of_this_user() -> int:
             except OSError:
                 pass
     return count
+
+
+def _seconds(value: Any) -> float | None:
+    return float(value) if type(value) in (int, float) else None

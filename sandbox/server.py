@@ -738,7 +738,8 @@ def run_tests(job, trusted, link, report, memo):
     tiers = None
     try:
         if job["mode"] == "evalplus":
-            tiers = evalplus_tiers(trusted, reference, namespace[entry_point], memo)
+            tiers = []  # filled tier by tier: one decided before the program ended keeps its verdict
+            evalplus_tiers(trusted, reference, namespace[entry_point], memo, tiers)
             failure = next((reason for _, ok, reason in tiers if not ok), None)
         else:
             exec(compile(trusted["test"] + "\n", "<tests>", "exec"), namespace)
@@ -749,11 +750,12 @@ def run_tests(job, trusted, link, report, memo):
         failure = _describe(exc) or "AssertionError"
     if side.fatal is not None:
         reason, gone = side.fatal
-        report({"passed": False, "status": "failed", "reason": reason, "candidate_gone": gone})
-        return
-    message = {"passed": failure is None, "status": "passed" if failure is None else "failed", "reason": failure or ""}
-    if tiers is not None:
-        message["tiers"] = dict((name, ok) for name, ok, _ in tiers)
+        message = {"passed": False, "status": "failed", "reason": reason, "candidate_gone": gone}
+    else:
+        message = {"passed": failure is None, "status": "passed" if failure is None else "failed",
+                   "reason": failure or ""}
+    if tiers is not None:  # a tier finished before the program ended (its time limit, say) keeps its verdict
+        message["tiers"] = dict([("base", False), ("plus", False)] + [(name, ok) for name, ok, _ in tiers])
     report(message)
 
 
@@ -761,7 +763,7 @@ def _is_floats(x):
     """evalplus's ``is_floats``."""
     if isinstance(x, float):
         return True
-    if isinstance(x, (list, tuple)):
+    if isinstance(x, (list, tuple)) and x:
         return all(isinstance(i, float) for i in x)
     np = sys.modules.get("numpy")
     if np is not None and isinstance(x, np.ndarray):
@@ -786,14 +788,16 @@ def _allclose(out, exp, atol):
     return bool(numpy.allclose(out, exp, rtol=1e-07, atol=atol))
 
 
-def evalplus_tiers(trusted, reference, candidate, memo):
+def evalplus_tiers(trusted, reference, candidate, memo, results):
     """evalplus's ``unsafe_execute`` decisions, per tier (base, then plus), against the reference's outputs
     computed here: exact equality, else ``np.allclose`` within ``atol`` (1e-6 for floats when the release
-    gives 0), and HumanEval/32's ``|poly(xs, x)| <= atol``. Returns ``[(tier, passed, reason)]``."""
+    gives 0), and HumanEval/32's ``|poly(xs, x)| <= atol``. Appends ``(tier, passed, reason)`` to ``results``
+    as each tier is decided (a call that ends the program, at its time limit say, leaves the later tiers
+    out: the caller counts them failed, and a tier already decided keeps its verdict, as in evalplus,
+    where each tier runs in its own process)."""
     import copy
 
     find_zero = trusted.get("entry_point") == "find_zero"
-    results = []
     for tier in ("base", "plus"):  # evalplus checks each tier on its own, from the release's atol
         atol = float(trusted.get("atol") or 0)
         reason = ""
@@ -826,7 +830,6 @@ def evalplus_tiers(trusted, reference, candidate, memo):
             break
     if len(results) == 1:  # the plus tier is the base inputs and the extra ones
         results.append(("plus", False, results[0][2]))
-    return results
 
 
 # --------------------------------------------------------------------------------------------
@@ -900,6 +903,7 @@ class Server:
         self.workdir = None
         self._workdir_checked = False  # _clean_up has just found (or made) it clean
         self._rlimits = {}
+        self._cpu_seconds = 0.0
         for module in settings.get("preload", []):
             try:
                 __import__(module)
@@ -959,9 +963,13 @@ class Server:
     def run(self, job):
         limits = job["limits"]
         key = tuple(sorted(limits.items()))
-        resource_limits = self._rlimits.get(key)
-        if resource_limits is None:  # the same few limits come back job after job
-            resource_limits = self._rlimits[key] = rlimits(limits)
+        both = self._rlimits.get(key)
+        if both is None:  # the same few limits come back job after job
+            # The tests' process may get more CPU than the program's (HumanEval+'s computes the reference's
+            # outputs), so that only the program's own time is held to the limit measured for it.
+            tests_limits = dict(limits, cpu_seconds=limits.get("tests_cpu_seconds") or limits["cpu_seconds"])
+            both = self._rlimits[key] = (rlimits(limits), rlimits(tests_limits))
+        resource_limits, tests_resource_limits = both
         printing = job["mode"] == "print_value"
         if printing:
             __import__("ast")  # once, here, rather than in every child that needs it
@@ -983,7 +991,7 @@ class Server:
         else:
             tests = self._tests_process()
             self._sequence += 1
-            tests.start_job(job, self._trusted_pending, self._sequence, resource_limits)
+            tests.start_job(job, self._trusted_pending, self._sequence, tests_resource_limits)
             gc.freeze()
             candidate = os.fork()
             if candidate == 0:
@@ -996,7 +1004,9 @@ class Server:
             if outcome["acknowledged"]:
                 self._trusted_pending = 0
         outcome["duration"] = round(time.monotonic() - start, 6)
-        return self._verdict(outcome, printing)
+        result = self._verdict(outcome, printing)
+        result["cpu_seconds"] = round(self._cpu_seconds, 6)
+        return result
 
     def _tests_process(self):
         """The worker's tests' process, started (forked from this server, before any job's trusted part
@@ -1240,14 +1250,19 @@ class Server:
                 pass
 
     def _wait(self, pid, pidfd, deadline):
+        """The program's process's wait status; its CPU time (user and system, what its limit counts) is
+        kept in ``_cpu_seconds`` for the reply (time limits are measured from the reference's)."""
         while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
+            done, status, usage = os.wait4(pid, os.WNOHANG)
             if done:
+                self._cpu_seconds = usage.ru_utime + usage.ru_stime
                 return status
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self._kill_group(pid)
-                return os.waitpid(pid, 0)[1]
+                _, status, usage = os.wait4(pid, 0)
+                self._cpu_seconds = usage.ru_utime + usage.ru_stime
+                return status
             if pidfd is not None:
                 select.select([pidfd], [], [], remaining)
             else:
@@ -1370,6 +1385,8 @@ class Server:
         else:
             if report is not None:  # the program's process ended first: say how
                 status = outcome["candidate_status"]
+                if type(report.get("tiers")) is dict:  # HumanEval+: base can pass before plus runs out of time
+                    result["tiers"] = report["tiers"]
             result.update(_ended(status, "" if printing or report is not None else "the tests' process "))
         return result
 
