@@ -30,6 +30,7 @@ from harness.config import RunConfig
 from harness.distributed import broadcast_from_main, current_process
 from harness.errors import InputError
 from harness.executor import ExecutionStats, Executor
+from harness import feedback
 from harness.generation import Conversation, ConversationRunner, Unit, batch_groups, units_for
 from harness.problems import MULTI_TURN, Problem
 from harness.prompting import BaseCompletionFormat, ChatFormat
@@ -37,7 +38,7 @@ from harness.programs import job_for
 from harness.results import sample_record, write_json
 from harness.fingerprints import run_inputs
 from harness.run_directory import PartWriter, RunDirectory
-from harness.scoring import Verdict, score
+from harness.scoring import Verdict, feedback_scores, score
 from harness.suite_loader import Suite
 from harness.suites import resolve_suite
 from harness.verdict_cache import VerdictCache
@@ -210,6 +211,9 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
     process = current_process(cpu=config.device == "cpu")
     suite = resolve_suite(config.suite, config.data)
     problems = select_problems(suite, config.problems, config.limit, config.exclude_defective)
+    repairs = feedback.settings_for(config.feedback, config.max_repairs, suite.feedback, suite.max_repairs)
+    if repairs.enabled:  # recorded (and checked on resume) as in effect, wherever it was set
+        config = replace(config, feedback=repairs.mode, max_repairs=repairs.max_repairs)
     units = units_for(problems, config.n)
     groups = batch_groups(units, config.batch_size)
     sizes = [len(group) for group in groups]
@@ -265,6 +269,8 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
         with pool:
             log.info("sandbox: %s", pool.isolation.as_dict())
             executor = make_executor(pool, config.dedup, config.verdict_cache)
+            if repairs.enabled:
+                runner.checker = feedback.Checker(repairs, executor, limits_for(config))
             timings = _work(runner, groups, mine, executor, limits_for(config), part,
                             lambda: _show_progress(progress, run_dir, len(units)))
             isolation = pool.isolation.as_dict()
@@ -296,6 +302,8 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
         "ks": config.k,
         "seed": config.seed,
         **score(verdicts, config.k, config.n),
+        **({"feedback": {**repairs.as_dict(), **feedback_scores(verdicts, records, config.k, config.n,
+                                                                 repairs.max_repairs)}} if repairs.enabled else {}),
         "defects": defects_of(problems),
         "timings": {**_merged_timings(run_dir, records), "wall_seconds": round(time.time() - started, 3)},
         "sandbox": isolation,
@@ -331,9 +339,13 @@ def _work(runner: ConversationRunner, groups: list[list[Unit]], mine: list[int],
             index, conversations = item
             t1 = time.perf_counter()
             try:
-                executions = execute(conversations, executor, limits)
-                part.append([{"group": index, **sample_record(c, e, runner.seed)}
-                             for c, e in zip(conversations, executions)])
+                if runner.checker is None:
+                    executions, extras = execute(conversations, executor, limits), [{}] * len(conversations)
+                else:  # the hidden tests' verdict after every repair round
+                    executions, extras = feedback.execute_rounds(conversations, executor, limits,
+                                                                 runner.checker.max_repairs)
+                part.append([{"group": index, **sample_record(c, e, runner.seed), **extra}
+                             for c, e, extra in zip(conversations, executions, extras)])
             except BaseException as exc:  # handed to the generating thread, which stops the run
                 failure.append(exc)
                 return
