@@ -182,6 +182,9 @@ class Checker:
         for (index, _), execution in zip(wanted, executions):
             problem = items[index][0]
             failed = check_failed(problem, execution)
+            if not failed and problem.kind == MULTI_TURN:  # it ran: what it printed means nothing here
+                results[index] = ("ran", "", None, None)
+                continue
             results[index] = (execution.status, execution.reason[:400], error_type(execution) if failed else None,
                               feedback_text(self.settings.mode, problem, execution))
         return results

@@ -169,9 +169,9 @@ class ConversationRunner:
         prompt = conversation.history + text
         if repair:  # the program before the turn, the failed attempt, the feedback, the turn again
             failed = conversation.attempts[turn][-1]
-            head = failed.before + text
             block = render("base_turn" if multi_turn else "base_code", repair[1], comment=True)
-            prompt = head + failed.record.completion + "\n\n" + block + head
+            again = text if multi_turn else problem.program_head  # the turn's comment, or the prompt
+            prompt = failed.before + text + failed.record.completion + "\n\n" + block + again
         return GenerationRequest(prompt=prompt,
                                  new_stop_detector=lambda: self.format.stop_detector(problem), **common), text
 
