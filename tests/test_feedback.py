@@ -196,6 +196,12 @@ def test_a_repair_that_breaks_working_code_is_counted(suite, tmp_path):
     assert [r["pass@1"] for r in summary["feedback"]["rounds"]] == [1.0, 0.0]
     repairs = summary["feedback"]["repairs"]
     assert repairs["broke"] == 1 and repairs["fixed"] == 0 and repairs["errors_by_type"] == {"ValueError": 1}
+    # The report shows the rounds: a table, and pass@k drawn against the round.
+    report = run_cli("report", str(tmp_path / "r"), "--out", str(tmp_path / "report"))
+    assert report.returncode == 0, report.stderr[-2000:]
+    markdown = (tmp_path / "report" / "report.md").read_text()
+    assert "| r | errors | 0 | 100.0% |" in markdown and "| r | errors | 1 | 0.0% |" in markdown
+    assert (tmp_path / "report" / "pass_at_k_vs_repair_round.png").stat().st_size > 0
 
 
 def test_feedback_none_sends_no_checks(suite, tmp_path):
