@@ -112,25 +112,24 @@ def feedback_scores(verdicts: list[Verdict], records: list[dict[str, Any]], ks: 
 
 
 def _budget_matched(verdicts: list[Verdict], records: list[dict[str, Any]], ks: list[int], r: int) -> dict[str, Any]:
-    by_task: dict[tuple[str, int], list[tuple[bool, float]]] = defaultdict(list)
+    samples: dict[tuple[str, int], list[tuple[bool, float]]] = defaultdict(list)
     for verdict, record in zip(verdicts, records):
-        plain_calls = len(record["feedback"]["attempts"])  # one call per turn
-        by_task[(verdict.problem_id, verdict.case)].append(
-            (record["feedback"]["rounds"][0]["passed"], record["feedback"]["calls_by_round"][r] / plain_calls))
-    per_problem: dict[str, list[float | None]] = defaultdict(list)
-    calls: list[float] = []
+        info = record["feedback"]
+        plain_calls = len(info["attempts"])  # a plain sample makes one call per turn
+        samples[(verdict.problem_id, verdict.case)].append((info["rounds"][0]["passed"],
+                                                            info["calls_by_round"][r] / plain_calls))
+    ratios = {task: sum(m for _, m in rows) / len(rows) for task, rows in samples.items()}
     result: dict[str, Any] = {}
     for k in ks:
-        per_problem.clear()
-        for (problem_id, _), samples in by_task.items():
-            ratio = sum(m for _, m in samples) / len(samples)
-            calls.append(ratio)
-            budget = math.ceil(k * ratio - 1e-9)
-            n = len(samples)
-            per_problem[problem_id].append(pass_at_k(n, sum(p for p, _ in samples), budget) if budget <= n else None)
-        values = [sum(v) / len(v) if None not in v else None for v in per_problem.values()]  # type: ignore[arg-type]
-        result[f"pass@{k}"] = sum(values) / len(values) if values and None not in values else None  # type: ignore[arg-type]
-    result["calls_per_plain_sample"] = round(sum(calls) / len(calls), 4) if calls else None
+        per_problem: dict[str, list[float | None]] = defaultdict(list)
+        for task, rows in samples.items():
+            budget = math.ceil(k * ratios[task] - 1e-9)
+            correct = sum(passed for passed, _ in rows)
+            per_problem[task[0]].append(pass_at_k(len(rows), correct, budget) if budget <= len(rows) else None)
+        estimable = all(None not in values for values in per_problem.values())
+        result[f"pass@{k}"] = (sum(sum(v) / len(v) for v in per_problem.values()) / len(per_problem)  # type: ignore[arg-type]
+                               if per_problem and estimable else None)
+    result["calls_per_plain_sample"] = round(sum(ratios.values()) / len(ratios), 4) if ratios else None
     return result
 
 
