@@ -166,11 +166,13 @@ class ConversationRunner:
             return GenerationRequest(prompt=messages[-1]["content"], messages=messages,
                                      new_stop_detector=lambda: fmt.stop_detector(problem), **common), ""
         text = self.format.turn_text(turn_prompt) if multi_turn else ""
-        prompt = conversation.history + text
+        # A code prompt's model sees the whole prompt, also where the program does not start with it (a
+        # few-shot text prompt, MBPP 3-shot's).
+        prompt = conversation.history + text if multi_turn else problem.prompt
         if repair:  # the program before the turn, the failed attempt, the feedback, the turn again
             failed = conversation.attempts[turn][-1]
             block = render("base_turn" if multi_turn else "base_code", repair[1], comment=True)
-            again = text if multi_turn else problem.program_head  # the turn's comment, or the prompt
+            again = text if multi_turn else problem.prompt  # the turn's comment, or the prompt
             prompt = failed.before + text + failed.record.completion + "\n\n" + block + again
         return GenerationRequest(prompt=prompt,
                                  new_stop_detector=lambda: self.format.stop_detector(problem), **common), text
@@ -237,7 +239,7 @@ class ConversationRunner:
                     conversation.attempts.append([])
                 conversation.attempts[turn].append(Attempt(
                     round=repair[0] if repair else 0, record=record, text=text,
-                    before=before if problem.kind == MULTI_TURN else problem.program_head,
+                    before=before if problem.kind == MULTI_TURN else problem.prompt,
                     program=conversation.history, line_starts=tuple(conversation.turn_line_starts)))
 
     def run_group(self, units: list[Unit], checker: Checker | None = None) -> list[Conversation]:
