@@ -78,7 +78,7 @@ class Attempt:
     round: int
     record: TurnRecord
     text: str
-    before: str  # the program before the turn (for a code prompt, the part of the prompt it keeps)
+    before: str  # the program before the turn (for a code prompt, the prompt)
     program: str
     line_starts: tuple[int, ...]
     check: str | None = None
