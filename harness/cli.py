@@ -69,6 +69,11 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         help="auto (default): the chat template for models that have one (Instruct), else plain completion; "
              "base: MTPB comment turns / code completion; chat: each turn a user message, code taken from the "
              "reply's ```python blocks (with --backend openai: the /chat/completions endpoint)")
+    add("--feedback", choices=["none", "errors", "tests"],
+        help="execution feedback: none (default: plain sampling), errors (after each turn the program so far "
+             "runs; an exception goes back to the model, which writes the turn again), tests (also failing "
+             "public tests of code prompts, with expected and actual values); default: the suite's, else none")
+    add("--max-repairs", type=int_flag, help="attempts more per turn after feedback (default: the suite's, else 1)")
     add("--attn-implementation", help="eager, sdpa, flash_attention_2, ... (default: transformers' choice)")
     add("--load-in", choices=["8bit", "4bit"], help="quantized weights through bitsandbytes (CUDA)")
     add("--max-length", type=int_flag, help="context length guard (default: the model's); longer prompts lose their "

@@ -40,6 +40,10 @@ class RunConfig:
     device_map: str | None = None
     revision: str | None = None
     prompt_format: str = "auto"
+    # Execution feedback (harness.feedback): none (plain sampling), errors (exceptions only) or tests (also
+    # failing public tests); up to max_repairs attempts more per turn. None: the suite's YAML, else none / 1.
+    feedback: str | None = None
+    max_repairs: int | None = None
     attn_implementation: str | None = None
     load_in: str | None = None
     max_length: int | None = None
@@ -180,7 +184,8 @@ _CHECKS: dict[str, Callable[[Any, str, str], Any]] = {
     "max_new_tokens": _optional(_int(1, 1_000_000)), "seed": _int(*SEED_RANGE), "batch_size": _batch_size,
     "kv_reuse": _bool, "device": _text, "dtype": _choice("auto", "bf16", "fp16", "fp32"),
     "device_map": _optional(_text), "revision": _optional(_text),
-    "prompt_format": _choice("auto", "base", "chat"), "attn_implementation": _optional(_text),
+    "prompt_format": _choice("auto", "base", "chat"),
+    "feedback": _optional(_choice("none", "errors", "tests")), "max_repairs": _optional(_int(0, 100)), "attn_implementation": _optional(_text),
     "load_in": _optional(_choice("8bit", "4bit")), "max_length": _optional(_int(2, 100_000_000)),
     "threads": _optional(_int(1, 4096)), "trust_remote_code": _bool,
     "problems": lambda v, n, s: validate.string_list(v, n, s), "limit": _optional(_int(1)),

@@ -7,6 +7,7 @@ second is never confused with verdicts served from memory.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -33,9 +34,16 @@ class Executor:
         self.cache = cache
         self.stats = ExecutionStats()
         self._context: dict[str, Any] = {"python": pool.python, "layers": pool.isolation.layers}
+        # Feedback mode checks attempts from the generating thread while the executing thread scores the
+        # previous group: one batch at a time, since each worker owns one server.
+        self._lock = threading.Lock()
 
     def run(self, jobs: Sequence[Job], on_done: Callable[[int], None] | None = None) -> list[Execution]:
         """Verdicts in the order of ``jobs``; ``on_done(count)`` reports progress."""
+        with self._lock:
+            return self._run(jobs, on_done)
+
+    def _run(self, jobs: Sequence[Job], on_done: Callable[[int], None] | None) -> list[Execution]:
         keys = [job_key(job, self._context) for job in jobs] if (self.dedup or self.cache) else []
         results: list[Execution | None] = [None] * len(jobs)
         first_of: dict[str, int] = {}

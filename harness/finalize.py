@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from harness import metadata
+from harness import feedback, metadata
 from harness.config import SHARD_COUNT, RunConfig
 from harness.errors import InputError
 from harness.executor import ExecutionStats
@@ -17,7 +17,7 @@ from harness.generation import Unit
 from harness.problems import MULTI_TURN, Problem
 from harness.results import write_json
 from harness.run_directory import RunDirectory
-from harness.scoring import Verdict, score
+from harness.scoring import Verdict, feedback_scores, score
 from harness.suite_loader import Suite
 
 MAX_LISTED = 20  # missing groups named in the refusal
@@ -44,6 +44,7 @@ def merge_results(run_dir: RunDirectory, config: RunConfig, suite: Suite, proble
         wall_seconds = max(p.get("ended_at", 0.0) for p in parts) - min(p.get("started_at", 0.0) for p in parts)
     by_id = {p.id: p for p in problems}
     verdicts = [verdict_from_record(r, by_id[r["task_id"]]) for r in records]
+    repairs = feedback.settings_for(config.feedback, config.max_repairs, suite.feedback, suite.max_repairs)
     summary = {
         "suite": suite_record(suite, problems, config.exclude_defective),
         "model": described["model"],
@@ -52,6 +53,8 @@ def merge_results(run_dir: RunDirectory, config: RunConfig, suite: Suite, proble
         "ks": config.k,
         "seed": config.seed,
         **score(verdicts, config.k, config.n),
+        **({"feedback": {**repairs.as_dict(), **feedback_scores(verdicts, records, config.k, config.n,
+                                                                 repairs.max_repairs)}} if repairs.enabled else {}),
         "defects": defects_of(problems),
         "limits": described.get("limits"),
         "timings": {**_merged_timings(parts, records), "wall_seconds": round(wall_seconds, 3)},

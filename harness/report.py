@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from harness import report_feedback
 from harness.finished_runs import FinishedRun, distinct_runs, run_labels
 from harness.statistics import bootstrap_mean
 from harness.view import write_view
@@ -212,7 +213,8 @@ def write_report(runs: list[FinishedRun], out: Path, seed: int = 0) -> list[Path
     # The views first: a run whose samples cannot be read stops the report before its tables and plots.
     views = {label: write_view([run], out / f"view-{position + 1}.html")
              for position, (run, label) in enumerate(zip(runs, labels)) if (run.directory / "samples.jsonl").is_file()}
-    plots = _plots(frame, categories, legend, ks, out)
+    repair_rounds = report_feedback.rounds_rows(runs, labels, ks)
+    plots = _plots(frame, categories, legend, ks, out) + report_feedback.plot(repair_rounds, ks, out)
     frame["samples"] = [views[label].name if label in views else "" for label in frame["run"]]
     frame.to_csv(out / "report.csv", index=False)
 
@@ -223,6 +225,7 @@ def write_report(runs: list[FinishedRun], out: Path, seed: int = 0) -> list[Path
         md += [f"## {group}", "", _format(rows, ks).to_markdown(index=False), ""]
     md += ["## Per category (pass@1)", "", (categories * 100).round(1).to_markdown(), "",
            "## Where failed conversations broke", "", turns.to_markdown(), ""]
+    md += report_feedback.markdown(repair_rounds)
     if gains:
         md += ["## What size buys", ""]
         for small, big, won, lost in gains:

@@ -31,7 +31,9 @@ def sample_record(conversation: Conversation, execution: Execution, seed: int) -
                    "prompt_tokens": t.prompt_tokens, "new_tokens": t.new_tokens,
                    **({"prompt_tokens_computed": t.prompt_tokens_computed}
                       if t.prompt_tokens_computed is not None else {}),
-                   **({"prompt_truncated": True} if t.prompt_truncated else {})} for t in conversation.turns],
+                   **({"prompt_truncated": True} if t.prompt_truncated else {}),
+                   **({"reasoning_tokens": t.reasoning_tokens} if t.reasoning_tokens is not None else {})}
+                  for t in conversation.turns],
         "program": conversation.program,
         "passed": execution.passed,
         "status": execution.status,

@@ -28,6 +28,7 @@ from harness.cache_paths import cache_root
 from harness.config import RunConfig
 from harness.distributed import broadcast_from_main, current_process
 from harness.errors import InputError
+from harness import feedback
 from harness.executor import Executor
 from harness.generation import Conversation, ConversationRunner, Unit, batch_groups, units_for
 from harness.finalize import make_verdict, merge_results
@@ -186,6 +187,9 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
     process = current_process(cpu=config.device == "cpu")
     suite = resolve_suite(config.suite, config.data)
     problems = select_problems(suite, config.problems, config.limit, config.exclude_defective)
+    repairs = feedback.settings_for(config.feedback, config.max_repairs, suite.feedback, suite.max_repairs)
+    if repairs.enabled:  # recorded (and checked on resume) as in effect, wherever it was set
+        config = replace(config, feedback=repairs.mode, max_repairs=repairs.max_repairs)
     units = units_for(problems, config.n)
     groups = batch_groups(units, config.batch_size)
     sizes = [len(group) for group in groups]
@@ -250,6 +254,8 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
             log.info("sandbox: %s", pool.isolation.as_dict())
             executor = make_executor(pool, config.dedup, config.verdict_cache)
             limits = time_limits(pool, problems, limits_for(config), suite.program_prefix)
+            if repairs.enabled:
+                runner.checker = feedback.Checker(repairs, executor, limits)
             timings = _work(runner, groups, mine, executor, limits, part,
                             lambda: _show_progress(progress, run_dir, total, shard))
             isolation = pool.isolation.as_dict()
@@ -329,9 +335,13 @@ def _work(runner: ConversationRunner, groups: list[list[Unit]], mine: list[int],
             index, conversations = item
             t1 = time.perf_counter()
             try:
-                executions = execute(conversations, executor, limits)
-                part.append([{"group": index, **sample_record(c, e, runner.seed)}
-                             for c, e in zip(conversations, executions)])
+                if runner.checker is None:
+                    executions, extras = execute(conversations, executor, limits), [{}] * len(conversations)
+                else:  # the hidden tests' verdict after every repair round
+                    executions, extras = feedback.execute_rounds(conversations, executor, limits,
+                                                                 runner.checker.max_repairs)
+                part.append([{"group": index, **sample_record(c, e, runner.seed), **extra}
+                             for c, e, extra in zip(conversations, executions, extras)])
                 on_group_done()
             except BaseException as exc:  # handed to the generating thread, which stops the run
                 failure.append(exc)

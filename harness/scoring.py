@@ -8,6 +8,7 @@ pass rate is the fraction of all (problem, test case, sample) executions that pa
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
 from typing import Any
@@ -89,3 +90,65 @@ def _bucket_order(bucket: str) -> tuple[int, int | str]:
     if bucket.startswith("turn "):
         return (0, int(bucket.split()[1]))
     return (1, bucket)
+
+
+def feedback_scores(verdicts: list[Verdict], records: list[dict[str, Any]], ks: list[int], n: int,
+                    max_repairs: int) -> dict[str, Any]:
+    """Feedback mode: pass@k after each repair round r = 0..R, beside the budget-matched figure, and what
+    the repairs did.
+
+    Budget-matched (Olausson et al., ICLR 2024): plain sampling with as many model calls. A task whose
+    samples made on average ``m`` times the calls of a plain sample by round r is credited with
+    pass@ceil(k*m) of its round-0 samples (which are plain samples), where ceil(k*m) <= n; otherwise the
+    figure is None (n too small to estimate it)."""
+    rounds = []
+    for r in range(max_repairs + 1):
+        at_round = [replace(v, passed=rec["feedback"]["rounds"][r]["passed"],
+                            status=rec["feedback"]["rounds"][r]["status"]) for v, rec in zip(verdicts, records)]
+        entry: dict[str, Any] = {"round": r, **score(at_round, ks, n)["overall"]}
+        entry["budget_matched"] = _budget_matched(verdicts, records, ks, r)
+        rounds.append(entry)
+    return {"rounds": rounds, "repairs": repair_counts(records, max_repairs)}
+
+
+def _budget_matched(verdicts: list[Verdict], records: list[dict[str, Any]], ks: list[int], r: int) -> dict[str, Any]:
+    samples: dict[tuple[str, int], list[tuple[bool, float]]] = defaultdict(list)
+    for verdict, record in zip(verdicts, records):
+        info = record["feedback"]
+        plain_calls = len(info["attempts"])  # a plain sample makes one call per turn
+        samples[(verdict.problem_id, verdict.case)].append((info["rounds"][0]["passed"],
+                                                            info["calls_by_round"][r] / plain_calls))
+    ratios = {task: sum(m for _, m in rows) / len(rows) for task, rows in samples.items()}
+    result: dict[str, Any] = {}
+    for k in ks:
+        per_problem: dict[str, list[float | None]] = defaultdict(list)
+        for task, rows in samples.items():
+            budget = math.ceil(k * ratios[task] - 1e-9)
+            correct = sum(passed for passed, _ in rows)
+            per_problem[task[0]].append(pass_at_k(len(rows), correct, budget) if budget <= len(rows) else None)
+        estimable = all(None not in values for values in per_problem.values())
+        result[f"pass@{k}"] = (sum(sum(v) / len(v) for v in per_problem.values()) / len(per_problem)  # type: ignore[arg-type]
+                               if per_problem and estimable else None)
+    result["calls_per_plain_sample"] = round(sum(ratios.values()) / len(ratios), 4) if ratios else None
+    return result
+
+
+def repair_counts(records: list[dict[str, Any]], max_repairs: int) -> dict[str, Any]:
+    """Repairs made; samples a round turned from failing to passing (``fixed``) and from passing to
+    failing (``broke``) on the hidden tests; checks a repair made pass; failed checks by error type."""
+    made = fixed = broke = checks_fixed = 0
+    errors: Counter = Counter()
+    for record in records:
+        info = record["feedback"]
+        rounds = info["rounds"]
+        for r in range(1, max_repairs + 1):
+            fixed += not rounds[r - 1]["passed"] and rounds[r]["passed"]
+            broke += rounds[r - 1]["passed"] and not rounds[r]["passed"]
+        for attempts in info["attempts"]:
+            made += len(attempts) - 1
+            for previous, attempt in zip(attempts, attempts[1:]):
+                checks_fixed += previous["error_type"] is not None and attempt["check"] is not None \
+                    and attempt["error_type"] is None
+            errors.update(a["error_type"] for a in attempts if a["error_type"])
+    return {"made": made, "fixed": fixed, "broke": broke, "checks_fixed": checks_fixed,
+            "errors_by_type": dict(sorted(errors.items()))}

@@ -21,7 +21,8 @@ from harness.yaml_input import load_yaml_file
 
 SUITE_FILE = "suite.yaml"
 PROBLEM_FIELDS = {"id", "category", "tags", "turns", "tests", "prompt", "entry_point", "test", "reference",
-                  "max_new_tokens", "timeout", "scorer", "description", "defects", "include"}
+                  "max_new_tokens", "timeout", "scorer", "description", "defects", "include", "public_tests"}
+FEEDBACK_MODES = ("none", "errors", "tests")
 TURN_FIELDS = {"prompt", "max_new_tokens", "reference"}
 TEST_FIELDS = {"inputs", "expected", "expected_literal"}
 
@@ -40,6 +41,9 @@ class Suite:
     preload: tuple[str, ...] = ("numpy",)
     # Problems ``--exclude-defective`` leaves out (data defects that make them unusable as published).
     excluded_if_defective: tuple[str, ...] = ()
+    # Execution feedback the suite asks for (``--feedback``/``--max-repairs`` override it); None: not set.
+    feedback: str | None = None
+    max_repairs: int | None = None
 
     def problem(self, problem_id: str) -> Problem:
         for problem in self.problems:
@@ -91,7 +95,8 @@ def load_suite(path: str | Path, name: str | None = None) -> Suite:
                  program_prefix=meta.get("program_prefix", Suite.program_prefix),
                  preload=tuple(meta.get("sandbox_preload", Suite.preload)),
                  excluded_if_defective=tuple(str(p) for p in meta.get("exclude_if_defective") or ()),
-                 origin=meta.get("imported_from"))
+                 origin=meta.get("imported_from"), feedback=meta.get("feedback"),
+                 max_repairs=meta.get("max_repairs"))
 
 
 def _entries(data: Any) -> Any:
@@ -128,6 +133,11 @@ def _check_suite_meta(meta: dict[str, Any], file: str) -> None:
         if meta.get(name) is not None:
             require(isinstance(meta[name], list) and all(isinstance(v, (str, int)) and not isinstance(v, bool)
                                                          for v in meta[name]), name, "a list of names")
+    if "feedback" in meta:
+        require(meta["feedback"] in FEEDBACK_MODES, "feedback", "one of " + ", ".join(FEEDBACK_MODES))
+    if "max_repairs" in meta:
+        require(type(meta["max_repairs"]) is int and 0 <= meta["max_repairs"] <= 100, "max_repairs",
+                "a whole number from 0 to 100")
     if meta.get("imported_from") is not None:
         require(isinstance(meta["imported_from"], dict), "imported_from", "a mapping")
 
@@ -200,6 +210,17 @@ def parse_problem(raw: dict[str, Any], file: str, index: int = 0) -> Problem:
         reference = raw.get("reference")
         if reference is not None and not isinstance(reference, str):
             raise fail("reference", "must be a string (the completion of the prompt)")
+        public = raw.get("public_tests")
+        if public is not None:
+            if (not isinstance(public, list) or not public
+                    or not all(isinstance(t, str) and t.lstrip().startswith("assert") for t in public)):
+                raise fail("public_tests", "must be a list of assert statements (calling candidate)")
+            for test in public:
+                try:
+                    ast.parse(test)
+                except SyntaxError as exc:
+                    raise fail("public_tests", f"{test!r} is not a Python statement ({exc.msg})") from None
+            common["metadata"]["public_tests"] = tuple(public)
         return Problem(kind=CODE, prompt=raw["prompt"], entry_point=raw["entry_point"], test=raw["test"],
                        reference=reference, **common)
     turns = _parse_turns(raw.get("turns"), fail)

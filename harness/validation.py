@@ -2,7 +2,8 @@
 
 Loading already checks the schema (fields, types, placeholders). Here: every problem has a reference,
 references survive the format's truncation unchanged, known data defects are listed, and with
-``--references`` every reference conversation runs in the sandbox and must pass.
+``--references`` every reference conversation runs in the sandbox and must pass, and every code prompt's
+reference must pass its public tests too (the ones ``--feedback tests`` shows the model).
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from dataclasses import dataclass, field
 from harness.backends.base import SamplingParams
 from harness.backends.reference import ReferenceBackend
 from harness.errors import InputError
-from harness.generation import ConversationRunner, units_for
+from harness.feedback import check_job
+from harness.generation import Conversation, ConversationRunner, units_for
 from harness.problems import MULTI_TURN
 from harness.prompting import BaseCompletionFormat
 from harness.executor import Executor
 from harness.runner import execute
 from harness.suite_loader import Suite
-from sandbox.pool import Limits, SandboxPool
+from sandbox.pool import Execution, Limits, SandboxPool
 
 
 @dataclass
@@ -73,7 +75,9 @@ def validate_suite(suite: Suite, run_references: bool = False, workers: int = 2)
         runner = ConversationRunner(ReferenceBackend(), SamplingParams(temperature=0), 0, suite.program_prefix)
         conversations = runner.run_group(units_for(with_reference, 1))
         with SandboxPool(workers=workers, preload=suite.preload) as pool:
-            executions = execute(conversations, Executor(pool, dedup=False), Limits())
+            executor = Executor(pool, dedup=False)
+            executions = execute(conversations, executor, Limits())
+            public = _public_test_failures(conversations, executor)
         passed = 0
         for conversation, execution in zip(conversations, executions):
             unit = conversation.unit
@@ -83,5 +87,18 @@ def validate_suite(suite: Suite, run_references: bool = False, workers: int = 2)
                 report.fail(f"{unit.problem.source}: problem {unit.problem.id}: field 'reference': test case "
                             f"{unit.case} {execution.status}: {execution.reason}")
         report.lines.append(f"references: {passed}/{len(conversations)} conversations passed")
+        for conversation, execution in public:
+            problem = conversation.unit.problem
+            report.fail(f"{problem.source}: problem {problem.id}: field 'public_tests': the reference "
+                        f"{execution.status}: {execution.reason}")
     report.lines.append("ok" if not report.failures else f"{len(report.failures)} problem(s) found")
     return report
+
+
+def _public_test_failures(conversations: list[Conversation], executor: Executor) -> list[tuple[Conversation, Execution]]:
+    """Reference programs of code prompts that fail their public tests (what ``--feedback tests`` shows)."""
+    checked = [(c, job) for c in conversations
+               if (job := check_job(c.unit.problem, c.program, (1,), Limits())) is not None
+               and c.unit.problem.kind != MULTI_TURN]
+    executions = executor.run([job for _, job in checked]) if checked else []
+    return [(c, e) for (c, _), e in zip(checked, executions) if not e.passed]

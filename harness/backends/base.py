@@ -47,6 +47,10 @@ class GenerationResult:
     prompt_truncated: bool = False
     # Prompt tokens the model actually computed for this row (the rest came from kept or shared caches).
     prompt_tokens_computed: int | None = None
+    # A reasoning model's thinking, when the server returns it apart from the answer (``reasoning_content``),
+    # and its token count when the server reports one.
+    reasoning: str = ""
+    reasoning_tokens: int | None = None
 
 
 class Backend(Protocol):

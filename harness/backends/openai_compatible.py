@@ -97,6 +97,11 @@ class OpenAICompatibleBackend:
             choices = sorted(reply["choices"], key=lambda choice: choice.get("index", 0))
             usage = reply.get("usage") or {}
             texts = [choice["message"]["content"] if chat else choice["text"] for choice in choices]
+            # Reasoning models served by vLLM/SGLang return their thinking apart from the answer.
+            reasonings = [str(choice["message"].get("reasoning_content") or "") if chat else "" for choice in choices]
+            details = usage.get("completion_tokens_details") or {}
+            reasoning_tokens = (int(details["reasoning_tokens"]) // max(1, len(texts))
+                                if isinstance(details, dict) and details.get("reasoning_tokens") is not None else None)
             prompt_tokens = int(usage.get("prompt_tokens", 0))
             new_tokens = int(usage.get("completion_tokens", 0)) // max(1, len(texts))  # a mean when n > 1
         except (KeyError, IndexError, TypeError, ValueError) as exc:
@@ -105,8 +110,10 @@ class OpenAICompatibleBackend:
         if len(texts) != len(requests):
             raise EndpointError(f"the endpoint answered {len(texts)} choices for n={len(requests)}; this server "
                                 "does not support n, use --samples-per-request 1")
-        return [GenerationResult(text=text or "", prompt_tokens=prompt_tokens, new_tokens=new_tokens)
-                for text in texts]
+        return [GenerationResult(text=text or "", prompt_tokens=prompt_tokens, new_tokens=new_tokens,
+                                 reasoning=reasoning,
+                                 reasoning_tokens=reasoning_tokens if reasoning or reasoning_tokens else None)
+                for text, reasoning in zip(texts, reasonings)]
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST ``body`` to the least-loaded healthy endpoint. A failed attempt goes at once to another

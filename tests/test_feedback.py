@@ -1,0 +1,215 @@
+"""Execution feedback end to end: a scripted model behind a real OpenAI-compatible HTTP server on 127.0.0.1
+answers wrong first and right (or worse) after feedback; the programs run in the real sandbox."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+
+SUITE = """\
+- id: fb/double
+  category: arith
+  turns:
+    - prompt: Assign {a} to a variable named "x".
+      reference: x = {a}
+    - prompt: Print x times two.
+      reference: print(x * 2)
+  tests:
+    - inputs: {a: 3}
+      expected: 6
+- id: fb/square
+  category: arith
+  prompt: |
+    def square(n):
+        \"\"\"Square n.
+        >>> square(3)
+        9
+        \"\"\"
+  entry_point: square
+  reference: "    return n * n\\n"
+  test: |
+    def check(candidate):
+        assert candidate(4) == 16
+        assert candidate(5) == 25
+"""
+
+# (what the request asks for) -> (first answer, answer after feedback)
+FIXES = {
+    "Assign 3": ("x = undefined_name", "x = 3"),
+    "Print x": ("print(x * 2)", "print(x * 2)"),
+    "def square": ("    return n + n\n", "    return n * n\n"),
+}
+# A model whose "repair" breaks a program that scored: the turn prints the right value, then raises (the
+# mtpb scorer counts what was printed; the run-only check sees the exception).
+BREAKS = {
+    "Assign 3": ("x = 3", "x = 3"),
+    "Print x": ("print(x * 2)\nraise ValueError('late')", "print(x * 3)"),
+}
+
+
+class ScriptedServer:
+    """``/v1/completions`` and ``/v1/chat/completions`` answered from a script: the first answer, or the
+    answer after feedback when the request carries feedback (the base format's comment block, the chat
+    format's feedback message)."""
+
+    def __init__(self, script: dict[str, tuple[str, str]], think: bool = False):
+        self.script = script
+        self.think = think
+        self.bodies: list[dict] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                server.bodies.append(body)
+                chat = self.path == "/v1/chat/completions"
+                answer = server.answer(body, chat)
+                if chat:
+                    text = f"```python\n{answer.rstrip()}\n```"
+                    if server.think:
+                        text = "<think>The user wants code. Let me think about it.</think>\n" + text
+                    choice = {"index": 0, "message": {"role": "assistant", "content": text}}
+                else:
+                    choice = {"index": 0, "text": answer}
+                payload = json.dumps({"choices": [choice], "usage": {
+                    "prompt_tokens": 5, "completion_tokens": 3,
+                    **({"completion_tokens_details": {"reasoning_tokens": 11}} if chat and server.think else {})}})
+                data = payload.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.http.server_address[1]}/v1"
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+
+    def answer(self, body: dict, chat: bool) -> str:
+        if chat:
+            asked = next(m["content"] for m in body["messages"] if m["role"] == "user" and
+                         any(key in m["content"] for key in self.script) and m is self._turn_message(body))
+            repair = body["messages"][-1]["content"].startswith(("Running the program", "Your code failed"))
+        else:
+            tail = body["prompt"].rsplit("\n\n", 1)[-1]
+            asked = body["prompt"].rstrip("\n").rsplit("\n", 1)[-1] if "def square" not in body["prompt"] else "def square"
+            repair = "# Feedback:" in tail or ("def square" in asked and "# Feedback:" in body["prompt"])
+        key = next(key for key in self.script if key in asked)
+        return self.script[key][1 if repair else 0]
+
+    @staticmethod
+    def _turn_message(body: dict) -> dict:
+        """The user message that asked for the turn being answered (the last one not carrying feedback)."""
+        return next(m for m in reversed(body["messages"]) if m["role"] == "user" and
+                    not m["content"].startswith(("Running the program", "Your code failed")))
+
+
+@pytest.fixture
+def suite(tmp_path: Path) -> Path:
+    folder = tmp_path / "suite"
+    folder.mkdir()
+    (folder / "suite.yaml").write_text("name: fb\nscorer: strict\nsandbox_preload: []\n")
+    (folder / "problems.yaml").write_text(SUITE)
+    return folder
+
+
+def run(server: ScriptedServer, suite: Path, out: Path, *extra: str) -> dict:
+    result = run_cli("run", "--suite", str(suite), "--backend", "openai", "--base-url", server.url, "--model", "scripted",
+                     "--temperature", "0", "--results-dir", str(out), "--run-name", "r", "--no-verdict-cache", *extra)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads((out / "r" / "summary.json").read_text())
+
+
+def samples(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "r" / "samples.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("prompt_format", ["base", "chat"])
+def test_wrong_then_right_after_feedback(suite, tmp_path, prompt_format):
+    server = ScriptedServer(FIXES, think=prompt_format == "chat")
+    try:
+        summary = run(server, suite, tmp_path, "--feedback", "tests", "--prompt-format", prompt_format)
+    finally:
+        server.http.shutdown()
+    rounds = summary["feedback"]["rounds"]
+    assert [r["pass@1"] for r in rounds] == [0.0, 1.0]
+    assert summary["overall"]["pass@1"] == 1.0
+    repairs = summary["feedback"]["repairs"]
+    assert repairs["made"] == 2 and repairs["fixed"] == 2 and repairs["broke"] == 0
+    assert repairs["errors_by_type"] == {"NameError": 1, "failed test": 1}
+    # 3 calls for 2 turns, 2 calls for one prompt: (1.5 + 2) / 2 times a plain sample's. The budget-matched
+    # figure would be pass@2 of round 0's samples, which n=1 cannot estimate.
+    assert rounds[1]["budget_matched"]["calls_per_plain_sample"] == 1.75
+    assert rounds[1]["budget_matched"]["pass@1"] is None
+    lines = {line["task_id"]: line for line in samples(tmp_path)}
+    turn = lines["fb/double"]["feedback"]["attempts"][0]
+    assert [a["error_type"] for a in turn] == ["NameError", None]
+    assert "NameError: name 'undefined_name' is not defined" in turn[0]["feedback"]
+    square = lines["fb/square"]["feedback"]["attempts"][0]
+    # The public test (the docstring's example) with what the program returned; never the hidden tests.
+    assert square[0]["feedback"] == "a test failed: assert candidate(3) == 9: got 6"
+    assert "candidate(4)" not in json.dumps(server.bodies) and "(5)" not in json.dumps(server.bodies)
+    assert lines["fb/square"]["program"].endswith("return n * n\n")
+    if prompt_format == "chat":
+        assert all(t["reasoning_tokens"] == 11 for line in lines.values() for t in line["turns"])
+        repair = next(b for b in server.bodies if b["messages"][-1]["content"].startswith("Your code failed"))
+        assert "got 6" in repair["messages"][-1]["content"]
+        assert repair["messages"][-2]["role"] == "assistant" and "n + n" in repair["messages"][-2]["content"]
+    else:
+        repair = next(b for b in server.bodies if "# Feedback:" in b["prompt"] and "undefined_name" in b["prompt"])
+        assert repair["prompt"].endswith("x = undefined_name\n\n# Feedback: running the program so far failed at "
+                                         "the step above:\n# NameError: name 'undefined_name' is not defined\n"
+                                         "# Write that step again.\n# Assign 3 to a variable named \"x\".\n")
+
+
+def test_errors_mode_feeds_back_exceptions_only(suite, tmp_path):
+    server = ScriptedServer(FIXES)
+    try:
+        summary = run(server, suite, tmp_path, "--feedback", "errors")
+    finally:
+        server.http.shutdown()
+    lines = {line["task_id"]: line for line in samples(tmp_path)}
+    assert lines["fb/double"]["passed"] and not lines["fb/square"]["passed"]
+    assert lines["fb/square"]["feedback"]["attempts"][0][0]["feedback"] is None  # a failed test: not shown
+    assert summary["feedback"]["repairs"]["made"] == 1
+
+
+def test_a_repair_that_breaks_working_code_is_counted(suite, tmp_path):
+    (suite / "suite.yaml").write_text("name: fb\nscorer: mtpb\nsandbox_preload: []\nfeedback: errors\n"
+                                      "max_repairs: 1\n")
+    (suite / "problems.yaml").write_text(SUITE.split("- id: fb/square")[0])
+    server = ScriptedServer(BREAKS)
+    try:
+        summary = run(server, suite, tmp_path)  # feedback from the suite's YAML
+    finally:
+        server.http.shutdown()
+    assert summary["config"]["feedback"] == "errors"
+    assert [r["pass@1"] for r in summary["feedback"]["rounds"]] == [1.0, 0.0]
+    repairs = summary["feedback"]["repairs"]
+    assert repairs["broke"] == 1 and repairs["fixed"] == 0 and repairs["errors_by_type"] == {"ValueError": 1}
+    # The report shows the rounds: a table, and pass@k drawn against the round.
+    report = run_cli("report", str(tmp_path / "r"), "--out", str(tmp_path / "report"))
+    assert report.returncode == 0, report.stderr[-2000:]
+    markdown = (tmp_path / "report" / "report.md").read_text()
+    assert "| r | errors | 0 | 100.0% |" in markdown and "| r | errors | 1 | 0.0% |" in markdown
+    assert (tmp_path / "report" / "pass_at_k_vs_repair_round.png").stat().st_size > 0
+
+
+def test_feedback_none_sends_no_checks(suite, tmp_path):
+    server = ScriptedServer(FIXES)
+    try:
+        summary = run(server, suite, tmp_path)
+    finally:
+        server.http.shutdown()
+    assert "feedback" not in summary and summary["overall"]["pass@1"] == 0.0
+    assert all("feedback" not in line for line in samples(tmp_path))
+    assert len(server.bodies) == 3  # two turns and one code prompt, no repairs

@@ -1,0 +1,161 @@
+"""Execution feedback with real (tiny) models: tiny-codegen in the base format, in one and two processes
+and through kill -9 and --resume; tiny-llama-instruct through the chat endpoint, replying with a <think>
+block."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, run_cli
+from test_sharding import TIMING_FIELDS, torchrun
+
+RUN = ["--model", "tiny-codegen", "--temperature", "0.8", "--num-samples", "2", "--limit", "4", "--batch-size", "3",
+       "--max-new-tokens", "16", "--device", "cpu", "--seed", "7", "--threads", "1", "--no-verdict-cache"]
+FEEDBACK = ["--feedback", "errors", "--max-repairs", "2"]
+
+
+def samples(run_dir: Path) -> list[dict]:
+    lines = (run_dir / "samples.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k not in TIMING_FIELDS} for line in lines]
+
+
+def summary(run_dir: Path) -> dict:
+    return json.loads((run_dir / "summary.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory):
+    out = tmp_path_factory.mktemp("feedback-single")
+    result = run_cli("run", *RUN, *FEEDBACK, "--results-dir", str(out), "--run-name", "one")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out / "one"
+
+
+def test_tiny_codegen_repairs_in_the_base_format(single, tmp_path):
+    lines = samples(single)
+    info = summary(single)["feedback"]
+    assert info["mode"] == "errors" and info["max_repairs"] == 2 and len(info["rounds"]) == 3
+    assert info["repairs"]["made"] > 0  # random weights: its programs fail, and get feedback
+    repaired = [a for line in lines for turn in line["feedback"]["attempts"] for a in turn if a["round"] > 0]
+    assert repaired and all(a["round"] <= 2 for a in repaired)
+    # Round 0 is plain sampling: the first turn's first attempt is what a run without feedback samples.
+    plain = run_cli("run", *RUN, "--results-dir", str(tmp_path), "--run-name", "plain")
+    assert plain.returncode == 0, plain.stderr[-3000:]
+    first = {line["unit"]: line["turns"][0]["raw"] for line in samples(tmp_path / "plain")}
+    assert {line["unit"]: line["feedback"]["attempts"][0][0]["raw"] for line in lines} == first
+    # The verdict is the last round's; the program ends with the last turn's last attempt.
+    for line in lines:
+        assert line["passed"] == line["feedback"]["rounds"][-1]["passed"]
+        assert line["program"].endswith("".join(turn[-1]["completion"] + "\n\n"
+                                                 for turn in line["feedback"]["attempts"][-1:]))
+
+
+def test_two_processes_give_identical_feedback_runs(single, tmp_path):
+    result = torchrun("run", *RUN, *FEEDBACK, "--results-dir", str(tmp_path), "--run-name", "two")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert samples(tmp_path / "two") == samples(single)
+    assert summary(tmp_path / "two")["feedback"] == summary(single)["feedback"]
+
+
+def test_killed_feedback_run_resumes_to_the_same_result(single, tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", *RUN, *FEEDBACK, "--results-dir",
+                             str(tmp_path), "--run-name", "killed"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            start_new_session=True)
+    progress = b""  # wait for the progress bar to count a written group, not for the clock
+    while not any(int(done) >= 3 for done in re.findall(rb"(\d+)/\d+ \[", progress)):
+        chunk = os.read(proc.stderr.fileno(), 4096)
+        assert chunk, "the run ended before writing a group: " + progress.decode(errors="replace")[-2000:]
+        progress += chunk
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stderr.close()
+    assert not (tmp_path / "killed" / "summary.json").exists()
+    refused = run_cli("run", *RUN, "--feedback", "tests", "--max-repairs", "2", "--results-dir", str(tmp_path),
+                      "--run-name", "killed", "--resume")
+    assert refused.returncode == 2 and "feedback" in refused.stderr
+    result = run_cli("run", *RUN, *FEEDBACK, "--results-dir", str(tmp_path), "--run-name", "killed", "--resume")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "resuming" in result.stderr
+    assert samples(tmp_path / "killed") == samples(single)
+    assert summary(tmp_path / "killed")["feedback"] == summary(single)["feedback"]
+
+
+class ThinkingChatServer:
+    """``/v1/chat/completions`` answered by tiny-llama-instruct through its chat template, each reply
+    preceded by a <think> block, whose tokens the usage reports as a reasoning model's server does."""
+
+    THOUGHT = "<think>First define the variable, then ```python\nraise SystemExit``` no, print it.</think>\n"
+
+    def __init__(self):
+        from harness.backends.base import GenerationRequest, SamplingParams
+        from harness.backends.huggingface import HuggingFaceBackend
+        from harness.tiny_models import tiny_model_path
+        from harness.truncation import StopSequenceDetector
+
+        backend = HuggingFaceBackend(str(tiny_model_path("tiny-llama-instruct")), device="cpu")
+        thought_tokens = len(backend.tokenizer.encode(self.THOUGHT, add_special_tokens=False))
+        lock = threading.Lock()
+        self.bodies: list[dict] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with lock:  # the tiny model is not thread-safe
+                    server.bodies.append(body)
+                    result = backend.generate([GenerationRequest(
+                        prompt="", messages=body["messages"], max_new_tokens=body["max_tokens"], seed=body["seed"],
+                        new_stop_detector=lambda: StopSequenceDetector(()))],
+                        SamplingParams(temperature=body["temperature"], top_p=body["top_p"]))[0]
+                data = json.dumps({"choices": [{"index": 0, "message": {
+                    "role": "assistant", "content": server.THOUGHT + result.text}}],
+                    "usage": {"prompt_tokens": result.prompt_tokens,
+                              "completion_tokens": result.new_tokens + thought_tokens,
+                              "completion_tokens_details": {"reasoning_tokens": thought_tokens}}}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.thought_tokens = thought_tokens
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.http.server_address[1]}/v1"
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+
+
+def test_tiny_llama_instruct_through_the_chat_endpoint_with_thinking(tmp_path):
+    server = ThinkingChatServer()
+    try:
+        result = run_cli("run", "--backend", "openai", "--base-url", server.url, "--model", "tiny-llama-instruct",
+                         "--prompt-format", "chat", "--limit", "2", "--max-new-tokens", "24", "--temperature", "0",
+                         "--feedback", "errors", "--results-dir", str(tmp_path), "--run-name", "chat",
+                         "--no-verdict-cache")
+    finally:
+        server.http.shutdown()
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = samples(tmp_path / "chat")
+    attempts = [a for line in lines for turn in line["feedback"]["attempts"] for a in turn]
+    assert all("<think>" in a["raw"] for a in attempts)
+    # The reasoning's fenced block is not code: it never reaches a completion or a program.
+    assert not any("raise SystemExit" in a["completion"] or "<think>" in a["completion"] for a in attempts)
+    assert not any("raise SystemExit" in line["program"] for line in lines)
+    assert all(a["reasoning_tokens"] == server.thought_tokens for a in attempts)
+    repairs = [b for b in server.bodies if b["messages"][-1]["content"].startswith("Running the program")]
+    assert len(repairs) == summary(tmp_path / "chat")["feedback"]["repairs"]["made"] > 0
+    # A repair sees the failed attempt (as the assistant's message) and then the error.
+    assert all(b["messages"][-2]["role"] == "assistant" for b in repairs)
