@@ -11,6 +11,7 @@ from harness.feedback_format import split_reasoning
 from harness.prompting import extract_code
 from harness.problems import CODE, Problem
 from harness.scoring import Verdict, feedback_scores
+from harness.time_limits import TimeLimits
 from sandbox.pool import Limits
 
 
@@ -37,7 +38,7 @@ def test_public_tests_from_docstrings_and_first_asserts():
     assert public_tests(declared) == ("assert candidate(5) == 25",)
     mbpp = code_problem('"""Square."""\n', entry_point="", test="assert sq(2) == 4\nassert sq(3) == 9\n")
     assert public_tests(mbpp) == ("assert sq(2) == 4",)
-    assert check_job(code_problem("def f(x):\n    pass\n"), "", (1,), Limits()) is None
+    assert check_job(code_problem("def f(x):\n    pass\n"), "", (1,), TimeLimits(Limits())) is None
 
 
 def test_every_derived_humaneval_example_passes_the_canonical_solution():
@@ -49,7 +50,7 @@ def test_every_derived_humaneval_example_passes_the_canonical_solution():
     shown = [p for p in suite.problems if public_tests(p)]
     assert len(shown) >= 120
     with SandboxPool(workers=2, preload=()) as pool:
-        executions = Executor(pool, dedup=False).run([check_job(p, p.prompt + (p.reference or ""), (1,), Limits())
+        executions = Executor(pool, dedup=False).run([check_job(p, p.prompt + (p.reference or ""), (1,), TimeLimits(Limits()))
                                                       for p in shown])
     assert [(p.id, e.reason) for p, e in zip(shown, executions) if not e.passed] == []
 
