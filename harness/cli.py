@@ -1,4 +1,4 @@
-"""``run-benchmark``: run, evaluate, validate, list."""
+"""``run-benchmark``: run (and merge shards), evaluate, validate, list, report, view, compare, import."""
 
 from __future__ import annotations
 
