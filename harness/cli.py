@@ -231,8 +231,8 @@ def run_config(args: argparse.Namespace) -> "RunConfig":
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from harness.results import format_table
-    from harness.runner import run_benchmark
+    from harness.runs.records import format_table
+    from harness.runs.pipeline import run_benchmark
 
     config = run_config(args)
     started = time.time()
@@ -262,8 +262,8 @@ def _infrastructure_status(summary: dict, resumable: bool) -> int:
 
 
 def _cmd_merge(args: argparse.Namespace) -> int:
-    from harness.merge import merge_run_folder
-    from harness.results import format_table
+    from harness.runs.merge import merge_run_folder
+    from harness.runs.records import format_table
 
     summary = merge_run_folder(Path(args.run_dir))
     print(format_table(summary))
@@ -272,10 +272,10 @@ def _cmd_merge(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from harness.evaluate import evaluate_samples
-    from harness.results import format_table
-    from harness.run_folder import default_name, folder_for
-    from harness.suites import resolve_suite
+    from harness.runs.evaluate import evaluate_samples
+    from harness.runs.records import format_table
+    from harness.runs.run_folder import default_name, folder_for
+    from harness.suites.registry import resolve_suite
     from sandbox.pool import Limits
 
     suite = resolve_suite(args.suite, args.data)
@@ -291,8 +291,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from harness.suites import resolve_suite
-    from harness.validation import validate_suite
+    from harness.suites.registry import resolve_suite
+    from harness.runs.validate import validate_suite
 
     suite = resolve_suite(args.path, args.data)
     report = validate_suite(suite, run_references=args.references)
@@ -302,8 +302,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(_: argparse.Namespace) -> int:
-    from harness.suites import known_suites
-    from harness.tiny_models import TINY_MODELS
+    from harness.suites.registry import known_suites
+    from harness.backends.tiny_models import TINY_MODELS
 
     suites = known_suites()
     width = max(len(name) for name in [*suites, *TINY_MODELS, "<hub id|path>"])
@@ -320,7 +320,7 @@ def _cmd_list(_: argparse.Namespace) -> int:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    from harness.datasets.mtpb import load_mtpb, write_yaml_suite
+    from harness.suites.datasets.mtpb import load_mtpb, write_yaml_suite
 
     suite = load_mtpb(args.file)
     written = write_yaml_suite(suite, validate.writable_folder(Path(args.out), "out"))
@@ -330,8 +330,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from harness.finished_runs import load_run
-    from harness.report import write_report
+    from harness.reports.finished_runs import load_run
+    from harness.reports.report import write_report
 
     runs = [load_run(path) for path in args.runs]
     written = write_report(runs, validate.writable_folder(Path(args.out), "out"), seed=args.seed)
@@ -340,8 +340,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from harness.compare import compare_runs
-    from harness.finished_runs import load_run
+    from harness.reports.compare import compare_runs
+    from harness.reports.finished_runs import load_run
 
     if args.markdown:  # checked first: exit 1 must only ever mean "regression"
         validate.writable_file(Path(args.markdown), "markdown")
@@ -359,8 +359,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_view(args: argparse.Namespace) -> int:
-    from harness.finished_runs import load_run
-    from harness.view import write_view
+    from harness.reports.finished_runs import load_run
+    from harness.reports.view import write_view
 
     runs = [load_run(path) for path in args.runs]
     out = write_view(runs, Path(args.out))

@@ -8,10 +8,10 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from harness import shards
+from harness.runs import shards
 from harness import validate_input as validate
 from harness.errors import InputError
-from harness.yaml_input import load_yaml_file
+from harness.suites.yaml_input import load_yaml_file
 
 
 @dataclass
@@ -40,7 +40,7 @@ class RunConfig:
     device_map: str | None = None
     revision: str | None = None
     prompt_format: str = "auto"
-    # Execution feedback (harness.feedback): none (plain sampling), errors (exceptions only) or tests (also
+    # Execution feedback (harness.runs.feedback): none (plain sampling), errors (exceptions only) or tests (also
     # failing public tests); up to max_repairs attempts more per turn. None: the suite's YAML, else none / 1.
     feedback: str | None = None
     max_repairs: int | None = None
@@ -64,7 +64,7 @@ class RunConfig:
     run_name: str | None = None
     overwrite: bool = False
     resume: bool = False
-    shard: str | None = None  # i/N, auto or auto/N: a job-array task's share of the groups (harness.shards)
+    shard: str | None = None  # i/N, auto or auto/N: a job-array task's share of the groups (harness.runs.shards)
     merge_when_complete: bool = False  # a shard merges the run when every group is present
 
     def as_dict(self) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from conftest import refused_in_process
-from harness.yaml_input import MAX_EXPANDED_VALUES, Loader, expanded_size
+from harness.suites.yaml_input import MAX_EXPANDED_VALUES, Loader, expanded_size
 
 GOOD = """id: p1
 category: c

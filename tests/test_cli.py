@@ -71,7 +71,7 @@ def test_evaluate_human_eval_format(cli, tmp_path):
 
 
 def test_evaluate_multi_turn_format(cli, tmp_path):
-    from harness.suites import resolve_suite
+    from harness.suites.registry import resolve_suite
 
     problem = resolve_suite("core").problem("core/vowel-count")
     samples = tmp_path / "mt.jsonl"

@@ -4,8 +4,8 @@ with it (MBPP 3-shot's few-shot text, which generated from an empty prompt befor
 from __future__ import annotations
 
 from harness.backends.base import GenerationRequest, GenerationResult, SamplingParams
-from harness.generation import ConversationRunner, Unit
-from harness.problems import CODE, Problem
+from harness.generation.conversations import ConversationRunner, Unit
+from harness.suites.problems import CODE, Problem
 
 
 class Recorder:

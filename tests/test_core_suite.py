@@ -6,11 +6,11 @@ from dataclasses import replace
 
 from harness.backends.base import SamplingParams
 from harness.backends.reference import ReferenceBackend
-from harness.generation import ConversationRunner, units_for
-from harness.problems import MULTI_TURN, Turn
-from harness.executor import Executor
-from harness.runner import execute
-from harness.suites import resolve_suite
+from harness.generation.conversations import ConversationRunner, units_for
+from harness.suites.problems import MULTI_TURN, Turn
+from harness.execution.executor import Executor
+from harness.runs.pipeline import execute
+from harness.suites.registry import resolve_suite
 from sandbox.pool import Limits, SandboxPool
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.programs import scorer_name
-from harness.suites import resolve_suite
+from harness.execution.jobs import scorer_name
+from harness.suites.registry import resolve_suite
 from sandbox.pool import Job, Limits, SandboxPool
 from sandbox.scorers import SCORERS
 from conftest import needs_shared_data

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from harness.executor import Executor
-from harness.verdict_cache import VerdictCache
+from harness.execution.executor import Executor
+from harness.execution.verdict_cache import VerdictCache
 from sandbox.pool import Job, Limits, SandboxPool
 
 GOOD = Job(program="def f(x):\n    return x + 1\n", mode="assert", limits=Limits(), entry_point="f",

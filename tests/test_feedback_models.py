@@ -100,8 +100,8 @@ class ThinkingChatServer:
     def __init__(self):
         from harness.backends.base import GenerationRequest, SamplingParams
         from harness.backends.huggingface import HuggingFaceBackend
-        from harness.tiny_models import tiny_model_path
-        from harness.truncation import StopSequenceDetector
+        from harness.backends.tiny_models import tiny_model_path
+        from harness.generation.truncation import StopSequenceDetector
 
         backend = HuggingFaceBackend(str(tiny_model_path("tiny-llama-instruct")), device="cpu")
         thought_tokens = len(backend.tokenizer.encode(self.THOUGHT, add_special_tokens=False))

@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 
 from conftest import needs_shared_data, refused_in_process
-from harness.feedback import check_job, public_tests
-from harness.feedback_format import split_reasoning
-from harness.prompting import extract_code
-from harness.problems import CODE, Problem
-from harness.scoring import Verdict, feedback_scores
-from harness.time_limits import TimeLimits
+from harness.runs.feedback import check_job, public_tests
+from harness.generation.feedback_format import split_reasoning
+from harness.generation.prompt_formats import extract_code
+from harness.suites.problems import CODE, Problem
+from harness.scoring.scores import Verdict, feedback_scores
+from harness.execution.time_limits import TimeLimits
 from sandbox.pool import Limits
 
 
@@ -42,8 +42,8 @@ def test_public_tests_from_docstrings_and_first_asserts():
 
 
 def test_every_derived_humaneval_example_passes_the_canonical_solution():
-    from harness.executor import Executor
-    from harness.suites import resolve_suite
+    from harness.execution.executor import Executor
+    from harness.suites.registry import resolve_suite
     from sandbox.pool import SandboxPool
 
     suite = resolve_suite("humaneval", str(needs_shared_data("HumanEval.jsonl.gz")))

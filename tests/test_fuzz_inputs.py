@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from harness.cli import parser, run_config
 from harness.config import FIELD_NAMES, RunConfig, build_config, load_config_file
 from harness.errors import InputError
-from harness.evaluate import conversations_from_samples, read_samples
-from harness.suite_loader import PROBLEM_FIELDS, TEST_FIELDS, TURN_FIELDS, load_suite
-from harness.suites import resolve_suite
+from harness.runs.evaluate import conversations_from_samples, read_samples
+from harness.suites.loader import PROBLEM_FIELDS, TEST_FIELDS, TURN_FIELDS, load_suite
+from harness.suites.registry import resolve_suite
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 CORE = resolve_suite("core")

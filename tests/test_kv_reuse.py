@@ -17,11 +17,11 @@ from conftest import run_cli
 from harness.backends.base import GenerationRequest, SamplingParams
 from harness.backends.huggingface import HuggingFaceBackend
 from harness.backends.kv_reuse import common_prefix_length
-from harness.generation import ConversationRunner, batch_groups, units_for
-from harness.problems import MULTI_TURN
-from harness.suites import resolve_suite
-from harness.tiny_models import tiny_model_path
-from harness.truncation import StopSequenceDetector
+from harness.generation.conversations import ConversationRunner, batch_groups, units_for
+from harness.suites.problems import MULTI_TURN
+from harness.suites.registry import resolve_suite
+from harness.backends.tiny_models import tiny_model_path
+from harness.generation.truncation import StopSequenceDetector
 
 FAMILIES = ["tiny-codegen", "tiny-llama"]
 
@@ -127,7 +127,7 @@ def test_cli_batch_size_auto_and_no_kv_reuse(tmp_path):
     """End to end: `auto` cuts the work into groups of 64 conversations generated together (a fixed size
     gives its own), and --no-kv-reuse computes every prompt token (identity of the completions is shown in
     float64 above; these runs are float32)."""
-    from harness.generation import AUTO_BATCH_SIZE
+    from harness.generation.conversations import AUTO_BATCH_SIZE
 
     core = resolve_suite("core", None)
     expected_units = [f"{p.id}/case{c}/sample{s}" for p in core.problems[:12] for c in range(p.num_cases)

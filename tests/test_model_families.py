@@ -18,10 +18,10 @@ from conftest import needs_shared_data, run_cli
 from harness.backends.base import GenerationRequest
 from harness.backends.families import detect_family
 from harness.backends.huggingface import HuggingFaceBackend
-from harness.problems import CODE, MULTI_TURN
-from harness.prompting import extract_code
-from harness.suites import resolve_suite
-from harness.tiny_models import tiny_model_path
+from harness.suites.problems import CODE, MULTI_TURN
+from harness.generation.prompt_formats import extract_code
+from harness.suites.registry import resolve_suite
+from harness.backends.tiny_models import tiny_model_path
 
 
 @pytest.fixture(scope="module")

@@ -17,10 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from harness.backends.base import GenerationResult, SamplingParams
-from harness.datasets.mtpb import load_mtpb
+from harness.suites.datasets.mtpb import load_mtpb
 from harness.errors import InputError
-from harness.generation import ConversationRunner, units_for
-from harness.suites import resolve_suite
+from harness.generation.conversations import ConversationRunner, units_for
+from harness.suites.registry import resolve_suite
 from sandbox.pool import Job, Limits, SandboxPool
 from conftest import needs_shared_data, run_cli
 

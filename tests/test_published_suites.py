@@ -54,7 +54,7 @@ def test_empty_and_wrong_solutions_fail(suite, tmp_path):
     """A loader that dropped or mangled the tests would pass these. MBPP: none may pass. Infilling (every
     5th problem, to keep it short): an empty or raising middle can pass only where the removed code is never
     run by the tests, which the published sets allow for a few single lines."""
-    from harness.suites import resolve_suite
+    from harness.suites.registry import resolve_suite
 
     data, _ = SUITES[suite]
     path = needs_shared_data(data)
@@ -154,7 +154,7 @@ MBPP_11_ASSERTS = ['assert remove_Occ("hello","l") == "heo"', 'assert remove_Occ
 
 def test_mbpp_protocols_prompt_as_published():
     """Written out by hand from bigcode-evaluation-harness's and lm-evaluation-harness's mbpp tasks."""
-    from harness.suites import resolve_suite
+    from harness.suites.registry import resolve_suite
 
     data = str(needs_shared_data("mbpp.jsonl"))
     ours = resolve_suite("mbpp", data).problem("Mbpp/11")

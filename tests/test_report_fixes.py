@@ -15,8 +15,8 @@ import matplotlib
 matplotlib.use("Agg")
 
 from conftest import ROOT, run_cli
-from harness.finished_runs import load_run
-from harness.report import category_figure, runs_table, size_figure
+from harness.reports.finished_runs import load_run
+from harness.reports.report import category_figure, runs_table, size_figure
 
 BASELINE = ROOT / "results" / "baselines" / "core-tiny-codegen"
 

@@ -8,7 +8,7 @@ import torch
 
 from harness.backends.base import SamplingParams
 from harness.backends.huggingface import HuggingFaceBackend
-from harness.tiny_models import tiny_model_path
+from harness.backends.tiny_models import tiny_model_path
 
 PROBS = [0.5, 0.3, 0.15, 0.05]
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from harness.statistics import bootstrap_mean, paired_bootstrap
+from harness.scoring.statistics import bootstrap_mean, paired_bootstrap
 
 
 def test_bootstrap_interval_of_a_known_proportion():

@@ -1,4 +1,4 @@
-"""Time limits from the reference solution (harness.time_limits): a code prompt's program gets
+"""Time limits from the reference solution (harness.execution.time_limits): a code prompt's program gets
 max(--timeout, 4 x the reference's CPU time) of CPU, measured once in the sandbox and cached; the limits are
 in summary.json. Real sandbox, real CLI; nothing is timed by the test itself."""
 
@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.problems import CODE, MULTI_TURN, Problem
-from harness.time_limits import TimeLimits
+from harness.suites.problems import CODE, MULTI_TURN, Problem
+from harness.execution.time_limits import TimeLimits
 from sandbox.pool import Limits
 
 PROBLEM = "core/he-running-max"

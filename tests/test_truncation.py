@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from harness.truncation import MTPBStopDetector, StopSequenceDetector, truncate_at_stops, truncate_mtpb
+from harness.generation.truncation import MTPBStopDetector, StopSequenceDetector, truncate_at_stops, truncate_mtpb
 
 CASES = [
     # The original's own test.

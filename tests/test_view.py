@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
-from harness.compare import compare_runs
-from harness.finished_runs import load_run
-from harness.headless_chromium import Chromium, find_chromium
-from harness.view_data import turn_parts, turn_spans
+from harness.reports.compare import compare_runs
+from harness.reports.finished_runs import load_run
+from harness.reports.headless_chromium import Chromium, find_chromium
+from harness.reports.view_data import turn_parts, turn_spans
 
 HOSTILE = "<script>alert(1)</script></textarea><img src=x onerror=alert(2)>"
 HOSTILE_STDOUT = "<img src=x onerror=alert(3)>"

@@ -39,11 +39,11 @@ sys.path.insert(0, str(ROOT))
 from harness.backends.base import SamplingParams  # noqa: E402
 from harness.backends.huggingface import HuggingFaceBackend  # noqa: E402
 from harness.backends.phases import PhaseClock  # noqa: E402
-from harness.generation import ConversationRunner, batch_groups, units_for  # noqa: E402
-from harness.problems import MULTI_TURN, Problem  # noqa: E402
-from harness.prompting import BaseCompletionFormat  # noqa: E402
-from harness.suites import resolve_suite  # noqa: E402
-from harness.tiny_models import tiny_model_path  # noqa: E402
+from harness.generation.conversations import ConversationRunner, batch_groups, units_for  # noqa: E402
+from harness.suites.problems import MULTI_TURN, Problem  # noqa: E402
+from harness.generation.prompt_formats import BaseCompletionFormat  # noqa: E402
+from harness.suites.registry import resolve_suite  # noqa: E402
+from harness.backends.tiny_models import tiny_model_path  # noqa: E402
 
 SHARED_MTPB = ROOT.parent / "shared" / "data" / "mtpb.jsonl"
 

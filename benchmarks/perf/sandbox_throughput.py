@@ -39,9 +39,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from harness.executor import Executor  # noqa: E402
-from harness.verdict_cache import VerdictCache  # noqa: E402
-from harness.datasets.humaneval import load_humaneval  # noqa: E402
+from harness.execution.executor import Executor  # noqa: E402
+from harness.execution.verdict_cache import VerdictCache  # noqa: E402
+from harness.suites.datasets.humaneval import load_humaneval  # noqa: E402
 from sandbox.pool import Job, Limits, SandboxPool  # noqa: E402
 from sandbox.scorers import SCORERS  # noqa: E402
 

@@ -23,10 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from harness.finished_runs import load_run  # noqa: E402
-from harness.headless_chromium import Chromium, find_chromium  # noqa: E402
-from harness.scoring import Verdict, score  # noqa: E402
-from harness.view import write_view  # noqa: E402
+from harness.reports.finished_runs import load_run  # noqa: E402
+from harness.reports.headless_chromium import Chromium, find_chromium  # noqa: E402
+from harness.scoring.scores import Verdict, score  # noqa: E402
+from harness.reports.view import write_view  # noqa: E402
 
 PREFIX = "# Import libraries.\n\nimport numpy as np\n\n"
 CATEGORIES = ["strings", "lists", "math", "dicts", "data", "algorithms"]

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from harness.truncation import StopDetector
+from harness.generation.truncation import StopDetector
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,158 @@
+"""Each code prompt's time limit from its reference solution, as evalplus sets them.
+
+evalplus gives every test input ``max(min_time_limit, gt_time_limit_factor x the ground truth's time)`` (1 s
+and 4 by default), so a sample that loops costs about a second rather than a fixed minute. Here the
+program's process of a code prompt with a reference gets ``max(floor, FACTOR x the reference's CPU
+time)`` for the whole job (all of its inputs), where the floor is ``--timeout``; the limit is CPU time
+(``RLIMIT_CPU``, whole seconds), which a loaded machine does not stretch, so verdicts do not flip with load,
+and the wall limit stays generous (it only catches programs that sleep or block). The tests' process keeps
+the problem's own budget: it runs trusted code only (HumanEval+'s computes the reference's outputs).
+
+Problems without a reference (MTPB) and printed-value problems keep ``max(floor, the problem's timeout)``,
+MTPB's own 20 s included. The reference's CPU time is measured once, in the sandbox that runs the samples,
+and cached under the checksum of the scored problems and the sandbox interpreter, so reruns and ``--resume``
+apply the same limits; ``summary.json`` records them (``limits``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from harness.backends.base import SamplingParams
+from harness.backends.reference import ReferenceBackend
+from harness.cache_paths import cache_root
+from harness.errors import InputError
+from harness.generation.conversations import ConversationRunner, units_for
+from harness.suites.problems import CODE, Problem
+from sandbox.pool import Limits, SandboxPool
+
+log = logging.getLogger(__name__)
+
+FACTOR = 4.0  # evalplus's DEFAULT_GT_TIME_LIMIT_FACTOR (its DEFAULT_MIN_TIME_LIMIT, 1 s, is our --timeout)
+MARGIN_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class TimeLimits:
+    """The limits of every problem's jobs: ``floor`` (from ``--timeout`` and ``--memory-mb``) and the
+    reference CPU seconds measured per problem id."""
+
+    floor: Limits
+    reference_cpu: dict[str, float] = field(default_factory=dict)
+    factor: float = FACTOR
+
+    def for_problem(self, problem: Problem) -> Limits:
+        generous = max(self.floor.cpu_seconds, problem.timeout)
+        measured = self.reference_cpu.get(problem.id)
+        # The wall limit catches programs that sleep or block: twice the CPU the job may need plus a margin,
+        # so that a loaded machine (more busy workers than cores) never turns a correct program into a timeout.
+        if measured is None:
+            return replace(self.floor, cpu_seconds=generous,
+                           wall_seconds=max(self.floor.wall_seconds, 2 * generous + MARGIN_SECONDS))
+        # Whole seconds, as RLIMIT_CPU applies them: what is recorded is what binds, and a measurement that
+        # moves by a few milliseconds does not change the limit (nor the verdict cache's key).
+        cpu = float(math.ceil(max(self.floor.cpu_seconds, self.factor * measured)))
+        # The tests' process runs trusted code only, under the problem's own CPU budget; what it does per
+        # job (the reference's outputs, once per problem and worker, and the comparisons) is about what the
+        # reference's process did, so the job may need the program's budget twice.
+        wall = max(self.floor.wall_seconds, 2 * (2 * cpu) + MARGIN_SECONDS)
+        return replace(self.floor, wall_seconds=wall, cpu_seconds=cpu, tests_cpu_seconds=generous)
+
+    def record(self, problems: Sequence[Problem]) -> dict[str, Any]:
+        """For ``summary.json``: the rule and each problem's limits."""
+        per_problem = {}
+        for problem in problems:
+            limits = self.for_problem(problem)
+            entry: dict[str, Any] = {"cpu_seconds": limits.cpu_seconds, "wall_seconds": limits.wall_seconds}
+            if problem.id in self.reference_cpu:
+                entry["reference_cpu_seconds"] = self.reference_cpu[problem.id]
+                entry["tests_cpu_seconds"] = limits.tests_cpu_seconds
+            per_problem[problem.id] = entry
+        return {"rule": "code prompts with a reference: the program's CPU limit is max(floor, factor x the "
+                        "reference's CPU time), in whole seconds; others: max(floor, the problem's timeout)",
+                "floor_seconds": self.floor.cpu_seconds, "factor": self.factor, "problems": per_problem}
+
+
+def measurable(problems: Sequence[Problem]) -> list[Problem]:
+    """Code prompts with a reference solution: the ones whose limit comes from it."""
+    return [p for p in problems if p.kind == CODE and p.reference is not None]
+
+
+def time_limits(pool: SandboxPool, problems: Sequence[Problem], floor: Limits,
+                program_prefix: str = "") -> TimeLimits:
+    """``floor`` plus the reference CPU times of ``problems``, from the cache or measured now."""
+    targets = measurable(problems)
+    if not targets:
+        return TimeLimits(floor)
+    path = _cache_path(targets, pool.python)
+    times = _read(path) if path is not None else {}
+    missing = [p for p in targets if p.id not in times]
+    if missing:
+        log.info("measuring the reference solutions of %d problem(s) for their time limits", len(missing))
+        times.update(_measure(pool, missing, floor, program_prefix))
+        if path is not None:
+            _write(path, times)
+    return TimeLimits(floor, {p.id: times[p.id] for p in targets if p.id in times})
+
+
+def _measure(pool: SandboxPool, problems: Sequence[Problem], floor: Limits, program_prefix: str) -> dict[str, float]:
+    """Each reference's CPU time in the sandbox, with the problem's generous limits. A reference that does
+    not pass is left out (its problem keeps the generous limit) with a warning."""
+    from harness.execution.jobs import job_for
+
+    runner = ConversationRunner(ReferenceBackend(), SamplingParams(temperature=0), 0, program_prefix)
+    conversations = runner.run_group(units_for(list(problems), 1))
+    unmeasured = TimeLimits(floor)
+    jobs = [(c.unit.problem.id, job_for(c, unmeasured)) for c in conversations]
+    times: dict[str, float] = {}
+    for problem_id, execution in pool.run_many(jobs):
+        if execution.passed and execution.cpu_seconds is not None:
+            times[problem_id] = round(execution.cpu_seconds, 4)
+        else:
+            log.warning("%s: the reference solution did not pass (%s: %s); its samples keep the limit of "
+                        "max(--timeout, the problem's timeout)", problem_id, execution.status, execution.reason[:200])
+    return times
+
+
+def _cache_path(problems: Sequence[Problem], python: str) -> Path | None:
+    """The measurement's file, named by the checksum of the problems' content and the sandbox interpreter;
+    None (measure, do not cache) when there is no usable cache folder."""
+    from harness.runs.fingerprints import problem_content
+
+    try:
+        root = cache_root()
+    except InputError as exc:
+        log.warning("the references' times are not cached: %s", exc)
+        return None
+    content = json.dumps({"python": python, "problems": [problem_content(p) for p in problems]}, sort_keys=True,
+                         default=repr)
+    return root / "reference-times" / (hashlib.sha256(content.encode("utf-8")).hexdigest() + ".json")
+
+
+def _read(path: Path) -> dict[str, float]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {str(k): float(v) for k, v in data.items() if type(v) in (int, float) and v >= 0}
+
+
+def _write(path: Path, times: dict[str, float]) -> None:
+    """Atomically (a concurrent run reads the old file or the new one, never half of one)."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(times, sort_keys=True), encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:  # a full or read-only cache costs a measurement next time, never the run
+        log.warning("the references' times are not cached in %s: %s", path.parent, exc.strerror or exc)

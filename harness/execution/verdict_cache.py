@@ -1,0 +1,94 @@
+"""A persistent cache of sandbox verdicts, keyed by everything that decides a verdict.
+
+A key hashes the job (program, tests or expected value, scorer, limits) and the sandbox context (isolation
+layers), inside a namespace made of the harness's version, the code that decides verdicts (the execution server and
+the scorers' table) and the sandbox
+interpreter's fingerprint (its version and installed packages), so a change to any of them misses the cache.
+Only verdicts a rerun would repeat are stored: passes and ordinary failures, never timeouts, kills or
+sandbox errors, which depend on the machine's load. A cache file that is not a readable database is moved
+aside (with a warning) and started afresh: a cache never stops a run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sqlite3
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import harness
+import sandbox
+from harness.errors import InputError
+from sandbox.isolation import interpreter_fingerprint
+from sandbox.pool import Execution, Job
+
+log = logging.getLogger(__name__)
+
+CACHEABLE_STATUSES = frozenset({"passed", "failed", "error", "syntax_error"})
+# The code that decides a verdict: the execution server and the scorers' table (its comparisons run here).
+_DECIDING_CODE = hashlib.sha256(b"".join(
+    (Path(sandbox.__file__).resolve().parent / name).read_bytes() for name in ("server.py", "scorers.py")
+)).hexdigest()
+
+
+def job_key(job: Job, context: dict[str, Any]) -> str:
+    """A stable hash of the job and the sandbox context (interpreter path, isolation layers): identical
+    programs of one run share a key; across runs the cache adds its namespace."""
+    return hashlib.sha256(json.dumps({"job": asdict(job), "context": context}, sort_keys=True,
+                                     default=str).encode()).hexdigest()
+
+
+class VerdictCache:
+    """SQLite-backed; safe to share between processes (shards) of one machine."""
+
+    def __init__(self, path: Path, python: str):
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"cannot create the cache folder ({exc.strerror}); set HARNESS_CACHE to a folder "
+                             "or pass --no-verdict-cache", file=str(path.parent), field="HARNESS_CACHE") from None
+        self.path = path
+        self._namespace = hashlib.sha256(json.dumps(
+            [harness.__version__, _DECIDING_CODE, interpreter_fingerprint(python)]
+        ).encode()).hexdigest()
+        try:
+            self._db = self._open()
+        except sqlite3.DatabaseError as exc:
+            aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+            log.warning("verdict cache %s is unreadable (%s): moved to %s, starting a new one", path, exc, aside)
+            path.replace(aside)
+            for suffix in ("-wal", "-shm"):
+                path.with_name(path.name + suffix).unlink(missing_ok=True)
+            self._db = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(str(self.path), timeout=60, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, execution TEXT NOT NULL)")
+            db.execute("SELECT count(*) FROM verdicts WHERE key = ''").fetchone()
+            db.commit()
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
+
+    def _scoped(self, key: str) -> str:
+        return hashlib.sha256((self._namespace + key).encode()).hexdigest()
+
+    def get(self, key: str) -> Execution | None:
+        row = self._db.execute("SELECT execution FROM verdicts WHERE key = ?", (self._scoped(key),)).fetchone()
+        return Execution(**json.loads(row[0])) if row else None
+
+    def put_many(self, items: list[tuple[str, Execution]]) -> None:
+        rows = [(self._scoped(key), json.dumps(asdict(e))) for key, e in items if e.status in CACHEABLE_STATUSES]
+        if rows:
+            with self._db:
+                self._db.executemany("INSERT OR REPLACE INTO verdicts VALUES (?, ?)", rows)
+
+    def close(self) -> None:
+        self._db.close()

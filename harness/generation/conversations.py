@@ -1,0 +1,289 @@
+"""Driving conversations: units of work, turn-by-turn generation, and the programs they accumulate.
+
+A unit is (problem, test case, sample index). Units are cut into batch groups of consecutive units in
+canonical order; inside a group every conversation that has reached turn t is generated together.
+Groups are fixed by the canonical order and the batch size only, never by the number of processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from harness.backends.base import Backend, GenerationRequest, GenerationResult, SamplingParams
+from harness.errors import InputError
+from harness.generation.feedback_format import render, split_reasoning
+from harness.suites.problems import CODE, MULTI_TURN, Problem
+from harness.generation.prompt_formats import BaseCompletionFormat, ChatFormat, extract_code
+from harness.generation.truncation import StopSequenceDetector
+
+
+class Checker(Protocol):
+    """Feedback mode's checks (``harness.runs.feedback.Checker``)."""
+
+    max_repairs: int
+
+    def check(self, items: list[tuple[Problem, str, tuple[int, ...]]]
+              ) -> list[tuple[str | None, str, str | None, str | None]]:
+        """Per (problem, program, turn line starts): the check's status (None: nothing to check), its
+        reason, the error's type (None: the check passed) and the feedback (None: no repair)."""
+
+
+@dataclass(frozen=True)
+class Unit:
+    problem: Problem
+    case: int
+    sample: int
+
+    @property
+    def uid(self) -> str:
+        return f"{self.problem.id}/case{self.case}/sample{self.sample}"
+
+
+def units_for(problems: Iterable[Problem], n: int) -> list[Unit]:
+    """All units in canonical order: problem, test case, sample."""
+    return [Unit(problem, case, sample) for problem in problems for case in range(problem.num_cases)
+            for sample in range(n)]
+
+
+def unit_seed(run_seed: int, uid: str, turn: int, repair_round: int = 0) -> int:
+    """A turn's seed; a repair (round r > 0) has its own, so that no attempt depends on how many others the
+    run made before it (round 0 keeps the seed of a run without feedback)."""
+    key = f"{run_seed}:{uid}:{turn}" + (f":repair{repair_round}" if repair_round else "")
+    digest = hashlib.sha256(key.encode()).digest()
+    return int.from_bytes(digest[:8], "little") & 0x7FFF_FFFF_FFFF_FFFF
+
+
+@dataclass
+class TurnRecord:
+    prompt: str
+    raw: str
+    completion: str
+    prompt_tokens: int = 0
+    new_tokens: int = 0
+    prompt_truncated: bool = False
+    prompt_tokens_computed: int | None = None
+    reasoning_tokens: int | None = None  # a thinking model's reasoning, taken out before the code
+
+
+@dataclass
+class Attempt:
+    """One attempt at a turn in feedback mode: round 0 is the first answer, round r the r-th repair. ``text``
+    is what the turn adds to the program before the completion, ``program`` the program with this attempt;
+    ``check`` is how the check after it ended (None: nothing to check), ``feedback`` what the model was then
+    told (None: nothing, so no repair followed)."""
+
+    round: int
+    record: TurnRecord
+    text: str
+    before: str  # the program before the turn (for a code prompt, the prompt)
+    program: str
+    line_starts: tuple[int, ...]
+    check: str | None = None
+    check_reason: str = ""
+    error_type: str | None = None
+    feedback: str | None = None
+
+
+@dataclass
+class Conversation:
+    unit: Unit
+    history: str
+    turns: list[TurnRecord] = field(default_factory=list)
+    turn_line_starts: list[int] = field(default_factory=list)
+    messages: list[dict[str, str]] = field(default_factory=list)  # chat formats: the conversation so far
+    attempts: list[list[Attempt]] = field(default_factory=list)  # feedback mode: per turn, every attempt
+
+    @property
+    def program(self) -> str:
+        return self.history
+
+    def add_turn(self, turn_text: str, completion: str) -> None:
+        """Append one multi-turn exchange (the turn's comment, if any, and its code, then a blank line),
+        remembering the line where the turn starts."""
+        self.turn_line_starts.append(self.history.count("\n") + 1)
+        self.history += f"{turn_text}{completion}\n\n"
+
+
+class ConversationRunner:
+    """Generates every turn of a set of units with one backend and prompt format."""
+
+    def __init__(self, backend: Backend, sampling: SamplingParams, seed: int, program_prefix: str,
+                 prompt_format: BaseCompletionFormat | ChatFormat | None = None, max_new_tokens: int | None = None):
+        self.backend = backend
+        self.sampling = sampling
+        self.seed = seed
+        self.program_prefix = program_prefix
+        self.format = prompt_format or BaseCompletionFormat()
+        self.max_new_tokens = max_new_tokens
+        self.checker: Checker | None = None  # feedback mode (``harness.runs.feedback``)
+
+    def _start(self, unit: Unit) -> Conversation:
+        problem = unit.problem
+        if problem.kind == CODE:
+            return Conversation(unit, problem.program_head, turn_line_starts=[1])
+        return Conversation(unit, self.program_prefix)
+
+    def _turn_count(self, unit: Unit) -> int:
+        return len(unit.problem.turns) if unit.problem.kind == MULTI_TURN else 1
+
+    def _request(self, conversation: Conversation, turn: int,
+                 repair: tuple[int, str] | None = None) -> tuple[GenerationRequest, str]:
+        """The request for ``turn`` and the text it adds to the program before the completion (the turn's
+        comment in the base format, nothing in the chat format). ``repair`` is (round, feedback) for a
+        repair of the turn's last attempt (``harness.generation.feedback_format``'s templates)."""
+        unit = conversation.unit
+        problem = unit.problem
+        multi_turn = problem.kind == MULTI_TURN
+        if multi_turn:
+            turn_prompt = problem.filled_turns(unit.case)[turn]
+            references = problem.filled_references(unit.case)
+            reference = references[turn] if references else None
+            limit = problem.turn_max_new_tokens(turn)
+        else:
+            turn_prompt, reference, limit = "", problem.reference, problem.max_new_tokens
+        if self.backend.requires_reference and reference is None:
+            raise InputError("the reference backend needs a reference solution", file=problem.source,
+                             problem=problem.id, field="reference")
+        common = {"max_new_tokens": self.max_new_tokens or limit,
+                  "seed": unit_seed(self.seed, unit.uid, turn, repair[0] if repair else 0),
+                  "reference": reference, "conversation": unit.uid,
+                  "continues": turn + 1 < self._turn_count(unit)}
+        if problem.kind == CODE and problem.suffix:
+            if not self.backend.supports_infilling:
+                raise InputError("this model cannot fill in the middle, which the infilling suites need (Code "
+                                 "Llama 7B/13B can)", file=problem.source, problem=problem.id, field="model")
+            # Infilling uses the model's prefix-suffix-middle tokens, whatever its chat format.
+            return GenerationRequest(prompt=problem.prompt, suffix=problem.suffix,
+                                     new_stop_detector=lambda: StopSequenceDetector(()), **common), ""
+        if isinstance(self.format, ChatFormat):
+            fmt = self.format
+            content = (render("chat_turn" if multi_turn else "chat_code", repair[1], comment=False) if repair
+                       else fmt.user_message(problem, turn_prompt, turn))
+            messages = conversation.messages + [{"role": "user", "content": content}]
+            return GenerationRequest(prompt=messages[-1]["content"], messages=messages,
+                                     new_stop_detector=lambda: fmt.stop_detector(problem), **common), ""
+        text = self.format.turn_text(turn_prompt) if multi_turn else ""
+        # A code prompt's model sees the whole prompt, also where the program does not start with it (a
+        # few-shot text prompt, MBPP 3-shot's).
+        prompt = conversation.history + text if multi_turn else problem.prompt
+        if repair:  # the program before the turn, the failed attempt, the feedback, the turn again
+            failed = conversation.attempts[turn][-1]
+            block = render("base_turn" if multi_turn else "base_code", repair[1], comment=True)
+            again = text if multi_turn else problem.prompt  # the turn's comment, or the prompt
+            prompt = failed.before + text + failed.record.completion + "\n\n" + block + again
+        return GenerationRequest(prompt=prompt,
+                                 new_stop_detector=lambda: self.format.stop_detector(problem), **common), text
+
+    def _completion(self, request: GenerationRequest, raw: str, problem: Problem) -> str:
+        # Reference solutions are used as written: published ones (MBPP's) are not laid out for stop
+        # sequences, and `validate` checks the core suite's against truncation separately. An infilled
+        # middle ends at <EOT> and is used whole.
+        if self.backend.requires_reference or request.suffix is not None:
+            return raw
+        if request.messages is not None:
+            return extract_code(split_reasoning(raw)[0])
+        return self.format.truncate(raw, problem)
+
+    def _reasoning_tokens(self, request: GenerationRequest, result: GenerationResult) -> int | None:
+        """Tokens a chat model spent thinking (``<think>`` blocks or the server's ``reasoning_content``):
+        the server's count where it gives one, else the tokenizer's; None when it did not think."""
+        if request.messages is None:
+            return None
+        reasoning = result.reasoning + split_reasoning(result.text)[1]
+        if result.reasoning_tokens is not None:
+            return result.reasoning_tokens
+        if not reasoning:
+            return None
+        tokenizer = getattr(self.backend, "tokenizer", None)
+        return len(tokenizer.encode(reasoning, add_special_tokens=False)) if tokenizer is not None else None
+
+    def _answer(self, conversations: list[Conversation], turn: int,
+                repairs: list[tuple[int, str] | None] | None = None) -> None:
+        """Generate ``turn`` for every conversation given (a repair where ``repairs`` says so) and add the
+        answers to them. ``repairs`` is None without feedback: then nothing but the turn records is kept."""
+        built = [self._request(c, turn, repairs[i] if repairs else None) for i, c in enumerate(conversations)]
+        results = self.backend.generate([request for request, _ in built], self.sampling)
+        for index, (conversation, (request, text), result) in enumerate(zip(conversations, built, results)):
+            problem = conversation.unit.problem
+            repair = repairs[index] if repairs else None
+            before = conversation.attempts[turn][0].before if repair else conversation.history
+            completion = self._completion(request, result.text, problem)
+            if request.messages is not None:
+                conversation.messages = request.messages + [
+                    {"role": "assistant", "content": ChatFormat.assistant_message(completion)}]
+            if repair:  # the attempt replaces the turn's previous one in the program
+                conversation.history = before
+                del conversation.turn_line_starts[len(conversation.turn_line_starts) - 1:]
+                conversation.turns.pop()
+            if problem.kind == MULTI_TURN:
+                conversation.add_turn(text, completion)
+            elif request.suffix is not None:
+                conversation.history = problem.prompt + completion + problem.suffix
+            elif request.messages is not None:
+                conversation.history = ChatFormat.program_for_function(problem, completion)
+            else:
+                conversation.history = problem.program_head + completion
+            if problem.kind != MULTI_TURN:
+                conversation.turn_line_starts[:] = [1]
+            record = TurnRecord(prompt=text or request.prompt, raw=result.text, completion=completion,
+                                prompt_tokens=result.prompt_tokens, new_tokens=result.new_tokens,
+                                prompt_truncated=result.prompt_truncated,
+                                prompt_tokens_computed=result.prompt_tokens_computed,
+                                reasoning_tokens=self._reasoning_tokens(request, result))
+            conversation.turns.append(record)
+            if repairs is not None:
+                if not repair:
+                    conversation.attempts.append([])
+                conversation.attempts[turn].append(Attempt(
+                    round=repair[0] if repair else 0, record=record, text=text,
+                    before=before if problem.kind == MULTI_TURN else problem.prompt,
+                    program=conversation.history, line_starts=tuple(conversation.turn_line_starts)))
+
+    def run_group(self, units: list[Unit], checker: Checker | None = None) -> list[Conversation]:
+        """Every turn of ``units``; with a ``checker`` (feedback mode), after each turn the attempts are
+        checked and those it has feedback for are answered again, up to its ``max_repairs`` times."""
+        checker = checker or self.checker
+        conversations = [self._start(unit) for unit in units]
+        for turn in range(max(self._turn_count(u) for u in units)):
+            active = [c for c in conversations if turn < self._turn_count(c.unit)]
+            if checker is None:
+                self._answer(active, turn)
+                continue
+            pending, repairs = active, [None] * len(active)
+            for repair_round in range(checker.max_repairs + 1):
+                self._answer(pending, turn, repairs)
+                # The check of the program so far means something only while the turns before passed it.
+                checkable = [c for c in pending if turn == 0 or _checks_passed(c.attempts[turn - 1][-1])]
+                outcomes = checker.check([(c.unit.problem, c.history, tuple(c.turn_line_starts)) for c in checkable])
+                for conversation, outcome in zip(checkable, outcomes):
+                    attempt = conversation.attempts[turn][-1]
+                    attempt.check, attempt.check_reason, attempt.error_type, attempt.feedback = outcome
+                if repair_round == checker.max_repairs:
+                    break
+                pending = [c for c in checkable if c.attempts[turn][-1].feedback]
+                repairs = [(repair_round + 1, c.attempts[turn][-1].feedback or "") for c in pending]
+                if not pending:
+                    break
+        return conversations
+
+    def run(self, groups: Iterable[list[Unit]]) -> Iterator[Conversation]:
+        for group in groups:
+            yield from self.run_group(group)
+
+
+# Group size for ``--batch-size auto``: the backend halves the batches it generates on out-of-memory.
+AUTO_BATCH_SIZE = 64
+
+
+def _checks_passed(attempt: Attempt) -> bool:
+    """Whether the program with this attempt ran (its check raised nothing)."""
+    return attempt.check is not None and attempt.error_type is None
+
+
+def batch_groups(units: list[Unit], batch_size: int | str) -> list[list[Unit]]:
+    """Consecutive units in canonical order, ``batch_size`` at a time."""
+    size = AUTO_BATCH_SIZE if batch_size == "auto" else max(1, int(batch_size))
+    return [units[i:i + size] for i in range(0, len(units), size)]

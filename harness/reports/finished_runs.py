@@ -1,0 +1,169 @@
+"""Reading finished run folders back (for reports and comparisons), with one-line errors."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.suites.datasets.jsonl import decode_json_line
+from harness.errors import InputError
+
+
+# Options that change what is sampled or how it is scored (from each summary's recorded config).
+SCORED_OPTIONS = ("n", "temperature", "top_p", "max_new_tokens", "max_length", "exclude_defective", "timeout",
+                  "memory_mb", "feedback", "max_repairs")  # a run without feedback records None for both
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    directory: Path
+    summary: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return self.directory.name
+
+    @property
+    def suite(self) -> str:
+        return self.summary["suite"]["name"]
+
+    @property
+    def model(self) -> str:
+        return str(self.summary.get("model", {}).get("model", "?"))
+
+    @property
+    def parameters(self) -> int | None:
+        return self.summary.get("model", {}).get("parameters")
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """What must match for two runs' numbers to be comparable side by side (``report`` groups by it,
+        ``compare`` refuses runs that differ in it): the suite, the options that change what is sampled or
+        how it is scored, and the checksums of the data file and the scored problems (None in runs made
+        before they were recorded)."""
+        config, suite = self.summary.get("config") or {}, self.summary.get("suite") or {}
+        return {"suite": self.suite, **{name: config.get(name) for name in SCORED_OPTIONS},
+                "prompt_format": self.summary.get("prompt_format", config.get("prompt_format")),
+                "data_sha256": (suite.get("origin") or {}).get("sha256", suite.get("data_sha256")),
+                "suite_sha256": suite.get("suite_sha256")}
+
+    def per_problem(self, metric: str) -> dict[str, float]:
+        return {pid: entry[metric] for pid, entry in self.summary["per_problem"].items() if metric in entry}
+
+    def family(self) -> tuple[str, str]:
+        """Model family and variant, from the recorded config and the model's name."""
+        identity = self.summary.get("model", {})
+        name = self.model.lower()
+        model_type = str(identity.get("model_type", identity.get("backend", "?")))
+        if model_type == "codegen" or "codegen" in name:
+            match = re.search(r"-(mono|multi|nl)\b", name)
+            return "CodeGen", match.group(1) if match else "-"
+        if "codellama" in name or "code-llama" in name:
+            for variant in ("instruct", "python"):
+                if variant in name:
+                    return "Code Llama", variant.capitalize()
+            return "Code Llama", "base"
+        return model_type, "-"
+
+    def samples(self) -> list[dict[str, Any]]:
+        path = self.directory / "samples.jsonl"
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise InputError(f"cannot read samples ({exc.strerror})", file=str(path)) from None
+        records = []
+        for line_no, line in enumerate(raw.split(b"\n"), 1):
+            if line.strip():
+                record = decode_json_line(line, str(path), line_no)
+                _require(isinstance(record, dict) and all(key in record for key in SAMPLE_KEYS)
+                         and isinstance(record["turns"], list)
+                         and all(isinstance(t, dict) and "raw" in t for t in record["turns"]),
+                         path, f"line {line_no}", f"a sample line with {', '.join(SAMPLE_KEYS)}")
+                records.append(record)
+        return records
+
+
+def load_run(directory: str | Path) -> FinishedRun:
+    folder = Path(directory)
+    path = folder / "summary.json"
+    if not path.is_file():
+        raise InputError("not a finished run folder (no summary.json)", file=str(folder))
+    try:
+        summary = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: not UTF-8, not JSON
+        raise InputError(f"cannot read summary ({exc})", file=str(path)) from None
+    _check_summary(summary, path)
+    return FinishedRun(folder, summary)
+
+
+SAMPLE_KEYS = ("task_id", "unit", "program", "status", "passed", "turns")
+
+
+def _require(ok: bool, path: Path, field: str, what: str) -> None:
+    if not ok:
+        raise InputError(f"must be {what} (was the file edited by hand?)", file=str(path), field=field)
+
+
+def _is_score(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1
+
+
+def _scores_ok(entry: dict[str, Any]) -> bool:
+    return all(_is_score(value) for key, value in entry.items()
+               if key.startswith("pass@") or (key == "pass_rate" and value is not None))
+
+
+def _check_summary(summary: Any, path: Path) -> None:
+    """The entries reports and comparisons read, with their types, so a hand-edited summary is one line."""
+    _require(isinstance(summary, dict), path, "summary", "a JSON object")
+    for key in ("suite", "per_problem", "overall"):
+        if key not in summary:
+            raise InputError("summary lacks a required entry", file=str(path), field=key)
+    for key in ("suite", "per_problem", "overall", "per_category", "model", "config", "timings", "tiers"):
+        _require(summary.get(key) is None or isinstance(summary[key], dict), path, key, "a mapping")
+    _require(isinstance(summary["suite"].get("name"), str), path, "suite.name", "a string")
+    for key in ("per_problem", "per_category", "tiers"):
+        entries = (summary.get(key) or {}).values()
+        _require(all(isinstance(entry, dict) for entry in entries), path, key, "a mapping of names to scores")
+        _require(all(_scores_ok(entry) for entry in entries), path, key, "scores between 0 and 1")
+    _require(_scores_ok(summary["overall"]), path, "overall", "scores between 0 and 1")
+    ks = summary.get("ks", [1])
+    _require(isinstance(ks, list) and all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in ks),
+             path, "ks", "a list of positive integers")
+
+
+def distinct_runs(runs: list[FinishedRun]) -> tuple[list[FinishedRun], list[FinishedRun]]:
+    """The runs without repeats, and the repeats left out: the same folder given twice, or a copy of a run
+    (another folder whose summary is identical, timings and all, which no second real run produces)."""
+    kept: list[FinishedRun] = []
+    dropped: list[FinishedRun] = []
+    seen: set[Path] = set()
+    fingerprints: set[str] = set()
+    for run in runs:
+        fingerprint = json.dumps(run.summary, sort_keys=True, default=str)
+        folder = run.directory.resolve()
+        if folder in seen or fingerprint in fingerprints:
+            dropped.append(run)
+            continue
+        seen.add(folder)
+        fingerprints.add(fingerprint)
+        kept.append(run)
+    return kept, dropped
+
+
+def run_labels(runs: list[FinishedRun]) -> list[str]:
+    """A distinct display name per run: its folder's name, with as many parent folders as it takes to tell
+    runs of the same name apart (and a position when even the full paths are the same)."""
+    folders = [run.directory.resolve() for run in runs]
+    labels = []
+    for folder in folders:
+        depth = 1
+        while depth < len(folder.parts) and any(other.parts[-depth:] == folder.parts[-depth:] and other != folder
+                                                for other in folders):
+            depth += 1
+        labels.append("/".join(folder.parts[-depth:]))
+    return [label if labels.count(label) == 1 else f"{label} #{labels[:i + 1].count(label)}"
+            for i, label in enumerate(labels)]
