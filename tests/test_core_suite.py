@@ -9,7 +9,7 @@ from harness.backends.reference import ReferenceBackend
 from harness.generation.conversations import ConversationRunner, units_for
 from harness.suites.problems import MULTI_TURN, Turn
 from harness.execution.executor import Executor
-from harness.runs.pipeline import execute
+from harness.execution.jobs import execute
 from harness.suites.registry import resolve_suite
 from sandbox.pool import Limits, SandboxPool
 

@@ -116,7 +116,7 @@ def make_run(folder: Path, name: str, problems: int, cases: int, n: int, flip_fr
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
     verdicts = [Verdict(problem_id=r["task_id"], category=CATEGORIES[int(r["task_id"].split("/")[1]) % 6],
                         case=r["case"], sample=r["sample"], passed=r["passed"], status=r["status"],
-                        turn=r["failed_turn"], num_turns=len(r["turns"])) for r in records]
+                        turn=r["failed_turn"]) for r in records]
     ks = [k for k in (1, 10, 100) if k <= n]
     config = {"suite": "mtpb", "model": name, "n": n, "k": ks, "temperature": 0.8, "top_p": 0.95,
               "max_new_tokens": None, "seed": 1234}

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from harness.cache_paths import cache_root
 from harness.execution.verdict_cache import VerdictCache, job_key
 from sandbox.pool import Execution, Job, SandboxPool
 
@@ -78,3 +79,10 @@ class Executor:
                         on_done(1)
         self.stats.requested += len(jobs)
         return [r for r in results if r is not None]
+
+
+def make_executor(pool: SandboxPool, dedup: bool, use_cache: bool) -> Executor:
+    """The run's executor: ``dedup`` runs identical jobs once; ``use_cache`` keeps verdicts across runs (in the
+    harness's cache folder)."""
+    cache = VerdictCache(cache_root() / "verdicts.sqlite", pool.python) if use_cache else None
+    return Executor(pool, dedup=dedup, cache=cache)

@@ -1,12 +1,15 @@
-"""From a finished conversation to the job the sandbox runs, built by the problem's scorer (the table in
-``sandbox.scorers``)."""
+"""From finished conversations to the jobs the sandbox runs, built by each problem's scorer (the table in
+``sandbox.scorers``), and to their executions."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from harness.execution.executor import Executor
+from harness.execution.time_limits import TimeLimits
 from harness.generation.conversations import Conversation
 from harness.suites.problems import MULTI_TURN, Problem
-from harness.execution.time_limits import TimeLimits
-from sandbox.pool import Job
+from sandbox.pool import Execution, Job, Limits
 from sandbox.scorers import SCORERS
 
 
@@ -23,3 +26,11 @@ def job_for(conversation: Conversation, limits: TimeLimits) -> Job:
     problem = conversation.unit.problem
     return SCORERS[scorer_name(problem)].build(problem, conversation.program, limits.for_problem(problem),
                                                conversation.unit.case, tuple(conversation.turn_line_starts))
+
+
+def execute(conversations: list[Conversation], executor: Executor, limits: Limits | TimeLimits,
+            on_done: Callable[[int], None] | None = None) -> list[Execution]:
+    """Each conversation's execution, in order. ``limits``: per problem (``harness.execution.time_limits``),
+    or plain limits as floors; ``on_done(count)`` reports progress."""
+    per_problem = limits if isinstance(limits, TimeLimits) else TimeLimits(limits)
+    return executor.run([job_for(c, per_problem) for c in conversations], on_done=on_done)

@@ -21,17 +21,15 @@ import json
 import logging
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from harness.backends.base import SamplingParams
-from harness.backends.reference import ReferenceBackend
 from harness.cache_paths import cache_root
 from harness.errors import InputError
-from harness.generation.conversations import ConversationRunner, units_for
-from harness.suites.problems import CODE, Problem
+from harness.generation.conversations import Conversation
+from harness.suites.problems import CODE, Problem, problem_content
 from sandbox.pool import Limits, SandboxPool
 
 log = logging.getLogger(__name__)
@@ -86,9 +84,20 @@ def measurable(problems: Sequence[Problem]) -> list[Problem]:
     return [p for p in problems if p.kind == CODE and p.reference is not None]
 
 
+# The problems' reference solutions as conversations (``harness.runs.references``): made by a backend,
+# which this stage does not import.
+ReferencePrograms = Callable[[Sequence[Problem]], list[Conversation]]
+
+
+def floor_limits(timeout: float, memory_mb: int) -> Limits:
+    """The limits ``--timeout`` and ``--memory-mb`` set for every job, the floor of each problem's."""
+    return Limits(wall_seconds=timeout, cpu_seconds=timeout, memory_mb=memory_mb)
+
+
 def time_limits(pool: SandboxPool, problems: Sequence[Problem], floor: Limits,
-                program_prefix: str = "") -> TimeLimits:
-    """``floor`` plus the reference CPU times of ``problems``, from the cache or measured now."""
+                references: ReferencePrograms) -> TimeLimits:
+    """``floor`` plus the reference CPU times of ``problems``, from the cache or measured now (running the
+    conversations ``references`` makes)."""
     targets = measurable(problems)
     if not targets:
         return TimeLimits(floor)
@@ -97,19 +106,17 @@ def time_limits(pool: SandboxPool, problems: Sequence[Problem], floor: Limits,
     missing = [p for p in targets if p.id not in times]
     if missing:
         log.info("measuring the reference solutions of %d problem(s) for their time limits", len(missing))
-        times.update(_measure(pool, missing, floor, program_prefix))
+        times.update(_measure(pool, references(missing), floor))
         if path is not None:
             _write(path, times)
     return TimeLimits(floor, {p.id: times[p.id] for p in targets if p.id in times})
 
 
-def _measure(pool: SandboxPool, problems: Sequence[Problem], floor: Limits, program_prefix: str) -> dict[str, float]:
+def _measure(pool: SandboxPool, conversations: list[Conversation], floor: Limits) -> dict[str, float]:
     """Each reference's CPU time in the sandbox, with the problem's generous limits. A reference that does
     not pass is left out (its problem keeps the generous limit) with a warning."""
     from harness.execution.jobs import job_for
 
-    runner = ConversationRunner(ReferenceBackend(), SamplingParams(temperature=0), 0, program_prefix)
-    conversations = runner.run_group(units_for(list(problems), 1))
     unmeasured = TimeLimits(floor)
     jobs = [(c.unit.problem.id, job_for(c, unmeasured)) for c in conversations]
     times: dict[str, float] = {}
@@ -125,8 +132,6 @@ def _measure(pool: SandboxPool, problems: Sequence[Problem], floor: Limits, prog
 def _cache_path(problems: Sequence[Problem], python: str) -> Path | None:
     """The measurement's file, named by the checksum of the problems' content and the sandbox interpreter;
     None (measure, do not cache) when there is no usable cache folder."""
-    from harness.runs.fingerprints import problem_content
-
     try:
         root = cache_root()
     except InputError as exc:

@@ -14,6 +14,7 @@ Samples of the same (task, case) are numbered in file order.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections import Counter
@@ -29,10 +30,13 @@ from harness.suites.problems import MULTI_TURN, Problem
 from harness.generation.prompt_formats import BaseCompletionFormat
 from harness.runs.records import RunWriter, sample_record
 from harness.runs.finalize import defects_of, suite_record
-from harness.runs.pipeline import execute, make_executor, verdict_of
 from harness.scoring.scores import score
-from harness.suites.loader import Suite
+from harness.suites.problems import Suite
+from harness.execution.executor import make_executor
+from harness.execution.jobs import execute
 from harness.execution.time_limits import time_limits
+from harness.runs.references import reference_conversations
+from harness.scoring.verdicts import verdict_of
 from harness.validate_input import writable_file
 from sandbox.pool import Limits, SandboxPool
 
@@ -132,8 +136,9 @@ def evaluate_samples(suite: Suite, samples_path: str, ks: list[int], out_dir: Pa
         with tqdm(total=len(conversations), desc="execute", unit="prog", dynamic_ncols=True) as progress:
             executor = make_executor(pool, dedup, verdict_cache)
             evaluated = _evaluated(suite, conversations)
-            timed = time_limits(pool, evaluated, limits, suite.program_prefix)
-            executions = execute(conversations, executor, timed, progress)
+            timed = time_limits(pool, evaluated, limits,
+                                functools.partial(reference_conversations, program_prefix=suite.program_prefix))
+            executions = execute(conversations, executor, timed, progress.update)
         isolation = pool.isolation.as_dict()
     verdicts = []
     for conversation, execution in zip(conversations, executions):

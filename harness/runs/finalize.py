@@ -16,11 +16,12 @@ from harness.errors import InputError
 from harness.execution.executor import ExecutionStats
 from harness.runs.fingerprints import run_inputs
 from harness.generation.conversations import Unit
-from harness.suites.problems import MULTI_TURN, Problem
+from harness.suites.problems import Problem
 from harness.runs.records import write_json
 from harness.runs.run_directory import RunDirectory
-from harness.scoring.scores import Verdict, feedback_scores, score
-from harness.suites.loader import Suite
+from harness.scoring.scores import feedback_scores, score
+from harness.scoring.verdicts import verdict_from_record
+from harness.suites.problems import Suite
 
 MAX_LISTED = 20  # missing groups named in the refusal
 
@@ -91,21 +92,6 @@ def _process_timings(run_dir: RunDirectory) -> list[dict[str, Any]]:
         except (OSError, json.JSONDecodeError):
             continue
     return parts
-
-
-def verdict_from_record(record: dict[str, Any], problem: Problem) -> Verdict:
-    return make_verdict(problem, record["case"], record["sample"], record["passed"], record["status"],
-                        record["failed_turn"], record.get("tiers"))
-
-
-def make_verdict(problem: Problem, case: int, sample: int, passed: bool, status: str, turn: int | None,
-                 tiers: dict[str, bool] | None = None) -> Verdict:
-    base_passed = None
-    if problem.metadata.get("tiers"):  # HumanEval+: the tests' process decides each tier
-        base_passed = passed or bool((tiers or {}).get("base"))
-    return Verdict(problem_id=problem.id, category=problem.category, case=case, sample=sample, passed=passed,
-                   status=status, turn=turn, num_turns=len(problem.turns) if problem.kind == MULTI_TURN else 1,
-                   base_passed=base_passed)
 
 
 def defects_of(problems: list[Problem]) -> dict[str, list[str]]:

@@ -4,23 +4,13 @@ data file they came from. Recorded in the run's ``config.yaml`` (``inputs``) and
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from typing import Any
 
-from harness.suites.problems import Problem
-from harness.suites.loader import Suite
+from harness.suites.problems import Problem, Suite, problem_content
 
 INPUTS = "inputs"  # the key under which a run's config.yaml records them
-# Problem fields that do not change what a sample is or how it is scored (where the file lies, notes).
-_NOT_CONTENT = {"source", "metadata", "defects"}
-
-
-def problem_content(problem: Problem) -> dict[str, Any]:
-    return {k: v for k, v in dataclasses.asdict(problem).items() if k not in _NOT_CONTENT}
-
-
 def run_inputs(suite: Suite, problems: list[Problem]) -> dict[str, str | None]:
     """``data_sha256``: the data file's checksum, if any (first: a changed data file is named as the cause);
     ``suite_sha256``: the scored problems (prompts, turns, tests, expected values, references, limits) and

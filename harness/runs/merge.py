@@ -14,7 +14,6 @@ from harness.runs.finalize import merge_results
 from harness.runs.fingerprints import INPUTS, changed_input, run_inputs
 from harness.generation.conversations import batch_groups, units_for
 from harness.runs.run_directory import RunDirectory
-from harness.runs.pipeline import select_problems
 from harness.suites.registry import resolve_suite
 
 
@@ -34,7 +33,7 @@ def merge_run_folder(folder: Path) -> dict[str, Any]:
     try:
         config = build_config(load_config_file(str(config_file)), {}, source=str(config_file))
         suite = resolve_suite(config.suite, config.data)
-        problems = select_problems(suite, config.problems, config.limit, config.exclude_defective)
+        problems = suite.select_problems(config.problems, config.limit, config.exclude_defective)
         recorded = run_dir.recorded_config() or {}
         if changed := changed_input(recorded.get(INPUTS), run_inputs(suite, problems)):
             raise InputError(f"cannot merge: {changed}; the shards' samples were scored against the old one",

@@ -2,17 +2,15 @@
 
 Work goes one batch group at a time: generate the group's conversations, run their programs in the
 sandbox workers, append their sample lines to this process's part file (flushed). The sandbox runs one
-group's programs while the model generates the next.
+group's programs while the model generates the next (``harness.runs.group_work``).
 Groups depend only on the canonical unit order and the batch size, and every unit's sampling is seeded
 from (run seed, unit id, turn), so results are the same for any number of processes and any resumption.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-import queue
-import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -21,32 +19,27 @@ from typing import Any
 
 from tqdm import tqdm
 
-from harness.runs import run_folder
-
-from harness.runs import shards
-from harness import validate_input as validate
 from harness.backends.base import Backend, SamplingParams
 from harness.cache_paths import cache_root
 from harness.config import RunConfig
-from harness.runs.distributed import broadcast_from_main, current_process
 from harness.errors import InputError
-from harness.runs import feedback
-from harness.execution.executor import Executor
-from harness.generation.conversations import Conversation, ConversationRunner, Unit, batch_groups, units_for
-from harness.runs.finalize import make_verdict, merge_results
-from harness.suites.problems import Problem
+from harness.execution.executor import Executor, make_executor
+from harness.execution.time_limits import TimeLimits, floor_limits, time_limits
+from harness.generation.conversations import ConversationRunner, Unit, batch_groups, units_for
 from harness.generation.prompt_formats import BaseCompletionFormat, ChatFormat
-from harness.execution.jobs import job_for
-from harness.runs.records import sample_record
-from harness.execution.time_limits import TimeLimits, time_limits
+from harness.runs import feedback, run_folder, shards
+from harness.runs.distributed import ProcessInfo, broadcast_from_main, current_process
+from harness.runs.finalize import merge_results
 from harness.runs.fingerprints import run_inputs
+from harness.runs.group_work import GroupWork
+from harness.runs.progress import show_progress, wait_for_groups
+from harness.runs.references import reference_conversations
 from harness.runs.run_directory import PartWriter, RunDirectory
-from harness.scoring.scores import Verdict
 from harness.runs.shards import Shard
-from harness.suites.loader import Suite
+from harness.runs.threads import set_threads, threads_in_use, with_threads
+from harness.suites.problems import Problem, Suite
 from harness.suites.registry import resolve_suite
-from harness.execution.verdict_cache import VerdictCache
-from sandbox.pool import Execution, Limits, SandboxPool
+from sandbox.pool import SandboxPool
 
 log = logging.getLogger(__name__)
 
@@ -58,19 +51,42 @@ class RunOutcome:
     note: str = ""  # for a shard: what it did, and what is left
 
 
-def select_problems(suite: Suite, wanted: list[str], limit: int | None,
-                    exclude_defective: bool = False) -> list[Problem]:
-    problems = list(suite.problems)
-    if exclude_defective:
-        problems = [p for p in problems if p.id not in suite.excluded_if_defective]
-    if wanted:
-        known = {p.id for p in problems}
-        missing = [w for w in wanted if w not in known]
-        if missing:
-            raise InputError(f"no such problem in suite {suite.name}", file=suite.path, problem=missing[0],
-                             field="problems")
-        problems = [p for p in problems if p.id in set(wanted)]
-    return problems[:limit] if limit else problems
+@dataclass
+class _Plan:
+    """What every process of the launch knows before it works: the run's problems and batch groups, the
+    groups this launch does (``scope``: a shard's, or all), and which of them are left (``todo``)."""
+
+    config: RunConfig
+    suite: Suite
+    problems: list[Problem]
+    groups: list[list[Unit]]
+    scope: list[int]
+    shard: Shard | None
+    repairs: feedback.FeedbackSettings
+    directory: Path = Path()
+    todo: list[int] | None = None
+    earlier_files: set[Path] | None = None  # rank 0: the sample files there were before this attempt
+
+    @property
+    def members(self) -> list[set[str]]:
+        return [{unit.uid for unit in group} for group in self.groups]
+
+    def total(self) -> int:
+        return sum(len(self.groups[g]) for g in self.scope)
+
+    def done_before(self) -> int:
+        return sum(len(self.groups[g]) for g in self.scope if g not in (self.todo or []))
+
+
+@dataclass
+class _Started:
+    """What a process starts with: the sandbox pool (not yet entered), the model and its prompt format."""
+
+    pool: SandboxPool
+    backend: Backend
+    prompt_format: BaseCompletionFormat | ChatFormat
+    started: float
+    load_seconds: float
 
 
 def make_backend(config: RunConfig, launch_device: str | None = None) -> Backend:
@@ -113,126 +129,93 @@ def choose_prompt_format(requested: str, backend: Backend) -> BaseCompletionForm
     return BaseCompletionFormat()
 
 
-def run_name_for(config: RunConfig, suite: Suite) -> str:
-    if config.run_name:
-        return config.run_name
-    return run_folder.default_name(suite.name, Path(config.model).name or config.model, f"n{config.n}",
-                                   f"t{config.temperature}", time.strftime("%Y%m%d-%H%M%S"))
-
-
-def uses_torch_threads(config: RunConfig) -> bool:
-    return config.backend == "huggingface" and config.model != "reference"
-
-
-def with_threads(config: RunConfig, run_dir: RunDirectory) -> RunConfig:
-    """Rank 0: the run's intra-op thread count. ``--threads``, else what the interrupted run recorded (on
-    ``--resume``), else this process's count (torch's default: the cores, or ``OMP_NUM_THREADS``)."""
-    if config.threads is not None or not uses_torch_threads(config):
-        return config
-    previous = run_dir.recorded_config() if config.resume or config.shard else None
-    if previous is not None and "threads" not in previous:
-        return config  # interrupted before runs recorded their thread count: resumed as it ran, unrecorded
-    recorded = (previous or {}).get("threads")
-    if recorded is None:
-        import torch
-
-        recorded = torch.get_num_threads()
-    return replace(config, threads=validate.integer(recorded, "threads", minimum=1,
-                                                    file=str(run_dir.directory / "config.yaml")))
-
-
-def set_threads(config: RunConfig, threads: int | None) -> RunConfig:
-    """Every process computes with rank 0's thread count: on CPU another count can change samples."""
-    if threads is None:
-        return config
-    import torch
-
-    torch.set_num_threads(threads)
-    return replace(config, threads=threads)
-
-
-def threads_in_use() -> int | None:
-    """This process's intra-op thread count, for the summary (None when torch is not loaded)."""
-    torch = sys.modules.get("torch")
-    return torch.get_num_threads() if torch is not None else None
-
-
-def limits_for(config: RunConfig) -> Limits:
-    return Limits(wall_seconds=config.timeout, cpu_seconds=config.timeout, memory_mb=config.memory_mb)
-
-
-def execute(conversations: list[Conversation], executor: Executor, limits: Limits | TimeLimits,
-            progress: tqdm | None = None) -> list[Execution]:
-    """``limits``: per problem (``harness.execution.time_limits``), or plain limits as floors."""
-    per_problem = limits if isinstance(limits, TimeLimits) else TimeLimits(limits)
-    jobs = [job_for(c, per_problem) for c in conversations]
-    return executor.run(jobs, on_done=progress.update if progress is not None else None)
-
-
-def make_executor(pool: SandboxPool, dedup: bool, use_cache: bool) -> Executor:
-    cache = VerdictCache(cache_root() / "verdicts.sqlite", pool.python) if use_cache else None
-    return Executor(pool, dedup=dedup, cache=cache)
-
-
-def verdict_of(conversation: Conversation, execution: Execution) -> Verdict:
-    unit = conversation.unit
-    return make_verdict(unit.problem, unit.case, unit.sample, execution.passed, execution.status, execution.turn,
-                        execution.tiers)
-
-
 def run_benchmark(config: RunConfig) -> RunOutcome:
     """Run ``config`` in this process; under ``accelerate launch``/``torchrun`` every rank calls this, does
     its share of the batch groups, and rank 0 merges. With ``--shard i/N`` the launch does only the groups
     ``g mod N == i`` and merges only with ``--merge-when-complete`` (see ``_end_shard``). Returns the outcome
     (an empty summary on ranks other than 0, and for a shard that did not merge)."""
-    shard = shards.resolve(config.shard)
     process = current_process(cpu=config.device == "cpu")
+    plan = _plan(config)
+    run_dir = _share_plan(plan, process)
+    mine = (plan.todo or [])[process.rank::process.world]
+    if plan.shard is not None:
+        log.info("shard %s: %d of %d batch groups are this shard's", plan.shard, len(plan.scope), len(plan.groups))
+    log.info("rank %d/%d: suite %s, %d problems, model %s, n=%d; %d of %d batch groups are this process's; "
+             "results in %s", process.rank, process.world, plan.suite.name, len(plan.problems), plan.config.model,
+             plan.config.n, len(mine), len(plan.groups), plan.directory)
+    start = _start(plan.config, plan.suite, process, run_dir)
+    part = (run_dir or RunDirectory(plan.directory)).open_part(process.rank, plan.shard)
+    progress = tqdm(total=plan.total(), initial=plan.done_before(), desc="samples", unit="sample",
+                    dynamic_ncols=True, disable=not process.is_main)
+    timings, record = _work_share(plan, start, mine, part,
+                                  functools.partial(show_progress, progress, run_dir, plan.total(), plan.shard), progress)
+    part.write_timings({**timings, **_process_record(plan, start, process, record)})
+    part.close()
+    if not process.is_main:
+        return RunOutcome(plan.directory, {})
+    assert run_dir is not None
+    wait_for_groups(run_dir, plan.members, set(plan.scope), plan.earlier_files or set(), progress, plan.total(),
+                    plan.shard)
+    progress.close()
+    if plan.shard is None:
+        return RunOutcome(run_dir.directory, merge_results(run_dir, plan.config, plan.suite, plan.problems,
+                                                           plan.groups, time.time() - start.started))
+    return _end_shard(run_dir, plan.config, plan.suite, plan.problems, plan.groups, plan.shard)
+
+
+def _plan(config: RunConfig) -> _Plan:
+    """The run's problems and groups, from the config alone (every process computes the same)."""
+    shard = shards.resolve(config.shard)
     suite = resolve_suite(config.suite, config.data)
-    problems = select_problems(suite, config.problems, config.limit, config.exclude_defective)
+    problems = suite.select_problems(config.problems, config.limit, config.exclude_defective)
     repairs = feedback.settings_for(config.feedback, config.max_repairs, suite.feedback, suite.max_repairs)
     if repairs.enabled:  # recorded (and checked on resume) as in effect, wherever it was set
         config = replace(config, feedback=repairs.mode, max_repairs=repairs.max_repairs)
-    units = units_for(problems, config.n)
-    groups = batch_groups(units, config.batch_size)
-    sizes = [len(group) for group in groups]
-    members = [{unit.uid for unit in group} for group in groups]
-    scope = [g for g in range(len(groups)) if shard is None or shard.owns(g)]  # this launch's groups
+    groups = batch_groups(units_for(problems, config.n), config.batch_size)
+    scope = [g for g in range(len(groups)) if shard is None or shard.owns(g)]
+    return _Plan(config, suite, problems, groups, scope, shard, repairs)
+
+
+def _share_plan(plan: _Plan, process: ProcessInfo) -> RunDirectory | None:
+    """Rank 0 prepares the run folder (claimed, checked on resume) and finds the groups left to do; every
+    process learns the folder, those groups and the thread count from it. Returns rank 0's folder."""
     run_dir: RunDirectory | None = None
-    plan: dict[str, Any]
+    shared: dict[str, Any] | None = None
     if process.is_main:
         try:
-            run_dir = RunDirectory(run_folder.folder_for(config.results_dir, run_name_for(config, suite)))
-            config = with_threads(config, run_dir)
-            if shard is None:
-                run_dir.prepare(config, run_inputs(suite, problems))
-            else:
-                run_dir.prepare_shard(config, run_inputs(suite, problems), shard)
-            earlier_files = set(run_dir.sample_files())
-            done = run_dir.done_groups(members, stale=earlier_files)
-            plan = {"directory": str(run_dir.directory), "todo": [g for g in scope if g not in done],
-                    "threads": config.threads}
-            if done:
-                log.info("resuming: %d of %d batch groups already done", len(done), len(groups))
+            run_dir, shared = _prepare(plan)
         except InputError as exc:
-            plan = {"error": exc}
-        plan = broadcast_from_main(plan, process)
+            shared = {"error": exc}
+    shared = broadcast_from_main(shared, process)
+    if "error" in shared:
+        raise shared["error"]
+    plan.directory, plan.todo = Path(shared["directory"]), shared["todo"]
+    plan.config = set_threads(plan.config, shared["threads"])
+    return run_dir
+
+
+def _prepare(plan: _Plan) -> tuple[RunDirectory, dict[str, Any]]:
+    config, suite = plan.config, plan.suite
+    run_dir = RunDirectory(run_folder.folder_for(config.results_dir, run_folder.run_name_for(config, suite.name)))
+    config = with_threads(config, run_dir)
+    if plan.shard is None:
+        run_dir.prepare(config, run_inputs(suite, plan.problems))
     else:
-        plan = broadcast_from_main(None, process)
-    if "error" in plan:
-        raise plan["error"]
-    directory = Path(plan["directory"])
-    mine = plan["todo"][process.rank::process.world]
-    if shard is not None:
-        log.info("shard %s: %d of %d batch groups are this shard's", shard, len(scope), len(groups))
-    log.info("rank %d/%d: suite %s, %d problems, model %s, n=%d; %d of %d batch groups are this process's; "
-             "results in %s", process.rank, process.world, suite.name, len(problems), config.model, config.n,
-             len(mine), len(groups), directory)
-    config = set_threads(config, plan["threads"])
+        run_dir.prepare_shard(config, run_inputs(suite, plan.problems), plan.shard)
+    plan.earlier_files = set(run_dir.sample_files())
+    done = run_dir.done_groups(plan.members, stale=plan.earlier_files)
+    if done:
+        log.info("resuming: %d of %d batch groups already done", len(done), len(plan.groups))
+    return run_dir, {"directory": str(run_dir.directory), "todo": [g for g in plan.scope if g not in done],
+                     "threads": config.threads}
+
+
+def _start(config: RunConfig, suite: Suite, process: ProcessInfo, run_dir: RunDirectory | None) -> _Started:
+    """The sandbox pool, then the model: made before the model loads, the pool refuses at once a missing
+    isolation layer (``--sandbox strict``) or a sandbox that cannot run programs (its canary fails)."""
     try:
         if config.verdict_cache:
             cache_root()  # a bad HARNESS_CACHE is refused now, not after the model has loaded
-        # Made before the model loads, so that a missing isolation layer (--sandbox strict) or a sandbox
-        # that cannot run programs (its canary fails) is refused at once.
         pool = SandboxPool(workers=config.workers, mode=config.sandbox, python=config.sandbox_python,
                            preload=suite.preload)
         started = time.time()
@@ -244,46 +227,51 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
             run_dir.abandon()  # a failed start leaves no folder in the way of the corrected rerun
         raise
     log.info("prompt format: %s", prompt_format.name)
-    runner = ConversationRunner(backend, SamplingParams(temperature=config.temperature, top_p=config.top_p),
-                                config.seed, suite.program_prefix, prompt_format=prompt_format,
+    return _Started(pool, backend, prompt_format, started, load_seconds)
+
+
+_InPool = tuple[Executor, TimeLimits, dict[str, Any]]  # what the summary needs from inside the sandbox pool
+
+
+def _work_share(plan: _Plan, start: _Started, mine: list[int], part: PartWriter, on_group_done: Callable[[], None],
+                progress: tqdm) -> tuple[dict[str, float], _InPool]:
+    """Generate and execute this process's groups inside the sandbox pool: its clocks, and the executor,
+    the time limits and the sandbox's isolation layers."""
+    config, suite = plan.config, plan.suite
+    runner = ConversationRunner(start.backend, SamplingParams(temperature=config.temperature, top_p=config.top_p),
+                                config.seed, suite.program_prefix, prompt_format=start.prompt_format,
                                 max_new_tokens=config.max_new_tokens)
-    part = (run_dir or RunDirectory(directory)).open_part(process.rank, shard)
-    total = sum(sizes[g] for g in scope)
-    progress = tqdm(total=total, initial=sum(sizes[g] for g in scope if g not in plan["todo"]),
-                    desc="samples", unit="sample", dynamic_ncols=True, disable=not process.is_main)
     try:
-        with pool:
+        with start.pool as pool:
             log.info("sandbox: %s", pool.isolation.as_dict())
             executor = make_executor(pool, config.dedup, config.verdict_cache)
-            limits = time_limits(pool, problems, limits_for(config), suite.program_prefix)
-            if repairs.enabled:
-                runner.checker = feedback.Checker(repairs, executor, limits)
-            timings = _work(runner, groups, mine, executor, limits, part,
-                            lambda: _show_progress(progress, run_dir, total, shard))
+            limits = time_limits(pool, plan.problems, floor_limits(config.timeout, config.memory_mb),
+                                 functools.partial(reference_conversations, program_prefix=suite.program_prefix))
+            if plan.repairs.enabled:
+                runner.checker = feedback.Checker(plan.repairs, executor, limits)
+            timings = GroupWork(runner, plan.groups, executor, limits, part, on_group_done).run(mine)
             isolation = pool.isolation.as_dict()
     except BaseException:
         progress.close()  # ends the bar's line, so that the error is a line of its own
         raise
+    return timings, (executor, limits, isolation)
+
+
+def _process_record(plan: _Plan, start: _Started, process: ProcessInfo, record: _InPool) -> dict[str, Any]:
+    """What this process's timings file says besides its clocks: the model, prompt and sandbox (a merge
+    takes the summary's from here)."""
+    executor, limits, isolation = record
+    backend = start.backend
+    timings: dict[str, Any] = {}
     if getattr(backend, "max_batch", None):  # lowered after running out of memory
         timings["max_batch"] = backend.max_batch
     timings.update(getattr(backend, "usage", dict)())  # e.g. requests and failures per endpoint
-    # What the summary says about the model, prompt and sandbox: a merge takes it from here.
-    timings.update(executions=executor.stats.as_dict(), model_load_seconds=round(load_seconds, 3),
-                   seconds=round(time.time() - started, 3), rank=process.rank, world=process.world,
-                   threads=threads_in_use(), shard=str(shard) if shard else None, model=backend.identity(),
-                   prompt_format=prompt_format.name, sandbox=isolation, limits=limits.record(problems),
-                   started_at=started, ended_at=time.time())
-    part.write_timings(timings)
-    part.close()
-    if not process.is_main:
-        return RunOutcome(directory, {})
-    assert run_dir is not None
-    _wait_for_groups(run_dir, members, set(scope), earlier_files, progress, total, shard)
-    progress.close()
-    if shard is None:
-        return RunOutcome(run_dir.directory,
-                          merge_results(run_dir, config, suite, problems, groups, time.time() - started))
-    return _end_shard(run_dir, config, suite, problems, groups, shard)
+    timings.update(executions=executor.stats.as_dict(), model_load_seconds=round(start.load_seconds, 3),
+                   seconds=round(time.time() - start.started, 3), rank=process.rank, world=process.world,
+                   threads=threads_in_use(), shard=str(plan.shard) if plan.shard else None,
+                   model=backend.identity(), prompt_format=start.prompt_format.name, sandbox=isolation,
+                   limits=limits.record(plan.problems), started_at=start.started, ended_at=time.time())
+    return timings
 
 
 def _end_shard(run_dir: RunDirectory, config: RunConfig, suite: Suite, problems: list[Problem],
@@ -312,99 +300,3 @@ def _end_shard(run_dir: RunDirectory, config: RunConfig, suite: Suite, problems:
         return RunOutcome(run_dir.directory, merge_results(run_dir, config, suite, problems, groups))
     finally:
         run_dir.release_locks()  # nothing left to release after a merge
-
-
-def _work(runner: ConversationRunner, groups: list[list[Unit]], mine: list[int], executor: Executor,
-          limits: TimeLimits, part: PartWriter, on_group_done: Callable[[], None]) -> dict[str, Any]:
-    """This process's share: generate each group, execute its programs, append its lines (flushed).
-
-    Generation and execution overlap: while the sandbox runs group i's programs on a thread of its own,
-    this thread generates group i+1, so the model waits only when the sandbox is truly the bottleneck (and
-    the other way round). Groups are executed and appended in the order generated, as before; at most one
-    generated group waits for the sandbox, so memory stays bounded. Each side's busy and waiting time is
-    returned for the summary."""
-    handoff: queue.Queue = queue.Queue(maxsize=1)
-    clock = {"execution_seconds": 0.0, "execution_waited_seconds": 0.0}
-    failure: list[BaseException] = []
-
-    def execute_groups() -> None:
-        while True:
-            t0 = time.perf_counter()
-            item = handoff.get()
-            clock["execution_waited_seconds"] += time.perf_counter() - t0
-            if item is None:
-                return
-            index, conversations = item
-            t1 = time.perf_counter()
-            try:
-                if runner.checker is None:
-                    executions, extras = execute(conversations, executor, limits), [{}] * len(conversations)
-                else:  # the hidden tests' verdict after every repair round
-                    executions, extras = feedback.execute_rounds(conversations, executor, limits,
-                                                                 runner.checker.max_repairs)
-                part.append([{"group": index, **sample_record(c, e, runner.seed), **extra}
-                             for c, e, extra in zip(conversations, executions, extras)])
-                on_group_done()
-            except BaseException as exc:  # handed to the generating thread, which stops the run
-                failure.append(exc)
-                return
-            finally:
-                clock["execution_seconds"] += time.perf_counter() - t1
-
-    def hand_over(item: tuple[int, list[Conversation]] | None) -> None:
-        """Blocks while the sandbox is still busy with the previous group, unless it has failed."""
-        while not failure:
-            try:
-                handoff.put(item, timeout=0.5)
-                return
-            except queue.Full:
-                continue
-
-    executing = threading.Thread(target=execute_groups, name="execute-groups", daemon=True)
-    executing.start()
-    generation_seconds = generation_waited_seconds = 0.0
-    try:
-        for index in mine:
-            t0 = time.perf_counter()
-            conversations = runner.run_group(groups[index])
-            t1 = time.perf_counter()
-            generation_seconds += t1 - t0
-            hand_over((index, conversations))
-            generation_waited_seconds += time.perf_counter() - t1
-            if failure:
-                break
-    finally:
-        hand_over(None)  # the groups already handed over are executed and written before this returns
-        executing.join()
-    if failure:
-        raise failure[0]
-    return {"generation_seconds": round(generation_seconds, 3),
-            "generation_waited_seconds": round(generation_waited_seconds, 3),
-            "execution_seconds": round(clock["execution_seconds"], 3),
-            "execution_waited_seconds": round(clock["execution_waited_seconds"], 3)}
-
-
-def _show_progress(progress: tqdm, run_dir: RunDirectory | None, total: int, shard: Shard | None) -> None:
-    """Rank 0's bar counts every process's lines (of its shard), read from their part files."""
-    if run_dir is not None and not progress.disable:
-        progress.n = min(total, run_dir.count_lines(shard))
-        progress.refresh()
-
-
-def _wait_for_groups(run_dir: RunDirectory, members: list[set[str]], needed: set[int], earlier_files: set[Path],
-                     progress: tqdm, total: int, shard: Shard | None) -> None:
-    """Rank 0 waits for the other processes' groups (``needed``: the run's, or its shard's) by watching their
-    files (no collective: a slow rank never trips a communication timeout). A launcher ends the whole job if
-    a rank dies. Sandbox failures in ``earlier_files`` are being redone, so they do not count as done."""
-    seen = -1
-    while True:
-        written = run_dir.count_lines(shard)
-        if written != seen:  # parse the files again only when some process has appended to them
-            seen = written
-            if needed <= run_dir.done_groups(members, stale=earlier_files).keys():
-                progress.n = total
-                progress.refresh()
-                return
-            progress.n = min(total, written)
-            progress.refresh()
-        time.sleep(0.5)

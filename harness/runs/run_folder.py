@@ -17,11 +17,15 @@ import fcntl
 import os
 import re
 import shutil
+import time
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from harness import validate_input as validate
 from harness.errors import InputError
+
+if TYPE_CHECKING:
+    from harness.config import RunConfig
 
 MARKER = ".run-benchmark"
 LOCK = "run.lock"
@@ -34,6 +38,14 @@ def default_name(*parts: str) -> str:
     """A valid run name made from free text (suite and model names, a samples file's stem, a time)."""
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(parts)).strip(".") or "run"
     return name[:validate.MAX_RUN_NAME]
+
+
+def run_name_for(config: RunConfig, suite_name: str) -> str:
+    """``--run-name``, else one made from the suite, the model, the sampling and the time."""
+    if config.run_name:
+        return config.run_name
+    return default_name(suite_name, Path(config.model).name or config.model, f"n{config.n}",
+                        f"t{config.temperature}", time.strftime("%Y%m%d-%H%M%S"))
 
 
 def folder_for(results_dir: str, name: str) -> Path:

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from harness.backends.base import SamplingParams
-from harness.backends.reference import ReferenceBackend
 from harness.errors import InputError
 from harness.runs.feedback import check_job
-from harness.generation.conversations import Conversation, ConversationRunner, units_for
+from harness.generation.conversations import Conversation
 from harness.suites.problems import MULTI_TURN
 from harness.generation.prompt_formats import BaseCompletionFormat
 from harness.execution.executor import Executor
-from harness.runs.pipeline import execute
-from harness.suites.loader import Suite
+from harness.execution.jobs import execute
+from harness.runs.references import reference_conversations
+from harness.suites.problems import Suite
 from sandbox.pool import Execution, Limits, SandboxPool
 
 
@@ -72,8 +71,7 @@ def validate_suite(suite: Suite, run_references: bool = False, workers: int = 2)
     if suite.excluded_if_defective:
         report.lines.append(f"--exclude-defective leaves out: {', '.join(suite.excluded_if_defective)}")
     if run_references and with_reference:
-        runner = ConversationRunner(ReferenceBackend(), SamplingParams(temperature=0), 0, suite.program_prefix)
-        conversations = runner.run_group(units_for(with_reference, 1))
+        conversations = reference_conversations(with_reference, suite.program_prefix)
         with SandboxPool(workers=workers, preload=suite.preload) as pool:
             executor = Executor(pool, dedup=False)
             executions = execute(conversations, executor, Limits())

@@ -25,7 +25,6 @@ class Verdict:
     passed: bool
     status: str
     turn: int | None
-    num_turns: int
     base_passed: bool | None = None  # HumanEval+: passed the base inputs (``passed`` is base and plus)
 
 

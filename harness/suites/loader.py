@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import ast
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.errors import InputError
-from harness.suites.problems import CODE, MULTI_TURN, SCORERS, Problem, TestCase, Turn, fill, placeholders
+from harness.suites.problems import CODE, MULTI_TURN, SCORERS, Problem, Suite, TestCase, Turn, fill, placeholders
 from harness.suites.yaml_input import load_yaml_file
 
 SUITE_FILE = "suite.yaml"
@@ -25,31 +24,6 @@ PROBLEM_FIELDS = {"id", "category", "tags", "turns", "tests", "prompt", "entry_p
 FEEDBACK_MODES = ("none", "errors", "tests")
 TURN_FIELDS = {"prompt", "max_new_tokens", "reference"}
 TEST_FIELDS = {"inputs", "expected", "expected_literal"}
-
-
-@dataclass(frozen=True)
-class Suite:
-    name: str
-    path: str
-    problems: tuple[Problem, ...]
-    scorer: str = "strict"
-    description: str = ""
-    program_prefix: str = "# Import libraries.\n\nimport numpy as np\n\n"
-    origin: dict[str, Any] | None = None
-    # Modules the execution servers import once before forking each program: a program that imports
-    # them then pays nothing, but every fork pays for a bigger parent (pandas: ~8 ms a fork).
-    preload: tuple[str, ...] = ("numpy",)
-    # Problems ``--exclude-defective`` leaves out (data defects that make them unusable as published).
-    excluded_if_defective: tuple[str, ...] = ()
-    # Execution feedback the suite asks for (``--feedback``/``--max-repairs`` override it); None: not set.
-    feedback: str | None = None
-    max_repairs: int | None = None
-
-    def problem(self, problem_id: str) -> Problem:
-        for problem in self.problems:
-            if problem.id == problem_id:
-                return problem
-        raise KeyError(problem_id)
 
 
 def _read_yaml(path: Path) -> Any:

@@ -1,12 +1,15 @@
 """The problem model: multi-turn natural-language conversations (MTPB style) and single code prompts
-(HumanEval style), and how a test case fills a conversation's placeholders."""
+(HumanEval style), how a test case fills a conversation's placeholders, and the suite that holds them
+(whichever loader made it: the YAML loader or a published dataset's)."""
 
 from __future__ import annotations
 
+import dataclasses
 import string
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.errors import InputError
 from sandbox.scorers import PRINTED_VALUE_SCORERS
 
 MULTI_TURN = "multi_turn"
@@ -77,6 +80,57 @@ class Problem:
     def turn_max_new_tokens(self, turn_index: int) -> int:
         value = self.turns[turn_index].max_new_tokens if self.kind == MULTI_TURN else None
         return value or self.max_new_tokens
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    path: str
+    problems: tuple[Problem, ...]
+    scorer: str = "strict"
+    description: str = ""
+    program_prefix: str = "# Import libraries.\n\nimport numpy as np\n\n"
+    origin: dict[str, Any] | None = None
+    # Modules the execution servers import once before forking each program: a program that imports
+    # them then pays nothing, but every fork pays for a bigger parent (pandas: ~8 ms a fork).
+    preload: tuple[str, ...] = ("numpy",)
+    # Problems ``--exclude-defective`` leaves out (data defects that make them unusable as published).
+    excluded_if_defective: tuple[str, ...] = ()
+    # Execution feedback the suite asks for (``--feedback``/``--max-repairs`` override it); None: not set.
+    feedback: str | None = None
+    max_repairs: int | None = None
+
+    def problem(self, problem_id: str) -> Problem:
+        for problem in self.problems:
+            if problem.id == problem_id:
+                return problem
+        raise KeyError(problem_id)
+
+    def select_problems(self, wanted: list[str], limit: int | None, exclude_defective: bool = False) -> list[Problem]:
+        """The problems a run scores: ``wanted`` ids (all if empty), without the known-defective ones if
+        asked, the first ``limit`` of them."""
+        problems = list(self.problems)
+        if exclude_defective:
+            problems = [p for p in problems if p.id not in self.excluded_if_defective]
+        if wanted:
+            known = {p.id for p in problems}
+            missing = [w for w in wanted if w not in known]
+            if missing:
+                raise InputError(f"no such problem in suite {self.name}", file=self.path, problem=missing[0],
+                                 field="problems")
+            problems = [p for p in problems if p.id in set(wanted)]
+        return problems[:limit] if limit else problems
+
+
+
+# Problem fields that do not change what a sample is or how it is scored (where the file lies, notes).
+_NOT_CONTENT = {"source", "metadata", "defects"}
+
+
+def problem_content(problem: Problem) -> dict[str, Any]:
+    """What a sample of ``problem`` is and how it is scored: every field but where it lies and notes (the
+    checksums of a run's inputs and the reference-time cache are taken over it)."""
+    return {k: v for k, v in dataclasses.asdict(problem).items() if k not in _NOT_CONTENT}
 
 
 def fill(template: str, inputs: dict[str, Any]) -> str:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from harness.suites.bundled import core_suite_dir
 from harness.errors import InputError
-from harness.suites.loader import Suite, load_suite
+from harness.suites.loader import load_suite
+from harness.suites.problems import Suite
 
 def _core(data: str | None) -> Suite:
     return load_suite(data or core_suite_dir(), name="core")

@@ -16,7 +16,7 @@ from harness.suites.datasets.fetch import DataFile, LocatedFile, check_record_co
 from harness.suites.datasets.jsonl import read_jsonl, require_fields
 from harness.errors import InputError
 from harness.suites.problems import CODE, Problem
-from harness.suites.loader import Suite
+from harness.suites.problems import Suite
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from harness.suites.datasets.fetch import DataFile, LocatedFile, hub_fallback, l
 from harness.suites.datasets.jsonl import read_jsonl
 from harness.errors import InputError
 from harness.suites.problems import CODE, Problem
-from harness.suites.loader import Suite
+from harness.suites.problems import Suite
 
 MBPP = DataFile(name="MBPP", filename="mbpp.jsonl",
                 url="https://raw.githubusercontent.com/google-research/google-research/master/mbpp/mbpp.jsonl",

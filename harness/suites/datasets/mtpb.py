@@ -18,7 +18,7 @@ from harness.suites.datasets.fetch import DataFile, LocatedFile, locate
 from harness.suites.datasets.jsonl import read_jsonl
 from harness.errors import InputError
 from harness.suites.problems import MULTI_TURN, Problem, TestCase, Turn
-from harness.suites.loader import Suite
+from harness.suites.problems import Suite
 
 DATA = DataFile(name="MTPB", filename="mtpb.jsonl",
                 url="https://raw.githubusercontent.com/salesforce/CodeGen/main/codegen1/benchmark/mtpb.jsonl",
