@@ -4,7 +4,7 @@ with it (MBPP 3-shot's few-shot text, which generated from an empty prompt befor
 from __future__ import annotations
 
 from harness.backends.base import GenerationRequest, GenerationResult, SamplingParams
-from harness.generation.conversations import ConversationRunner, Unit
+from harness.generation.conversations import ConversationGenerator, Unit
 from harness.suites.problems import CODE, Problem
 
 
@@ -31,7 +31,7 @@ def test_a_few_shot_prompt_is_sent_although_the_program_is_the_completion_alone(
     in_program = Problem(id="q", category="c", kind=CODE, source="s", prompt="def f():\n", entry_point="f",
                          test="def check(candidate):\n    assert candidate() == 1\n")
     backend = Recorder()
-    conversations = ConversationRunner(backend, SamplingParams(), 0, "").run_group(
+    conversations = ConversationGenerator(backend, SamplingParams(), 0, "").run_group(
         [Unit(few_shot, 0, 0), Unit(in_program, 0, 0)])
     assert [r.prompt for r in backend.requests] == ["Example ... [BEGIN]\n", "def f():\n"]
     assert conversations[0].program == "def f():\n    return 1\n"  # the completion alone, cut at [DONE]

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from harness.backends.base import SamplingParams
 from harness.backends.reference import ReferenceBackend
-from harness.generation.conversations import ConversationRunner, units_for
+from harness.generation.conversations import ConversationGenerator, units_for
 from harness.suites.problems import MULTI_TURN, Turn
 from harness.execution.executor import Executor
 from harness.execution.jobs import execute
@@ -25,8 +25,8 @@ def test_core_suite_shape():
 
 
 def _run(problems, prefix):
-    runner = ConversationRunner(ReferenceBackend(), SamplingParams(temperature=0), 0, prefix)
-    conversations = runner.run_group(units_for(problems, 1))
+    generator = ConversationGenerator(ReferenceBackend(), SamplingParams(temperature=0), 0, prefix)
+    conversations = generator.run_group(units_for(problems, 1))
     with SandboxPool(workers=2, preload=("numpy", "pandas")) as pool:
         return conversations, execute(conversations, Executor(pool, dedup=False), Limits())
 

@@ -17,7 +17,7 @@ from conftest import run_cli
 from harness.backends.base import GenerationRequest, SamplingParams
 from harness.backends.huggingface import HuggingFaceBackend
 from harness.backends.kv_reuse import common_prefix_length
-from harness.generation.conversations import ConversationRunner, batch_groups, units_for
+from harness.generation.conversations import ConversationGenerator, batch_groups, units_for
 from harness.suites.problems import MULTI_TURN
 from harness.suites.registry import resolve_suite
 from harness.backends.tiny_models import tiny_model_path
@@ -35,8 +35,8 @@ def _backend(model: str, reuse: bool) -> HuggingFaceBackend:
 def _run(backend: HuggingFaceBackend, sampling: SamplingParams, n: int, problems: int, batch: int):
     suite = resolve_suite("core", None)
     chosen = [p for p in suite.problems if p.kind == MULTI_TURN][:problems]
-    runner = ConversationRunner(backend, sampling, 7, suite.program_prefix, max_new_tokens=48)
-    return [c for group in batch_groups(units_for(chosen, n), batch) for c in runner.run_group(group)]
+    generator = ConversationGenerator(backend, sampling, 7, suite.program_prefix, max_new_tokens=48)
+    return [c for group in batch_groups(units_for(chosen, n), batch) for c in generator.run_group(group)]
 
 
 @pytest.mark.parametrize("model", FAMILIES)

@@ -19,7 +19,7 @@ import pytest
 from harness.backends.base import GenerationResult, SamplingParams
 from harness.suites.datasets.mtpb import load_mtpb
 from harness.errors import InputError
-from harness.generation.conversations import ConversationRunner, units_for
+from harness.generation.conversations import ConversationGenerator, units_for
 from harness.suites.registry import resolve_suite
 from sandbox.pool import Job, Limits, SandboxPool
 from conftest import needs_shared_data, run_cli
@@ -85,14 +85,14 @@ def mtpb_suite():
 
 
 def _programs(suite, completions_for):
-    """Program per (problem, case) built by the harness's runner from scripted raw completions."""
+    """Program per (problem, case) built by the harness's generator from scripted raw completions."""
     programs = {}
     for problem in suite.problems:
         for unit in units_for([problem], 1):
             raws = completions_for(problem.id, unit.case, len(problem.turns))
-            runner = ConversationRunner(ScriptedBackend(raws), SamplingParams(temperature=0), 0,
+            generator = ConversationGenerator(ScriptedBackend(raws), SamplingParams(temperature=0), 0,
                                         suite.program_prefix)
-            programs[(problem.id, unit.case)] = runner.run_group([unit])[0].program
+            programs[(problem.id, unit.case)] = generator.run_group([unit])[0].program
     return programs
 
 

@@ -69,7 +69,9 @@ def _inside(figure, artists) -> None:
 
 
 def test_size_plot_axis_and_legend(tmp_path):
-    big = _copy(tmp_path / "big", model="Salesforce/codegen-2B-mono", parameters=2_700_000_000)
+    big = _copy(tmp_path / "big", model="Salesforce/codegen-2B-mono", parameters=2_700_000_000,
+                family={"family": "codegen", "variant": "mono", "size": "2B", "chat_template": False,
+                        "infilling": False, "adds_bos": False})
     summary = json.loads((big / "summary.json").read_text())
     for entry in summary["per_problem"].values():
         entry["pass@1"] = 1.0  # a perfect bigger model: its interval touches 100%
@@ -118,3 +120,18 @@ def test_runs_with_other_scoring_settings_are_grouped_apart(tmp_path):
     groups = set(runs_table(folders, seed=0)["group"])
     assert len(groups) == 3, groups
     assert any("prompt_format=chat" in group for group in groups) and any("timeout=99.0" in group for group in groups)
+
+
+def test_the_family_is_the_recorded_one_and_the_name_decides_only_for_old_runs(tmp_path):
+    """A run records the family its loader detected from the model's config and tokenizer; a report takes
+    that, whatever the model's name says, and reads the name only where a run recorded no family."""
+    tuned = _copy(tmp_path / "tuned", model="lab/my-finetune", model_type="llama",
+                  family={"family": "codellama", "variant": "python", "size": "7b", "chat_template": False,
+                          "infilling": True, "adds_bos": True})
+    assert load_run(tuned).family() == ("Code Llama", "Python")
+    old = _copy(tmp_path / "old", model="codellama/CodeLlama-7b-Instruct-hf", model_type="llama")
+    summary = json.loads((old / "summary.json").read_text())
+    del summary["model"]["family"]
+    (old / "summary.json").write_text(json.dumps(summary))
+    assert load_run(old).family() == ("Code Llama", "Instruct")
+    assert load_run(BASELINE).family() == ("CodeGen", "-")

@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 from harness.backends.base import SamplingParams  # noqa: E402
 from harness.backends.huggingface import HuggingFaceBackend  # noqa: E402
 from harness.backends.phases import PhaseClock  # noqa: E402
-from harness.generation.conversations import ConversationRunner, batch_groups, units_for  # noqa: E402
+from harness.generation.conversations import ConversationGenerator, batch_groups, units_for  # noqa: E402
 from harness.suites.problems import MULTI_TURN, Problem  # noqa: E402
 from harness.generation.prompt_formats import BaseCompletionFormat  # noqa: E402
 from harness.suites.registry import resolve_suite  # noqa: E402
@@ -164,13 +164,13 @@ def _synchronizer(device: torch.device):
 
 def harness_loop(backend: HuggingFaceBackend, problems: list[Problem], prefix: str, cases: int, n: int,
                  max_new_tokens: int, sampling: SamplingParams, batch_size: int) -> Figures:
-    """(b): this harness's runner, over the same conversations."""
-    runner = ConversationRunner(backend, sampling, 1234, prefix, max_new_tokens=max_new_tokens)
+    """(b): this harness's generator, over the same conversations."""
+    generator = ConversationGenerator(backend, sampling, 1234, prefix, max_new_tokens=max_new_tokens)
     backend.phases = PhaseClock(synchronize=_synchronizer(backend.device))
     units = [u for u in units_for(problems, n) if u.case < cases]
     start = time.perf_counter()
     with PeakMemory(backend.device) as memory:
-        conversations = [c for group in batch_groups(units, batch_size) for c in runner.run_group(group)]
+        conversations = [c for group in batch_groups(units, batch_size) for c in generator.run_group(group)]
     if backend.device.type == "cuda":
         torch.cuda.synchronize()
     turns = [t for c in conversations for t in c.turns]

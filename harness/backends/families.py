@@ -9,13 +9,10 @@ The family and variant are recorded with the results, because scores are only co
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-CODEGEN_NAME = re.compile(r"codegen(?P<generation>[\d.]*)-(?P<size>[\d.]+[MB])-(?P<variant>nl|multi|mono|instruct)",
-                          re.IGNORECASE)
-CODELLAMA_NAME = re.compile(r"codellama-(?P<size>\d+b)(?:-(?P<variant>python|instruct))?", re.IGNORECASE)
+from harness.model_families import CODEGEN_NAME, CODELLAMA_NAME
 
 
 @dataclass(frozen=True)

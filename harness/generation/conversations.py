@@ -8,7 +8,7 @@ Groups are fixed by the canonical order and the batch size only, never by the nu
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -90,24 +90,20 @@ class Attempt:
 @dataclass
 class Conversation:
     unit: Unit
-    history: str
+    program: str  # the program so far: what the sandbox runs
     turns: list[TurnRecord] = field(default_factory=list)
     turn_line_starts: list[int] = field(default_factory=list)
     messages: list[dict[str, str]] = field(default_factory=list)  # chat formats: the conversation so far
     attempts: list[list[Attempt]] = field(default_factory=list)  # feedback mode: per turn, every attempt
 
-    @property
-    def program(self) -> str:
-        return self.history
-
     def add_turn(self, turn_text: str, completion: str) -> None:
         """Append one multi-turn exchange (the turn's comment, if any, and its code, then a blank line),
         remembering the line where the turn starts."""
-        self.turn_line_starts.append(self.history.count("\n") + 1)
-        self.history += f"{turn_text}{completion}\n\n"
+        self.turn_line_starts.append(self.program.count("\n") + 1)
+        self.program += f"{turn_text}{completion}\n\n"
 
 
-class ConversationRunner:
+class ConversationGenerator:
     """Generates every turn of a set of units with one backend and prompt format."""
 
     def __init__(self, backend: Backend, sampling: SamplingParams, seed: int, program_prefix: str,
@@ -168,7 +164,7 @@ class ConversationRunner:
         text = self.format.turn_text(turn_prompt) if multi_turn else ""
         # A code prompt's model sees the whole prompt, also where the program does not start with it (a
         # few-shot text prompt, MBPP 3-shot's).
-        prompt = conversation.history + text if multi_turn else problem.prompt
+        prompt = conversation.program + text if multi_turn else problem.prompt
         if repair:  # the program before the turn, the failed attempt, the feedback, the turn again
             failed = conversation.attempts[turn][-1]
             block = render("base_turn" if multi_turn else "base_code", repair[1], comment=True)
@@ -209,23 +205,23 @@ class ConversationRunner:
         for index, (conversation, (request, text), result) in enumerate(zip(conversations, built, results)):
             problem = conversation.unit.problem
             repair = repairs[index] if repairs else None
-            before = conversation.attempts[turn][0].before if repair else conversation.history
+            before = conversation.attempts[turn][0].before if repair else conversation.program
             completion = self._completion(request, result.text, problem)
             if request.messages is not None:
                 conversation.messages = request.messages + [
                     {"role": "assistant", "content": ChatFormat.assistant_message(completion)}]
             if repair:  # the attempt replaces the turn's previous one in the program
-                conversation.history = before
+                conversation.program = before
                 del conversation.turn_line_starts[len(conversation.turn_line_starts) - 1:]
                 conversation.turns.pop()
             if problem.kind == MULTI_TURN:
                 conversation.add_turn(text, completion)
             elif request.suffix is not None:
-                conversation.history = problem.prompt + completion + problem.suffix
+                conversation.program = problem.prompt + completion + problem.suffix
             elif request.messages is not None:
-                conversation.history = ChatFormat.program_for_function(problem, completion)
+                conversation.program = ChatFormat.program_for_function(problem, completion)
             else:
-                conversation.history = problem.program_head + completion
+                conversation.program = problem.program_head + completion
             if problem.kind != MULTI_TURN:
                 conversation.turn_line_starts[:] = [1]
             record = TurnRecord(prompt=text or request.prompt, raw=result.text, completion=completion,
@@ -240,7 +236,7 @@ class ConversationRunner:
                 conversation.attempts[turn].append(Attempt(
                     round=repair[0] if repair else 0, record=record, text=text,
                     before=before if problem.kind == MULTI_TURN else problem.prompt,
-                    program=conversation.history, line_starts=tuple(conversation.turn_line_starts)))
+                    program=conversation.program, line_starts=tuple(conversation.turn_line_starts)))
 
     def run_group(self, units: list[Unit], checker: Checker | None = None) -> list[Conversation]:
         """Every turn of ``units``; with a ``checker`` (feedback mode), after each turn the attempts are
@@ -257,7 +253,7 @@ class ConversationRunner:
                 self._answer(pending, turn, repairs)
                 # The check of the program so far means something only while the turns before passed it.
                 checkable = [c for c in pending if turn == 0 or _checks_passed(c.attempts[turn - 1][-1])]
-                outcomes = checker.check([(c.unit.problem, c.history, tuple(c.turn_line_starts)) for c in checkable])
+                outcomes = checker.check([(c.unit.problem, c.program, tuple(c.turn_line_starts)) for c in checkable])
                 for conversation, outcome in zip(checkable, outcomes):
                     attempt = conversation.attempts[turn][-1]
                     attempt.check, attempt.check_reason, attempt.error_type, attempt.feedback = outcome
@@ -268,10 +264,6 @@ class ConversationRunner:
                 if not pending:
                     break
         return conversations
-
-    def run(self, groups: Iterable[list[Unit]]) -> Iterator[Conversation]:
-        for group in groups:
-            yield from self.run_group(group)
 
 
 # Group size for ``--batch-size auto``: the backend halves the batches it generates on out-of-memory.

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.suites.datasets.jsonl import decode_json_line
+from harness.jsonl import read_json_lines
+from harness import model_families
 from harness.errors import InputError
 
 
@@ -54,36 +54,23 @@ class FinishedRun:
         return {pid: entry[metric] for pid, entry in self.summary["per_problem"].items() if metric in entry}
 
     def family(self) -> tuple[str, str]:
-        """Model family and variant, from the recorded config and the model's name."""
+        """Model family and variant as the run recorded them (``model.family``, detected from the model's
+        config and tokenizer when it was loaded); from the model's name for runs that recorded none."""
         identity = self.summary.get("model", {})
-        name = self.model.lower()
-        model_type = str(identity.get("model_type", identity.get("backend", "?")))
-        if model_type == "codegen" or "codegen" in name:
-            match = re.search(r"-(mono|multi|nl)\b", name)
-            return "CodeGen", match.group(1) if match else "-"
-        if "codellama" in name or "code-llama" in name:
-            for variant in ("instruct", "python"):
-                if variant in name:
-                    return "Code Llama", variant.capitalize()
-            return "Code Llama", "base"
-        return model_type, "-"
+        recorded = identity.get("family")
+        if isinstance(recorded, dict) and isinstance(recorded.get("family"), str) and recorded["family"]:
+            variant = recorded.get("variant")
+            return model_families.display(recorded["family"], variant if isinstance(variant, str) else None)
+        return model_families.from_name(self.model, str(identity.get("model_type", identity.get("backend", "?"))))
 
     def samples(self) -> list[dict[str, Any]]:
         path = self.directory / "samples.jsonl"
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise InputError(f"cannot read samples ({exc.strerror})", file=str(path)) from None
-        records = []
-        for line_no, line in enumerate(raw.split(b"\n"), 1):
-            if line.strip():
-                record = decode_json_line(line, str(path), line_no)
-                _require(isinstance(record, dict) and all(key in record for key in SAMPLE_KEYS)
-                         and isinstance(record["turns"], list)
-                         and all(isinstance(t, dict) and "raw" in t for t in record["turns"]),
-                         path, f"line {line_no}", f"a sample line with {', '.join(SAMPLE_KEYS)}")
-                records.append(record)
-        return records
+        records = read_json_lines(path)
+        for line_no, record in records:
+            _require(all(key in record for key in SAMPLE_KEYS) and isinstance(record["turns"], list)
+                     and all(isinstance(t, dict) and "raw" in t for t in record["turns"]),
+                     path, f"line {line_no}", f"a sample line with {', '.join(SAMPLE_KEYS)}")
+        return [record for _, record in records]
 
 
 def load_run(directory: str | Path) -> FinishedRun:

@@ -21,16 +21,15 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from harness.runs import metadata
 from harness.cache_paths import cache_root
-from harness.suites.datasets.jsonl import decode_json_line
+from harness.jsonl import read_json_lines
 from harness.errors import InputError
 from harness.generation.conversations import Conversation, TurnRecord, Unit
 from harness.suites.problems import MULTI_TURN, Problem
 from harness.generation.prompt_formats import BaseCompletionFormat
-from harness.runs.records import RunWriter, sample_record
-from harness.runs.finalize import defects_of, suite_record
-from harness.scoring.scores import score
+from harness.runs.records import sample_record
+from harness.runs.run_directory import RunDirectory
+from harness.runs.summary import summary_of
 from harness.suites.problems import Suite
 from harness.execution.executor import make_executor
 from harness.execution.jobs import execute
@@ -46,18 +45,7 @@ def read_samples(path: str) -> list[tuple[int, dict[str, Any]]]:
     if not file.is_file():
         raise InputError("is a folder, not a samples file" if file.is_dir() else "samples file does not exist",
                          file=path, field="samples")
-    try:
-        raw = file.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", file=path, field="samples") from None
-    records = []
-    for line_no, line in enumerate(raw.split(b"\n"), 1):
-        if not line.strip():
-            continue
-        record = decode_json_line(line, path, line_no)
-        if not isinstance(record, dict):
-            raise InputError(f"line {line_no}: not a JSON object", file=path)
-        records.append((line_no, record))
+    records = read_json_lines(file, field="samples")
     if not records:
         raise InputError("no samples in file", file=path)
     return records
@@ -125,41 +113,31 @@ def evaluate_samples(suite: Suite, samples_path: str, ks: list[int], out_dir: Pa
     writable_file(results_path(samples_path), "samples")  # before executing anything, so nothing is lost
     if verdict_cache:
         cache_root()  # a bad HARNESS_CACHE is refused before the run folder is made
-    writer = RunWriter.create(out_dir, overwrite)
+    run_dir = RunDirectory(out_dir)
+    run_dir.claim(overwrite)
     started = time.time()
     try:
         pool = SandboxPool(workers=workers, mode=sandbox_mode, python=sandbox_python, preload=suite.preload)
     except BaseException:
-        writer.abandon()
+        run_dir.abandon()  # nothing was evaluated: no folder is left behind
         raise
+    evaluated = _evaluated(suite, conversations)
     with pool:
         with tqdm(total=len(conversations), desc="execute", unit="prog", dynamic_ncols=True) as progress:
             executor = make_executor(pool, dedup, verdict_cache)
-            evaluated = _evaluated(suite, conversations)
             timed = time_limits(pool, evaluated, limits,
                                 functools.partial(reference_conversations, program_prefix=suite.program_prefix))
             executions = execute(conversations, executor, timed, progress.update)
         isolation = pool.isolation.as_dict()
-    verdicts = []
-    for conversation, execution in zip(conversations, executions):
-        verdicts.append(verdict_of(conversation, execution))
-        writer.append_sample(sample_record(conversation, execution, seed=0))
+    run_dir.write_samples([sample_record(c, e, seed=0) for c, e in zip(conversations, executions)])
     _write_human_eval_results(samples_path, [record for _, record in records], executions)
-    summary = {
-        "suite": suite_record(suite, evaluated, exclude_defective=False),
-        "model": {"backend": "samples", "samples_file": str(Path(samples_path).resolve())},
-        "ks": ks,
-        "seed": None,
-        **score(verdicts, ks, fewest),
-        "defects": defects_of(evaluated),
-        "limits": timed.record(evaluated),
-        "timings": {"execution_seconds": round(time.time() - started, 3), "executions": executor.stats.as_dict()},
-        "sandbox": isolation,
-        "versions": metadata.versions(),
-        "git": metadata.git_commit(),
-        "machine": metadata.machine(),
-    }
-    writer.write_summary(summary)
+    summary = summary_of(
+        suite, evaluated, [verdict_of(c, e) for c, e in zip(conversations, executions)], ks=ks, n=fewest, seed=None,
+        model={"backend": "samples", "samples_file": str(Path(samples_path).resolve())},
+        limits=timed.record(evaluated), sandbox=isolation,
+        timings={"execution_seconds": round(time.time() - started, 3), "executions": executor.stats.as_dict()})
+    run_dir.write_summary(summary)
+    run_dir.finish()
     return summary
 
 

@@ -232,7 +232,7 @@ def round_program(conversation: Conversation, repair_round: int) -> Conversation
     chosen = [attempts[min(repair_round, len(attempts) - 1)] for attempts in conversation.attempts]
     if conversation.unit.problem.kind != MULTI_TURN:
         return Conversation(conversation.unit, chosen[0].program, turn_line_starts=[1])
-    rebuilt = Conversation(conversation.unit, chosen[0].before if chosen else conversation.history)
+    rebuilt = Conversation(conversation.unit, chosen[0].before if chosen else conversation.program)
     for attempt in chosen:
         rebuilt.add_turn(attempt.text, attempt.record.completion)
     return rebuilt

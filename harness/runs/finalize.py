@@ -9,17 +9,14 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.runs import feedback
-
-from harness.runs import metadata
 from harness.config import SHARD_COUNT, RunConfig
 from harness.errors import InputError
 from harness.execution.executor import ExecutionStats
-from harness.runs.fingerprints import run_inputs
 from harness.generation.conversations import Unit
 from harness.suites.problems import Problem
-from harness.runs.records import write_json
 from harness.runs.run_directory import RunDirectory
-from harness.scoring.scores import feedback_scores, score
+from harness.runs.summary import summary_of
+from harness.scoring.scores import feedback_scores
 from harness.scoring.verdicts import verdict_from_record
 from harness.suites.problems import Suite
 
@@ -48,26 +45,17 @@ def merge_results(run_dir: RunDirectory, config: RunConfig, suite: Suite, proble
     by_id = {p.id: p for p in problems}
     verdicts = [verdict_from_record(r, by_id[r["task_id"]]) for r in records]
     repairs = feedback.settings_for(config.feedback, config.max_repairs, suite.feedback, suite.max_repairs)
-    summary = {
-        "suite": suite_record(suite, problems, config.exclude_defective),
-        "model": described["model"],
-        "prompt_format": described["prompt_format"],
-        "config": {**config.as_dict(), "shard": None, "merge_when_complete": False},  # the run's, not a shard's
-        "ks": config.k,
-        "seed": config.seed,
-        **score(verdicts, config.k, config.n),
-        **({"feedback": {**repairs.as_dict(), **feedback_scores(verdicts, records, config.k, config.n,
-                                                                 repairs.max_repairs)}} if repairs.enabled else {}),
-        "defects": defects_of(problems),
-        "limits": described.get("limits"),
-        "timings": {**_merged_timings(parts, records), "wall_seconds": round(wall_seconds, 3)},
-        "sandbox": described["sandbox"],
-        "versions": metadata.versions(),
-        "git": metadata.git_commit(),
-        "machine": metadata.machine(),
-    }
+    summary = summary_of(
+        suite, problems, verdicts, ks=config.k, n=config.n, seed=config.seed, model=described["model"],
+        limits=described.get("limits"),
+        timings={**_merged_timings(parts, records), "wall_seconds": round(wall_seconds, 3)},
+        sandbox=described["sandbox"], exclude_defective=config.exclude_defective,
+        prompt_format=described["prompt_format"],
+        config={**config.as_dict(), "shard": None, "merge_when_complete": False},  # the run's, not a shard's
+        feedback={**repairs.as_dict(), **feedback_scores(verdicts, records, config.k, config.n, repairs.max_repairs)}
+        if repairs.enabled else None)
     run_dir.write_samples(records)
-    write_json(run_dir.directory / "summary.json", summary)
+    run_dir.write_summary(summary)
     run_dir.finish()
     return summary
 
@@ -92,23 +80,6 @@ def _process_timings(run_dir: RunDirectory) -> list[dict[str, Any]]:
         except (OSError, json.JSONDecodeError):
             continue
     return parts
-
-
-def defects_of(problems: list[Problem]) -> dict[str, list[str]]:
-    """The known data defects of the problems a run scored, for its summary."""
-    return {p.id: list(p.defects) for p in problems if p.defects}
-
-
-def suite_record(suite: Suite, problems: list[Problem], exclude_defective: bool) -> dict[str, Any]:
-    """What the summary says about the suite: where its data came from (with checksum) and what was left out."""
-    record: dict[str, Any] = {"name": suite.name, "path": suite.path, "scorer": suite.scorer,
-                              "problems": len(problems), **run_inputs(suite, problems)}
-    if suite.origin:
-        record["origin"] = suite.origin
-    if exclude_defective:
-        record["excluded_defective"] = [p for p in suite.excluded_if_defective
-                                        if any(q.id == p for q in suite.problems)]
-    return record
 
 
 def _merged_endpoint_usage(parts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from harness.execution.executor import Executor
 from harness.execution.jobs import execute
 from harness.execution.time_limits import TimeLimits
-from harness.generation.conversations import Conversation, ConversationRunner, Unit
+from harness.generation.conversations import Conversation, ConversationGenerator, Unit
 from harness.runs import feedback
 from harness.runs.records import sample_record
 from harness.runs.run_directory import PartWriter
@@ -28,9 +28,9 @@ Handed = tuple[int, list[Conversation]] | None  # a generated group (index, conv
 class GroupWork:
     """Generates groups on the calling thread and executes and appends them on a thread of its own."""
 
-    def __init__(self, runner: ConversationRunner, groups: list[list[Unit]], executor: Executor,
+    def __init__(self, generator: ConversationGenerator, groups: list[list[Unit]], executor: Executor,
                  limits: TimeLimits, part: PartWriter, on_group_done: Callable[[], None]):
-        self.runner = runner
+        self.generator = generator
         self.groups = groups
         self.executor = executor
         self.limits = limits
@@ -49,7 +49,7 @@ class GroupWork:
         try:
             for index in mine:
                 t0 = time.perf_counter()
-                conversations = self.runner.run_group(self.groups[index])
+                conversations = self.generator.run_group(self.groups[index])
                 t1 = time.perf_counter()
                 self._clock["generation_seconds"] += t1 - t0
                 self._hand_over((index, conversations))
@@ -89,12 +89,12 @@ class GroupWork:
                 self._clock["execution_seconds"] += time.perf_counter() - t1
 
     def _execute_group(self, index: int, conversations: list[Conversation]) -> None:
-        checker = self.runner.checker
+        checker = self.generator.checker
         if checker is None:
             executions, extras = execute(conversations, self.executor, self.limits), [{}] * len(conversations)
         else:  # the hidden tests' verdict after every repair round
             executions, extras = feedback.execute_rounds(conversations, self.executor, self.limits,
                                                          checker.max_repairs)
-        self.part.append([{"group": index, **sample_record(c, e, self.runner.seed), **extra}
+        self.part.append([{"group": index, **sample_record(c, e, self.generator.seed), **extra}
                           for c, e, extra in zip(conversations, executions, extras)])
         self.on_group_done()

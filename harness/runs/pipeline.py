@@ -25,7 +25,7 @@ from harness.config import RunConfig
 from harness.errors import InputError
 from harness.execution.executor import Executor, make_executor
 from harness.execution.time_limits import TimeLimits, floor_limits, time_limits
-from harness.generation.conversations import ConversationRunner, Unit, batch_groups, units_for
+from harness.generation.conversations import ConversationGenerator, Unit, batch_groups, units_for
 from harness.generation.prompt_formats import BaseCompletionFormat, ChatFormat
 from harness.runs import feedback, run_folder, shards
 from harness.runs.distributed import ProcessInfo, broadcast_from_main, current_process
@@ -238,7 +238,7 @@ def _work_share(plan: _Plan, start: _Started, mine: list[int], part: PartWriter,
     """Generate and execute this process's groups inside the sandbox pool: its clocks, and the executor,
     the time limits and the sandbox's isolation layers."""
     config, suite = plan.config, plan.suite
-    runner = ConversationRunner(start.backend, SamplingParams(temperature=config.temperature, top_p=config.top_p),
+    generator = ConversationGenerator(start.backend, SamplingParams(temperature=config.temperature, top_p=config.top_p),
                                 config.seed, suite.program_prefix, prompt_format=start.prompt_format,
                                 max_new_tokens=config.max_new_tokens)
     try:
@@ -248,8 +248,8 @@ def _work_share(plan: _Plan, start: _Started, mine: list[int], part: PartWriter,
             limits = time_limits(pool, plan.problems, floor_limits(config.timeout, config.memory_mb),
                                  functools.partial(reference_conversations, program_prefix=suite.program_prefix))
             if plan.repairs.enabled:
-                runner.checker = feedback.Checker(plan.repairs, executor, limits)
-            timings = GroupWork(runner, plan.groups, executor, limits, part, on_group_done).run(mine)
+                generator.checker = feedback.Checker(plan.repairs, executor, limits)
+            timings = GroupWork(generator, plan.groups, executor, limits, part, on_group_done).run(mine)
             isolation = pool.isolation.as_dict()
     except BaseException:
         progress.close()  # ends the bar's line, so that the error is a line of its own

@@ -1,14 +1,9 @@
-"""Sample lines, the summary file, the printed table, and the writer ``evaluate`` uses for its run folder
-(``samples.jsonl`` appended and flushed as samples finish, then ``summary.json``)."""
+"""What a run writes about each sample (its line in ``samples.jsonl``) and prints at the end (the table)."""
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
 from typing import Any
 
-from harness.runs import run_folder
 from harness.generation.conversations import Conversation
 from sandbox.pool import Execution
 
@@ -46,42 +41,6 @@ def sample_record(conversation: Conversation, execution: Execution, seed: int) -
         **({"tiers": execution.tiers} if execution.tiers is not None else {}),
     })
     return record
-
-
-class RunWriter:
-    """``evaluate``'s run folder: claimed and locked like a ``run``'s (see ``harness.runs.run_folder``)."""
-
-    def __init__(self, directory: Path, lock: run_folder.FolderLock):
-        self.directory = directory
-        self._lock = lock
-        self._samples = (directory / "samples.jsonl").open("a", encoding="utf-8")
-
-    @classmethod
-    def create(cls, directory: Path, overwrite: bool) -> "RunWriter":
-        return cls(directory, run_folder.claim(directory, overwrite=overwrite, resume=False))
-
-    def append_sample(self, record: dict[str, Any]) -> None:
-        self._samples.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self._samples.flush()
-
-    def write_summary(self, summary: dict[str, Any]) -> None:
-        self._samples.flush()
-        os.fsync(self._samples.fileno())
-        self._samples.close()
-        write_json(self.directory / "summary.json", summary)
-        self._lock.release()
-
-    def abandon(self) -> None:
-        """Nothing was evaluated (the sandbox did not start): leave no folder behind."""
-        self._samples.close()
-        self._lock.abandon()
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write atomically: a crash never leaves a half-written summary."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def format_table(summary: dict[str, Any]) -> str:

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 
 from harness.backends.base import SamplingParams
 from harness.backends.reference import ReferenceBackend
-from harness.generation.conversations import Conversation, ConversationRunner, units_for
+from harness.generation.conversations import Conversation, ConversationGenerator, units_for
 from harness.suites.problems import Problem
 
 
 def reference_conversations(problems: Sequence[Problem], program_prefix: str) -> list[Conversation]:
     """One conversation per problem and test case, answered with the problem's reference solution."""
-    runner = ConversationRunner(ReferenceBackend(), SamplingParams(temperature=0), 0, program_prefix)
-    return runner.run_group(units_for(list(problems), 1))
+    generator = ConversationGenerator(ReferenceBackend(), SamplingParams(temperature=0), 0, program_prefix)
+    return generator.run_group(units_for(list(problems), 1))

@@ -1,4 +1,5 @@
-"""A run's folder while it is being written: the lock, the per-process part files, resume and merge.
+"""A run's folder while it is being written (``run``'s and ``evaluate``'s): the lock, the per-process part
+files, resume and merge, and the results (``samples.jsonl``, ``summary.json``).
 
 Every process appends the sample lines of each finished batch group to its own part file
 (``parts/rank<r>-<token>.jsonl``, ``parts/shard<i>of<N>-rank<r>-<token>.jsonl`` for a shard; its first line
@@ -24,6 +25,7 @@ import yaml
 from harness.runs import run_folder
 from harness.config import SHARD_COUNT, RunConfig
 from harness.errors import InputError
+from harness.jsonl import json_object_or_none
 from harness.runs.fingerprints import INPUTS, changed_input
 from harness.runs.shards import Shard
 from harness.suites.yaml_input import load_yaml_file
@@ -60,6 +62,11 @@ class RunDirectory:
             self._lock.withdraw()
             self._lock = None
             raise
+
+    def claim(self, overwrite: bool) -> None:
+        """``evaluate``: lock a new folder (or, with ``overwrite``, a finished one) for results that are written
+        whole at the end (``write_samples``, ``write_summary``, ``finish``)."""
+        self._lock = run_folder.claim(self.directory, overwrite=overwrite, resume=False)
 
     def prepare_shard(self, config: RunConfig, inputs: dict[str, str | None], shard: Shard) -> None:
         """A shard's rank 0, before any work: the folder's shared lock and this shard's own lock; the first
@@ -220,6 +227,13 @@ class RunDirectory:
             os.fsync(handle.fileno())
         tmp.replace(target)
 
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        """Atomically: a crash never leaves a half-written summary."""
+        target = self.directory / "summary.json"
+        tmp = target.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+        os.replace(tmp, target)
+
     def finish(self) -> None:
         """After the merge: the part files are redundant with ``samples.jsonl``; drop them and the lock."""
         shutil.rmtree(self.parts, ignore_errors=True)
@@ -234,23 +248,15 @@ class RunDirectory:
 def _sample_line(line: bytes) -> dict[str, Any] | None:
     """A complete sample line, or None for a torn one (cut inside a character or before its end) or one
     lacking the fields a resume relies on."""
-    try:
-        record = json.loads(line.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        return None
-    if not isinstance(record, dict) or not isinstance(record.get("unit"), str):
-        return None
-    return record
+    record = json_object_or_none(line)
+    return record if record is not None and isinstance(record.get("unit"), str) else None
 
 
 def _check_header(part: Path, first: bytes, fingerprint: str) -> None:
     if not first:
         return  # nothing written yet
-    try:
-        header = json.loads(first.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        header = None
-    written = header.get(FINGERPRINT) if isinstance(header, dict) else None
+    header = json_object_or_none(first)
+    written = header.get(FINGERPRINT) if header is not None else None
     if written != fingerprint:
         what = f"config {written[:12]}" if isinstance(written, str) else "no config fingerprint in its first line"
         raise InputError(f"was written under another config than this folder's config.yaml ({what}, the folder's "

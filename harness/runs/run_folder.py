@@ -7,7 +7,7 @@ make it write or delete outside ``--results-dir/<run name>``, or delete anything
   that holds nothing but the harness's own files, and only while holding its ``run.lock`` (so never the
   folder of a live ``run`` or ``evaluate``).
 - A marked folder with no results yet (a start that failed before its first sample) is reused as if empty,
-  so the corrected rerun is not blocked; the runner also removes such a stub when its start fails.
+  so the corrected rerun is not blocked; `run` also removes such a stub when its start fails.
 - ``--resume`` never deletes anything.
 """
 

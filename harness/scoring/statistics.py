@@ -50,11 +50,6 @@ class PairedComparison:
     def regressed(self) -> bool:
         return self.p_value < self.alpha
 
-    def as_dict(self) -> dict[str, object]:
-        return {"problems": self.problems, "baseline": self.baseline, "candidate": self.candidate,
-                "difference": self.difference.as_dict(), "p_value": self.p_value, "max_drop": self.max_drop,
-                "alpha": self.alpha, "regressed": self.regressed}
-
 
 def paired_bootstrap(baseline: list[float], candidate: list[float], max_drop: float = 0.0, alpha: float = 0.05,
                      resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED) -> PairedComparison:

@@ -22,7 +22,7 @@ import json
 from typing import Any
 
 from harness.suites.datasets.fetch import DataFile, LocatedFile, hub_fallback, locate
-from harness.suites.datasets.jsonl import read_jsonl
+from harness.jsonl import read_jsonl
 from harness.errors import InputError
 from harness.suites.problems import CODE, Problem
 from harness.suites.problems import Suite

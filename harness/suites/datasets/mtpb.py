@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from harness.suites.datasets.fetch import DataFile, LocatedFile, locate
-from harness.suites.datasets.jsonl import read_jsonl
+from harness.jsonl import read_jsonl
 from harness.errors import InputError
 from harness.suites.problems import MULTI_TURN, Problem, TestCase, Turn
 from harness.suites.problems import Suite
