@@ -74,7 +74,11 @@ def turn_table(runs: list[FinishedRun], labels: list[str] | None = None) -> pd.D
     return pd.DataFrame(data).fillna(0).astype(int)
 
 
-def size_gains(runs: list[FinishedRun], labels: list[str] | None = None) -> list[tuple[str, str, list[str], list[str]]]:
+# (smaller run, bigger run, problems the bigger one solves and the smaller not, and the other way round)
+Gains = list[tuple[str, str, list[str], list[str]]]
+
+
+def size_gains(runs: list[FinishedRun], labels: list[str] | None = None) -> Gains:
     """Within a group and family, for each pair of consecutive sizes: problems the bigger model solves
     (some sample passes) that the smaller does not, and the reverse."""
     out = []
@@ -218,6 +222,14 @@ def write_report(runs: list[FinishedRun], out: Path, seed: int = 0) -> list[Path
     frame["samples"] = [views[label].name if label in views else "" for label in frame["run"]]
     frame.to_csv(out / "report.csv", index=False)
 
+    (out / "report.md").write_text(_markdown(frame, categories, turns, gains, views, plots, ks, repair_rounds),
+                                   encoding="utf-8")
+    (out / "report.html").write_text(_html(frame, categories, turns, gains, views, plots, ks), encoding="utf-8")
+    return [out / "report.md", out / "report.csv", out / "report.html", *plots, *views.values()]
+
+
+def _markdown(frame: pd.DataFrame, categories: pd.DataFrame, turns: pd.DataFrame, gains: Gains,
+              views: dict[str, Path], plots: list[Path], ks: list[int], repair_rounds: list[dict[str, Any]]) -> str:
     md = ["# Benchmark report", "",
           "pass@k with 95% bootstrap intervals over problems (seeded). Runs with different suites or sampling "
           "settings are in separate groups, never averaged together.", ""]
@@ -236,8 +248,11 @@ def write_report(runs: list[FinishedRun], out: Path, seed: int = 0) -> list[Path
     if views:
         md += ["## Every sample", "", *[f"- [{label}]({path.name})" for label, path in views.items()], ""]
     md += [f"![{p.stem}]({p.name})" for p in plots]
-    (out / "report.md").write_text("\n".join(md) + "\n", encoding="utf-8")
+    return "\n".join(md) + "\n"
 
+
+def _html(frame: pd.DataFrame, categories: pd.DataFrame, turns: pd.DataFrame, gains: Gains,
+          views: dict[str, Path], plots: list[Path], ks: list[int]) -> str:
     images = "".join(f'<figure><img alt="{p.stem}" src="data:image/png;base64,'
                      f'{base64.b64encode(p.read_bytes()).decode()}"></figure>' for p in plots)
     sections = "".join(f"<h2>{html.escape(str(group))}</h2>{_format(rows, ks).to_html(index=False, border=0)}"
@@ -246,7 +261,7 @@ def write_report(runs: list[FinishedRun], out: Path, seed: int = 0) -> list[Path
                          f"{': ' + html.escape(', '.join(won[:40])) if won else ''}</li>" for small, big, won, _ in gains)
     view_items = "".join(f'<li><a href="{html.escape(path.name)}">{html.escape(label)}</a></li>'
                          for label, path in views.items())
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Benchmark report</title><style>
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>Benchmark report</title><style>
 body{{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}}
 table{{border-collapse:collapse;margin:1em 0;font-size:14px}}th,td{{padding:4px 10px;border-bottom:1px solid #ddd;
 text-align:right}}th{{background:#f4f4f4}}td:first-child,th:first-child{{text-align:left}}img{{max-width:100%}}
@@ -257,5 +272,3 @@ differ in suite or sampling settings and are never averaged together.</p>{sectio
 {'<h2>What size buys</h2><ul>' + gain_items + '</ul>' if gains else ''}
 {'<h2>Every sample</h2><ul>' + view_items + '</ul>' if views else ''}{images}</body></html>
 """
-    (out / "report.html").write_text(page, encoding="utf-8")
-    return [out / "report.md", out / "report.csv", out / "report.html", *plots, *views.values()]

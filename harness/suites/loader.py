@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +156,20 @@ def parse_problem(raw: dict[str, Any], file: str, index: int = 0) -> Problem:
     unknown = set(raw) - PROBLEM_FIELDS
     if unknown:
         raise fail(sorted(unknown)[0], "unknown field")
+    common = _common_fields(raw, pid, file, fail)
+    has_turns, has_prompt = "turns" in raw, "prompt" in raw
+    if has_turns == has_prompt:
+        raise fail("turns", "a problem has either 'turns' (multi-turn) or 'prompt' (code prompt), not both or none")
+    if has_prompt:
+        return _code_problem(raw, common, fail)
+    turns = _parse_turns(raw.get("turns"), fail)
+    tests = _parse_tests(raw.get("tests"), fail)
+    _check_placeholders(turns, tests, fail)
+    return Problem(kind=MULTI_TURN, turns=turns, tests=tests, **common)
+
+
+def _common_fields(raw: dict[str, Any], pid: str, file: str, fail: Callable[[str, str], InputError]) -> dict[str, Any]:
+    """The fields every kind of problem has, checked."""
     category = raw.get("category")
     if not isinstance(category, str) or not category:
         raise fail("category", "missing or not a string")
@@ -169,36 +184,38 @@ def parse_problem(raw: dict[str, Any], file: str, index: int = 0) -> Problem:
     tags = raw.get("tags") or []
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise fail("tags", "must be a list of strings")
-    common = dict(id=pid, category=category, source=file, tags=tuple(tags), max_new_tokens=max_new_tokens,
-                  timeout=float(timeout), scorer=scorer, defects=tuple(raw.get("defects") or ()),
-                  metadata={"description": raw.get("description", "")})
-    has_turns, has_prompt = "turns" in raw, "prompt" in raw
-    if has_turns == has_prompt:
-        raise fail("turns", "a problem has either 'turns' (multi-turn) or 'prompt' (code prompt), not both or none")
-    if has_prompt:
-        for name in ("prompt", "entry_point", "test"):
-            if not isinstance(raw.get(name), str) or not raw[name].strip():
-                raise fail(name, "missing or empty")
-        if "def check(" not in raw["test"]:
-            raise fail("test", "must define check(candidate)")
-        reference = raw.get("reference")
-        if reference is not None and not isinstance(reference, str):
-            raise fail("reference", "must be a string (the completion of the prompt)")
-        public = raw.get("public_tests")
-        if public is not None:
-            if (not isinstance(public, list) or not public
-                    or not all(isinstance(t, str) and t.lstrip().startswith("assert") for t in public)):
-                raise fail("public_tests", "must be a list of assert statements (calling candidate)")
-            for test in public:
-                try:
-                    ast.parse(test)
-                except SyntaxError as exc:
-                    raise fail("public_tests", f"{test!r} is not a Python statement ({exc.msg})") from None
-            common["metadata"]["public_tests"] = tuple(public)
-        return Problem(kind=CODE, prompt=raw["prompt"], entry_point=raw["entry_point"], test=raw["test"],
-                       reference=reference, **common)
-    turns = _parse_turns(raw.get("turns"), fail)
-    tests = _parse_tests(raw.get("tests"), fail)
+    return dict(id=pid, category=category, source=file, tags=tuple(tags), max_new_tokens=max_new_tokens,
+                timeout=float(timeout), scorer=scorer, defects=tuple(raw.get("defects") or ()),
+                metadata={"description": raw.get("description", "")})
+
+
+def _code_problem(raw: dict[str, Any], common: dict[str, Any], fail: Callable[[str, str], InputError]) -> Problem:
+    for name in ("prompt", "entry_point", "test"):
+        if not isinstance(raw.get(name), str) or not raw[name].strip():
+            raise fail(name, "missing or empty")
+    if "def check(" not in raw["test"]:
+        raise fail("test", "must define check(candidate)")
+    reference = raw.get("reference")
+    if reference is not None and not isinstance(reference, str):
+        raise fail("reference", "must be a string (the completion of the prompt)")
+    public = raw.get("public_tests")
+    if public is not None:
+        if (not isinstance(public, list) or not public
+                or not all(isinstance(t, str) and t.lstrip().startswith("assert") for t in public)):
+            raise fail("public_tests", "must be a list of assert statements (calling candidate)")
+        for test in public:
+            try:
+                ast.parse(test)
+            except SyntaxError as exc:
+                raise fail("public_tests", f"{test!r} is not a Python statement ({exc.msg})") from None
+        common["metadata"]["public_tests"] = tuple(public)
+    return Problem(kind=CODE, prompt=raw["prompt"], entry_point=raw["entry_point"], test=raw["test"],
+                   reference=reference, **common)
+
+
+def _check_placeholders(turns: tuple[Turn, ...], tests: tuple[TestCase, ...],
+                        fail: Callable[[str, str], InputError]) -> None:
+    """Every test case fills every turn's prompt and reference."""
     for case_index, case in enumerate(tests):
         for turn_index, turn in enumerate(turns):
             for field, template in (("prompt", turn.prompt), ("reference", turn.reference)):
@@ -217,7 +234,6 @@ def parse_problem(raw: dict[str, Any], file: str, index: int = 0) -> Problem:
                     fill(template, case.inputs)
                 except (LookupError, AttributeError, TypeError, ValueError) as exc:
                     raise fail(where, f"test case {case_index} cannot fill it: {exc}") from None
-    return Problem(kind=MULTI_TURN, turns=turns, tests=tests, **common)
 
 
 def _positive_int(value: Any, fail, field: str) -> int:
