@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from harness.generation.conversations import Conversation
 from harness.scoring.scores import Verdict
 from harness.suites.problems import Problem
-from sandbox.pool import Execution
+
+if TYPE_CHECKING:  # types only: scoring runs nothing
+    from harness.generation.conversations import Conversation
+    from sandbox.pool import Execution
 
 
 def make_verdict(problem: Problem, case: int, sample: int, passed: bool, status: str, turn: int | None,
