@@ -147,8 +147,8 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
     part = (run_dir or RunDirectory(plan.directory)).open_part(process.rank, plan.shard)
     progress = tqdm(total=plan.total(), initial=plan.done_before(), desc="samples", unit="sample",
                     dynamic_ncols=True, disable=not process.is_main)
-    timings, record = _work_share(plan, start, mine, part,
-                                  functools.partial(show_progress, progress, run_dir, plan.total(), plan.shard), progress)
+    on_group_done = functools.partial(show_progress, progress, run_dir, plan.total(), plan.shard)
+    timings, record = _work_share(plan, start, mine, part, on_group_done, progress)
     part.write_timings({**timings, **_process_record(plan, start, process, record)})
     part.close()
     if not process.is_main:
