@@ -38,7 +38,6 @@ TEST_IDS = range(11, 511)
 STOP_SEQUENCES = ("\nclass", "\nassert", '\n"""', "\nprint", "\nif", "\n<|/", "\n```")
 FEW_SHOT_IDS = (2, 3, 4)  # the MBPP paper's and lm-evaluation-harness's three examples (prompt split)
 FEW_SHOT_STOP = ("[DONE]",)
-PROTOCOLS = ("harness", "bigcode", "3shot")
 
 
 def mbpp_prompt(description: str, tests: list[str]) -> str:
