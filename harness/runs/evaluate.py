@@ -25,12 +25,11 @@ from harness.cache_paths import cache_root
 from harness.jsonl import read_json_lines
 from harness.errors import InputError
 from harness.generation.conversations import Conversation, TurnRecord, Unit
-from harness.suites.problems import MULTI_TURN, Problem
+from harness.suites.problems import MULTI_TURN, Problem, Suite
 from harness.generation.prompt_formats import BaseCompletionFormat
 from harness.runs.records import sample_record
 from harness.runs.run_directory import RunDirectory
 from harness.runs.summary import summary_of
-from harness.suites.problems import Suite
 from harness.execution.executor import make_executor
 from harness.execution.jobs import execute
 from harness.execution.time_limits import time_limits

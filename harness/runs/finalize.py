@@ -13,12 +13,11 @@ from harness.config import SHARD_COUNT, RunConfig
 from harness.errors import InputError
 from harness.execution.executor import ExecutionStats
 from harness.generation.conversations import Unit
-from harness.suites.problems import Problem
+from harness.suites.problems import Problem, Suite
 from harness.runs.run_directory import RunDirectory
 from harness.runs.summary import summary_of
 from harness.scoring.scores import feedback_scores
 from harness.scoring.verdicts import verdict_from_record
-from harness.suites.problems import Suite
 
 MAX_LISTED = 20  # missing groups named in the refusal
 
