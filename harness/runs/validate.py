@@ -13,12 +13,11 @@ from dataclasses import dataclass, field
 from harness.errors import InputError
 from harness.runs.feedback import check_job
 from harness.generation.conversations import Conversation
-from harness.suites.problems import MULTI_TURN
+from harness.suites.problems import MULTI_TURN, Suite
 from harness.generation.prompt_formats import BaseCompletionFormat
 from harness.execution.executor import Executor
 from harness.execution.jobs import execute
 from harness.runs.references import reference_conversations
-from harness.suites.problems import Suite
 from sandbox.pool import Execution, Limits, SandboxPool
 
 

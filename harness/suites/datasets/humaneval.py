@@ -15,8 +15,7 @@ from typing import Any
 from harness.suites.datasets.fetch import DataFile, LocatedFile, check_record_count, checked, hub_fallback, locate
 from harness.jsonl import read_jsonl, require_fields
 from harness.errors import InputError
-from harness.suites.problems import CODE, Problem
-from harness.suites.problems import Suite
+from harness.suites.problems import CODE, Problem, Suite
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,7 @@ from typing import Any
 from harness.suites.datasets.fetch import DataFile, LocatedFile, hub_fallback, locate
 from harness.jsonl import read_jsonl
 from harness.errors import InputError
-from harness.suites.problems import CODE, Problem
-from harness.suites.problems import Suite
+from harness.suites.problems import CODE, Problem, Suite
 
 MBPP = DataFile(name="MBPP", filename="mbpp.jsonl",
                 url="https://raw.githubusercontent.com/google-research/google-research/master/mbpp/mbpp.jsonl",

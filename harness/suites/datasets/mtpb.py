@@ -17,8 +17,7 @@ import yaml
 from harness.suites.datasets.fetch import DataFile, LocatedFile, locate
 from harness.jsonl import read_jsonl
 from harness.errors import InputError
-from harness.suites.problems import MULTI_TURN, Problem, TestCase, Turn
-from harness.suites.problems import Suite
+from harness.suites.problems import MULTI_TURN, Problem, Suite, TestCase, Turn
 
 DATA = DataFile(name="MTPB", filename="mtpb.jsonl",
                 url="https://raw.githubusercontent.com/salesforce/CodeGen/main/codegen1/benchmark/mtpb.jsonl",
