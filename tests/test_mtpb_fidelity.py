@@ -91,7 +91,7 @@ def _programs(suite, completions_for):
         for unit in units_for([problem], 1):
             raws = completions_for(problem.id, unit.case, len(problem.turns))
             generator = ConversationGenerator(ScriptedBackend(raws), SamplingParams(temperature=0), 0,
-                                        suite.program_prefix)
+                                              suite.program_prefix)
             programs[(problem.id, unit.case)] = generator.run_group([unit])[0].program
     return programs
 
