@@ -15,7 +15,6 @@ from conftest import run_cli
 from harness.backends.base import GenerationRequest, SamplingParams
 from harness.backends.huggingface import HuggingFaceBackend
 from harness.backends.tiny_models import tiny_model_path
-from harness.generation.truncation import StopSequenceDetector
 
 SECRET = "sk-test-never-write-me-0123456789"
 
@@ -57,8 +56,7 @@ class TinyModelServer:
                 with server.lock:  # one generation at a time: the tiny model is not thread-safe
                     results = (server.chat_backend if chat else server.backend).generate(
                         [GenerationRequest(prompt=body.get("prompt", ""), messages=body.get("messages"),
-                                           max_new_tokens=body["max_tokens"], seed=body["seed"] + i,
-                                           new_stop_detector=lambda: StopSequenceDetector(()))
+                                           max_new_tokens=body["max_tokens"], seed=body["seed"] + i)
                          for i in range(body.get("n", 1))],
                         SamplingParams(temperature=body["temperature"], top_p=body["top_p"]))
                 server.replies[key] = [r.text for r in results]
