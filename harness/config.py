@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -21,7 +22,7 @@ class RunConfig:
     data: str | None = None
     exclude_defective: bool = False
     model: str = "tiny-codegen"
-    backend: str = "huggingface"
+    backend: str = DEFAULT_BACKEND
     n: int = 1
     k: list[int] = field(default_factory=lambda: [1])
     temperature: float = 0.2
@@ -54,7 +55,8 @@ class RunConfig:
     merge_when_complete: bool = False  # a shard merges the run when every group is present
     # The backends' options (declared with each backend, harness.backends.registry), read as attributes:
     # ``config.base_url``. Every built-in backend's, and a plug-in's own when it is the run's backend.
-    options: dict[str, Any] = field(default_factory=lambda: {o.name: o.default for o in built_in_options()})
+    options: dict[str, Any] = field(default_factory=lambda: {o.name: copy.deepcopy(o.default)
+                                                             for o in built_in_options()})
 
     def __getattr__(self, name: str) -> Any:
         options = self.__dict__.get("options")  # not self.options: unpickling asks before it is set
@@ -87,6 +89,8 @@ _RECORDED_ORDER = (
 def known_names() -> set[str]:
     """Every option name a config may have, with the installed plug-in backends'."""
     return FIELD_NAMES | {option.name for spec in plug_ins().values() for option in spec.options}
+
+
 SHARD_COUNT = "shards"  # the key under which a sharded run's config.yaml records its number of shards
 
 
