@@ -67,5 +67,5 @@ def test_detector_sees_only_the_tail():
     detector = MTPB_STOP.detector()
     for _ in range(10_000):
         assert not detector.feed("x = 1\n")
-    assert len(detector.line) == 0 and len(detector.strings.tail) < 13
+    assert len(detector.line) == 0 and len(detector.tail) < 13
     assert re.match("^#", "#") and detector.feed("#")

@@ -81,18 +81,25 @@ class LineStopDetector:
     """
 
     def __init__(self, rule: StopRule) -> None:
-        self.strings = StopSequenceDetector(rule.strings)
+        self.strings = tuple(s for s in rule.strings if s)
+        self.overlap = max((len(s) for s in self.strings), default=1) - 1
         self.line_starts = rule.line_starts
         self.second_line_starts = rule.second_line_starts
         self.decisive_length = max(len(p) for p in (*rule.line_starts, *rule.second_line_starts))
         self.seen = {prefix: 0 for prefix in rule.second_line_starts}  # closed lines starting with each
         self.line = ""
+        self.tail = ""
         self.done = False
 
     def feed(self, text: str) -> bool:
-        if self.done or self.strings.feed(text):
-            self.done = True
+        if self.done:
             return True
+        window = self.tail + text
+        for string in self.strings:
+            if string in window:
+                self.done = True
+                return True
+        self.tail = window[-self.overlap:] if self.overlap else ""
         for char in text:
             if char == "\n":
                 self._close_line()
@@ -107,13 +114,18 @@ class LineStopDetector:
         line = self.line
         if line.startswith(self.line_starts):
             return True
-        return any(line == prefix and self.seen[prefix] for prefix in self.second_line_starts)
+        for prefix in self.second_line_starts:
+            if line == prefix and self.seen[prefix]:
+                return True
+        return False
 
     def _close_line(self) -> None:
-        for prefix in self.second_line_starts:
-            if self.line.startswith(prefix):
-                self.seen[prefix] += 1
-        self.line = ""
+        line = self.line
+        if line:
+            for prefix in self.second_line_starts:
+                if line.startswith(prefix):
+                    self.seen[prefix] += 1
+            self.line = ""
 
 
 class StopSequenceDetector:
