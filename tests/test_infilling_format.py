@@ -11,14 +11,14 @@ import torch
 from conftest import needs_shared_data, run_cli
 from harness.backends.base import GenerationRequest, SamplingParams
 from harness.backends.huggingface import HuggingFaceBackend
+from harness.generation.truncation import INFILLING_STOP
 from harness.suites.registry import resolve_suite
 from harness.backends.tiny_models import tiny_model_path
-from harness.generation.truncation import StopSequenceDetector
 
 
 def _request(prefix: str, suffix: str | None, tokens: int = 8) -> GenerationRequest:
-    return GenerationRequest(prompt=prefix, max_new_tokens=tokens, seed=3,
-                             new_stop_detector=lambda: StopSequenceDetector(()), suffix=suffix)
+    return GenerationRequest(prompt=prefix, max_new_tokens=tokens, seed=3, suffix=suffix,
+                             stop=INFILLING_STOP)
 
 
 def test_prompt_layout_is_pre_prefix_suf_suffix_mid():

@@ -21,7 +21,6 @@ from harness.generation.conversations import ConversationGenerator, batch_groups
 from harness.suites.problems import MULTI_TURN
 from harness.suites.registry import resolve_suite
 from harness.backends.tiny_models import tiny_model_path
-from harness.generation.truncation import StopSequenceDetector
 
 FAMILIES = ["tiny-codegen", "tiny-llama"]
 
@@ -89,8 +88,7 @@ def test_decoding_loop_matches_transformers_generate(model):
 
 
 def _prompted(prompt: str, key: str, continues: bool) -> GenerationRequest:
-    return GenerationRequest(prompt=prompt, max_new_tokens=6, seed=1, conversation=key, continues=continues,
-                             new_stop_detector=lambda: StopSequenceDetector(()))
+    return GenerationRequest(prompt=prompt, max_new_tokens=6, seed=1, conversation=key, continues=continues)
 
 
 def test_next_turn_feeds_only_tokens_past_the_common_prefix():

@@ -31,7 +31,7 @@ def backends() -> dict[str, HuggingFaceBackend]:
 
 
 def _encode(backend: HuggingFaceBackend, prompt: str = "", messages=None, suffix=None) -> list[str]:
-    request = GenerationRequest(prompt=prompt, max_new_tokens=1, seed=0, new_stop_detector=lambda: None,
+    request = GenerationRequest(prompt=prompt, max_new_tokens=1, seed=0,
                                 messages=messages, suffix=suffix)
     return backend.tokenizer.convert_ids_to_tokens(backend.encode(request))
 

@@ -15,7 +15,7 @@ from conftest import run_cli
 from harness.backends.base import GenerationRequest, SamplingParams
 from harness.backends.huggingface import HuggingFaceBackend
 from harness.backends.tiny_models import tiny_model_path
-from harness.generation.truncation import StopSequenceDetector
+from harness.generation.truncation import CODE_STOP_SEQUENCES, END_OF_TEXT, StopRule, truncate_at_stops
 
 SECRET = "sk-test-never-write-me-0123456789"
 
@@ -23,7 +23,8 @@ SECRET = "sk-test-never-write-me-0123456789"
 class TinyModelServer:
     """``POST /v1/completions`` answered by tiny-codegen and ``POST /v1/chat/completions`` by
     tiny-llama-instruct through its chat template; the first request for every (prompt, seed) gets a 429
-    and the second a 503, so every sample goes through the client's retries."""
+    and the second a 503, so every sample goes through the client's retries. Like vLLM, it honours the
+    request's ``stop`` strings (the text ends before the first one) unless ``honour_stop`` is off."""
 
     def __init__(self):
         self.backend = HuggingFaceBackend(str(tiny_model_path("tiny-codegen")), device="cpu")
@@ -33,6 +34,7 @@ class TinyModelServer:
         self.requests: list[dict] = []
         self.auth: set[str] = set()
         self.replies: dict[tuple[str, int], list[str]] = {}  # (prompt, seed) -> the choices' texts, in order
+        self.honour_stop = True
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -54,13 +56,16 @@ class TinyModelServer:
                     return self._reply(429, {"error": "slow down"}, {"Retry-After": "0"})
                 if count == 1:
                     return self._reply(503, {"error": "busy"}, {"Retry-After": "0"})
+                stops = tuple(body.get("stop") or ()) if server.honour_stop else ()
                 with server.lock:  # one generation at a time: the tiny model is not thread-safe
                     results = (server.chat_backend if chat else server.backend).generate(
                         [GenerationRequest(prompt=body.get("prompt", ""), messages=body.get("messages"),
                                            max_new_tokens=body["max_tokens"], seed=body["seed"] + i,
-                                           new_stop_detector=lambda: StopSequenceDetector(()))
+                                           stop=StopRule(strings=stops))
                          for i in range(body.get("n", 1))],
                         SamplingParams(temperature=body["temperature"], top_p=body["top_p"]))
+                for result in results:
+                    result.text = truncate_at_stops(result.text, stops)
                 server.replies[key] = [r.text for r in results]
                 choices = [{"index": i, "message": {"role": "assistant", "content": r.text}} if chat
                            else {"index": i, "text": r.text} for i, r in enumerate(results)]
@@ -109,6 +114,59 @@ def test_run_through_the_endpoint(server, tmp_path):
     assert SECRET not in result.stdout + result.stderr
     summary = json.loads((tmp_path / "api" / "summary.json").read_text())
     assert summary["model"]["backend"] == "openai" and summary["model"]["base_url"] == server.url
+
+
+def test_requests_carry_the_stop_strings_and_the_harness_still_truncates(server, tmp_path):
+    """A code prompt's request carries its stop sequences and a multi-turn request MTPB's exact ones (its
+    line rules are the harness's alone); the server cuts there. A server that ignores ``stop`` gives the same
+    programs: the harness truncates client-side too."""
+    from harness.suites.registry import resolve_suite
+
+    problems = {p.id: p for p in resolve_suite("core", None).problems}
+    multi_turn = next(id for id, problem in problems.items() if problem.kind == "multi_turn")
+    code_prompts = {problems[id].prompt for id in ("core/he-running-max", "core/he-roman")}
+    common = ["run", "--backend", "openai", "--base-url", server.url, "--model", "tiny-codegen", "--problems",
+              f"core/he-running-max,core/he-roman,{multi_turn}", "--max-new-tokens", "24",
+              "--temperature", "0.8", "--results-dir", str(tmp_path)]
+    before = len(server.requests)
+    honoured = run_cli(*common, "--run-name", "stop")
+    assert honoured.returncode == 0, honoured.stderr[-3000:]
+    sent = server.requests[before:]
+    code = [r for r in sent if r["prompt"] in code_prompts]
+    assert code and all(r["stop"] == list(CODE_STOP_SEQUENCES) for r in code)
+    turns = [r for r in sent if r not in code]
+    assert turns and all(r["stop"] == [END_OF_TEXT, "\n\n\n"] for r in turns)
+    server.honour_stop = False
+    try:
+        ignored = run_cli(*common, "--run-name", "no-stop")
+    finally:
+        server.honour_stop = True
+    assert ignored.returncode == 0, ignored.stderr[-3000:]
+
+    def samples(name):
+        return [json.loads(line) for line in (tmp_path / name / "samples.jsonl").read_text().splitlines()]
+
+    cut, uncut = samples("stop"), samples("no-stop")
+    assert [s["program"] for s in cut] == [s["program"] for s in uncut]
+    assert [s["status"] for s in cut] == [s["status"] for s in uncut]
+
+
+def test_the_server_cuts_at_the_stop_strings_and_the_client_as_well(server):
+    """The backend sends a request's stop strings; a server that honours them ends the text before the
+    first one, and the text of one that does not still holds it (the harness then truncates itself)."""
+    from harness.backends.openai_compatible import OpenAICompatibleBackend
+
+    backend = OpenAICompatibleBackend([server.url], "tiny-codegen", backoff_seconds=0)
+    request = GenerationRequest(prompt="def add(a, b):\n", max_new_tokens=48, seed=11, stop=StopRule(strings=(" ",)))
+    sampling = SamplingParams(temperature=0.8, top_p=0.95)
+    [honoured] = backend.generate([request], sampling)
+    server.honour_stop = False
+    try:
+        [ignored] = backend.generate([request], sampling)
+    finally:
+        server.honour_stop = True
+    assert " " in ignored.text and " " not in honoured.text
+    assert honoured.text == truncate_at_stops(ignored.text, (" ",))
 
 
 def test_unreachable_endpoint_is_one_line(tmp_path):

@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from harness.generation.truncation import MTPBStopDetector, StopSequenceDetector, truncate_at_stops, truncate_mtpb
+from harness.generation.truncation import MTPB_STOP, StopSequenceDetector, truncate_at_stops, truncate_mtpb
 
 CASES = [
     # The original's own test.
@@ -44,7 +44,7 @@ def test_detector_stops_only_when_truncation_is_final(seed):
     pieces = ["x = 1", "\n", "print(x)", "def f():", "    return 2", "#", "'''", "<|endoftext|>", "\n\n", "pass",
               "prin", "t(3)", "de", "f g", " ", "'"]
     text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 30)))
-    stopped = _feed_until_stop(MTPBStopDetector(), text, rng.randint(1, 4))
+    stopped = _feed_until_stop(MTPB_STOP.detector(), text, rng.randint(1, 4))
     if stopped is None:
         assert truncate_mtpb(text) == text
     else:
@@ -64,7 +64,7 @@ def test_code_stop_sequences():
 
 
 def test_detector_sees_only_the_tail():
-    detector = MTPBStopDetector()
+    detector = MTPB_STOP.detector()
     for _ in range(10_000):
         assert not detector.feed("x = 1\n")
     assert len(detector.line) == 0 and len(detector.tail) < 13

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from harness.generation.truncation import StopDetector
+from harness.generation.truncation import StopRule
+
+
+class BackendError(RuntimeError):
+    """A failure the user must hear about in one line (an endpoint that stays down, a reply that is not an
+    API's): the run stops, keeping the samples it finished. Every backend's errors of this kind derive from it,
+    so the command line needs to know no concrete backend."""
 
 
 @dataclass(frozen=True)
@@ -27,7 +32,8 @@ class GenerationRequest:
     prompt: str
     max_new_tokens: int
     seed: int
-    new_stop_detector: Callable[[], StopDetector]
+    # Where the completion ends: stop strings and end-of-text tokens, each backend's own mechanism.
+    stop: StopRule = field(default_factory=StopRule)
     reference: str | None = None
     # Fill in the middle: ``prompt`` is the prefix and this the suffix; the answer is the middle.
     suffix: str | None = None

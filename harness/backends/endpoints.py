@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from harness.errors import InputError
 
 
 @dataclass
@@ -74,3 +78,37 @@ class EndpointPool:
         """Per endpoint: requests sent, failures, times set aside, the last error (for the summary)."""
         return {e.url: {"requests": e.requests, "failures": e.failures, "set_aside": e.times_set_aside,
                         **({"last_error": e.last_error} if e.last_error else {})} for e in self.endpoints}
+
+
+def check_urls(value: Any, name: str, source: str) -> list[str]:
+    """One URL, a list of them, or ``@FILE`` entries standing for the URLs listed in FILE, one a line
+    (blank lines and ``#`` comments skipped). ``None``: configs written before several endpoints."""
+    values = [] if value is None else [value] if isinstance(value, str) else value
+    if not isinstance(values, list):
+        raise InputError("must be a URL or a list of URLs", file=source, field="base_url")
+    urls: list[str] = []
+    for entry in values:
+        if not isinstance(entry, str) or not entry:
+            raise InputError("must be a URL or a list of URLs", file=source, field="base_url")
+        if not entry.startswith("@"):
+            urls.append(_url(entry, source))
+            continue
+        try:
+            lines = Path(entry[1:]).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"cannot read the list of URLs ({exc})", file=entry[1:], field="base_url") from None
+        urls += [_url(line.strip(), entry[1:]) for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    return urls
+
+
+def _url(text: str, source: str) -> str:
+    """An http(s) URL with a host and, if any, a numeric port."""
+    try:
+        parts = urllib.parse.urlsplit(text)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError(f"{text!r} is not an http(s) URL such as http://localhost:8000/v1", file=source,
+                         field="base_url")
+    return text

@@ -8,59 +8,23 @@ the newly decoded text), and finished rows leave the batch and its KV cache.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-import os
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from harness.backends.base import GenerationRequest, GenerationResult, SamplingParams
 from harness.backends.families import detect_family
+from harness.backends.hf_loading import DTYPES, load_model
 from harness.backends.kv_reuse import ConversationCaches, batched_cache
 from harness.backends.phases import PhaseClock
+from harness.backends.spec import BackendSpec, Option, choice, integer
 from harness.errors import InputError
+from harness.generation.truncation import END_OF_MIDDLE, END_OF_SEQUENCE, StopRule
+
+if TYPE_CHECKING:
+    from harness.config import RunConfig
 
 log = logging.getLogger(__name__)
-
-
-def _quiet_transformers() -> None:
-    """transformers' own logger and progress bars: errors only (the harness says what is happening)."""
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-
-
-DTYPES = {"auto": "auto", "bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
-
-
-# Attention implementations that need a package of their own (transformers imports it while loading).
-ATTENTION_PACKAGES = {"flash_attention_2": "flash_attn", "flash_attention_3": "flash_attn_interface"}
-
-
-def check_attention(name: str) -> None:
-    """Refuse an attention implementation whose package is missing before anything loads."""
-    package = ATTENTION_PACKAGES.get(name)
-    if package and importlib.util.find_spec(package) is None:
-        raise InputError(f"--attn-implementation {name} needs the {package.replace('_', '-')} package, which is not "
-                         "installed (pip install flash-attn; it needs a CUDA GPU); use sdpa or eager instead",
-                         field="attn_implementation")
-
-
-def quantization_config(load_in: str, compute_dtype: str) -> Any:
-    """8-bit or 4-bit (NF4) weights through bitsandbytes, which must be installed (it needs a CUDA GPU)."""
-    if load_in not in ("8bit", "4bit"):
-        raise InputError(f"unknown quantization {load_in!r} (choose 8bit or 4bit)", field="load_in")
-    if importlib.util.find_spec("bitsandbytes") is None:
-        raise InputError(f"--load-in {load_in} needs bitsandbytes, which is not installed (pip install "
-                         "bitsandbytes; it needs a CUDA GPU)", field="load_in")
-    import torch
-    from transformers import BitsAndBytesConfig
-
-    if load_in == "8bit":
-        return BitsAndBytesConfig(load_in_8bit=True)
-    compute = torch.bfloat16 if compute_dtype in ("auto", "bfloat16") else getattr(torch, compute_dtype)
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute)
 
 
 class IncrementalDecoder:
@@ -83,6 +47,19 @@ class IncrementalDecoder:
         return ""
 
 
+@dataclass
+class _Prefill:
+    """The first forward pass's inputs, and what the decoding loop needs to know about them."""
+
+    step_ids: Any
+    mask: Any
+    positions: Any
+    cache: Any
+    keys: list[str | None]  # each row's conversation, under which its cache may be kept
+    expand: list[int] | None  # after a shared prefill: each row's index among the rows fed, else None
+    processed: list[int]  # prompt tokens computed per row
+
+
 class HuggingFaceBackend:
     requires_reference = False
     name = "huggingface"
@@ -92,50 +69,12 @@ class HuggingFaceBackend:
                  reuse_kv: bool = True, max_batch: int | None = None, attn_implementation: str | None = None,
                  load_in: str | None = None):
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        _quiet_transformers()
         self.torch = torch
         self.model_id = model
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise InputError("--device cuda asked for, but no CUDA device is available", field="device")
-        self.device = torch.device(device)
-        if dtype not in DTYPES:
-            raise InputError(f"unknown dtype {dtype!r} (choose from {', '.join(DTYPES)})", field="dtype")
-        torch_dtype = DTYPES[dtype]
-        if torch_dtype == "auto" and self.device.type == "cpu":
-            torch_dtype = "float32"
-        looks_local = model.startswith((".", "/", "~")) or os.sep in model and Path(model).exists()
-        if looks_local and not Path(model).expanduser().exists():
-            raise InputError("model path does not exist", file=model, field="model")
-        kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
-        if revision:
-            kwargs["revision"] = revision
-        model_kwargs: dict[str, Any] = {}
-        if attn_implementation:
-            check_attention(attn_implementation)
-            model_kwargs["attn_implementation"] = attn_implementation
-        if load_in:
-            model_kwargs["quantization_config"] = quantization_config(load_in, torch_dtype)
-            # Quantized weights are placed while loading and cannot be moved afterwards.
-            device_map = device_map or {"": self.device.index or 0 if self.device.type == "cuda" else "cpu"}
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(model, **kwargs)
-            if device_map:  # a model too large for one device: accelerate spreads its layers over the GPUs
-                kwargs["device_map"] = device_map
-            self.model = AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype, **kwargs, **model_kwargs)
-        except OSError as exc:
-            raise InputError(f"cannot load model: {str(exc).splitlines()[0]}", file=model, field="model") from None
-        except (ValueError, ImportError) as exc:  # e.g. an attention implementation this model or machine lacks
-            raise InputError(f"cannot load model: {str(exc).splitlines()[0]}", file=model,
-                             field="attn_implementation" if attn_implementation else "model") from None
-        if device_map:
-            self.device = self.model.get_input_embeddings().weight.device  # inputs go where the first layer is
-        else:
-            self.model.to(self.device)
-        self.model.eval()
+        self.tokenizer, self.model, self.device = load_model(
+            model, device, dtype, trust_remote_code=trust_remote_code, revision=revision, device_map=device_map,
+            attn_implementation=attn_implementation, load_in=load_in)
         self.tokenizer.padding_side = "left"
         if getattr(self.tokenizer, "fill_token", None):
             # Code Llama's tokenizer splits any text containing "<FILL_ME>" into prefix and suffix; a
@@ -243,16 +182,35 @@ class HuggingFaceBackend:
         return results
 
     def _generate_batch(self, requests: list[GenerationRequest], sampling: SamplingParams) -> list[GenerationResult]:
-        torch, clock = self.torch, self.phases
+        clock = self.phases
         clock.start()
         budget = [min(r.max_new_tokens, self.max_length - 1) for r in requests]
         rows, truncated = self._encode(requests, budget)
         clock.lap("tokenize")
-        stops = [self.eos_ids | ({self.eot_id} if r.suffix is not None else set()) for r in requests]
-        keys = [r.conversation for r in requests]
+        stops = [self.stop_ids(r.stop) for r in requests]
+        prefill = self._prefill_inputs(rows, [r.conversation for r in requests])
+        chosen_ids = self._decode(requests, sampling, rows, budget, stops, prefill)
+        clock.lap("decode")  # dropping finished rows from the cache
+        results = []
+        for row in range(len(requests)):
+            ids = [t for t in chosen_ids[row] if t not in stops[row]]
+            results.append(GenerationResult(text=self.tokenizer.decode(ids), prompt_tokens=len(rows[row]),
+                                            new_tokens=len(chosen_ids[row]), prompt_truncated=truncated[row],
+                                            prompt_tokens_computed=prefill.processed[row]))
+        clock.lap("detokenize")
+        return results
+
+    def stop_ids(self, rule: StopRule) -> set[int]:
+        """The token ids that end a row under ``rule`` (its end-of-text tokens, as this tokenizer has them)."""
+        ids = {END_OF_SEQUENCE: self.eos_ids, END_OF_MIDDLE: {self.eot_id} if self.eot_id is not None else set()}
+        return set().union(*(ids.get(token, set()) for token in rule.tokens))
+
+    def _prefill_inputs(self, rows: list[list[int]], keys: list[str | None]) -> _Prefill:
+        """The first forward pass's inputs: each row's prompt past what its kept cache holds. Rows with the
+        same prompt and nothing kept (a problem's samples at their first turn) are encoded once and
+        expanded after the prefill."""
+        torch = self.torch
         reuse = [self.caches.reusable(key, ids) if self.reuse_kv else (None, 0) for key, ids in zip(keys, rows)]
-        # Rows with the same prompt and nothing kept (a problem's samples at their first turn) are encoded
-        # once and expanded after the prefill.
         first_of: dict[tuple[int, ...] | int, int] = {}
         encoded: list[int] = []  # the rows actually fed in the prefill
         expand: list[int] = []  # each row's index among them
@@ -271,16 +229,24 @@ class HuggingFaceBackend:
         new_mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in fed], device=self.device)
         mask = new_mask if mask is None else torch.cat([mask, new_mask], dim=1)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -width:]
-        processed = [0] * len(requests)
+        processed = [0] * len(rows)
         for i, ids in zip(encoded, fed):
             processed[i] = len(ids)
+        return _Prefill(step_ids, mask, positions, cache, keys, expand if len(encoded) < len(rows) else None,
+                        processed)
+
+    def _decode(self, requests: list[GenerationRequest], sampling: SamplingParams, rows: list[list[int]],
+                budget: list[int], stops: list[set[int]], prefill: _Prefill) -> list[list[int]]:
+        """Every row's new token ids. A row leaves the batch (and the cache) at a stop token, when its stop
+        detector fires or at its budget; a row whose conversation continues keeps its cache for the next turn."""
+        torch, clock, keys = self.torch, self.phases, prefill.keys
+        step_ids, mask, positions, cache = prefill.step_ids, prefill.mask, prefill.positions, prefill.cache
         generators = [torch.Generator(device="cpu").manual_seed(r.seed) for r in requests]
         decoders = [IncrementalDecoder(self.tokenizer) for _ in requests]
-        detectors = [r.new_stop_detector() for r in requests]
+        detectors = [r.stop.detector() for r in requests]
         alive = list(range(len(requests)))  # original row index of each batch row
         chosen_ids: list[list[int]] = [[] for _ in requests]
-        shared = len(encoded) < len(requests)
-        phase = "prefill"
+        expand, phase = prefill.expand, "prefill"
         with torch.inference_mode():
             while alive:
                 out = self.model(input_ids=step_ids, attention_mask=mask, position_ids=positions,
@@ -289,11 +255,11 @@ class HuggingFaceBackend:
                 phase = "decode"
                 cache = out.past_key_values
                 logits = out.logits[:, -1, :].float()
-                if shared:  # after the prefill: one row per request again
+                if expand is not None:  # after a shared prefill: one row per request again
                     index = torch.tensor(expand, device=self.device)
                     cache.batch_select_indices(index)
                     logits, mask, positions = logits[index], mask[index], positions[index]
-                    shared = False
+                    expand = None
                 chosen = self._pick(logits, [generators[i] for i in alive], sampling)
                 clock.lap("sampling")
                 keep = []
@@ -323,15 +289,7 @@ class HuggingFaceBackend:
                 mask = torch.cat([mask, mask.new_ones((len(alive), 1))], dim=1)
                 positions = positions[:, -1:] + 1
                 step_ids = next_tokens
-        clock.lap("decode")  # dropping finished rows from the cache
-        results = []
-        for row, request in enumerate(requests):
-            ids = [t for t in chosen_ids[row] if t not in stops[row]]
-            results.append(GenerationResult(text=self.tokenizer.decode(ids), prompt_tokens=len(rows[row]),
-                                            new_tokens=len(chosen_ids[row]), prompt_truncated=truncated[row],
-                                            prompt_tokens_computed=processed[row]))
-        clock.lap("detokenize")
-        return results
+        return chosen_ids
 
     def _pick(self, logits: Any, generators: list[Any], sampling: SamplingParams) -> list[int]:
         """Greedy, or inverse-CDF sampling on the device: each row's uniform draw comes from its own
@@ -349,3 +307,34 @@ class HuggingFaceBackend:
         index = torch.searchsorted(cdf, (draws * cdf[:, -1])[:, None], right=True).clamp(max=cdf.shape[-1] - 1)
         tokens = index if order is None else order.gather(-1, index)
         return tokens[:, 0].tolist()
+
+
+def build(config: RunConfig, launch_device: str | None) -> HuggingFaceBackend:
+    from harness.backends.tiny_models import TINY_MODELS, tiny_model_path
+
+    model = str(tiny_model_path(config.model)) if config.model in TINY_MODELS else config.model
+    device = launch_device if config.device == "auto" and launch_device else config.device
+    backend = HuggingFaceBackend(model, device=device, dtype=config.dtype,
+                                 trust_remote_code=config.trust_remote_code, revision=config.revision,
+                                 device_map=config.device_map, reuse_kv=config.kv_reuse,
+                                 attn_implementation=config.attn_implementation, load_in=config.load_in,
+                                 max_length=config.max_length)
+    backend.model_id = config.model
+    return backend
+
+
+BACKEND = BackendSpec("huggingface", "load the model here with transformers (default)", build, options=(
+    Option("kv_reuse", bool, True, "re-encode each turn's whole history instead of keeping the KV cache between "
+                                   "turns (slower; for checking)"),
+    Option("device", str, "auto", "cpu, cuda, cuda:N or auto (default)"),
+    Option("dtype", str, "auto", "auto, bf16, fp16 or fp32", check=choice(*DTYPES)),
+    Option("device_map", str, None, "'auto': spread a model too large for one GPU over this process's GPUs "
+                                    "(accelerate)"),
+    Option("revision", str, None, "model revision on the hub"),
+    Option("attn_implementation", str, None, "eager, sdpa, flash_attention_2, ... (default: transformers' choice)"),
+    Option("load_in", str, None, "quantized weights through bitsandbytes (CUDA)", choices=("8bit", "4bit")),
+    Option("max_length", int, None, "context length guard (default: the model's); longer prompts lose their "
+                                    "beginning and the sample is marked prompt_truncated",
+           check=integer(2, 100_000_000)),
+    Option("trust_remote_code", bool, False, "allow model code from the hub"),
+))

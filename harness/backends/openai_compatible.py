@@ -20,18 +20,22 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from harness.backends.base import GenerationRequest, GenerationResult, SamplingParams
-from harness.backends.endpoints import EndpointPool
+from harness.backends.base import BackendError, GenerationRequest, GenerationResult, SamplingParams
+from harness.backends.endpoints import EndpointPool, check_urls
+from harness.backends.spec import BackendSpec, Option, integer, number
 from harness.errors import InputError
+
+if TYPE_CHECKING:
+    from harness.config import RunConfig
 
 log = logging.getLogger(__name__)
 RETRYABLE = {408, 409, 425, 429, 500, 502, 503, 504}
 
 
-class EndpointError(RuntimeError):
-    pass
+class EndpointError(BackendError):
+    """The endpoint stays down, or answers what no OpenAI-compatible API would."""
 
 
 class OpenAICompatibleBackend:
@@ -87,6 +91,8 @@ class OpenAICompatibleBackend:
                                 "temperature": sampling.temperature,
                                 "top_p": 1.0 if sampling.greedy else sampling.top_p,
                                 "seed": request.seed % (2**31), "n": len(requests)}
+        if request.stop.strings:  # the server stops there too; the harness still truncates, since servers differ
+            body["stop"] = list(request.stop.strings)
         chat = request.messages is not None
         if chat:
             body["messages"] = request.messages
@@ -177,3 +183,28 @@ def _json_object(reply: bytes) -> dict[str, Any] | None:
     except (ValueError, RecursionError):
         return None
     return decoded if isinstance(decoded, dict) else None
+
+
+def build(config: RunConfig, launch_device: str | None) -> OpenAICompatibleBackend:
+    if not config.base_url:
+        raise InputError("--backend openai needs --base-url (e.g. http://localhost:8000/v1)", field="base_url")
+    return OpenAICompatibleBackend(config.base_url, config.model, api_key_env=config.api_key_env,
+                                   concurrency=config.concurrency, timeout=config.request_timeout,
+                                   max_retries=config.max_retries, samples_per_request=config.samples_per_request)
+
+
+BACKEND = BackendSpec("openai", "a model served elsewhere through its OpenAI-compatible endpoint", build, options=(
+    Option("base_url", list, [], "the endpoint's base URL, e.g. http://localhost:8000/v1 (vLLM, SGLang, TGI, "
+                                 "llama.cpp); give it once per replica of the served model (or @FILE, one URL a "
+                                 "line): each request goes to the least-loaded healthy one", check=check_urls),
+    Option("api_key_env", str, "OPENAI_API_KEY", "environment variable holding the endpoint's API key (default "
+                                                 "OPENAI_API_KEY); the key itself is never written anywhere"),
+    Option("concurrency", int, 8, "requests in flight to the endpoint (default 8)", check=integer(1, 4096)),
+    Option("request_timeout", float, 120.0, "seconds per endpoint request (default 120)",
+           check=number(above=0, maximum=86400)),
+    Option("max_retries", int, 6, "retries of a failed endpoint request, with exponential backoff (default 6)",
+           check=integer(0, 100)),
+    Option("samples_per_request", int, 1, "endpoint: ask for up to N samples of an identical prompt in one request "
+                                          "(the API's n); default 1, one request per sample with its own seed, so "
+                                          "results do not depend on this setting", check=integer(1, 1024)),
+))

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.backends.base import GenerationRequest, GenerationResult, SamplingParams
+from harness.backends.spec import BackendSpec
 from harness.errors import InputError
+
+if TYPE_CHECKING:
+    from harness.config import RunConfig
 
 
 class ReferenceBackend:
@@ -25,3 +29,11 @@ class ReferenceBackend:
                                  field="reference")
             results.append(GenerationResult(text=request.reference))
         return results
+
+
+def build(config: RunConfig, launch_device: str | None) -> ReferenceBackend:
+    return ReferenceBackend()
+
+
+BACKEND = BackendSpec("reference", "each problem's reference solution (also --model reference): a suite checks "
+                                   "itself", build)

@@ -17,7 +17,7 @@ from harness.errors import InputError
 from harness.generation.feedback_format import render, split_reasoning
 from harness.suites.problems import CODE, MULTI_TURN, Problem
 from harness.generation.prompt_formats import BaseCompletionFormat, ChatFormat, extract_code
-from harness.generation.truncation import StopSequenceDetector
+from harness.generation.truncation import INFILLING_STOP
 
 
 class Checker(Protocol):
@@ -153,14 +153,14 @@ class ConversationGenerator:
                                  "Llama 7B/13B can)", file=problem.source, problem=problem.id, field="model")
             # Infilling uses the model's prefix-suffix-middle tokens, whatever its chat format.
             return GenerationRequest(prompt=problem.prompt, suffix=problem.suffix,
-                                     new_stop_detector=lambda: StopSequenceDetector(()), **common), ""
+                                     stop=INFILLING_STOP, **common), ""
         if isinstance(self.format, ChatFormat):
             fmt = self.format
             content = (render("chat_turn" if multi_turn else "chat_code", repair[1], comment=False) if repair
                        else fmt.user_message(problem, turn_prompt, turn))
             messages = conversation.messages + [{"role": "user", "content": content}]
             return GenerationRequest(prompt=messages[-1]["content"], messages=messages,
-                                     new_stop_detector=lambda: fmt.stop_detector(problem), **common), ""
+                                     stop=fmt.stop_rule(problem), **common), ""
         text = self.format.turn_text(turn_prompt) if multi_turn else ""
         # A code prompt's model sees the whole prompt, also where the program does not start with it (a
         # few-shot text prompt, MBPP 3-shot's).
@@ -171,7 +171,7 @@ class ConversationGenerator:
             again = text if multi_turn else problem.prompt  # the turn's comment, or the prompt
             prompt = failed.before + text + failed.record.completion + "\n\n" + block + again
         return GenerationRequest(prompt=prompt,
-                                 new_stop_detector=lambda: self.format.stop_detector(problem), **common), text
+                                 stop=self.format.stop_rule(problem), **common), text
 
     def _completion(self, request: GenerationRequest, raw: str, problem: Problem) -> str:
         # Reference solutions are used as written: published ones (MBPP's) are not laid out for stop

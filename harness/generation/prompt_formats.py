@@ -6,8 +6,7 @@ import re
 from dataclasses import dataclass
 
 from harness.suites.problems import MULTI_TURN, Problem
-from harness.generation.truncation import CODE_STOP_SEQUENCES, MTPBStopDetector, StopDetector, StopSequenceDetector, \
-    truncate_at_stops, truncate_mtpb
+from harness.generation.truncation import CODE_STOP_SEQUENCES, MTPB_STOP, StopRule, truncate_at_stops, truncate_mtpb
 
 
 @dataclass(frozen=True)
@@ -28,10 +27,10 @@ class BaseCompletionFormat:
         return truncate_at_stops(raw, problem.stop_sequences or CODE_STOP_SEQUENCES)
 
     @staticmethod
-    def stop_detector(problem: Problem) -> StopDetector:
+    def stop_rule(problem: Problem) -> StopRule:
         if problem.kind == MULTI_TURN:
-            return MTPBStopDetector()
-        return StopSequenceDetector(problem.stop_sequences or CODE_STOP_SEQUENCES)
+            return MTPB_STOP
+        return StopRule(strings=tuple(problem.stop_sequences or CODE_STOP_SEQUENCES))
 
 
 FENCE = re.compile(r"^[ \t]*```[ \t]*([\w+-]*)[^\n]*\n(.*?)(?:^[ \t]*```[ \t]*$|\Z)", re.DOTALL | re.MULTILINE)
@@ -84,5 +83,5 @@ class ChatFormat:
         return head + code + "\n"
 
     @staticmethod
-    def stop_detector(problem: Problem) -> StopDetector:
-        return StopSequenceDetector(())  # a reply ends at the end-of-turn token or the budget
+    def stop_rule(problem: Problem) -> StopRule:
+        return StopRule()  # a reply ends at the end-of-turn token or the budget

@@ -1,9 +1,11 @@
-"""Where a completion ends: MTPB's per-turn truncation and stop sequences for code prompts, each with an
-incremental detector that looks only at newly generated text to stop a row as early as possible."""
+"""Where a completion ends: MTPB's per-turn truncation and stop sequences for code prompts, each also a
+``StopRule`` (data) that a backend turns into its own mechanism, such as an incremental detector that looks
+only at newly generated text to stop a row as early as possible."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Protocol
 
 END_OF_TEXT = "<|endoftext|>"
@@ -38,21 +40,54 @@ class StopDetector(Protocol):
         """Take newly generated text; True once the completion's end is certain."""
 
 
-class MTPBStopDetector:
-    """Decides, line by line, when MTPB truncation will certainly cut the completion.
+# End-of-text tokens a rule can name; each backend maps them to its own ids (a served model stops at its own).
+END_OF_SEQUENCE = "eos"  # the tokenizer's end of sequence
+END_OF_MIDDLE = "eot"  # fill in the middle: the end of the middle (Code Llama's <EOT>)
+
+
+@dataclass(frozen=True)
+class StopRule:
+    """Where a completion ends, as data that each backend turns into its own mechanism (the Hugging Face
+    loop's incremental detector, an endpoint's ``stop`` parameter). The harness truncates client-side too.
+
+    ``strings`` end the completion right before their first occurrence, wherever it is; only these are exact
+    as an endpoint's ``stop`` strings. ``line_starts`` end it before the first line starting with one of them,
+    ``second_line_starts`` before the second line starting with the same one (MTPB's ``print``/``def``). An
+    endpoint cannot express those two without moving the cut by a newline, so it gets ``strings`` alone."""
+
+    strings: tuple[str, ...] = ()
+    line_starts: tuple[str, ...] = ()
+    second_line_starts: tuple[str, ...] = ()
+    tokens: tuple[str, ...] = (END_OF_SEQUENCE,)
+
+    def detector(self) -> StopDetector:
+        if self.line_starts or self.second_line_starts:
+            return LineStopDetector(self)
+        return StopSequenceDetector(self.strings)
+
+
+# Fill in the middle: the middle ends at its own token (and is used whole).
+INFILLING_STOP = StopRule(tokens=(END_OF_SEQUENCE, END_OF_MIDDLE))
+# MTPB's truncation (truncate_mtpb) as a rule.
+MTPB_STOP = StopRule(strings=(END_OF_TEXT, "\n\n\n"), line_starts=("#", "'''", '"""'),
+                     second_line_starts=("print", "def"))
+
+
+class LineStopDetector:
+    """Decides, line by line, when a rule with line rules (MTPB's) will certainly cut the completion.
 
     Only the new text and the current unfinished line are examined at each step, so the cost per token
     does not grow with the completion's length.
     """
 
-    _LINE_TERMINALS = ("#", "'''", '"""')
-
-    def __init__(self) -> None:
+    def __init__(self, rule: StopRule) -> None:
+        self.strings = tuple(s for s in rule.strings if s)
+        self.overlap = max((len(s) for s in self.strings), default=1) - 1
+        self.line_starts = rule.line_starts
+        self.second_line_starts = rule.second_line_starts
+        self.decisive_length = max(len(p) for p in (*rule.line_starts, *rule.second_line_starts))
+        self.seen = {prefix: 0 for prefix in rule.second_line_starts}  # closed lines starting with each
         self.line = ""
-        self.at_line_start = True
-        self.prints = 0
-        self.defs = 0
-        self.newline_run = 0
         self.tail = ""
         self.done = False
 
@@ -60,41 +95,37 @@ class MTPBStopDetector:
         if self.done:
             return True
         window = self.tail + text
-        if END_OF_TEXT in window:
-            self.done = True
-            return True
-        self.tail = window[-(len(END_OF_TEXT) - 1):]
+        for string in self.strings:
+            if string in window:
+                self.done = True
+                return True
+        self.tail = window[-self.overlap:] if self.overlap else ""
         for char in text:
             if char == "\n":
-                self.newline_run += 1
-                if self.newline_run >= 3:
-                    self.done = True
-                    return True
                 self._close_line()
-            else:
-                self.newline_run = 0
-                self.line += char
-                if len(self.line) <= 5 and self._line_decides():
-                    self.done = True
-                    return True
+                continue
+            self.line += char
+            if len(self.line) <= self.decisive_length and self._line_decides():
+                self.done = True
+                return True
         return False
 
     def _line_decides(self) -> bool:
         line = self.line
-        if line.startswith(self._LINE_TERMINALS):
+        if line.startswith(self.line_starts):
             return True
-        if line == "print" and self.prints >= 1:
-            return True
-        if line[:3] == "def" and self.defs >= 1:
-            return True
+        for prefix in self.second_line_starts:
+            if line == prefix and self.seen[prefix]:
+                return True
         return False
 
     def _close_line(self) -> None:
-        if self.line.startswith("print"):
-            self.prints += 1
-        if self.line.startswith("def"):
-            self.defs += 1
-        self.line = ""
+        line = self.line
+        if line:
+            for prefix in self.second_line_starts:
+                if line.startswith(prefix):
+                    self.seen[prefix] += 1
+            self.line = ""
 
 
 class StopSequenceDetector:

@@ -20,6 +20,7 @@ from typing import Any
 from tqdm import tqdm
 
 from harness.backends.base import Backend, SamplingParams
+from harness.backends.registry import choose_prompt_format, make_backend
 from harness.cache_paths import cache_root
 from harness.config import RunConfig
 from harness.errors import InputError
@@ -87,46 +88,6 @@ class _Started:
     prompt_format: BaseCompletionFormat | ChatFormat
     started: float
     load_seconds: float
-
-
-def make_backend(config: RunConfig, launch_device: str | None = None) -> Backend:
-    from harness.backends.reference import ReferenceBackend
-
-    if config.model == "reference":
-        return ReferenceBackend()
-    if config.backend == "openai":
-        from harness.backends.openai_compatible import OpenAICompatibleBackend
-
-        if not config.base_url:
-            raise InputError("--backend openai needs --base-url (e.g. http://localhost:8000/v1)", field="base_url")
-        return OpenAICompatibleBackend(config.base_url, config.model, api_key_env=config.api_key_env,
-                                       concurrency=config.concurrency, timeout=config.request_timeout,
-                                       max_retries=config.max_retries,
-                                       samples_per_request=config.samples_per_request)
-    from harness.backends.huggingface import HuggingFaceBackend
-    from harness.backends.tiny_models import TINY_MODELS, tiny_model_path
-
-    model = str(tiny_model_path(config.model)) if config.model in TINY_MODELS else config.model
-    device = launch_device if config.device == "auto" and launch_device else config.device
-    backend = HuggingFaceBackend(model, device=device, dtype=config.dtype,
-                                 trust_remote_code=config.trust_remote_code, revision=config.revision,
-                                 device_map=config.device_map, reuse_kv=config.kv_reuse,
-                                 attn_implementation=config.attn_implementation, load_in=config.load_in,
-                                 max_length=config.max_length)
-    backend.model_id = config.model
-    return backend
-
-
-def choose_prompt_format(requested: str, backend: Backend) -> BaseCompletionFormat | ChatFormat:
-    """``auto`` takes the chat format for models with a chat template (Instruct), the base one otherwise."""
-    if requested == "auto":
-        requested = "chat" if backend.prefers_chat else "base"
-    if requested == "chat":
-        if not backend.supports_chat:
-            raise InputError("this model has no chat template (it is not an Instruct/chat model); use "
-                             "--prompt-format base", field="prompt_format")
-        return ChatFormat()
-    return BaseCompletionFormat()
 
 
 def run_benchmark(config: RunConfig) -> RunOutcome:

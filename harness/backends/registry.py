@@ -1,0 +1,111 @@
+"""The table of backends: a name -> its declaration (``harness.backends.spec.BackendSpec``).
+
+The harness's own backends are one entry each in ``BUILT_IN`` (the module whose ``BACKEND`` declares it; a
+backend module imports nothing heavy at its top, so reading the table loads no torch). Other packages add
+backends through the ``harness.backends`` entry-point group: each entry point's name is the backend's
+name and its object a ``BackendSpec``. ``make_backend`` builds the one a run's config asks for.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import logging
+from importlib import metadata
+from typing import TYPE_CHECKING
+
+from harness.backends.spec import BackendSpec, Option
+from harness.errors import InputError
+from harness.generation.prompt_formats import BaseCompletionFormat, ChatFormat
+
+if TYPE_CHECKING:
+    from harness.backends.base import Backend
+    from harness.config import RunConfig
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "harness.backends"
+DEFAULT_BACKEND = "huggingface"
+BUILT_IN = {
+    "huggingface": "harness.backends.huggingface",
+    "openai": "harness.backends.openai_compatible",
+    "reference": "harness.backends.reference",
+}
+
+
+@functools.cache
+def built_in() -> dict[str, BackendSpec]:
+    return {name: importlib.import_module(module).BACKEND for name, module in BUILT_IN.items()}
+
+
+def built_in_options() -> list[Option]:
+    """Every built-in backend's options: part of every run's config, whichever backend it uses (as before
+    backends declared their options), so config files of earlier runs read and resume as they did."""
+    return [option for spec in built_in().values() for option in spec.options]
+
+
+@functools.cache
+def plug_ins() -> dict[str, BackendSpec]:
+    """The backends registered by installed packages. One that cannot be loaded, or whose name or options
+    collide with the harness's, is left out with a warning, so it never breaks the other commands."""
+    taken = set(built_in()) | {option.name for option in built_in_options()} | _core_names()
+    found: dict[str, BackendSpec] = {}
+    for entry in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        try:
+            spec = entry.load()
+        except Exception as exc:  # noqa: BLE001 (a plug-in's import can fail in any way)
+            log.warning("backend plug-in %s (%s) cannot be loaded, left out: %s", entry.name, entry.value, exc)
+            continue
+        problem = _plug_in_problem(entry.name, spec, taken)
+        if problem:
+            log.warning("backend plug-in %s (%s) left out: %s", entry.name, entry.value, problem)
+            continue
+        found[entry.name] = spec
+        taken |= {entry.name, *(option.name for option in spec.options)}
+    return found
+
+
+def _plug_in_problem(name: str, spec: object, taken: set[str]) -> str:
+    if not isinstance(spec, BackendSpec):
+        return f"the entry point names a {type(spec).__name__}, not a harness.backends.spec.BackendSpec"
+    if spec.name != name:
+        return f"the entry point is named {name!r} but declares the backend {spec.name!r}"
+    clashes = sorted(taken & {name, *(option.name for option in spec.options)})
+    return f"{clashes[0]!r} is already a backend or an option" if clashes else ""
+
+
+def _core_names() -> set[str]:
+    from harness.config import CORE_FIELD_NAMES
+
+    return set(CORE_FIELD_NAMES)
+
+
+def backends() -> dict[str, BackendSpec]:
+    return {**built_in(), **plug_ins()}
+
+
+def backend_spec(name: str, source: str = "config") -> BackendSpec:
+    known = backends()
+    if name not in known:
+        raise InputError(f"unknown backend {name!r} (known: {', '.join(known)}; plug-ins register through the "
+                         f"{ENTRY_POINT_GROUP!r} entry-point group)", file=source, field="backend")
+    return known[name]
+
+
+def make_backend(config: RunConfig, launch_device: str | None = None) -> Backend:
+    """The backend the config asks for (``--model reference`` is the reference backend, whatever
+    ``--backend`` says)."""
+    name = "reference" if config.model == "reference" else config.backend
+    return backend_spec(name).build(config, launch_device)
+
+
+def choose_prompt_format(requested: str, backend: Backend) -> BaseCompletionFormat | ChatFormat:
+    """``auto`` takes the chat format for models with a chat template (Instruct), the base one otherwise."""
+    if requested == "auto":
+        requested = "chat" if backend.prefers_chat else "base"
+    if requested == "chat":
+        if not backend.supports_chat:
+            raise InputError("this model has no chat template (it is not an Instruct/chat model); use "
+                             "--prompt-format base", field="prompt_format")
+        return ChatFormat()
+    return BaseCompletionFormat()

@@ -1,0 +1,103 @@
+"""How a backend declares itself: its name, how to build it from a run's config, and its options.
+
+An option is at once a ``run`` flag (``--name-with-dashes``; a switch that is on by default is ``--no-name``),
+a key of a ``--config`` file and of the run folder's ``config.yaml``, and a checked value that the backend
+reads from the config (``config.name``). The harness's own backends are listed in
+``harness.backends.registry``; a plug-in declares one the same way and registers it through the
+``harness.backends`` entry-point group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from harness import validate_input as validate
+
+if TYPE_CHECKING:
+    from harness.backends.base import Backend
+    from harness.config import RunConfig
+
+# (value, field name, source file) -> the checked value; raises InputError naming the source and field.
+Check = Callable[[Any, str, str], Any]
+
+
+def optional(check: Check) -> Check:
+    return lambda value, name, source: None if value is None else check(value, name, source)
+
+
+def integer(minimum: int | None = None, maximum: int | None = None) -> Check:
+    return lambda value, name, source: validate.integer(value, name, minimum=minimum, maximum=maximum, file=source)
+
+
+def number(above: float | None = None, maximum: float | None = None) -> Check:
+    return lambda value, name, source: validate.number(value, name, above=above, maximum=maximum, file=source)
+
+
+def choice(*choices: str) -> Check:
+    return lambda value, name, source: validate.text(value, name, source, choices)
+
+
+def text(value: Any, name: str, source: str) -> str:
+    return validate.text(value, name, source)
+
+
+def boolean(value: Any, name: str, source: str) -> bool:
+    return validate.boolean(value, name, source)
+
+
+def text_list(value: Any, name: str, source: str) -> list[str]:
+    return validate.string_list(value, name, source)
+
+
+_DEFAULT_CHECKS: dict[type, Check] = {str: text, int: integer(), float: number(), bool: boolean, list: text_list}
+_FLAG_TYPES: dict[type, Callable[[str], Any]] = {int: validate.integer_flag(), float: validate.number_flag()}
+
+
+@dataclass(frozen=True)
+class Option:
+    """One backend option. ``type`` is str, int, float, bool or list (of text; the flag may be repeated);
+    ``check`` defaults to the type's (ranges need their own: ``integer(1, 64)``), and with ``choices`` to
+    one of them; a ``default`` of None makes the value optional."""
+
+    name: str
+    type: type
+    default: Any
+    help: str
+    check: Check | None = None
+    choices: tuple[str, ...] = ()
+
+    @property
+    def flag(self) -> str:
+        dashed = self.name.replace("_", "-")
+        return f"--no-{dashed}" if self.type is bool and self.default else f"--{dashed}"
+
+    def checked(self, value: Any, source: str) -> Any:
+        check = self.check or (choice(*self.choices) if self.choices else _DEFAULT_CHECKS[self.type])
+        return (optional(check) if self.default is None else check)(value, self.name, source)
+
+    def argparse_kwargs(self) -> dict[str, Any]:
+        """``add_argument``'s keywords. Every flag defaults to None so that a --config file's value is kept
+        unless the flag is given; values are checked with the file's (``checked``)."""
+        kwargs: dict[str, Any] = {"dest": self.name, "default": None, "help": self.help}
+        if self.type is bool:
+            kwargs["action"] = "store_false" if self.default else "store_true"
+        elif self.type is list:
+            kwargs["action"] = "append"
+        elif self.choices:
+            kwargs["choices"] = list(self.choices)
+        elif self.type in _FLAG_TYPES:
+            kwargs["type"] = _FLAG_TYPES[self.type]
+        return kwargs
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """A backend: ``build(config, launch_device)`` makes it from a checked run config (``launch_device``:
+    the GPU a launcher such as accelerate assigned to this process, if any); ``options`` are its own."""
+
+    name: str
+    help: str
+    build: Callable[[RunConfig, str | None], Backend]
+    options: tuple[Option, ...] = ()
