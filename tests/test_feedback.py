@@ -167,8 +167,46 @@ def test_wrong_then_right_after_feedback(suite, tmp_path, prompt_format):
     else:
         repair = next(b for b in server.bodies if "# Feedback:" in b["prompt"] and "undefined_name" in b["prompt"])
         assert repair["prompt"].endswith("x = undefined_name\n\n# Feedback: running the program so far failed at "
-                                         "the step above:\n# NameError: name 'undefined_name' is not defined\n"
+                                         "the step above:\n# NameError: name 'undefined_name' is not defined (line 1 of the step's code)\n"
                                          "# Write that step again.\n# Assign 3 to a variable named \"x\".\n")
+
+
+LINES = """\
+- id: fb/lines
+  category: arith
+  turns:
+    - prompt: Assign {a} to a variable named "x".
+    - prompt: Print x times two.
+    - prompt: Print x plus one.
+  tests:
+    - inputs: {a: 3}
+      expected: 4
+"""
+# The second turn raises on its third line, the third does not compile on its second line: each error is
+# named by the line in that turn's own code, not in the program so far.
+LINE_ERRORS = {
+    "Assign 3": ("x = 3\nw = [1,\n     2]", "x = 3"),
+    "Print x times": ("y = x * 2\ny = y + 0\nprint(y + undefined_y)", "print(x * 2)"),
+    "Print x plus": ("z = x + 1\nprint(z) +* 2", "print(x + 1)"),
+}
+
+
+@pytest.mark.parametrize("prompt_format", ["base", "chat"])
+def test_feedback_names_the_line_of_the_turn(suite, tmp_path, prompt_format):
+    (suite / "problems.yaml").write_text(LINES)
+    server = ScriptedServer(LINE_ERRORS)
+    try:
+        summary = run(server, suite, tmp_path, "--feedback", "errors", "--prompt-format", prompt_format)
+    finally:
+        server.http.shutdown()
+    assert summary["overall"]["pass@1"] == 1.0
+    attempts = samples(tmp_path)[0]["feedback"]["attempts"]
+    assert [turn[0]["feedback"] for turn in attempts] == [
+        None, "NameError: name 'undefined_y' is not defined (line 3 of the step's code)",
+        "SyntaxError: invalid syntax (line 2 of the step's code)"]
+    asked = json.dumps(server.bodies)
+    assert "line 3 of the step's code" in asked and "line 2 of the step's code" in asked
+    assert "<program>" not in asked  # the accumulated program's numbering is not shown
 
 
 def test_errors_mode_feeds_back_exceptions_only(suite, tmp_path):

@@ -25,10 +25,11 @@ class Checker(Protocol):
 
     max_repairs: int
 
-    def check(self, items: list[tuple[Problem, str, tuple[int, ...]]]
+    def check(self, items: list[tuple[Problem, str, tuple[int, ...], int]]
               ) -> list[tuple[str | None, str, str | None, str | None]]:
-        """Per (problem, program, turn line starts): the check's status (None: nothing to check), its
-        reason, the error's type (None: the check passed) and the feedback (None: no repair)."""
+        """Per (problem, program, turn line starts, line where the checked turn's code starts): the check's
+        status (None: nothing to check), its reason, the error's type (None: the check passed) and the
+        feedback (None: no repair)."""
 
 
 @dataclass(frozen=True)
@@ -257,7 +258,8 @@ class ConversationRunner:
                 self._answer(pending, turn, repairs)
                 # The check of the program so far means something only while the turns before passed it.
                 checkable = [c for c in pending if turn == 0 or _checks_passed(c.attempts[turn - 1][-1])]
-                outcomes = checker.check([(c.unit.problem, c.history, tuple(c.turn_line_starts)) for c in checkable])
+                outcomes = checker.check([(c.unit.problem, c.history, tuple(c.turn_line_starts), _code_start(c, turn))
+                                          for c in checkable])
                 for conversation, outcome in zip(checkable, outcomes):
                     attempt = conversation.attempts[turn][-1]
                     attempt.check, attempt.check_reason, attempt.error_type, attempt.feedback = outcome
@@ -276,6 +278,11 @@ class ConversationRunner:
 
 # Group size for ``--batch-size auto``: the backend halves the batches it generates on out-of-memory.
 AUTO_BATCH_SIZE = 64
+
+
+def _code_start(conversation: Conversation, turn: int) -> int:
+    """The program's line where the turn's own code starts (after its comment, in the base format)."""
+    return conversation.attempts[turn][-1].line_starts[turn] + conversation.attempts[turn][-1].text.count("\n")
 
 
 def _checks_passed(attempt: Attempt) -> bool:

@@ -155,9 +155,22 @@ def check_job(problem: Problem, program: str, line_starts: tuple[int, ...], limi
     return SCORERS["assert"].build(public, program, bounded, 0, (1,))
 
 
-def feedback_text(mode: str, problem: Problem, execution: Execution) -> str | None:
+_PROGRAM_LINE = re.compile(r" \(<program>, line \d+\)")
+
+
+def turn_line(execution: Execution, line_starts: tuple[int, ...], code_start: int) -> int | None:
+    """The line that raised, counted in the checked turn's own code (1: its first line), or None where the
+    sandbox named no line or the line is not in that turn's code (the turns before it all ran)."""
+    if execution.line is None or not line_starts or execution.turn != len(line_starts) - 1:
+        return None
+    line = execution.line - code_start + 1
+    return line if line >= 1 else None
+
+
+def feedback_text(mode: str, problem: Problem, execution: Execution, line: int | None = None) -> str | None:
     """What the model is told about a failed check, or None when there is nothing to tell in this mode
-    (the attempt worked; a failing public test in ``errors`` mode; an infrastructure failure)."""
+    (the attempt worked; a failing public test in ``errors`` mode; an infrastructure failure). ``line``:
+    the failing line in the turn's code (``turn_line``), added to the error."""
     if execution.status in NOT_THE_PROGRAMS:
         return None
     if problem.kind == MULTI_TURN:
@@ -173,7 +186,10 @@ def feedback_text(mode: str, problem: Problem, execution: Execution) -> str | No
         return None
     if failed_test:
         reason = "a test failed: " + reason[len("AssertionError"):].lstrip(": ")
-    return reason
+    if line is None:
+        return reason
+    # A syntax error's message names the accumulated program's line; the model is told the turn's.
+    return f"{_PROGRAM_LINE.sub('', reason)} (line {line} of the step's code)"
 
 
 def error_type(execution: Execution) -> str:
@@ -202,22 +218,24 @@ class Checker:
         self.executor = executor
         self.limits = limits
 
-    def check(self, items: list[tuple[Problem, str, tuple[int, ...]]]
+    def check(self, items: list[tuple[Problem, str, tuple[int, ...], int]]
               ) -> list[tuple[str | None, str, str | None, str | None]]:
-        """Per (problem, program, turn line starts): the check's status (None: nothing to check), its
-        reason, the error's type (None: the check passed) and the feedback (None: no repair)."""
-        jobs = [check_job(problem, program, starts, self.limits) for problem, program, starts in items]
+        """Per (problem, program, turn line starts, line where the checked turn's code starts): the check's
+        status (None: nothing to check), its reason, the error's type (None: the check passed) and the
+        feedback (None: no repair)."""
+        jobs = [check_job(problem, program, starts, self.limits) for problem, program, starts, _ in items]
         wanted = [(i, job) for i, job in enumerate(jobs) if job is not None]
         executions = self.executor.run([job for _, job in wanted]) if wanted else []
         results: list[tuple[str | None, str, str | None, str | None]] = [(None, "", None, None)] * len(items)
         for (index, _), execution in zip(wanted, executions):
-            problem = items[index][0]
+            problem, _, starts, code_start = items[index]
             failed = check_failed(problem, execution)
             if not failed and problem.kind == MULTI_TURN:  # it ran: what it printed means nothing here
                 results[index] = ("ran", "", None, None)
                 continue
             results[index] = (execution.status, execution.reason[:400], error_type(execution) if failed else None,
-                              feedback_text(self.settings.mode, problem, execution))
+                              feedback_text(self.settings.mode, problem, execution,
+                                            turn_line(execution, starts, code_start)))
         return results
 
 
