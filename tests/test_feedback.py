@@ -251,3 +251,41 @@ def test_feedback_none_sends_no_checks(suite, tmp_path):
     assert "feedback" not in summary and summary["overall"]["pass@1"] == 0.0
     assert all("feedback" not in line for line in samples(tmp_path))
     assert len(server.bodies) == 3  # two turns and one code prompt, no repairs
+
+
+def test_resume_refuses_a_run_whose_public_tests_changed(suite, tmp_path):
+    """The public tests decide what the model is shown, so they are part of the suite's checksum."""
+    problems = suite / "problems.yaml"
+    problems.write_text(SUITE.replace("  entry_point: square\n",
+                                      "  entry_point: square\n  public_tests: [\"assert candidate(3) == 9\"]\n"))
+    args = ("run", "--suite", str(suite), "--model", "reference", "--feedback", "tests", "--results-dir",
+            str(tmp_path), "--run-name", "r", "--workers", "1", "--no-verdict-cache")
+    first = run_cli(*args)
+    assert first.returncode == 0, first.stderr[-2000:]
+    written = (tmp_path / "r" / "samples.jsonl").read_bytes()
+    problems.write_text(problems.read_text().replace("candidate(3) == 9", "candidate(2) == 4"))
+    resumed = run_cli(*args, "--resume")
+    assert resumed.returncode == 2 and "suite's content" in resumed.stderr and "public test" in resumed.stderr
+    assert "Traceback" not in resumed.stderr and len(resumed.stderr.strip().splitlines()) == 1
+    assert (tmp_path / "r" / "samples.jsonl").read_bytes() == written
+
+
+def test_a_suite_without_public_tests_keeps_its_checksum(suite):
+    """Declared public tests add to the checksum only where a problem has them (older runs still resume)."""
+    import dataclasses
+    import hashlib
+
+    from harness.runs.fingerprints import run_inputs
+    from harness.suites.registry import resolve_suite
+
+    loaded = resolve_suite(str(suite), None)
+    problems = list(loaded.problems)
+    content = {"scorer": loaded.scorer, "program_prefix": loaded.program_prefix, "preload": list(loaded.preload),
+               "problems": [{k: v for k, v in dataclasses.asdict(p).items() if k not in ("source", "metadata",
+                                                                                      "defects")}
+                            for p in problems]}
+    before = hashlib.sha256(json.dumps(content, sort_keys=True, default=repr).encode()).hexdigest()
+    assert run_inputs(loaded, problems)["suite_sha256"] == before
+    declared = [dataclasses.replace(p, metadata={**p.metadata, "public_tests": ("assert candidate(3) == 9",)})
+                for p in problems]
+    assert run_inputs(loaded, declared)["suite_sha256"] != before

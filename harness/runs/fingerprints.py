@@ -18,20 +18,26 @@ _NOT_CONTENT = {"source", "metadata", "defects"}
 
 
 def problem_content(problem: Problem) -> dict[str, Any]:
-    return {k: v for k, v in dataclasses.asdict(problem).items() if k not in _NOT_CONTENT}
+    """The fields that decide a sample and its verdict; a problem's declared ``public_tests`` (the public
+    half of its public/hidden split, shown to the model in feedback mode) among them. A problem without
+    them hashes as before they existed, so older runs still resume."""
+    content = {k: v for k, v in dataclasses.asdict(problem).items() if k not in _NOT_CONTENT}
+    if problem.metadata.get("public_tests"):
+        content["public_tests"] = list(problem.metadata["public_tests"])
+    return content
 
 
 def run_inputs(suite: Suite, problems: list[Problem]) -> dict[str, str | None]:
     """``data_sha256``: the data file's checksum, if any (first: a changed data file is named as the cause);
-    ``suite_sha256``: the scored problems (prompts, turns, tests, expected values, references, limits) and
-    the suite's scorer, program prefix and preloads."""
+    ``suite_sha256``: the scored problems (prompts, turns, tests, public tests, expected values, references,
+    limits) and the suite's scorer, program prefix and preloads."""
     content = {"scorer": suite.scorer, "program_prefix": suite.program_prefix, "preload": list(suite.preload),
                "problems": [problem_content(p) for p in problems]}
     digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=repr).encode("utf-8")).hexdigest()
     return {"data_sha256": (suite.origin or {}).get("sha256"), "suite_sha256": digest}
 
 
-_WHAT = {"suite_sha256": "the suite's content (a problem, test, expected value or reference was edited)",
+_WHAT = {"suite_sha256": "the suite's content (a problem, test, public test, expected value or reference was edited)",
          "data_sha256": "the data file"}
 
 
