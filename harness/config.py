@@ -32,6 +32,10 @@ class RunConfig:
     temperature: float = 0.2
     top_p: float = 0.95
     max_new_tokens: int | None = None
+    # Chat format: tokens a thinking model may reason before its answer, on top of the answer's budget; a
+    # reply that reasons longer counts as no answer (harness.generation.conversations). None: reasoning
+    # shares the answer's budget.
+    max_reasoning_tokens: int | None = None
     seed: int = 1234
     batch_size: int | str = 16
     kv_reuse: bool = True
@@ -181,7 +185,8 @@ _CHECKS: dict[str, Callable[[Any, str, str], Any]] = {
     "k": lambda v, n, s: validate.integer_list(v, n, minimum=1, file=s),
     "temperature": lambda v, n, s: validate.number(v, n, minimum=0, maximum=100, file=s),
     "top_p": lambda v, n, s: validate.number(v, n, above=0, maximum=1, file=s),
-    "max_new_tokens": _optional(_int(1, 1_000_000)), "seed": _int(*SEED_RANGE), "batch_size": _batch_size,
+    "max_new_tokens": _optional(_int(1, 1_000_000)), "max_reasoning_tokens": _optional(_int(1, 10_000_000)),
+    "seed": _int(*SEED_RANGE), "batch_size": _batch_size,
     "kv_reuse": _bool, "device": _text, "dtype": _choice("auto", "bf16", "fp16", "fp32"),
     "device_map": _optional(_text), "revision": _optional(_text),
     "prompt_format": _choice("auto", "base", "chat"),

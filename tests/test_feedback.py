@@ -289,3 +289,33 @@ def test_a_suite_without_public_tests_keeps_its_checksum(suite):
     declared = [dataclasses.replace(p, metadata={**p.metadata, "public_tests": ("assert candidate(3) == 9",)})
                 for p in problems]
     assert run_inputs(loaded, declared)["suite_sha256"] != before
+
+
+RIGHT = {"Assign 3": ("x = 3", "x = 3"), "Print x": ("print(x * 2)", "print(x * 2)"),
+         "def square": ("    return n * n\n", "    return n * n\n")}
+
+
+@pytest.mark.parametrize("budget,passing", [(10, 0.0), (11, 1.0)])
+def test_reasoning_has_its_own_budget(suite, tmp_path, budget, passing):
+    """The server reasons 11 tokens before every (right) answer: the request's budget is the answer's plus
+    the reasoning's, and a reply that reasons past its budget counts as no answer."""
+    server = ScriptedServer(RIGHT, think=True)
+    try:
+        summary = run(server, suite, tmp_path, "--prompt-format", "chat", "--max-new-tokens", "40",
+                      "--max-reasoning-tokens", str(budget))
+    finally:
+        server.http.shutdown()
+    assert [body["max_tokens"] for body in server.bodies] == [40 + budget] * 3
+    assert summary["overall"]["pass@1"] == passing
+    assert summary["config"]["max_reasoning_tokens"] == budget
+    over = budget < 11
+    assert summary["timings"]["reasoning_tokens"] == 33 and summary["timings"]["reasoning_over_budget"] == 3 * over
+    turns = [t for line in samples(tmp_path) for t in line["turns"]]
+    assert all(t.get("reasoning_over_budget", False) == over and (t["completion"] == "") == over for t in turns)
+
+
+def test_bad_reasoning_budget_is_refused(suite, tmp_path):
+    result = run_cli("run", "--suite", str(suite), "--model", "reference", "--max-reasoning-tokens", "0",
+                     "--results-dir", str(tmp_path), "--run-name", "r")
+    assert result.returncode == 2 and "max_reasoning_tokens" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "r").exists()

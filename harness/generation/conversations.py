@@ -67,6 +67,7 @@ class TurnRecord:
     prompt_truncated: bool = False
     prompt_tokens_computed: int | None = None
     reasoning_tokens: int | None = None  # a thinking model's reasoning, taken out before the code
+    reasoning_over_budget: bool = False  # it reasoned past --max-reasoning-tokens: its answer was not used
 
 
 @dataclass
@@ -112,13 +113,15 @@ class ConversationRunner:
     """Generates every turn of a set of units with one backend and prompt format."""
 
     def __init__(self, backend: Backend, sampling: SamplingParams, seed: int, program_prefix: str,
-                 prompt_format: BaseCompletionFormat | ChatFormat | None = None, max_new_tokens: int | None = None):
+                 prompt_format: BaseCompletionFormat | ChatFormat | None = None, max_new_tokens: int | None = None,
+                 max_reasoning_tokens: int | None = None):
         self.backend = backend
         self.sampling = sampling
         self.seed = seed
         self.program_prefix = program_prefix
         self.format = prompt_format or BaseCompletionFormat()
         self.max_new_tokens = max_new_tokens
+        self.max_reasoning_tokens = max_reasoning_tokens
         self.checker: Checker | None = None  # feedback mode (``harness.runs.feedback``)
 
     def _start(self, unit: Unit) -> Conversation:
@@ -164,6 +167,8 @@ class ConversationRunner:
             content = (render("chat_turn" if multi_turn else "chat_code", repair[1], comment=False) if repair
                        else fmt.user_message(problem, turn_prompt, turn))
             messages = conversation.messages + [{"role": "user", "content": content}]
+            if self.max_reasoning_tokens:  # the reasoning's budget comes on top of the answer's
+                common["max_new_tokens"] += self.max_reasoning_tokens
             return GenerationRequest(prompt=messages[-1]["content"], messages=messages,
                                      new_stop_detector=lambda: fmt.stop_detector(problem), **common), ""
         text = self.format.turn_text(turn_prompt) if multi_turn else ""
@@ -212,6 +217,11 @@ class ConversationRunner:
             repair = repairs[index] if repairs else None
             before = conversation.attempts[turn][0].before if repair else conversation.history
             completion = self._completion(request, result.text, problem)
+            reasoning_tokens = self._reasoning_tokens(request, result)
+            over_budget = (self.max_reasoning_tokens is not None and reasoning_tokens is not None
+                           and reasoning_tokens > self.max_reasoning_tokens)
+            if over_budget:  # as a reply cut off while thinking: no answer
+                completion = ""
             if request.messages is not None:
                 conversation.messages = request.messages + [
                     {"role": "assistant", "content": ChatFormat.assistant_message(completion)}]
@@ -233,7 +243,7 @@ class ConversationRunner:
                                 prompt_tokens=result.prompt_tokens, new_tokens=result.new_tokens,
                                 prompt_truncated=result.prompt_truncated,
                                 prompt_tokens_computed=result.prompt_tokens_computed,
-                                reasoning_tokens=self._reasoning_tokens(request, result))
+                                reasoning_tokens=reasoning_tokens, reasoning_over_budget=over_budget)
             conversation.turns.append(record)
             if repairs is not None:
                 if not repair:

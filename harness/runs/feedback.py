@@ -293,5 +293,6 @@ def _attempt_record(attempt: Attempt) -> dict[str, Any]:
     return {"round": attempt.round, "prompt": record.prompt, "raw": record.raw, "completion": record.completion,
             "new_tokens": record.new_tokens,
             **({"reasoning_tokens": record.reasoning_tokens} if record.reasoning_tokens is not None else {}),
+            **({"reasoning_over_budget": True} if record.reasoning_over_budget else {}),
             "check": attempt.check, "check_reason": attempt.check_reason, "error_type": attempt.error_type,
             "feedback": attempt.feedback}

@@ -246,7 +246,8 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
     log.info("prompt format: %s", prompt_format.name)
     runner = ConversationRunner(backend, SamplingParams(temperature=config.temperature, top_p=config.top_p),
                                 config.seed, suite.program_prefix, prompt_format=prompt_format,
-                                max_new_tokens=config.max_new_tokens)
+                                max_new_tokens=config.max_new_tokens,
+                                max_reasoning_tokens=config.max_reasoning_tokens)
     part = (run_dir or RunDirectory(directory)).open_part(process.rank, shard)
     total = sum(sizes[g] for g in scope)
     progress = tqdm(total=total, initial=sum(sizes[g] for g in scope if g not in plan["todo"]),
