@@ -58,9 +58,10 @@ class ScriptedServer:
     answer after feedback when the request carries feedback (the base format's comment block, the chat
     format's feedback message)."""
 
-    def __init__(self, script: dict[str, tuple[str, str]], think: bool = False):
+    def __init__(self, script: dict[str, tuple[str, str]], think: bool = False, tokens: tuple[int, int] = (3, 3)):
         self.script = script
         self.think = think
+        self.tokens = tokens  # completion tokens the usage reports for a first answer and for a repair
         self.bodies: list[dict] = []
         server = self
 
@@ -72,7 +73,7 @@ class ScriptedServer:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 server.bodies.append(body)
                 chat = self.path == "/v1/chat/completions"
-                answer = server.answer(body, chat)
+                answer, repair = server.answer(body, chat)
                 if chat:
                     text = f"```python\n{answer.rstrip()}\n```"
                     if server.think:
@@ -81,7 +82,7 @@ class ScriptedServer:
                 else:
                     choice = {"index": 0, "text": answer}
                 payload = json.dumps({"choices": [choice], "usage": {
-                    "prompt_tokens": 5, "completion_tokens": 3,
+                    "prompt_tokens": 5, "completion_tokens": server.tokens[repair],
                     **({"completion_tokens_details": {"reasoning_tokens": 11}} if chat and server.think else {})}})
                 data = payload.encode()
                 self.send_response(200)
@@ -94,7 +95,7 @@ class ScriptedServer:
         self.url = f"http://127.0.0.1:{self.http.server_address[1]}/v1"
         threading.Thread(target=self.http.serve_forever, daemon=True).start()
 
-    def answer(self, body: dict, chat: bool) -> str:
+    def answer(self, body: dict, chat: bool) -> tuple[str, bool]:
         if chat:
             asked = next(m["content"] for m in body["messages"] if m["role"] == "user" and
                          any(key in m["content"] for key in self.script) and m is self._turn_message(body))
@@ -104,7 +105,7 @@ class ScriptedServer:
             asked = body["prompt"].rstrip("\n").rsplit("\n", 1)[-1] if "def square" not in body["prompt"] else "def square"
             repair = "# Feedback:" in tail or ("def square" in asked and "# Feedback:" in body["prompt"])
         key = next(key for key in self.script if key in asked)
-        return self.script[key][1 if repair else 0]
+        return self.script[key][1 if repair else 0], repair
 
     @staticmethod
     def _turn_message(body: dict) -> dict:
@@ -319,3 +320,23 @@ def test_bad_reasoning_budget_is_refused(suite, tmp_path):
                      "--results-dir", str(tmp_path), "--run-name", "r")
     assert result.returncode == 2 and "max_reasoning_tokens" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_budget_matched_by_calls_and_by_tokens(suite, tmp_path):
+    """First answers cost 10 tokens, repairs 30. By round 1, fb/double made 3 calls and 50 tokens where a
+    plain sample makes 2 and 20 (x1.5, x2.5); fb/square 2 calls and 40 tokens where plain makes 1 and 10
+    (x2, x4). With n=4, pass@2 matched by calls is plain pass@3 and pass@4; matched by tokens, plain pass@5
+    for fb/double, which four samples cannot estimate."""
+    server = ScriptedServer(FIXES, tokens=(10, 30))
+    try:
+        summary = run(server, suite, tmp_path, "--feedback", "tests", "--num-samples", "4", "--k", "1,2")
+    finally:
+        server.http.shutdown()
+    round0, round1 = summary["feedback"]["rounds"]
+    assert round1["pass@1"] == 1.0 and round0["pass@1"] == 0.0
+    assert round1["budget_matched"] == {"pass@1": 0.0, "pass@2": 0.0, "calls_per_plain_sample": 1.75}
+    assert round1["tokens_matched"] == {"pass@1": 0.0, "pass@2": None, "tokens_per_plain_sample": 3.25}
+    assert round0["tokens_matched"]["tokens_per_plain_sample"] == 1.0
+    report = run_cli("report", str(tmp_path / "r"), "--out", str(tmp_path / "report"))
+    assert report.returncode == 0, report.stderr[-2000:]
+    assert "tokens-matched pass@1" in (tmp_path / "report" / "report.md").read_text()
