@@ -1,7 +1,8 @@
 """Driving conversations: units of work, turn-by-turn generation, and the programs they accumulate.
 
 A unit is (problem, test case, sample index). Units are cut into batch groups of consecutive units in
-canonical order; inside a group every conversation that has reached turn t is generated together.
+canonical order; inside a group every conversation that has reached turn t is generated together (in
+feedback mode, ``harness.runs.feedback.Checker`` schedules the group's turns and repairs instead).
 Groups are fixed by the canonical order and the batch size only, never by the number of processes.
 """
 
