@@ -28,6 +28,10 @@ class RunConfig:
     temperature: float = 0.2
     top_p: float = 0.95
     max_new_tokens: int | None = None
+    # Chat format: tokens a thinking model may reason before its answer, on top of the answer's budget; a
+    # reply that reasons longer counts as no answer (harness.generation.conversations). None: reasoning
+    # shares the answer's budget.
+    max_reasoning_tokens: int | None = None
     seed: int = 1234
     batch_size: int | str = 16
     prompt_format: str = "auto"
@@ -150,7 +154,8 @@ _CHECKS: dict[str, Callable[[Any, str, str], Any]] = {
     "k": lambda v, n, s: validate.integer_list(v, n, minimum=1, file=s),
     "temperature": lambda v, n, s: validate.number(v, n, minimum=0, maximum=100, file=s),
     "top_p": lambda v, n, s: validate.number(v, n, above=0, maximum=1, file=s),
-    "max_new_tokens": optional(integer(1, 1_000_000)), "seed": integer(*SEED_RANGE), "batch_size": _batch_size,
+    "max_new_tokens": optional(integer(1, 1_000_000)),
+    "max_reasoning_tokens": optional(integer(1, 10_000_000)), "seed": integer(*SEED_RANGE), "batch_size": _batch_size,
     "prompt_format": choice("auto", "base", "chat"),
     "feedback": optional(choice("none", "errors", "tests")), "max_repairs": optional(integer(0, 100)),
     "threads": optional(integer(1, 4096)),

@@ -42,6 +42,9 @@ def _add_sampling(parser: argparse.ArgumentParser) -> None:
     add("--temperature", type=float_flag, help="sampling temperature; 0 means greedy (default 0.2)")
     add("--top-p", type=float_flag, help="nucleus sampling (default 0.95)")
     add("--max-new-tokens", type=int_flag, help="override every turn's token budget")
+    add("--max-reasoning-tokens", type=int_flag,
+        help="chat format: a thinking model's own reasoning budget, on top of the answer's; a reply that reasons "
+             "longer counts as no answer (default: reasoning shares the answer's budget)")
     add("--seed", type=int_flag, help="run seed; each sample's seed derives from it and the sample's identity")
     add("--batch-size", type=_batch_size,
         help="conversations generated together (default 16); 'auto': groups of 64, halved on out-of-memory "

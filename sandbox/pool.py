@@ -84,6 +84,7 @@ class Execution:
     origin: str = "run"
     tiers: dict[str, bool] | None = None  # HumanEval+: {"base": ..., "plus": ...}, decided with the verdict
     cpu_seconds: float | None = None  # the program's process's CPU time (None: not measured)
+    line: int | None = None  # printed-value jobs: the program's line that raised (execution feedback names it)
 
 
 class _Server:
@@ -213,7 +214,7 @@ class SandboxPool:
         return Execution(passed=decision.passed, status=decision.status, reason=decision.reason, turn=decision.turn,
                          stdout=reply.get("stdout", ""), stderr=reply.get("stderr", ""),
                          duration=float(reply.get("duration", 0.0)), tiers=decision.tiers,
-                         cpu_seconds=_seconds(reply.get("cpu_seconds")))
+                         cpu_seconds=_seconds(reply.get("cpu_seconds")), line=decision.line)
 
     def run_many(self, jobs: Iterable[tuple[Any, Job]]) -> Iterator[tuple[Any, Execution]]:
         """Run ``(key, job)`` pairs across the workers; yields ``(key, execution)`` as they finish."""

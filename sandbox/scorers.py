@@ -36,6 +36,7 @@ class Decision:
     reason: str
     turn: int | None
     tiers: dict[str, bool] | None = None
+    line: int | None = None  # the program's line that raised (printed-value jobs), for execution feedback
 
 
 @dataclass(frozen=True)
@@ -206,12 +207,14 @@ def _decide_printed(job: "Job", reply: dict[str, Any]) -> Decision:
     error = report.get("error")
     error = str(error)[:400] if error else None
     turn = _turn(report.get("turn"))
+    line = _turn(report.get("line"))
     if report.get("status") == "syntax_error":
-        return Decision(False, "syntax_error", error or "", turn)
+        return Decision(False, "syntax_error", error or "", turn, line=line)
     if job.scorer != "mtpb" and error:
-        return Decision(False, "error", error, turn)
+        return Decision(False, "error", error, turn, line=line)
     if not any(key in report for key in ("value", "unencodable", "conversion_error")):
-        return Decision(False, "error" if error else "failed", error or "nothing was printed", turn if error else None)
+        return Decision(False, "error" if error else "failed", error or "nothing was printed", turn if error else None,
+                        line=line if error else None)
     if "conversion_error" in report:
         return Decision(False, "failed", "comparison failed: " + str(report["conversion_error"])[:400], None)
     shown = str(report.get("shown", ""))[:210]
@@ -233,7 +236,7 @@ def _decide_printed(job: "Job", reply: dict[str, Any]) -> Decision:
     if passed:
         return Decision(True, "passed", "", None)
     if error:
-        return Decision(False, "error", error + "; " + reason, turn)
+        return Decision(False, "error", error + "; " + reason, turn, line=line)
     return Decision(False, "failed", reason, None)
 
 

@@ -91,18 +91,23 @@ def _short(value, limit=200):
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+def _failing_line(exc):
+    """The program's line that raised: a syntax error's, else the module-level statement's (the outermost
+    frame of the program; the line of the turn that ran it, even when the error is in an earlier turn's
+    function)."""
+    if isinstance(exc, SyntaxError):
+        return exc.lineno if type(exc.lineno) is int else None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<program>":
+            return tb.tb_lineno
+        tb = tb.tb_next
+    return None
+
+
 def _failing_turn(exc, line_starts):
     """Turn whose module-level statement raised: the first turn after which the program stopped running."""
-    lineno = None
-    if isinstance(exc, SyntaxError):
-        lineno = exc.lineno
-    else:
-        tb = exc.__traceback__
-        while tb is not None:
-            if tb.tb_frame.f_code.co_filename == "<program>":
-                lineno = tb.tb_lineno
-                break
-            tb = tb.tb_next
+    lineno = _failing_line(exc)
     if lineno is None or not line_starts:
         return None
     turn = 0
@@ -323,7 +328,8 @@ def run_printing_program(job, report):
         code = compile(program, "<program>", "exec")
     except (SyntaxError, ValueError) as exc:
         report({"status": "syntax_error", "error": _describe(exc),
-                "turn": _failing_turn(exc, line_starts) if isinstance(exc, SyntaxError) else None})
+                "turn": _failing_turn(exc, line_starts) if isinstance(exc, SyntaxError) else None,
+                "line": _failing_line(exc) if isinstance(exc, SyntaxError) else None})
         return
     print_stack = []
     import builtins
@@ -361,10 +367,12 @@ def run_printing_program(job, report):
         try:
             exec(code, namespace)
         except BaseException as exc:
-            report({"status": "error", "error": _describe(exc), "turn": _failing_turn(exc, line_starts)})
+            report({"status": "error", "error": _describe(exc), "turn": _failing_turn(exc, line_starts),
+                    "line": _failing_line(exc)})
             return
     message = {"status": "error" if error else None, "error": _describe(error) if error else None,
-               "turn": _failing_turn(error, line_starts) if error else None}
+               "turn": _failing_turn(error, line_starts) if error else None,
+               "line": _failing_line(error) if error else None}
     if not print_stack or not print_stack[-1]:
         report(message)
         return

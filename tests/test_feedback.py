@@ -58,9 +58,10 @@ class ScriptedServer:
     answer after feedback when the request carries feedback (the base format's comment block, the chat
     format's feedback message)."""
 
-    def __init__(self, script: dict[str, tuple[str, str]], think: bool = False):
+    def __init__(self, script: dict[str, tuple[str, str]], think: bool = False, tokens: tuple[int, int] = (3, 3)):
         self.script = script
         self.think = think
+        self.tokens = tokens  # completion tokens the usage reports for a first answer and for a repair
         self.bodies: list[dict] = []
         server = self
 
@@ -72,7 +73,7 @@ class ScriptedServer:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 server.bodies.append(body)
                 chat = self.path == "/v1/chat/completions"
-                answer = server.answer(body, chat)
+                answer, repair = server.answer(body, chat)
                 if chat:
                     text = f"```python\n{answer.rstrip()}\n```"
                     if server.think:
@@ -81,7 +82,7 @@ class ScriptedServer:
                 else:
                     choice = {"index": 0, "text": answer}
                 payload = json.dumps({"choices": [choice], "usage": {
-                    "prompt_tokens": 5, "completion_tokens": 3,
+                    "prompt_tokens": 5, "completion_tokens": server.tokens[repair],
                     **({"completion_tokens_details": {"reasoning_tokens": 11}} if chat and server.think else {})}})
                 data = payload.encode()
                 self.send_response(200)
@@ -94,7 +95,7 @@ class ScriptedServer:
         self.url = f"http://127.0.0.1:{self.http.server_address[1]}/v1"
         threading.Thread(target=self.http.serve_forever, daemon=True).start()
 
-    def answer(self, body: dict, chat: bool) -> str:
+    def answer(self, body: dict, chat: bool) -> tuple[str, bool]:
         if chat:
             asked = next(m["content"] for m in body["messages"] if m["role"] == "user" and
                          any(key in m["content"] for key in self.script) and m is self._turn_message(body))
@@ -104,7 +105,7 @@ class ScriptedServer:
             asked = body["prompt"].rstrip("\n").rsplit("\n", 1)[-1] if "def square" not in body["prompt"] else "def square"
             repair = "# Feedback:" in tail or ("def square" in asked and "# Feedback:" in body["prompt"])
         key = next(key for key in self.script if key in asked)
-        return self.script[key][1 if repair else 0]
+        return self.script[key][1 if repair else 0], repair
 
     @staticmethod
     def _turn_message(body: dict) -> dict:
@@ -167,8 +168,46 @@ def test_wrong_then_right_after_feedback(suite, tmp_path, prompt_format):
     else:
         repair = next(b for b in server.bodies if "# Feedback:" in b["prompt"] and "undefined_name" in b["prompt"])
         assert repair["prompt"].endswith("x = undefined_name\n\n# Feedback: running the program so far failed at "
-                                         "the step above:\n# NameError: name 'undefined_name' is not defined\n"
+                                         "the step above:\n# NameError: name 'undefined_name' is not defined (line 1 of the step's code)\n"
                                          "# Write that step again.\n# Assign 3 to a variable named \"x\".\n")
+
+
+LINES = """\
+- id: fb/lines
+  category: arith
+  turns:
+    - prompt: Assign {a} to a variable named "x".
+    - prompt: Print x times two.
+    - prompt: Print x plus one.
+  tests:
+    - inputs: {a: 3}
+      expected: 4
+"""
+# The second turn raises on its third line, the third does not compile on its second line: each error is
+# named by the line in that turn's own code, not in the program so far.
+LINE_ERRORS = {
+    "Assign 3": ("x = 3\nw = [1,\n     2]", "x = 3"),
+    "Print x times": ("y = x * 2\ny = y + 0\nprint(y + undefined_y)", "print(x * 2)"),
+    "Print x plus": ("z = x + 1\nprint(z) +* 2", "print(x + 1)"),
+}
+
+
+@pytest.mark.parametrize("prompt_format", ["base", "chat"])
+def test_feedback_names_the_line_of_the_turn(suite, tmp_path, prompt_format):
+    (suite / "problems.yaml").write_text(LINES)
+    server = ScriptedServer(LINE_ERRORS)
+    try:
+        summary = run(server, suite, tmp_path, "--feedback", "errors", "--prompt-format", prompt_format)
+    finally:
+        server.http.shutdown()
+    assert summary["overall"]["pass@1"] == 1.0
+    attempts = samples(tmp_path)[0]["feedback"]["attempts"]
+    assert [turn[0]["feedback"] for turn in attempts] == [
+        None, "NameError: name 'undefined_y' is not defined (line 3 of the step's code)",
+        "SyntaxError: invalid syntax (line 2 of the step's code)"]
+    asked = json.dumps(server.bodies)
+    assert "line 3 of the step's code" in asked and "line 2 of the step's code" in asked
+    assert "<program>" not in asked  # the accumulated program's numbering is not shown
 
 
 def test_errors_mode_feeds_back_exceptions_only(suite, tmp_path):
@@ -213,3 +252,91 @@ def test_feedback_none_sends_no_checks(suite, tmp_path):
     assert "feedback" not in summary and summary["overall"]["pass@1"] == 0.0
     assert all("feedback" not in line for line in samples(tmp_path))
     assert len(server.bodies) == 3  # two turns and one code prompt, no repairs
+
+
+def test_resume_refuses_a_run_whose_public_tests_changed(suite, tmp_path):
+    """The public tests decide what the model is shown, so they are part of the suite's checksum."""
+    problems = suite / "problems.yaml"
+    problems.write_text(SUITE.replace("  entry_point: square\n",
+                                      "  entry_point: square\n  public_tests: [\"assert candidate(3) == 9\"]\n"))
+    args = ("run", "--suite", str(suite), "--model", "reference", "--feedback", "tests", "--results-dir",
+            str(tmp_path), "--run-name", "r", "--workers", "1", "--no-verdict-cache")
+    first = run_cli(*args)
+    assert first.returncode == 0, first.stderr[-2000:]
+    written = (tmp_path / "r" / "samples.jsonl").read_bytes()
+    problems.write_text(problems.read_text().replace("candidate(3) == 9", "candidate(2) == 4"))
+    resumed = run_cli(*args, "--resume")
+    assert resumed.returncode == 2 and "suite's content" in resumed.stderr and "public test" in resumed.stderr
+    assert "Traceback" not in resumed.stderr and len(resumed.stderr.strip().splitlines()) == 1
+    assert (tmp_path / "r" / "samples.jsonl").read_bytes() == written
+
+
+def test_a_suite_without_public_tests_keeps_its_checksum(suite):
+    """Declared public tests add to the checksum only where a problem has them (older runs still resume)."""
+    import dataclasses
+    import hashlib
+
+    from harness.runs.fingerprints import run_inputs
+    from harness.suites.registry import resolve_suite
+
+    loaded = resolve_suite(str(suite), None)
+    problems = list(loaded.problems)
+    content = {"scorer": loaded.scorer, "program_prefix": loaded.program_prefix, "preload": list(loaded.preload),
+               "problems": [{k: v for k, v in dataclasses.asdict(p).items() if k not in ("source", "metadata",
+                                                                                      "defects")}
+                            for p in problems]}
+    before = hashlib.sha256(json.dumps(content, sort_keys=True, default=repr).encode()).hexdigest()
+    assert run_inputs(loaded, problems)["suite_sha256"] == before
+    declared = [dataclasses.replace(p, metadata={**p.metadata, "public_tests": ("assert candidate(3) == 9",)})
+                for p in problems]
+    assert run_inputs(loaded, declared)["suite_sha256"] != before
+
+
+RIGHT = {"Assign 3": ("x = 3", "x = 3"), "Print x": ("print(x * 2)", "print(x * 2)"),
+         "def square": ("    return n * n\n", "    return n * n\n")}
+
+
+@pytest.mark.parametrize("budget,passing", [(10, 0.0), (11, 1.0)])
+def test_reasoning_has_its_own_budget(suite, tmp_path, budget, passing):
+    """The server reasons 11 tokens before every (right) answer: the request's budget is the answer's plus
+    the reasoning's, and a reply that reasons past its budget counts as no answer."""
+    server = ScriptedServer(RIGHT, think=True)
+    try:
+        summary = run(server, suite, tmp_path, "--prompt-format", "chat", "--max-new-tokens", "40",
+                      "--max-reasoning-tokens", str(budget))
+    finally:
+        server.http.shutdown()
+    assert [body["max_tokens"] for body in server.bodies] == [40 + budget] * 3
+    assert summary["overall"]["pass@1"] == passing
+    assert summary["config"]["max_reasoning_tokens"] == budget
+    over = budget < 11
+    assert summary["timings"]["reasoning_tokens"] == 33 and summary["timings"]["reasoning_over_budget"] == 3 * over
+    turns = [t for line in samples(tmp_path) for t in line["turns"]]
+    assert all(t.get("reasoning_over_budget", False) == over and (t["completion"] == "") == over for t in turns)
+
+
+def test_bad_reasoning_budget_is_refused(suite, tmp_path):
+    result = run_cli("run", "--suite", str(suite), "--model", "reference", "--max-reasoning-tokens", "0",
+                     "--results-dir", str(tmp_path), "--run-name", "r")
+    assert result.returncode == 2 and "max_reasoning_tokens" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_budget_matched_by_calls_and_by_tokens(suite, tmp_path):
+    """First answers cost 10 tokens, repairs 30. By round 1, fb/double made 3 calls and 50 tokens where a
+    plain sample makes 2 and 20 (x1.5, x2.5); fb/square 2 calls and 40 tokens where plain makes 1 and 10
+    (x2, x4). With n=4, pass@2 matched by calls is plain pass@3 and pass@4; matched by tokens, plain pass@5
+    for fb/double, which four samples cannot estimate."""
+    server = ScriptedServer(FIXES, tokens=(10, 30))
+    try:
+        summary = run(server, suite, tmp_path, "--feedback", "tests", "--num-samples", "4", "--k", "1,2")
+    finally:
+        server.http.shutdown()
+    round0, round1 = summary["feedback"]["rounds"]
+    assert round1["pass@1"] == 1.0 and round0["pass@1"] == 0.0
+    assert round1["budget_matched"] == {"pass@1": 0.0, "pass@2": 0.0, "calls_per_plain_sample": 1.75}
+    assert round1["tokens_matched"] == {"pass@1": 0.0, "pass@2": None, "tokens_per_plain_sample": 3.25}
+    assert round0["tokens_matched"]["tokens_per_plain_sample"] == 1.0
+    report = run_cli("report", str(tmp_path / "r"), "--out", str(tmp_path / "report"))
+    assert report.returncode == 0, report.stderr[-2000:]
+    assert "tokens-matched pass@1" in (tmp_path / "report" / "report.md").read_text()

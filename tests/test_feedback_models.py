@@ -1,6 +1,7 @@
-"""Execution feedback with real (tiny) models: tiny-codegen in the base format, in one and two processes
-and through kill -9 and --resume; tiny-llama-instruct through the chat endpoint, replying with a <think>
-block."""
+"""Execution feedback with real (tiny) models: tiny-codegen in the base format, in one, two and three
+processes and through kill -9 and --resume (in another process count); tiny-llama-instruct through the chat
+endpoint, replying with a <think> block. Every process computes with one intra-op thread (``--threads 1``)
+under OMP_NUM_THREADS=1, as torchrun's processes do."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from test_sharding import TIMING_FIELDS, torchrun
 RUN = ["--model", "tiny-codegen", "--temperature", "0.8", "--num-samples", "2", "--limit", "4", "--batch-size", "3",
        "--max-new-tokens", "16", "--device", "cpu", "--seed", "7", "--threads", "1", "--no-verdict-cache"]
 FEEDBACK = ["--feedback", "errors", "--max-repairs", "2"]
+ONE_THREAD = {"OMP_NUM_THREADS": "1"}  # what torchrun() gives its processes
 
 
 def samples(run_dir: Path) -> list[dict]:
@@ -36,7 +38,7 @@ def summary(run_dir: Path) -> dict:
 @pytest.fixture(scope="module")
 def single(tmp_path_factory):
     out = tmp_path_factory.mktemp("feedback-single")
-    result = run_cli("run", *RUN, *FEEDBACK, "--results-dir", str(out), "--run-name", "one")
+    result = run_cli("run", *RUN, *FEEDBACK, "--results-dir", str(out), "--run-name", "one", env_extra=ONE_THREAD)
     assert result.returncode == 0, result.stderr[-3000:]
     return out / "one"
 
@@ -60,17 +62,22 @@ def test_tiny_codegen_repairs_in_the_base_format(single, tmp_path):
                                                  for turn in line["feedback"]["attempts"][-1:]))
 
 
-def test_two_processes_give_identical_feedback_runs(single, tmp_path):
-    result = torchrun("run", *RUN, *FEEDBACK, "--results-dir", str(tmp_path), "--run-name", "two")
+@pytest.mark.parametrize("processes", [2, 3])
+def test_more_processes_give_identical_feedback_runs(single, tmp_path, processes):
+    result = torchrun("run", *RUN, *FEEDBACK, "--results-dir", str(tmp_path), "--run-name", "many", processes=processes)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert samples(tmp_path / "two") == samples(single)
-    assert summary(tmp_path / "two")["feedback"] == summary(single)["feedback"]
+    assert samples(tmp_path / "many") == samples(single)
+    assert summary(tmp_path / "many")["feedback"] == summary(single)["feedback"]
+    # Group g goes to process g mod N: with at least N groups every process generated some of them.
+    assert len({line["group"] for line in samples(single)}) >= processes
+    ranks = summary(tmp_path / "many")["timings"]["processes"]
+    assert sorted(p["rank"] for p in ranks) == list(range(processes))
 
 
 def test_killed_feedback_run_resumes_to_the_same_result(single, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", *RUN, *FEEDBACK, "--results-dir",
                              str(tmp_path), "--run-name", "killed"], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT), **ONE_THREAD},
                             start_new_session=True)
     progress = b""  # wait for the progress bar to count a written group, not for the clock
     while not any(int(done) >= 3 for done in re.findall(rb"(\d+)/\d+ \[", progress)):
@@ -81,10 +88,13 @@ def test_killed_feedback_run_resumes_to_the_same_result(single, tmp_path):
     proc.wait()
     proc.stderr.close()
     assert not (tmp_path / "killed" / "summary.json").exists()
+    written = sum(p.read_text().count('"unit":') for p in (tmp_path / "killed" / "parts").glob("*.jsonl"))
+    assert 3 <= written < len(samples(single))  # killed with groups written and groups to do
     refused = run_cli("run", *RUN, "--feedback", "tests", "--max-repairs", "2", "--results-dir", str(tmp_path),
                       "--run-name", "killed", "--resume")
     assert refused.returncode == 2 and "feedback" in refused.stderr
-    result = run_cli("run", *RUN, *FEEDBACK, "--results-dir", str(tmp_path), "--run-name", "killed", "--resume")
+    result = torchrun("run", *RUN, *FEEDBACK, "--results-dir", str(tmp_path), "--run-name", "killed", "--resume",
+                      processes=3)  # resumed in another process count
     assert result.returncode == 0, result.stderr[-3000:]
     assert "resuming" in result.stderr
     assert samples(tmp_path / "killed") == samples(single)

@@ -85,17 +85,22 @@ def test_bad_feedback_flags(flags, needle, tmp_path, capsys):
     assert not (tmp_path / "r").exists()
 
 
-def record(round0: bool, round1: bool, calls: list[int], turns: int = 1) -> dict:
+def record(round0: bool, round1: bool, calls: list[int], tokens: list[int]) -> dict:
+    """A one-turn sample line: its attempts generated ``tokens`` (one entry per attempt)."""
+    attempts = [{"round": r, "new_tokens": t, "error_type": "NameError" if r + 1 < len(tokens) else None,
+                 "check": "error" if r + 1 < len(tokens) else "ran"} for r, t in enumerate(tokens)]
     return {"feedback": {"rounds": [{"passed": round0, "status": "x"}, {"passed": round1, "status": "x"}],
-                         "calls_by_round": calls, "attempts": [[{"error_type": None, "check": "passed"}]] * turns}}
+                         "calls_by_round": calls, "attempts": [attempts]}}
 
 
 def test_round_scores_and_the_budget_matched_estimate():
     """Four samples of one task; two pass at round 0, one more after a repair that the last two needed.
-    By round 1 the samples made 6 calls where plain sampling makes 4: 1.5 times, so pass@2 with repair
-    faces plain pass@3 of the round-0 samples."""
-    records = [record(True, True, [1, 1]), record(True, True, [1, 1]), record(False, True, [1, 2]),
-               record(False, False, [1, 2])]
+    By round 1 the samples made 6 calls where plain sampling makes 4: 1.5 times, so pass@1 with repair
+    faces plain pass@2 of the round-0 samples (pass@2 with repair: plain pass@3). They generated 140 tokens
+    where plain sampling generated 40 (the repairs were long): 3.5 times, so pass@1 with repair faces
+    plain pass@4, and pass@2 plain pass@7, which n=4 cannot estimate."""
+    records = [record(True, True, [1, 1], [10]), record(True, True, [1, 1], [10]),
+               record(False, True, [1, 2], [10, 50]), record(False, False, [1, 2], [10, 50])]
     verdicts = [Verdict("p", "c", 0, i, r["feedback"]["rounds"][1]["passed"], "x", None, 1) for i, r in
                 enumerate(records)]
     scores = feedback_scores(verdicts, records, [1, 2], 4, 1)
@@ -106,4 +111,10 @@ def test_round_scores_and_the_budget_matched_estimate():
     assert round1["budget_matched"]["pass@1"] == pytest.approx(1 - (2 * 1) / (4 * 3))
     assert round1["budget_matched"]["pass@2"] == 1.0
     assert round0["budget_matched"]["pass@1"] == 0.5
+    tokens = round1["tokens_matched"]
+    assert tokens["tokens_per_plain_sample"] == 3.5
+    assert tokens["pass@1"] == 1.0 and tokens["pass@2"] is None  # plain pass@4 of (n=4, c=2); pass@7
+    assert round0["tokens_matched"] == {"pass@1": 0.5, "pass@2": pytest.approx(1 - 1 / 6),
+                                        "tokens_per_plain_sample": 1.0}
+    assert scores["repairs"]["made"] == 2 and scores["repairs"]["errors_by_type"] == {"NameError": 2}
     assert scores["repairs"]["fixed"] == 1 and scores["repairs"]["broke"] == 0

@@ -23,8 +23,8 @@ RUN = ["--model", "tiny-codegen", "--temperature", "0.8", "--num-samples", "2", 
 TIMING_FIELDS = ("duration", "execution")  # wall time, and whether the verdict was run, shared or cached
 
 
-def torchrun(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+def torchrun(*args: str, timeout: int = 600, processes: int = 2) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes),
                            "-m", "harness.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
 

@@ -1,7 +1,8 @@
 """Driving conversations: units of work, turn-by-turn generation, and the programs they accumulate.
 
 A unit is (problem, test case, sample index). Units are cut into batch groups of consecutive units in
-canonical order; inside a group every conversation that has reached turn t is generated together.
+canonical order; inside a group every conversation that has reached turn t is generated together (in
+feedback mode, ``harness.runs.feedback.Checker`` schedules the group's turns and repairs instead).
 Groups are fixed by the canonical order and the batch size only, never by the number of processes.
 """
 
@@ -21,14 +22,13 @@ from harness.generation.truncation import INFILLING_STOP
 
 
 class Checker(Protocol):
-    """Feedback mode's checks (``harness.runs.feedback.Checker``)."""
+    """Feedback mode (``harness.runs.feedback.Checker``): it schedules a group's turns and repairs, using
+    the runner's ``start``, ``turn_count`` and ``answer``."""
 
     max_repairs: int
 
-    def check(self, items: list[tuple[Problem, str, tuple[int, ...]]]
-              ) -> list[tuple[str | None, str, str | None, str | None]]:
-        """Per (problem, program, turn line starts): the check's status (None: nothing to check), its
-        reason, the error's type (None: the check passed) and the feedback (None: no repair)."""
+    def run_group(self, runner: ConversationGenerator, units: list[Unit]) -> list[Conversation]:
+        """Every turn of ``units``, each attempt checked and repaired where the check has feedback."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,7 @@ class TurnRecord:
     prompt_truncated: bool = False
     prompt_tokens_computed: int | None = None
     reasoning_tokens: int | None = None  # a thinking model's reasoning, taken out before the code
+    reasoning_over_budget: bool = False  # it reasoned past --max-reasoning-tokens: its answer was not used
 
 
 @dataclass
@@ -107,22 +108,24 @@ class ConversationGenerator:
     """Generates every turn of a set of units with one backend and prompt format."""
 
     def __init__(self, backend: Backend, sampling: SamplingParams, seed: int, program_prefix: str,
-                 prompt_format: BaseCompletionFormat | ChatFormat | None = None, max_new_tokens: int | None = None):
+                 prompt_format: BaseCompletionFormat | ChatFormat | None = None, max_new_tokens: int | None = None,
+                 max_reasoning_tokens: int | None = None):
         self.backend = backend
         self.sampling = sampling
         self.seed = seed
         self.program_prefix = program_prefix
         self.format = prompt_format or BaseCompletionFormat()
         self.max_new_tokens = max_new_tokens
+        self.max_reasoning_tokens = max_reasoning_tokens
         self.checker: Checker | None = None  # feedback mode (``harness.runs.feedback``)
 
-    def _start(self, unit: Unit) -> Conversation:
+    def start(self, unit: Unit) -> Conversation:
         problem = unit.problem
         if problem.kind == CODE:
             return Conversation(unit, problem.program_head, turn_line_starts=[1])
         return Conversation(unit, self.program_prefix)
 
-    def _turn_count(self, unit: Unit) -> int:
+    def turn_count(self, unit: Unit) -> int:
         return len(unit.problem.turns) if unit.problem.kind == MULTI_TURN else 1
 
     def _request(self, conversation: Conversation, turn: int,
@@ -146,7 +149,7 @@ class ConversationGenerator:
         common = {"max_new_tokens": self.max_new_tokens or limit,
                   "seed": unit_seed(self.seed, unit.uid, turn, repair[0] if repair else 0),
                   "reference": reference, "conversation": unit.uid,
-                  "continues": turn + 1 < self._turn_count(unit)}
+                  "continues": turn + 1 < self.turn_count(unit)}
         if problem.kind == CODE and problem.suffix:
             if not self.backend.supports_infilling:
                 raise InputError("this model cannot fill in the middle, which the infilling suites need (Code "
@@ -159,6 +162,8 @@ class ConversationGenerator:
             content = (render("chat_turn" if multi_turn else "chat_code", repair[1], comment=False) if repair
                        else fmt.user_message(problem, turn_prompt, turn))
             messages = conversation.messages + [{"role": "user", "content": content}]
+            if self.max_reasoning_tokens:  # the reasoning's budget comes on top of the answer's
+                common["max_new_tokens"] += self.max_reasoning_tokens
             return GenerationRequest(prompt=messages[-1]["content"], messages=messages,
                                      stop=fmt.stop_rule(problem), **common), ""
         text = self.format.turn_text(turn_prompt) if multi_turn else ""
@@ -196,17 +201,25 @@ class ConversationGenerator:
         tokenizer = getattr(self.backend, "tokenizer", None)
         return len(tokenizer.encode(reasoning, add_special_tokens=False)) if tokenizer is not None else None
 
-    def _answer(self, conversations: list[Conversation], turn: int,
-                repairs: list[tuple[int, str] | None] | None = None) -> None:
-        """Generate ``turn`` for every conversation given (a repair where ``repairs`` says so) and add the
-        answers to them. ``repairs`` is None without feedback: then nothing but the turn records is kept."""
-        built = [self._request(c, turn, repairs[i] if repairs else None) for i, c in enumerate(conversations)]
+    def answer(self, conversations: list[Conversation], turns: int | list[int],
+               repairs: list[tuple[int, str] | None] | None = None) -> None:
+        """Generate, in one batch, ``turns`` (one for all, or one per conversation) of the conversations
+        given (a repair where ``repairs`` says so) and add the answers to them. ``repairs`` is None without
+        feedback: then nothing but the turn records is kept."""
+        turn_of = turns if isinstance(turns, list) else [turns] * len(conversations)
+        built = [self._request(c, turn_of[i], repairs[i] if repairs else None) for i, c in enumerate(conversations)]
         results = self.backend.generate([request for request, _ in built], self.sampling)
         for index, (conversation, (request, text), result) in enumerate(zip(conversations, built, results)):
+            turn = turn_of[index]
             problem = conversation.unit.problem
             repair = repairs[index] if repairs else None
             before = conversation.attempts[turn][0].before if repair else conversation.program
             completion = self._completion(request, result.text, problem)
+            reasoning_tokens = self._reasoning_tokens(request, result)
+            over_budget = (self.max_reasoning_tokens is not None and reasoning_tokens is not None
+                           and reasoning_tokens > self.max_reasoning_tokens)
+            if over_budget:  # as a reply cut off while thinking: no answer
+                completion = ""
             if request.messages is not None:
                 conversation.messages = request.messages + [
                     {"role": "assistant", "content": ChatFormat.assistant_message(completion)}]
@@ -228,7 +241,7 @@ class ConversationGenerator:
                                 prompt_tokens=result.prompt_tokens, new_tokens=result.new_tokens,
                                 prompt_truncated=result.prompt_truncated,
                                 prompt_tokens_computed=result.prompt_tokens_computed,
-                                reasoning_tokens=self._reasoning_tokens(request, result))
+                                reasoning_tokens=reasoning_tokens, reasoning_over_budget=over_budget)
             conversation.turns.append(record)
             if repairs is not None:
                 if not repair:
@@ -239,40 +252,19 @@ class ConversationGenerator:
                     program=conversation.program, line_starts=tuple(conversation.turn_line_starts)))
 
     def run_group(self, units: list[Unit], checker: Checker | None = None) -> list[Conversation]:
-        """Every turn of ``units``; with a ``checker`` (feedback mode), after each turn the attempts are
-        checked and those it has feedback for are answered again, up to its ``max_repairs`` times."""
+        """Every turn of ``units``, each turn of all conversations that have it in one batch; with a
+        ``checker`` (feedback mode) the checker schedules the turns and repairs."""
         checker = checker or self.checker
-        conversations = [self._start(unit) for unit in units]
-        for turn in range(max(self._turn_count(u) for u in units)):
-            active = [c for c in conversations if turn < self._turn_count(c.unit)]
-            if checker is None:
-                self._answer(active, turn)
-                continue
-            pending, repairs = active, [None] * len(active)
-            for repair_round in range(checker.max_repairs + 1):
-                self._answer(pending, turn, repairs)
-                # The check of the program so far means something only while the turns before passed it.
-                checkable = [c for c in pending if turn == 0 or _checks_passed(c.attempts[turn - 1][-1])]
-                outcomes = checker.check([(c.unit.problem, c.program, tuple(c.turn_line_starts)) for c in checkable])
-                for conversation, outcome in zip(checkable, outcomes):
-                    attempt = conversation.attempts[turn][-1]
-                    attempt.check, attempt.check_reason, attempt.error_type, attempt.feedback = outcome
-                if repair_round == checker.max_repairs:
-                    break
-                pending = [c for c in checkable if c.attempts[turn][-1].feedback]
-                repairs = [(repair_round + 1, c.attempts[turn][-1].feedback or "") for c in pending]
-                if not pending:
-                    break
+        if checker is not None:
+            return checker.run_group(self, units)
+        conversations = [self.start(unit) for unit in units]
+        for turn in range(max(self.turn_count(u) for u in units)):
+            self.answer([c for c in conversations if turn < self.turn_count(c.unit)], turn)
         return conversations
 
 
 # Group size for ``--batch-size auto``: the backend halves the batches it generates on out-of-memory.
 AUTO_BATCH_SIZE = 64
-
-
-def _checks_passed(attempt: Attempt) -> bool:
-    """Whether the program with this attempt ran (its check raised nothing)."""
-    return attempt.check is not None and attempt.error_type is None
 
 
 def batch_groups(units: list[Unit], batch_size: int | str) -> list[list[Unit]]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from harness.execution.executor import Executor
-from harness.generation.conversations import Attempt, Conversation
+from harness.generation.conversations import Attempt, Conversation, ConversationGenerator, Unit
 from harness.generation.feedback_format import TEMPLATES
 from harness.suites.problems import CODE, MULTI_TURN, Problem
 from harness.execution.jobs import job_for
@@ -155,9 +155,22 @@ def check_job(problem: Problem, program: str, line_starts: tuple[int, ...], limi
     return SCORERS["assert"].build(public, program, bounded, 0, (1,))
 
 
-def feedback_text(mode: str, problem: Problem, execution: Execution) -> str | None:
+_PROGRAM_LINE = re.compile(r" \(<program>, line \d+\)")
+
+
+def turn_line(execution: Execution, line_starts: tuple[int, ...], code_start: int) -> int | None:
+    """The line that raised, counted in the checked turn's own code (1: its first line), or None where the
+    sandbox named no line or the line is not in that turn's code (the turns before it all ran)."""
+    if execution.line is None or not line_starts or execution.turn != len(line_starts) - 1:
+        return None
+    line = execution.line - code_start + 1
+    return line if line >= 1 else None
+
+
+def feedback_text(mode: str, problem: Problem, execution: Execution, line: int | None = None) -> str | None:
     """What the model is told about a failed check, or None when there is nothing to tell in this mode
-    (the attempt worked; a failing public test in ``errors`` mode; an infrastructure failure)."""
+    (the attempt worked; a failing public test in ``errors`` mode; an infrastructure failure). ``line``:
+    the failing line in the turn's code (``turn_line``), added to the error."""
     if execution.status in NOT_THE_PROGRAMS:
         return None
     if problem.kind == MULTI_TURN:
@@ -173,7 +186,10 @@ def feedback_text(mode: str, problem: Problem, execution: Execution) -> str | No
         return None
     if failed_test:
         reason = "a test failed: " + reason[len("AssertionError"):].lstrip(": ")
-    return reason
+    if line is None:
+        return reason
+    # A syntax error's message names the accumulated program's line; the model is told the turn's.
+    return f"{_PROGRAM_LINE.sub('', reason)} (line {line} of the step's code)"
 
 
 def error_type(execution: Execution) -> str:
@@ -194,7 +210,8 @@ def check_failed(problem: Problem, execution: Execution) -> bool:
 
 
 class Checker:
-    """Runs the checks of one batch of attempts through the run's executor and says what to feed back."""
+    """Schedules a group's turns and repairs, runs the checks of each batch of attempts through the run's
+    executor, and says what to feed back."""
 
     def __init__(self, settings: FeedbackSettings, executor: Executor, limits: TimeLimits):
         self.settings = settings
@@ -202,23 +219,72 @@ class Checker:
         self.executor = executor
         self.limits = limits
 
-    def check(self, items: list[tuple[Problem, str, tuple[int, ...]]]
+    def check(self, items: list[tuple[Problem, str, tuple[int, ...], int]]
               ) -> list[tuple[str | None, str, str | None, str | None]]:
-        """Per (problem, program, turn line starts): the check's status (None: nothing to check), its
-        reason, the error's type (None: the check passed) and the feedback (None: no repair)."""
-        jobs = [check_job(problem, program, starts, self.limits) for problem, program, starts in items]
+        """Per (problem, program, turn line starts, line where the checked turn's code starts): the check's
+        status (None: nothing to check), its reason, the error's type (None: the check passed) and the
+        feedback (None: no repair)."""
+        jobs = [check_job(problem, program, starts, self.limits) for problem, program, starts, _ in items]
         wanted = [(i, job) for i, job in enumerate(jobs) if job is not None]
         executions = self.executor.run([job for _, job in wanted]) if wanted else []
         results: list[tuple[str | None, str, str | None, str | None]] = [(None, "", None, None)] * len(items)
         for (index, _), execution in zip(wanted, executions):
-            problem = items[index][0]
+            problem, _, starts, code_start = items[index]
             failed = check_failed(problem, execution)
             if not failed and problem.kind == MULTI_TURN:  # it ran: what it printed means nothing here
                 results[index] = ("ran", "", None, None)
                 continue
             results[index] = (execution.status, execution.reason[:400], error_type(execution) if failed else None,
-                              feedback_text(self.settings.mode, problem, execution))
+                              feedback_text(self.settings.mode, problem, execution,
+                                            turn_line(execution, starts, code_start)))
         return results
+
+    def run_group(self, runner: ConversationGenerator, units: list[Unit]) -> list[Conversation]:
+        """Every turn of ``units``, each conversation at its own pace: a step generates, in one batch,
+        whatever each unfinished conversation needs next (a repair of its turn, or its next turn), then
+        checks those attempts together. A conversation that needs no repair goes on to its next turn in
+        the step where others repair theirs, instead of waiting for them; the batches shrink as
+        conversations finish. The steps depend only on the group and the model's answers, and every
+        request's seed only on (unit, turn, round), so results do not depend on the number of processes
+        or on resumption."""
+        conversations = [runner.start(unit) for unit in units]
+        # Per conversation: (turn, repair) to generate next (repair: (round, feedback), None for the first
+        # attempt), or None when it is done.
+        todo: list[tuple[int, tuple[int, str] | None] | None] = [(0, None)] * len(conversations)
+        while ready := [i for i, step in enumerate(todo) if step is not None]:
+            steps = [todo[i] for i in ready]
+            runner.answer([conversations[i] for i in ready], [turn for turn, _ in steps],  # type: ignore[misc]
+                          [repair for _, repair in steps])  # type: ignore[misc]
+            # The check of the program so far means something only while the turns before passed it.
+            checkable = [i for i in ready if todo[i][0] == 0  # type: ignore[index]
+                         or _checks_passed(conversations[i].attempts[todo[i][0] - 1][-1])]  # type: ignore[index]
+            outcomes = self.check([(conversations[i].unit.problem, conversations[i].program,
+                                    tuple(conversations[i].turn_line_starts), _code_start(conversations[i]))
+                                   for i in checkable])
+            for i, outcome in zip(checkable, outcomes):
+                attempt = conversations[i].attempts[-1][-1]
+                attempt.check, attempt.check_reason, attempt.error_type, attempt.feedback = outcome
+            for i in ready:
+                turn = len(conversations[i].attempts) - 1
+                attempt = conversations[i].attempts[turn][-1]
+                if attempt.feedback and attempt.round < self.max_repairs:
+                    todo[i] = (turn, (attempt.round + 1, attempt.feedback))
+                elif turn + 1 < runner.turn_count(conversations[i].unit):
+                    todo[i] = (turn + 1, None)
+                else:
+                    todo[i] = None
+        return conversations
+
+
+def _code_start(conversation: Conversation) -> int:
+    """The program's line where the latest turn's own code starts (after its comment, in the base format)."""
+    attempt = conversation.attempts[-1][-1]
+    return attempt.line_starts[-1] + attempt.text.count("\n")
+
+
+def _checks_passed(attempt: Attempt) -> bool:
+    """Whether the program with this attempt ran (its check raised nothing)."""
+    return attempt.check is not None and attempt.error_type is None
 
 
 # ------------------------------------------------------------------------------- round-wise verdicts
@@ -275,5 +341,6 @@ def _attempt_record(attempt: Attempt) -> dict[str, Any]:
     return {"round": attempt.round, "prompt": record.prompt, "raw": record.raw, "completion": record.completion,
             "new_tokens": record.new_tokens,
             **({"reasoning_tokens": record.reasoning_tokens} if record.reasoning_tokens is not None else {}),
+            **({"reasoning_over_budget": True} if record.reasoning_over_budget else {}),
             "check": attempt.check, "check_reason": attempt.check_reason, "error_type": attempt.error_type,
             "feedback": attempt.feedback}

@@ -99,6 +99,18 @@ def _unit_order(group: list[Unit]) -> Callable[[dict[str, Any]], int]:
     return lambda record: position[record["unit"]]
 
 
+def _reasoning_usage(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """A thinking model's reasoning tokens and the replies that reasoned past ``--max-reasoning-tokens``,
+    over every call (every attempt, in feedback mode); nothing for runs whose model did not think."""
+    calls = [a for r in records for a in ([a for turn in r["feedback"]["attempts"] for a in turn]
+                                          if "feedback" in r else r["turns"])]
+    turns = [t for t in calls if "reasoning_tokens" in t]
+    if not turns:
+        return {}
+    return {"reasoning_tokens": sum(t["reasoning_tokens"] for t in turns),
+            "reasoning_over_budget": sum(bool(t.get("reasoning_over_budget")) for t in turns)}
+
+
 def _merged_timings(parts: list[dict[str, Any]], records: list[dict[str, Any]]) -> dict[str, Any]:
     """Sums over every process and attempt; tokens from the sample lines themselves."""
     generation = sum(p.get("generation_seconds", 0.0) for p in parts)
@@ -118,6 +130,7 @@ def _merged_timings(parts: list[dict[str, Any]], records: list[dict[str, Any]]) 
         "prompt_tokens_computed": sum(t.get("prompt_tokens_computed", t["prompt_tokens"])
                                       for r in records for t in r["turns"]),
         "tokens_per_second": round(new_tokens / generation, 2) if generation > 0 else None,
+        **_reasoning_usage(records),
         "executions": executions,
         **({"max_batch": min(limits)} if (limits := [p["max_batch"] for p in parts if p.get("max_batch")]) else {}),
         "processes": [{**{k: p.get(k) for k in ("rank", "world", "seconds", "threads")},

@@ -13,15 +13,15 @@ from harness.suites.problems import Problem, Suite, problem_content
 INPUTS = "inputs"  # the key under which a run's config.yaml records them
 def run_inputs(suite: Suite, problems: list[Problem]) -> dict[str, str | None]:
     """``data_sha256``: the data file's checksum, if any (first: a changed data file is named as the cause);
-    ``suite_sha256``: the scored problems (prompts, turns, tests, expected values, references, limits) and
-    the suite's scorer, program prefix and preloads."""
+    ``suite_sha256``: the scored problems (prompts, turns, tests, public tests, expected values, references,
+    limits) and the suite's scorer, program prefix and preloads."""
     content = {"scorer": suite.scorer, "program_prefix": suite.program_prefix, "preload": list(suite.preload),
                "problems": [problem_content(p) for p in problems]}
     digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=repr).encode("utf-8")).hexdigest()
     return {"data_sha256": (suite.origin or {}).get("sha256"), "suite_sha256": digest}
 
 
-_WHAT = {"suite_sha256": "the suite's content (a problem, test, expected value or reference was edited)",
+_WHAT = {"suite_sha256": "the suite's content (a problem, test, public test, expected value or reference was edited)",
          "data_sha256": "the data file"}
 
 

@@ -129,8 +129,13 @@ _NOT_CONTENT = {"source", "metadata", "defects"}
 
 def problem_content(problem: Problem) -> dict[str, Any]:
     """What a sample of ``problem`` is and how it is scored: every field but where it lies and notes (the
-    checksums of a run's inputs and the reference-time cache are taken over it)."""
-    return {k: v for k, v in dataclasses.asdict(problem).items() if k not in _NOT_CONTENT}
+    checksums of a run's inputs and the reference-time cache are taken over it), and the problem's declared
+    ``public_tests`` (the public half of its public/hidden split, shown to the model in feedback mode). A
+    problem without them hashes as before they existed, so older runs still resume."""
+    content = {k: v for k, v in dataclasses.asdict(problem).items() if k not in _NOT_CONTENT}
+    if problem.metadata.get("public_tests"):
+        content["public_tests"] = list(problem.metadata["public_tests"])
+    return content
 
 
 def fill(template: str, inputs: dict[str, Any]) -> str:
