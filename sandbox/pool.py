@@ -20,8 +20,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sandbox.isolation import (IsolationReport, SandboxUnavailable, probe, scrubbed_environment, server_bytecode,
-                               server_command)
+from sandbox.bytecode import server_bytecode
+from sandbox.isolation import IsolationReport, SandboxUnavailable, probe, scrubbed_environment, server_command
 from sandbox.scorers import scorer_for
 
 log = logging.getLogger(__name__)

@@ -307,7 +307,7 @@ def test_evalplus_tiers_are_data_and_reasons_never_hold_the_expected_output():
 def test_a_reported_array_cannot_make_the_harness_allocate_without_bound():
     """The report is at most 1 MiB, but a dtype names its own item size: decoding a claimed 400 MB string
     array (or a huge scalar) in the harness is refused, and a small real array still decodes."""
-    from sandbox.server import decode_value
+    from sandbox.codec import decode_value
 
     with pytest.raises(ValueError):
         decode_value({"ndarray": ["<U100000000", [1], ["a"]]})

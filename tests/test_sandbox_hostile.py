@@ -234,6 +234,7 @@ def test_no_isolation_still_contains_limits():
 def test_sandbox_python_option(tmp_path):
     import sys
 
+    import sandbox.bytecode as bytecode
     import sandbox.isolation as isolation
 
     with SandboxPool(workers=1, python=sys.executable) as pool:
@@ -243,12 +244,12 @@ def test_sandbox_python_option(tmp_path):
         with SandboxPool(workers=1, python=missing) as pool:
             pool.run_one(job(GOOD))
     with pytest.raises(isolation.SandboxUnavailable, match="does not run Python"):
-        isolation.server_bytecode("/bin/true")
+        bytecode.server_bytecode("/bin/true")
     old_python = tmp_path / "python-too-old"
     old_python.write_text("#!/bin/sh\necho 'SyntaxError: invalid syntax' >&2\nexit 1\n")
     old_python.chmod(0o755)
     with pytest.raises(isolation.SandboxUnavailable, match="cannot compile the execution server: SyntaxError"):
-        isolation.server_bytecode(str(old_python))
+        bytecode.server_bytecode(str(old_python))
 
 
 @pytest.mark.parametrize("mode", ["auto", "none"])
