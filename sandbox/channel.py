@@ -27,8 +27,15 @@ class Link:
         self._control = control
         self._sequence = sequence
 
+    def dumps(self, message):
+        return self._dumps(message)
+
     def send(self, message):
-        data = self._dumps(message).encode()
+        self.send_text(self._dumps(message))
+
+    def send_text(self, text):
+        """A message already serialised (``dumps``)."""
+        data = text.encode()
         data = len(data).to_bytes(4, "big") + data
         while data:
             data = data[os.write(self.write_fd, data):]

@@ -6,6 +6,7 @@ each tier. Only this process decides, and only after the tests have finished.
 """
 
 from sandbox.evalplus import evalplus_tiers
+from sandbox.plan import planned_calls
 from sandbox.proxies import Proxy, TestSide
 from sandbox.reasons import describe
 
@@ -17,7 +18,7 @@ def run_tests(job, trusted, link, report, memo):
     side = TestSide(link)
     namespace = {}
     try:
-        exec(compile(trusted.get("helpers") or "", "<helpers>", "exec"), namespace)
+        exec(compiled(trusted.get("helpers") or "", "<helpers>"), namespace)
     except BaseException as exc:
         report({"passed": False, "status": "sandbox_error",
                 "reason": "the problem's helpers do not run: " + describe(exc)})
@@ -45,8 +46,9 @@ def run_tests(job, trusted, link, report, memo):
             evalplus_tiers(trusted, reference, namespace[entry_point], memo, tiers)
             failure = next((reason for _, ok, reason in tiers if not ok), None)
         else:
-            exec(compile(trusted["test"] + "\n", "<tests>", "exec"), namespace)
+            exec(compiled(trusted["test"] + "\n", "<tests>"), namespace)
             if entry_point:  # HumanEval style: the tests define check(candidate)
+                side.expect(entry_point, planned_calls(trusted["test"]))
                 namespace["check"](namespace[entry_point])
             failure = None
     except BaseException as exc:
@@ -60,3 +62,19 @@ def run_tests(job, trusted, link, report, memo):
     if tiers is not None:  # a tier finished before the program ended (its time limit, say) keeps its verdict
         message["tiers"] = dict([("base", False), ("plus", False)] + [(name, ok) for name, ok, _ in tiers])
     report(message)
+
+
+_COMPILED = {}
+_COMPILED_ENTRIES = 4096
+
+
+def compiled(source, filename):
+    """The code of trusted source, compiled once per source in this process (the same problem's tests come
+    back job after job; a code object is never changed by running it)."""
+    key = (source, filename)
+    code = _COMPILED.get(key)
+    if code is None:
+        if len(_COMPILED) >= _COMPILED_ENTRIES:
+            _COMPILED.clear()
+        code = _COMPILED[key] = compile(source, filename, "exec")
+    return code

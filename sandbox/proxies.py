@@ -32,20 +32,43 @@ class Proxy:
         return "<candidate %s>" % self.__name__
 
 
+BATCH_BYTES = 16384  # a batch of planned calls stays well under a pipe's buffer: sending it never blocks
+
+
 class TestSide:
     def __init__(self, link):
         self.link = link
         self.fatal = None
+        self._plan = []  # (request, its JSON) of the calls the tests will make (``sandbox.plan``)
+        self._next = 0  # the first call of the plan not yet sent
+        self._batch = []  # the requests of the batch the program's process is answering
+        self._answered = 0  # how many of its replies the tests have read
+
+    def expect(self, name, calls):
+        """The calls of ``name`` the tests will make next, in order: sent ahead in batches, which the
+        program's process answers one after the other (stopping at one that raises), each reply read when
+        the tests make that call. A call that is not the plan's next ends the plan: the rest of the batch's
+        replies are read and dropped, and calls go one at a time."""
+        for args, kwargs in calls:
+            try:
+                request = self._request(name, args, kwargs)
+            except Unencodable:
+                break
+            self._plan.append((request, self.link.dumps(request)))
 
     def fail(self, reason, gone=False):
         if self.fatal is None:
             self.fatal = (reason, gone)
         raise Fatal(reason)
 
+    @staticmethod
+    def _request(name, args, kwargs):
+        return {"call": name, "args": [encode_value(a) for a in args],
+                "kwargs": dict((str(k), encode_value(v)) for k, v in kwargs.items())}
+
     def call(self, name, args, kwargs, on=None):
         try:
-            request = {"call": name, "args": [encode_value(a) for a in args],
-                       "kwargs": dict((str(k), encode_value(v)) for k, v in kwargs.items())}
+            request = self._request(name, args, kwargs)
         except Unencodable as exc:
             self.fail("the tests pass %s to the candidate, which cannot cross to its process" % exc)
         if on is not None:
@@ -99,14 +122,58 @@ class TestSide:
     def _exchange(self, request):
         if self.fatal is not None:
             raise Fatal(self.fatal[0])
+        if self._plan:
+            reply = self._planned_reply(request)
+            if reply is not None:
+                return reply
+        self._send(self.link.dumps(request))
+        return self._receive()
+
+    def _send(self, text):
         try:
-            self.link.send(request)
+            self.link.send_text(text)
         except OSError:
             self.fail("the program's process ended before the tests finished", gone=True)
+
+    def _receive(self):
         reply = self.link.recv()
         if type(reply) is not dict:
             self.fail("the program's process ended before the tests finished", gone=True)
         return reply
+
+    def _planned_reply(self, request):
+        """The reply to ``request`` if it is the plan's next call (a new batch goes out when the last one's
+        replies are used up); None when it is not, and the plan has been dropped."""
+        if self._answered == len(self._batch):
+            if self._next == len(self._plan) or self._plan[self._next][0] != request:
+                self._plan = []
+                return None
+            self._send_batch()
+        if self._batch[self._answered] != request:
+            self._end_batch()
+            self._plan = []
+            return None
+        self._answered += 1
+        reply = self._receive()
+        if self._answered == len(self._batch) or "value" not in reply and "handle" not in reply:
+            self._end_batch()  # the program's process stops a batch at a call that did not return
+        return reply
+
+    def _send_batch(self):
+        texts, size = [], 0
+        while self._next < len(self._plan) and (not texts or size + len(self._plan[self._next][1]) < BATCH_BYTES):
+            request, text = self._plan[self._next]
+            self._batch.append(request)
+            texts.append(text)
+            size += len(text)
+            self._next += 1
+        self._send('{"batch": [%s]}' % ", ".join(texts))
+
+    def _end_batch(self):
+        """Read up to the batch's end mark (``{"done": true}``), dropping replies no call asked for."""
+        while self._receive().get("done") is not True:
+            pass
+        self._batch, self._answered = [], 0
 
 def _update_in_place(sent, final):
     """The program's changes to a list, dict or set argument, made to the tests' object."""
