@@ -61,6 +61,12 @@ class TestSide:
             self.fatal = (reason, gone)
         raise Fatal(reason)
 
+    def send_ahead(self):
+        """Send the plan's first batch now, before the program has run, if it fits in the (empty) pipe: a
+        program that never reads it must not leave the tests blocked on the write."""
+        if self._plan and not self._batch and len(self._plan[0][1]) < BATCH_BYTES:
+            self._send_batch()
+
     @staticmethod
     def _request(name, args, kwargs):
         return {"call": name, "args": [encode_value(a) for a in args],
