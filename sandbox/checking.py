@@ -6,7 +6,7 @@ each tier. Only this process decides, and only after the tests have finished.
 """
 
 from sandbox.evalplus import evalplus_tiers
-from sandbox.plan import planned_calls
+from sandbox.plan import planned_calls, planned_inputs
 from sandbox.proxies import Proxy, TestSide
 from sandbox.reasons import describe
 
@@ -24,10 +24,11 @@ def run_tests(job, trusted, link, report, memo):
                 "reason": "the problem's helpers do not run: " + describe(exc)})
         return
     reference = namespace.get(trusted.get("entry_point") or "")
-    if job["mode"] != "evalplus" and trusted.get("entry_point"):
+    if trusted.get("entry_point"):
         # The first calls go out now, before the program has run: it reads them once it has (its "ready"
-        # and the first replies then come in one go). A batch fits in the pipe, so this never blocks.
-        side.expect(trusted["entry_point"], planned_calls(trusted["test"]))
+        # and the first replies then come in one go).
+        side.expect(trusted["entry_point"], planned_inputs(trusted) if job["mode"] == "evalplus"
+                    else planned_calls(trusted["test"]))
         side.send_ahead()
     first = link.recv()
     if first is None:

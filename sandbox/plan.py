@@ -1,9 +1,10 @@
 """Which calls of the program's function the tests will make, known before they run.
 
-In: a HumanEval-style test module (its source), in the tests' process. Out: the calls that
-``check(candidate)`` makes in its leading straight-line asserts, in order, as ``(args, kwargs)`` of
-literal values; the proxies send them ahead in batches (``sandbox.proxies``), so the program's process
-answers them one after the other instead of waiting for each call in turn (two context switches a call).
+In: a HumanEval-style test module (its source), or HumanEval+'s inputs, in the tests' process. Out: the
+calls that ``check(candidate)`` makes in its leading straight-line asserts, or that HumanEval+'s checks
+make (every base input, then every plus input, until one fails), in order, as ``(args, kwargs)``. The
+proxies send them ahead in batches (``sandbox.proxies``), so the program's process answers them one after
+the other instead of waiting for each call in turn (two context switches a call).
 
 Only calls that ``check`` makes whatever the program returns, as long as each assert passes, are planned:
 an assert whose test calls the candidate exactly once with literal arguments, where nothing decides
@@ -100,3 +101,15 @@ def _straight_assert(statement, name):
     if len(kwargs) != len(mine[0].keywords):
         return None
     return [(args, kwargs)]
+
+
+def planned_inputs(trusted):
+    """HumanEval+: the candidate is called on each base input, then each plus input, until one fails
+    (``sandbox.evalplus``)."""
+    calls = []
+    for tier in ("base", "plus"):
+        for inputs in trusted.get(tier) or ():
+            if type(inputs) is not list:
+                return calls
+            calls.append((tuple(inputs), {}))
+    return calls

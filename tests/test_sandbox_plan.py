@@ -67,3 +67,25 @@ def test_tests_that_leave_their_plan_still_get_each_call_answered():
         right, wrong = (pool.run_one(_job(program, test)) for program in (DOUBLE, wrong_on_seven))
     assert right.passed and right.status == "passed", right
     assert not wrong.passed and wrong.status == "failed", wrong
+
+
+def test_humanevalplus_inputs_go_ahead_and_a_tier_keeps_its_own_verdict():
+    import json
+
+    spec = json.dumps({"base": [[1], [2], [3]], "plus": [[4], [5]], "atol": 0})
+
+    def evalplus_job(program: str) -> Job:
+        return Job(program=program, mode="evalplus", limits=LIMITS, test=spec, entry_point="double", helpers=DOUBLE)
+
+    programs = {
+        DOUBLE: (True, {"base": True, "plus": True}),
+        # Wrong on a plus input, and loops on the one after it, which the tests never ask for.
+        "def double(x):\n    while x == 5:\n        pass\n    return 0 if x == 4 else 2 * x\n": (
+            False, {"base": True, "plus": False}),
+        "def double(x):\n    return 2 * x if x != 2 else None\n": (False, {"base": False, "plus": False}),
+    }
+    with SandboxPool(workers=1, preload=()) as pool:
+        for program, (passed, tiers) in programs.items():
+            result = pool.run_one(evalplus_job(program))
+            assert (result.passed, result.status, result.tiers) == (passed, "passed" if passed else "failed",
+                                                                     tiers), (program, result)
