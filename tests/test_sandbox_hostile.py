@@ -231,6 +231,19 @@ def test_no_isolation_still_contains_limits():
     assert result.status == "timeout" and not result.passed, result
 
 
+def test_a_server_killed_mid_job_costs_its_neighbours_nothing():
+    """Without a PID namespace a program can kill its server: the job that killed it is retried once on a
+    fresh server (and fails as a sandbox error), and the jobs after it run on the fresh server."""
+    killer = job("import os\nos.kill(os.getppid(), 9)\n" + GOOD)
+    jobs = [("good_0", job(GOOD)), ("killer", killer), ("good_1", job(GOOD)), ("good_2", job(GOOD)),
+            ("wrong", job("def double(x):\n    return x\n")), ("good_3", job(GOOD))]
+    with SandboxPool(workers=1, mode="none", preload=()) as pool:
+        results = dict(pool.run_many(jobs))
+    assert results["killer"].status == "sandbox_error", results["killer"]
+    assert results["wrong"].status == "failed", results["wrong"]
+    assert all(results[f"good_{i}"].passed for i in range(4)), results
+
+
 def test_sandbox_python_option(tmp_path):
     import sys
 
