@@ -7,7 +7,7 @@ each tier. Only this process decides, and only after the tests have finished.
 
 from sandbox.evalplus import evalplus_tiers
 from sandbox.plan import planned_calls, planned_inputs
-from sandbox.proxies import Proxy, TestSide
+from sandbox.proxies import Fatal, Proxy, TestSide
 from sandbox.reasons import describe
 
 
@@ -29,7 +29,10 @@ def run_tests(job, trusted, link, report, memo):
         # and the first replies then come in one go).
         side.expect(trusted["entry_point"], planned_inputs(trusted) if job["mode"] == "evalplus"
                     else planned_calls(trusted["test"]))
-        side.send_ahead()
+        try:
+            side.send_ahead()
+        except Fatal:  # the program's process is gone: the first call says so, in the tests' own terms
+            pass
     first = link.recv()
     if first is None:
         report({"passed": False, "candidate_gone": True})

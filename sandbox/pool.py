@@ -99,7 +99,6 @@ class _Server:
         if not hello:
             self.close()
             raise RuntimeError(f"execution server failed to start: {' '.join(argv[:3])} ...")
-        self.info = json.loads(hello)
 
     def run(self, payload: dict[str, Any], trusted: bytes) -> dict[str, Any] | None:
         """One job: a 25-byte head with both sizes, the job, then the part only the tests' process reads."""

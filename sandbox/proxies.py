@@ -181,6 +181,7 @@ class TestSide:
             pass
         self._batch, self._answered = [], 0
 
+
 def _update_in_place(sent, final):
     """The program's changes to a list, dict or set argument, made to the tests' object."""
     if type(final) is not type(sent):
