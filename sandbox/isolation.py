@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from sandbox.bytecode import SERVER_BOOTSTRAP, server_bytecode
+
 log = logging.getLogger(__name__)
 
 LAYERS = ("network", "filesystem", "pid_namespace", "unprivileged_uid", "process_limit", "resource_limits",
@@ -36,21 +38,6 @@ SCRUBBED_ENV = {
 }
 
 
-# The execution server starts from its bytecode, read from stdin, rather than from its source: parsing
-# 25 kB of source leaves about 2 MB of the parser's memory in the server for good, and every page the
-# server holds is copied into each child's page table at fork and torn down at its exit.
-SERVER_BOOTSTRAP = """import marshal, os, sys
-_size, _code = int(sys.argv.pop(1)), b""
-while len(_code) < _size:
-    _chunk = os.read(0, _size - len(_code))
-    if not _chunk:
-        sys.exit(3)
-    _code += _chunk
-_code = marshal.loads(_code)
-exec(_code)
-"""
-
-
 class SandboxUnavailable(RuntimeError):
     """Strict mode was asked for and a layer is missing."""
 
@@ -71,7 +58,7 @@ class IsolationReport:
         return {"mode": self.mode, "layers": dict(self.layers), "missing": self.missing, "notes": list(self.notes)}
 
 
-def _run_python(python: str, code: str, what: str, stdin: bytes = b"") -> bytes:
+def run_python(python: str, code: str, what: str, stdin: bytes = b"") -> bytes:
     """Runs ``code`` in the sandbox interpreter (isolated mode, as the server runs) and returns its stdout;
     if it cannot, a SandboxUnavailable that says why."""
     try:
@@ -93,7 +80,7 @@ def _describe_interpreter(python: str) -> dict:
              "                  if name.endswith(('.dist-info', '.egg-info', '.egg-link', '.pth')))\n"
              "print(json.dumps({'paths': paths + site.getsitepackages(), 'version': sys.version, "
              "'packages': packages}))")
-    return json.loads(_run_python(python, probe, "report its paths"))
+    return json.loads(run_python(python, probe, "report its paths"))
 
 
 def interpreter_paths(python: str) -> tuple[str, ...]:
@@ -156,23 +143,10 @@ def probe(mode: str) -> IsolationReport:
     return report
 
 
-@lru_cache(maxsize=None)
-def server_bytecode(python: str) -> bytes:
-    """``server.py`` compiled and marshalled by ``python`` itself: marshal data belongs to one
-    interpreter version, and the sandbox interpreter need not be the harness's."""
-    source = Path(__file__).with_name("server.py").read_bytes()
-    compile_it = ("import marshal, sys; sys.stdout.buffer.write(marshal.dumps("
-                  "compile(sys.stdin.buffer.read(), 'sandbox/server.py', 'exec')))")
-    bytecode = _run_python(python, compile_it, "compile the execution server", stdin=source)
-    if not bytecode:
-        raise SandboxUnavailable(f"sandbox python {python!r} does not run Python: it printed no bytecode")
-    return bytecode
-
-
 def server_command(report: IsolationReport, python: str, worker: int, settings: dict,
                    tmpfs_mb: int) -> list[str]:
     """The argv that starts one execution server for ``worker`` inside the available layers. The
-    server's bytecode (:func:`server_bytecode`) must then be written to its stdin."""
+    server's bytecode (:func:`sandbox.bytecode.server_bytecode`) must then be written to its stdin."""
     system = [p for p in SYSTEM_PATHS if os.path.exists(p)]
     binds = system + list(interpreter_paths(python))
     # An interpreter under /tmp (a CI runner's or a container's virtual environment) is bound into its own

@@ -20,8 +20,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sandbox.isolation import (IsolationReport, SandboxUnavailable, probe, scrubbed_environment, server_bytecode,
-                               server_command)
+from sandbox.bytecode import server_bytecode
+from sandbox.isolation import IsolationReport, SandboxUnavailable, probe, scrubbed_environment, server_command
 from sandbox.scorers import scorer_for
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,6 @@ class _Server:
         if not hello:
             self.close()
             raise RuntimeError(f"execution server failed to start: {' '.join(argv[:3])} ...")
-        self.info = json.loads(hello)
 
     def run(self, payload: dict[str, Any], trusted: bytes) -> dict[str, Any] | None:
         """One job: a 25-byte head with both sizes, the job, then the part only the tests' process reads."""

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from sandbox import server
+from sandbox.codec import decode_value
+from sandbox.reasons import describe, short
 
 if TYPE_CHECKING:
     from sandbox.pool import Job, Limits
@@ -149,7 +150,7 @@ def _calls_crossing(job: "Job") -> tuple[dict[str, Any], bytes]:
 
 def mtpb_equivalent(got: Any, expected: Any, was_series: bool = False) -> bool:
     """The comparison half of the original MTPB ``check_equivalence``, on the value the program's process
-    has already coerced towards the expected type (``server.mtpb_convert``): pandas Series with
+    has already coerced towards the expected type (``sandbox.printing.mtpb_convert``): pandas Series with
     ``np.allclose``, bools in string space, floats within 1e-6, the other plain types with ``==``."""
     try:
         import numpy as np  # here, not through sys.modules: another worker thread may be importing it
@@ -222,17 +223,17 @@ def _decide_printed(job: "Job", reply: dict[str, Any]) -> Decision:
         return Decision(False, "failed", "printed %s, %s, which is not plain data" % (shown, str(report["unencodable"])[:200]),
                         None)
     try:
-        got = server.decode_value(report["value"])
+        got = decode_value(report["value"])
     except (ValueError, TypeError, KeyError, OverflowError, MemoryError):
         return Decision(False, "failed", "the program's report is not plain data", None)
     if job.scorer == "mtpb":
         try:
             passed = mtpb_equivalent(got, expected, report.get("series") is True)
         except Exception as exc:
-            return Decision(False, "failed", "comparison failed: " + server._describe(exc), None)
+            return Decision(False, "failed", "comparison failed: " + describe(exc), None)
     else:
         passed = strict_equivalent(got, expected)
-    reason = "" if passed else "printed %s, expected %s" % (shown, server._short(expected))
+    reason = "" if passed else "printed %s, expected %s" % (shown, short(expected))
     if passed:
         return Decision(True, "passed", "", None)
     if error:

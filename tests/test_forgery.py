@@ -285,6 +285,17 @@ def test_a_program_cannot_break_the_next_programs_tests():
     assert [r.passed for r in results] == [True, True, False, True], results
 
 
+def test_a_tests_process_no_program_touched_is_kept():
+    """The other half: the tests' process restores its own limits before it reports, so the server's check
+    after the job finds it as it was and keeps it (it used to race the report and replace it under load)."""
+    test = ("import os\ndef check(candidate):\n    assert candidate(2) == 4\n"
+            "    raise AssertionError('tests in %d' % os.getpid())\n")
+    with SandboxPool(workers=1, preload=()) as pool:
+        reasons = {pool.run_one(Job(program=RIGHT_PROGRAM, mode="assert", limits=LIMITS, test=test,
+                                    entry_point="double")).reason for _ in range(100)}
+    assert len(reasons) == 1 and "tests in" in next(iter(reasons)), reasons
+
+
 def test_evalplus_tiers_are_data_and_reasons_never_hold_the_expected_output():
     """HumanEval+-style: the tests' process computes the reference's outputs and decides each tier; the
     reason (which passes through the server) says what the program returned, never what was expected."""
@@ -307,7 +318,7 @@ def test_evalplus_tiers_are_data_and_reasons_never_hold_the_expected_output():
 def test_a_reported_array_cannot_make_the_harness_allocate_without_bound():
     """The report is at most 1 MiB, but a dtype names its own item size: decoding a claimed 400 MB string
     array (or a huge scalar) in the harness is refused, and a small real array still decodes."""
-    from sandbox.server import decode_value
+    from sandbox.codec import decode_value
 
     with pytest.raises(ValueError):
         decode_value({"ndarray": ["<U100000000", [1], ["a"]]})

@@ -231,9 +231,23 @@ def test_no_isolation_still_contains_limits():
     assert result.status == "timeout" and not result.passed, result
 
 
+def test_a_server_killed_mid_job_costs_its_neighbours_nothing():
+    """Without a PID namespace a program can kill its server: the job that killed it is retried once on a
+    fresh server (and fails as a sandbox error), and the jobs after it run on the fresh server."""
+    killer = job("import os\nos.kill(os.getppid(), 9)\n" + GOOD)
+    jobs = [("good_0", job(GOOD)), ("killer", killer), ("good_1", job(GOOD)), ("good_2", job(GOOD)),
+            ("wrong", job("def double(x):\n    return x\n")), ("good_3", job(GOOD))]
+    with SandboxPool(workers=1, mode="none", preload=()) as pool:
+        results = dict(pool.run_many(jobs))
+    assert results["killer"].status == "sandbox_error", results["killer"]
+    assert results["wrong"].status == "failed", results["wrong"]
+    assert all(results[f"good_{i}"].passed for i in range(4)), results
+
+
 def test_sandbox_python_option(tmp_path):
     import sys
 
+    import sandbox.bytecode as bytecode
     import sandbox.isolation as isolation
 
     with SandboxPool(workers=1, python=sys.executable) as pool:
@@ -243,12 +257,12 @@ def test_sandbox_python_option(tmp_path):
         with SandboxPool(workers=1, python=missing) as pool:
             pool.run_one(job(GOOD))
     with pytest.raises(isolation.SandboxUnavailable, match="does not run Python"):
-        isolation.server_bytecode("/bin/true")
+        bytecode.server_bytecode("/bin/true")
     old_python = tmp_path / "python-too-old"
     old_python.write_text("#!/bin/sh\necho 'SyntaxError: invalid syntax' >&2\nexit 1\n")
     old_python.chmod(0o755)
     with pytest.raises(isolation.SandboxUnavailable, match="cannot compile the execution server: SyntaxError"):
-        isolation.server_bytecode(str(old_python))
+        bytecode.server_bytecode(str(old_python))
 
 
 @pytest.mark.parametrize("mode", ["auto", "none"])

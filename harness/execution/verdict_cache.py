@@ -1,8 +1,8 @@
 """A persistent cache of sandbox verdicts, keyed by everything that decides a verdict.
 
 A key hashes the job (program, tests or expected value, scorer, limits) and the sandbox context (isolation
-layers), inside a namespace made of the harness's version, the code that decides verdicts (the execution server and
-the scorers' table) and the sandbox
+layers), inside a namespace made of the harness's version, the code that decides verdicts (every module of the
+execution server and the scorers' table) and the sandbox
 interpreter's fingerprint (its version and installed packages), so a change to any of them misses the cache.
 Only verdicts a rerun would repeat are stored: passes and ordinary failures, never timeouts, kills or
 sandbox errors, which depend on the machine's load. A cache file that is not a readable database is moved
@@ -21,18 +21,16 @@ from pathlib import Path
 from typing import Any
 
 import harness
-import sandbox
 from harness.errors import InputError
+from sandbox.bytecode import deciding_code_sha256
 from sandbox.isolation import interpreter_fingerprint
 from sandbox.pool import Execution, Job
 
 log = logging.getLogger(__name__)
 
 CACHEABLE_STATUSES = frozenset({"passed", "failed", "error", "syntax_error"})
-# The code that decides a verdict: the execution server and the scorers' table (its comparisons run here).
-_DECIDING_CODE = hashlib.sha256(b"".join(
-    (Path(sandbox.__file__).resolve().parent / name).read_bytes() for name in ("server.py", "scorers.py")
-)).hexdigest()
+# The code that decides a verdict: every module of the execution server and the scorers' table.
+_DECIDING_CODE = deciding_code_sha256()
 
 
 def job_key(job: Job, context: dict[str, Any]) -> str:

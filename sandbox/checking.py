@@ -1,0 +1,88 @@
+"""The tests of an assert-style or data-driven job, run in the tests' process against the program's.
+
+In: the job's trusted part (tests, the problem's helpers, or HumanEval+'s inputs and reference) and the
+channel to the program's process. Out: one report: passed or failed, why, and for HumanEval+ the verdict of
+each tier. Only this process decides, and only after the tests have finished.
+"""
+
+from sandbox.evalplus import evalplus_tiers
+from sandbox.plan import planned_calls, planned_inputs
+from sandbox.proxies import Fatal, Proxy, TestSide
+from sandbox.reasons import describe
+
+
+def run_tests(job, trusted, link, report, memo):
+    """The tests' process: the problem's helpers and tests, with the program's functions bound to proxies.
+    Only this process decides, and only after the tests have finished. ``memo`` is kept while the same
+    problem's jobs follow one another (the reference's outputs on HumanEval+'s inputs)."""
+    side = TestSide(link)
+    namespace = {}
+    try:
+        exec(compiled(trusted.get("helpers") or "", "<helpers>"), namespace)
+    except BaseException as exc:
+        report({"passed": False, "status": "sandbox_error",
+                "reason": "the problem's helpers do not run: " + describe(exc)})
+        return
+    reference = namespace.get(trusted.get("entry_point") or "")
+    if trusted.get("entry_point"):
+        # The first calls go out now, before the program has run: it reads them once it has (its "ready"
+        # and the first replies then come in one go).
+        side.expect(trusted["entry_point"], planned_inputs(trusted) if job["mode"] == "evalplus"
+                    else planned_calls(trusted["test"]))
+        try:
+            side.send_ahead()
+        except Fatal:  # the program's process is gone: the first call says so, in the tests' own terms
+            pass
+    first = link.recv()
+    if first is None:
+        report({"passed": False, "candidate_gone": True})
+        return
+    if not first.get("ready"):  # the program did not run: say how, in words it cannot turn into a pass
+        report({"passed": False, "status": "syntax_error" if first.get("status") == "syntax_error" else "error",
+                "reason": str(first.get("error"))[:400],
+                "turn": first.get("turn") if type(first.get("turn")) is int else None})
+        return
+    names = list(trusted.get("names") or ())
+    entry_point = trusted.get("entry_point") or ""
+    if entry_point and entry_point not in names:
+        names.append(entry_point)
+    for name in names:
+        namespace[name] = Proxy(name, side.call)
+    tiers = None
+    try:
+        if job["mode"] == "evalplus":
+            tiers = []  # filled tier by tier: one decided before the program ended keeps its verdict
+            evalplus_tiers(trusted, reference, namespace[entry_point], memo, tiers)
+            failure = next((reason for _, ok, reason in tiers if not ok), None)
+        else:
+            exec(compiled(trusted["test"] + "\n", "<tests>"), namespace)
+            if entry_point:  # HumanEval style: the tests define check(candidate)
+                namespace["check"](namespace[entry_point])
+            failure = None
+    except BaseException as exc:
+        failure = describe(exc) or "AssertionError"
+    if side.fatal is not None:
+        reason, gone = side.fatal
+        message = {"passed": False, "status": "failed", "reason": reason, "candidate_gone": gone}
+    else:
+        message = {"passed": failure is None, "status": "passed" if failure is None else "failed",
+                   "reason": failure or ""}
+    if tiers is not None:  # a tier finished before the program ended (its time limit, say) keeps its verdict
+        message["tiers"] = dict([("base", False), ("plus", False)] + [(name, ok) for name, ok, _ in tiers])
+    report(message)
+
+
+_COMPILED = {}
+_COMPILED_ENTRIES = 4096
+
+
+def compiled(source, filename):
+    """The code of trusted source, compiled once per source in this process (the same problem's tests come
+    back job after job; a code object is never changed by running it)."""
+    key = (source, filename)
+    code = _COMPILED.get(key)
+    if code is None:
+        if len(_COMPILED) >= _COMPILED_ENTRIES:
+            _COMPILED.clear()
+        code = _COMPILED[key] = compile(source, filename, "exec")
+    return code

@@ -1,0 +1,133 @@
+"""Between jobs: nothing a job left may reach the next.
+
+In: the server's job directory and its tests' process after a job. Out: every process the job left
+killed and reaped (double-forked daemons included), the channel's pipes emptied, the tests' process
+replaced if the program changed it, and the job directory empty and private again (or made anew).
+"""
+
+import os
+import signal
+import stat
+import time
+
+
+def fresh_workdir(workdir, work_root, reserved, is_pid1):
+    """The job directory, empty and private. It is reused while a job leaves it untouched (cheaper
+    than a new one per job); otherwise it is removed and made anew, and inside the sandbox, where
+    /tmp is this server's own, whatever a program left elsewhere in /tmp goes too."""
+    if workdir is not None:
+        try:
+            info = os.lstat(workdir)
+            clean = (stat.S_ISDIR(info.st_mode) and stat.S_IMODE(info.st_mode) == 0o700
+                     and not os.listdir(workdir))
+            if clean and is_pid1:
+                clean = set(os.listdir(work_root)) - reserved == {os.path.basename(workdir)}
+        except OSError:
+            clean = False
+        if clean:
+            return workdir
+        if is_pid1:
+            for entry in set(os.listdir(work_root)) - reserved:
+                remove(os.path.join(work_root, entry))
+            if set(os.listdir(work_root)) - reserved:
+                # Something could not be removed: end this server; the pool starts a fresh one
+                # with an empty /tmp, so nothing reaches the next job.
+                os._exit(3)
+        else:
+            remove(workdir)
+    while True:
+        path = os.path.join(work_root, "exec-" + os.urandom(6).hex())
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            continue
+        # Set here, inherited by every child: cheaper than each child setting them after its fork.
+        os.environ["HOME"] = path
+        os.environ["TMPDIR"] = path
+        return path
+
+
+def kill_leftovers(tests, is_pid1):
+    """Kill everything the job left behind, setsid daemons included, and reap it; only the tests'
+    process stays. Then empty the channel's pipes, so that nothing a job wrote reaches the next. Returns the
+    tests' process to keep, or None when it died or was changed and has been ended (a new one is due)."""
+    keep = tests.pid if tests is not None else None
+    for _ in range(100):
+        others = [pid for pid in processes(is_pid1) if pid != keep]
+        for pid in others:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        try:
+            while True:
+                pid = os.waitpid(-1, os.WNOHANG)[0]
+                if not pid:
+                    break
+                if pid == keep:  # killed during the job: a new one for the next
+                    tests.closed()
+                    tests = keep = None
+        except ChildProcessError:
+            pass
+        if not others:
+            break
+        time.sleep(0.001)
+    if tests is not None:
+        if tests.tampered():
+            tests.end()
+            return None
+        tests.drain()
+    return tests
+
+
+def processes(is_pid1):
+    """Processes to consider: in a PID namespace of our own, all but this one; else our children
+    (what a program double-forks reparents to us, the subreaper)."""
+    if not is_pid1:
+        return _children()
+    return [int(entry) for entry in os.listdir("/proc") if entry.isdigit() and entry != "1"]
+
+def _children():
+    me = str(os.getpid())
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry) as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[1] == me:
+                children.append(int(entry))
+    return children
+
+def remove(path):
+    """Remove a file or a tree a program may have made unreadable (modes 0, read-only folders).
+    Iterative and silent: whatever stays behind is caught by the check in ``fresh_workdir``."""
+    pending, folders = [path], []
+    while pending:
+        current = pending.pop()
+        try:
+            info = os.lstat(current)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(info.st_mode):
+            try:
+                os.unlink(current)
+            except OSError:
+                pass
+            continue
+        try:
+            os.chmod(current, 0o700)
+        except OSError:
+            pass
+        folders.append(current)
+        try:
+            pending.extend(os.path.join(current, entry) for entry in os.listdir(current))
+        except OSError:
+            pass
+    for folder in reversed(folders):
+        try:
+            os.rmdir(folder)
+        except OSError:
+            pass

@@ -1,0 +1,152 @@
+"""The worker's tests' process: the server's handle on it, and the loop it runs.
+
+In (per job, from the server): the job's mode, limits and sequence number on a control pipe, and the
+job's trusted part (tests, helpers, inputs), read straight from the protocol pipe so that the server never
+holds it. Out: one report frame per job on its result pipe (``sandbox.checking`` decides), one byte on its
+acknowledgement pipe once the trusted part is read.
+"""
+
+import json
+import os
+import resource
+import select
+import signal
+import sys
+
+from sandbox.channel import Link, read_exactly
+from sandbox.checking import run_tests
+from sandbox.children import close_all_but
+from sandbox.collect import pidfd_open
+
+
+class TestsProcess:
+    """The worker's tests' process, kept between jobs (a fork per job would cost as much as the program's
+    own). It is forked from the server before any job: it holds the server's code and nothing of any job
+    but the one it runs. Per job it reads its trusted part from the protocol pipe, runs the tests against
+    the program's process over the channel, and writes one report frame. It is in its own session, not
+    dumpable, in ``/`` with no writable directory on ``sys.path``; if it ends or may be in a bad state
+    (killed by a program, timed out) the server ends it and forks a new one."""
+
+    def __init__(self, proto_fd, max_fd, work_root):
+        control_r, self.control_w = os.pipe()
+        self.ack_r, ack_w = os.pipe()
+        self.res_r, res_w = os.pipe()
+        self.to_program_r, to_program_w = os.pipe()
+        to_tests_r, self.to_tests_w = os.pipe()
+        self.to_tests_r = os.dup(to_tests_r)  # the server's copy, to empty the pipe between jobs
+        keep = (proto_fd, control_r, ack_w, res_w, to_program_w, to_tests_r)
+        self.pid = os.fork()
+        if self.pid == 0:
+            try:
+                os.setsid()
+                close_all_but(keep, max_fd)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                os.chdir("/")
+                root = os.path.abspath(work_root)
+                sys.path[:] = [p for p in sys.path if p and not os.path.abspath(p).startswith(root)]
+                tests_main(keep)
+            except BaseException:
+                os._exit(70)
+            os._exit(0)
+        for fd in (control_r, ack_w, res_w, to_program_w, to_tests_r):
+            os.close(fd)
+        self.pidfd = pidfd_open(self.pid)
+        self.control = Link(None, self.control_w)
+        self.state = self._state()
+
+    def _state(self):
+        """What a process of the same uid can change in another: resource limits (prlimit), scheduling."""
+        limits = tuple(resource.prlimit(self.pid, which) for which in _LIMITS)
+        return limits, os.getpriority(os.PRIO_PROCESS, self.pid), os.sched_getaffinity(self.pid)
+
+    def tampered(self):
+        """Whether a finished job's processes changed it (lowered its limits, reniced it): then it is
+        replaced, so that one program cannot slow or break the next program's tests. A stop is undone."""
+        try:
+            os.kill(self.pid, signal.SIGCONT)
+            return self._state() != self.state
+        except OSError:
+            return True
+
+    def start_job(self, job, trusted_size, sequence, resource_limits):
+        self.control.send({"job": {"mode": job["mode"]}, "size": trusted_size, "sequence": sequence,
+                           "limits": [[which, soft] for which, soft, _ in resource_limits
+                                      if which in (resource.RLIMIT_AS, resource.RLIMIT_CPU)]})
+
+    def candidate_gone(self, sequence):
+        try:
+            self.control.send({"gone": sequence})
+        except OSError:
+            pass
+
+    def acknowledged(self):
+        """Whether the job's trusted part was read (one byte per job on the ack pipe)."""
+        if not select.select([self.ack_r], [], [], 0)[0]:
+            return False
+        return os.read(self.ack_r, 1) == b"k"
+
+    def drain(self):
+        """Empty the channel: nothing a finished job's processes wrote may reach the next job."""
+        for fd in (self.to_tests_r, self.to_program_r):
+            while select.select([fd], [], [], 0)[0]:
+                os.read(fd, 1 << 16)
+
+    def end(self):
+        """Kill it; its wait status."""
+        for kill in (lambda: os.killpg(self.pid, signal.SIGKILL), lambda: os.kill(self.pid, signal.SIGKILL)):
+            try:
+                kill()
+            except OSError:
+                pass
+        try:
+            status = os.waitpid(self.pid, 0)[1]
+        except ChildProcessError:
+            status = 0
+        self.closed()
+        return status
+
+    def closed(self):
+        for fd in (self.control_w, self.ack_r, self.res_r, self.to_program_r, self.to_tests_w, self.to_tests_r,
+                   self.pidfd):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
+
+_LIMITS = tuple(getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_"))
+
+
+def tests_main(fds):
+    """The tests' process's loop: one job at a time, until the server closes the control pipe."""
+    proto_in, control_r, ack_w, res_w, to_program_w, to_tests_r = fds
+    control = Link(control_r, None)
+    original = dict((which, resource.getrlimit(which)) for which in (resource.RLIMIT_AS, resource.RLIMIT_CPU))
+    memo_for, memo = None, {}
+    while True:
+        message = control.recv()
+        if message is None:
+            return
+        if "job" not in message:  # a program's end announced after its tests had finished
+            continue
+        trusted = read_exactly(proto_in, int(message["size"]))
+        if trusted is None:
+            return
+        os.write(ack_w, b"k")
+        used = resource.getrusage(resource.RUSAGE_SELF)
+        for which, soft in message["limits"]:
+            if which == resource.RLIMIT_CPU:
+                soft = int(used.ru_utime + used.ru_stime) + int(soft)
+            resource.setrlimit(which, (soft, resource.getrlimit(which)[1]))
+        link = Link(to_tests_r, to_program_w, control, message["sequence"])
+        reports = []
+        if trusted != memo_for:
+            memo_for, memo = trusted, {}
+        run_tests(message["job"], json.loads(trusted), link, reports.append, memo)
+        # Back to what the server checks after every job, before the report: once the server has the
+        # report it compares them, and limits still lowered would count as a program's tampering.
+        for which, limits in original.items():
+            resource.setrlimit(which, limits)
+        Link(None, res_w).send(reports[0])
+        del trusted, link, reports
