@@ -12,7 +12,6 @@ from harness import validate_input as validate
 from harness.backends.registry import DEFAULT_BACKEND, backend_spec, built_in_options, plug_ins
 from harness.backends.spec import boolean, choice, integer, optional, text
 from harness.errors import InputError
-from harness.runs import shards
 from harness.suites.yaml_input import load_yaml_file
 
 
@@ -164,5 +163,5 @@ _CHECKS: dict[str, Callable[[Any, str, str], Any]] = {
     "timeout": lambda v, n, s: validate.number(v, n, above=0, maximum=86400, file=s),
     "memory_mb": integer(64, 1 << 30), "dedup": boolean, "verdict_cache": boolean, "results_dir": text,
     "run_name": optional(validate.run_name), "overwrite": boolean, "resume": boolean,
-    "shard": optional(shards.check_spec), "merge_when_complete": boolean,
+    "shard": optional(validate.shard_spec), "merge_when_complete": boolean,
 }

@@ -159,3 +159,23 @@ def writable_file(path: Path, field: str) -> Path:
     except OSError as exc:
         raise InputError(f"cannot write here ({exc.strerror})", file=str(path), field=field) from None
     return path
+
+
+MAX_SHARDS = 1_000_000
+
+
+def shard_spec(value: object, name: str, source: str) -> str:
+    """The spec as given (``i/N``, ``auto``, ``auto/N``), checked for form; ``auto`` is resolved later,
+    from the environment of the task that runs it."""
+    if not isinstance(value, str) or not re.fullmatch(r"(\d+|auto)/\d+|auto", value):
+        raise InputError(f"must be i/N (0 <= i < N), auto (SLURM array) or auto/N (JOB_COMPLETION_INDEX), "
+                         f"got {value!r}", file=source, field=name)
+    if value != "auto":
+        index, count = value.split("/")
+        if not 1 <= int(count) <= MAX_SHARDS:
+            raise InputError(f"the number of shards must be 1 to {MAX_SHARDS}, got {value!r}", file=source,
+                             field=name)
+        if index != "auto" and int(index) >= int(count):
+            raise InputError(f"shard index must be below the number of shards (0 to {int(count) - 1}), got "
+                             f"{value!r}", file=source, field=name)
+    return value

@@ -5,13 +5,11 @@ SLURM array or Kubernetes Indexed Job variables). A shard needs no process group
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from typing import Mapping
 
 from harness.errors import InputError
 
-MAX_SHARDS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -24,23 +22,6 @@ class Shard:
 
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"
-
-
-def check_spec(value: object, name: str, source: str) -> str:
-    """The spec as given (``i/N``, ``auto``, ``auto/N``), checked for form; ``auto`` is resolved later,
-    from the environment of the task that runs it."""
-    if not isinstance(value, str) or not re.fullmatch(r"(\d+|auto)/\d+|auto", value):
-        raise InputError(f"must be i/N (0 <= i < N), auto (SLURM array) or auto/N (JOB_COMPLETION_INDEX), "
-                         f"got {value!r}", file=source, field=name)
-    if value != "auto":
-        index, count = value.split("/")
-        if not 1 <= int(count) <= MAX_SHARDS:
-            raise InputError(f"the number of shards must be 1 to {MAX_SHARDS}, got {value!r}", file=source,
-                             field=name)
-        if index != "auto" and int(index) >= int(count):
-            raise InputError(f"shard index must be below the number of shards (0 to {int(count) - 1}), got "
-                             f"{value!r}", file=source, field=name)
-    return value
 
 
 def resolve(spec: str | None, environ: Mapping[str, str] = os.environ) -> Shard | None:
