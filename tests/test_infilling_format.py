@@ -11,14 +11,14 @@ import torch
 from conftest import needs_shared_data, run_cli
 from harness.backends.base import GenerationRequest, SamplingParams
 from harness.backends.huggingface import HuggingFaceBackend
-from harness.generation.truncation import INFILLING_STOP
+from harness.generation.truncation import INFILLING_STOP, StopRule
 from harness.suites.registry import resolve_suite
 from harness.backends.tiny_models import tiny_model_path
 
 
 def _request(prefix: str, suffix: str | None, tokens: int = 8) -> GenerationRequest:
     return GenerationRequest(prompt=prefix, max_new_tokens=tokens, seed=3, suffix=suffix,
-                             stop=INFILLING_STOP)
+                             stop=INFILLING_STOP if suffix is not None else StopRule())
 
 
 def test_prompt_layout_is_pre_prefix_suf_suffix_mid():
@@ -47,7 +47,7 @@ def test_generation_stops_at_eot_and_drops_it():
     backend.model.lm_head.register_forward_hook(lambda module, args, output: only_eot.expand_as(output))
     result = backend.generate([_request("def f():\n    ", "\n", tokens=8)], SamplingParams(temperature=0))[0]
     assert result.new_tokens == 1 and result.text == ""
-    # Without a suffix, <EOT> is an ordinary token: generation runs to its budget.
+    # Under a rule without the end-of-middle token, <EOT> is an ordinary token: generation runs to its budget.
     plain = backend.generate([_request("def f():\n    ", None, tokens=5)], SamplingParams(temperature=0))[0]
     assert plain.new_tokens == 5
 
