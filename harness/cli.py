@@ -65,7 +65,8 @@ def _add_evaluate_command(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--k", default=[1], type=validate.flag(validate.integer_list, minimum=1),
                           help="comma-separated k values for pass@k (default 1)")
     evaluate.add_argument("--workers", type=validate.integer_flag(minimum=1, maximum=1024), default=2)
-    evaluate.add_argument("--sandbox", choices=["auto", "strict", "none"], default="auto")
+    evaluate.add_argument("--sandbox", type=validate.flag(validate.sandbox_mode), default="auto",
+                          help="isolation: auto (default; warns about missing layers), full (refuse without all), none")
     evaluate.add_argument("--sandbox-python")
     evaluate.add_argument("--timeout", type=validate.number_flag(above=0, maximum=86400), default=10.0,
                           help="floor of the per-program limit in seconds (default 10; evalplus's is 1)")
@@ -300,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         print(f"error: {exc.one_line()}", file=sys.stderr)
         return InputError.exit_code
-    except SandboxUnavailable as exc:  # --sandbox strict without every layer, or a --sandbox-python that does not run
+    except SandboxUnavailable as exc:  # --sandbox full without every layer, or a --sandbox-python that does not run
         print(f"error: {exc}", file=sys.stderr)
         return InputError.exit_code
     except BackendError as exc:

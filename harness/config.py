@@ -159,7 +159,7 @@ _CHECKS: dict[str, Callable[[Any, str, str], Any]] = {
     "feedback": optional(choice("none", "errors", "tests")), "max_repairs": optional(integer(0, 100)),
     "threads": optional(integer(1, 4096)),
     "problems": lambda v, n, s: validate.string_list(v, n, s), "limit": optional(integer(1)),
-    "workers": integer(1, 1024), "sandbox": choice("auto", "strict", "none"), "sandbox_python": optional(text),
+    "workers": integer(1, 1024), "sandbox": validate.sandbox_mode, "sandbox_python": optional(text),
     "timeout": lambda v, n, s: validate.number(v, n, above=0, maximum=86400, file=s),
     "memory_mb": integer(64, 1 << 30), "dedup": boolean, "verdict_cache": boolean, "results_dir": text,
     "run_name": optional(validate.run_name), "overwrite": boolean, "resume": boolean,

@@ -66,8 +66,8 @@ def _add_sampling(parser: argparse.ArgumentParser) -> None:
 def _add_execution(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("--workers", type=int_flag, help="parallel sandbox workers (default 2)")
-    add("--sandbox", choices=["auto", "strict", "none"], help="isolation: auto (default; warns about missing "
-                                                             "layers), strict (refuse without all), none")
+    add("--sandbox", type=validate.flag(validate.sandbox_mode),
+        help="isolation: auto (default; warns about missing layers), full (refuse without all), none")
     add("--sandbox-python", help="interpreter that runs the programs (needs numpy/pandas for some suites)")
     add("--timeout", type=float_flag, help="floor of the per-program limit in seconds (default 10)")
     add("--memory-mb", type=int_flag, help="address-space limit per program in MB, 64 or more (default 4096)")

@@ -8,6 +8,7 @@ values, so ``--k 0`` and ``k: 0`` are refused with the same words.
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import os
 import re
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from harness.errors import InputError
+from sandbox.isolation import LEGACY_MODES, MODES
 
 T = TypeVar("T")
 
@@ -179,3 +181,11 @@ def shard_spec(value: object, name: str, source: str) -> str:
             raise InputError(f"shard index must be below the number of shards (0 to {int(count) - 1}), got "
                              f"{value!r}", file=source, field=name)
     return value
+
+
+def sandbox_mode(value: Any, field: str, file: str | None = None) -> str:
+    """``--sandbox``: auto, full or none; ``strict`` (full's earlier name) is read as full, with a warning."""
+    if isinstance(value, str) and value in LEGACY_MODES:
+        logging.getLogger("harness").warning("--sandbox %s is now called --sandbox %s", value, LEGACY_MODES[value])
+        value = LEGACY_MODES[value]
+    return text(value, field, file, MODES)

@@ -39,7 +39,7 @@ SCRUBBED_ENV = {
 
 
 class SandboxUnavailable(RuntimeError):
-    """Strict mode was asked for and a layer is missing."""
+    """``--sandbox full`` was asked for and a layer is missing."""
 
 
 @dataclass(frozen=True)
@@ -107,8 +107,12 @@ def _bwrap_works(bwrap: str) -> tuple[bool, str]:
     return proc.returncode == 0, proc.stderr.strip()
 
 
+MODES = ("auto", "full", "none")
+LEGACY_MODES = {"strict": "full"}  # full's earlier name, still accepted (``strict`` is also a scorer's name)
+
+
 def probe(mode: str) -> IsolationReport:
-    """Find out which layers are available; in ``strict`` mode refuse to go on without all of them."""
+    """Find out which layers are available; in ``full`` mode refuse to go on without all of them."""
     notes: list[str] = []
     bwrap = shutil.which("bwrap")
     namespaces = False
@@ -135,8 +139,8 @@ def probe(mode: str) -> IsolationReport:
         "scrubbed_environment": True,
     }
     report = IsolationReport(mode=mode, layers=layers, notes=notes)
-    if mode == "strict" and report.missing:
-        raise SandboxUnavailable(f"--sandbox strict: missing isolation layers {', '.join(report.missing)} "
+    if mode == "full" and report.missing:
+        raise SandboxUnavailable(f"--sandbox full: missing isolation layers {', '.join(report.missing)} "
                                  f"({'; '.join(notes)}); install bubblewrap or use --sandbox auto")
     if report.missing and mode != "none":
         log.warning("sandbox: isolation layers MISSING: %s (%s)", ", ".join(report.missing), "; ".join(notes))

@@ -133,11 +133,11 @@ def test_bad_run_options_exit_2(cli, tmp_path, args, needle):
     assert out.returncode == 2 and needle in out.stderr and "Traceback" not in out.stderr, out.stderr
 
 
-def test_strict_sandbox_without_bubblewrap_is_one_line_exit_2(cli, tmp_path):
-    out = cli("run", "--model", "reference", "--limit", "1", "--sandbox", "strict", "--results-dir", str(tmp_path),
+def test_full_sandbox_without_bubblewrap_is_one_line_exit_2(cli, tmp_path):
+    out = cli("run", "--model", "reference", "--limit", "1", "--sandbox", "full", "--results-dir", str(tmp_path),
               env_extra={"PATH": str(tmp_path)})  # no bwrap on this PATH
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
-    assert "--sandbox strict: missing isolation layers" in out.stderr.strip().splitlines()[-1]
+    assert "--sandbox full: missing isolation layers" in out.stderr.strip().splitlines()[-1]
 
 
 def test_existing_results_are_not_overwritten(cli, tmp_path):
@@ -173,3 +173,25 @@ def test_flash_attention_without_flash_attn_is_one_line_exit_2(cli, tmp_path):
               "--results-dir", str(tmp_path))
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-2000:]
     assert "needs the flash-attn package" in out.stderr.strip().splitlines()[-1]
+
+
+def test_sandbox_strict_is_read_as_full_and_an_old_strict_run_resumes(cli, tmp_path):
+    """``--sandbox full`` was called ``strict`` (also a scorer's name): the old name still works, and a run
+    folder that recorded it resumes under the new one (``--sandbox none``, so that it runs anywhere: the
+    names, not the layers, are under test)."""
+    args = ("run", "--model", "reference", "--limit", "2", "--results-dir", str(tmp_path), "--run-name", "r",
+            "--no-verdict-cache", "--sandbox")
+    refused = cli(*args, "strict", env_extra={"PATH": str(tmp_path)})  # no bwrap: full refuses, by its new name
+    assert refused.returncode == 2 and "--sandbox strict is now called --sandbox full" in refused.stderr
+    assert "--sandbox full: missing isolation layers" in refused.stderr.strip().splitlines()[-1]
+    assert cli(*args, "none").returncode == 0
+    config = tmp_path / "r" / "config.yaml"
+    assert "sandbox: none" in config.read_text()
+    # An interrupted run recorded before the rename, with sandbox: strict.
+    config.write_text(config.read_text().replace("sandbox: none", "sandbox: strict"))
+    (tmp_path / "r" / "summary.json").unlink()
+    other = cli(*args, "auto", "--resume")
+    assert other.returncode == 2 and "this run has sandbox='auto' but the interrupted run had 'strict'" in other.stderr
+    resumed = cli(*args, "full", "--resume", env_extra={"PATH": str(tmp_path)})
+    assert "cannot resume" not in resumed.stderr  # the recorded strict is today's full ...
+    assert "--sandbox full: missing isolation layers" in resumed.stderr  # ... which then needs every layer

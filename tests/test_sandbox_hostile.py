@@ -216,12 +216,12 @@ def test_isolation_is_reported(batch, host):
     assert layers["process_limit"] == ("BlockingIOError" in results["fork_bomb"].reason)
 
 
-def test_strict_mode_refuses_without_layers(monkeypatch):
+def test_full_mode_refuses_without_layers(monkeypatch):
     import sandbox.isolation as isolation
 
     monkeypatch.setattr(isolation.shutil, "which", lambda name: None)
     with pytest.raises(isolation.SandboxUnavailable, match="missing isolation layers"):
-        isolation.probe("strict")
+        isolation.probe("full")
 
 
 def test_no_isolation_still_contains_limits():

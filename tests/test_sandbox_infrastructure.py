@@ -33,7 +33,7 @@ def venv_under_tmp(tmp_path_factory) -> Path:
 @needs_namespaces
 def test_an_interpreter_under_tmp_runs_programs_and_stays_read_only(venv_under_tmp, tmp_path):
     run = run_cli("-q", "run", "--suite", "core", "--model", "reference", "--problems", CODE_PROMPTS,
-                  "--sandbox-python", str(venv_under_tmp), "--sandbox", "strict", "--no-verdict-cache",
+                  "--sandbox-python", str(venv_under_tmp), "--sandbox", "full", "--no-verdict-cache",
                   "--results-dir", str(tmp_path), "--run-name", "tmp-venv")
     assert run.returncode == 0, run.stderr[-2000:]
     summary = json.loads((tmp_path / "tmp-venv" / "summary.json").read_text())

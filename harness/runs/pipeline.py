@@ -173,7 +173,7 @@ def _prepare(plan: _Plan) -> tuple[RunDirectory, dict[str, Any]]:
 
 def _start(config: RunConfig, suite: Suite, process: ProcessInfo, run_dir: RunDirectory | None) -> _Started:
     """The sandbox pool, then the model: made before the model loads, the pool refuses at once a missing
-    isolation layer (``--sandbox strict``) or a sandbox that cannot run programs (its canary fails)."""
+    isolation layer (``--sandbox full``) or a sandbox that cannot run programs (its canary fails)."""
     try:
         if config.verdict_cache:
             cache_root()  # a bad HARNESS_CACHE is refused now, not after the model has loaded

@@ -29,6 +29,7 @@ from harness.jsonl import json_object_or_none
 from harness.runs.fingerprints import INPUTS, changed_input
 from harness.runs.shards import Shard
 from harness.suites.yaml_input import load_yaml_file
+from sandbox.isolation import LEGACY_MODES
 
 PARTS = "parts"
 # Options that may change between an interrupted run and its resumption: they do not change results.
@@ -148,7 +149,7 @@ class RunDirectory:
         previous = self.recorded_config() or {}
         current = config.as_dict()
         for name, value in current.items():
-            if name not in OPERATIONAL_OPTIONS and previous.get(name) != value:
+            if name not in OPERATIONAL_OPTIONS and _current_name(name, previous.get(name)) != value:
                 raise InputError(f"cannot resume: this run has {name}={value!r} but the interrupted run had "
                                  f"{previous.get(name)!r}; use the same settings or another --run-name",
                                  file=str(path), field=name)
@@ -285,3 +286,8 @@ class PartWriter:
         self._handle.flush()
         os.fsync(self._handle.fileno())
         self._handle.close()
+
+
+def _current_name(option: str, value: Any) -> Any:
+    """A value an older run recorded under the name it had then (``sandbox: strict`` is now ``full``)."""
+    return LEGACY_MODES.get(value, value) if option == "sandbox" and isinstance(value, str) else value
