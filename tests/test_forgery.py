@@ -327,3 +327,41 @@ def test_a_reported_array_cannot_make_the_harness_allocate_without_bound():
     with pytest.raises(ValueError):
         decode_value({"numpy": ["<U100000000", "a"]})
     assert decode_value({"ndarray": ["<i8", [2], [1, 2]]}).tolist() == [1, 2]
+
+
+# Every knob a process of the same uid may turn in another (prlimit, setpriority, sched_setscheduler),
+# turned on every other process it can see: the server (whose state every later program inherits at
+# fork) and the tests' process (kept between jobs).
+SLOW_DOWN_EVERYONE = RIGHT_PROGRAM + (
+    "import os, resource\n"
+    "for pid in os.listdir('/proc'):\n    if not pid.isdigit() or int(pid) == os.getpid():\n        continue\n"
+    "    p = int(pid)\n"
+    "    for change in (lambda: os.sched_setscheduler(p, os.SCHED_IDLE, os.sched_param(0)),\n"
+    "                   lambda: os.setpriority(os.PRIO_PROCESS, p, 19),\n"
+    "                   lambda: resource.prlimit(p, resource.RLIMIT_STACK, (65536, 65536)),\n"
+    "                   lambda: resource.prlimit(p, resource.RLIMIT_DATA, (50 << 20, 50 << 20))):\n"
+    "        try:\n            change()\n        except OSError:\n            pass\n")
+# What a process's own state looks like, as the program's process and the tests' process see it.
+STATE = ("(os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0), resource.getrlimit(resource.RLIMIT_STACK), "
+         "resource.getrlimit(resource.RLIMIT_DATA))")
+
+
+@pytest.mark.skipif(not PID_NAMESPACE, reason="without a PID namespace it would reach the host's processes")
+def test_a_program_cannot_slow_or_limit_later_programs():
+    """A program of the same uid may make the server idle-scheduled, niced, or give it a 64 KiB stack and
+    50 MB of data: every later program on that worker would inherit it at fork (a right solution that
+    recurses or allocates would then fail). The server replaces itself instead; the tests' process too."""
+    reporting = RIGHT_PROGRAM + "import os, resource\nprint(repr(%s))\n" % STATE
+    test = ("import os, resource\ndef check(candidate):\n    assert candidate(2) == 4\n"
+            "    raise AssertionError(repr(%s))\n" % STATE)
+
+    def report() -> Job:
+        return Job(program=reporting, mode="assert", limits=LIMITS, test=test, entry_point="double")
+
+    with SandboxPool(workers=1, preload=()) as pool:
+        before = pool.run_one(report())
+        attack = pool.run_one(_assert_job(SLOW_DOWN_EVERYONE))
+        after = pool.run_one(report())
+    assert attack.passed, attack
+    assert "(0, 0, " in before.stdout and "AssertionError: (0, 0, " in before.reason, before
+    assert (after.stdout, after.reason) == (before.stdout, before.reason), (before, after)
