@@ -140,3 +140,19 @@ def test_built_in_backend_options_are_recorded_as_before():
     assert keys == [key for key in recorded if key != "inputs"]
     assert {key: written[key] for key in keys} == {key: recorded[key] for key in keys}
     assert written["base_url"] == [] and written["device"] == "cpu" and written["kv_reuse"] is True
+
+
+def test_the_registry_knows_every_run_flag_that_is_not_a_config_field():
+    """``RUN_ONLY_FLAGS`` is what keeps a plug-in from taking the run command's other flags: a flag added to
+    ``harness.run_flags`` without a config field must be added there too."""
+    import argparse
+
+    from harness.backends.registry import RUN_ONLY_FLAGS, _flags
+    from harness.config import FIELD_NAMES
+    from harness.run_flags import add_run_options
+
+    parser = argparse.ArgumentParser()
+    add_run_options(parser)
+    field_flags = {flag for name in FIELD_NAMES for flag in _flags(name)}
+    run_only = {flag for flag in parser._option_string_actions if flag.startswith("--") and flag not in field_flags}
+    assert run_only == RUN_ONLY_FLAGS
