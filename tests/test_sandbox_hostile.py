@@ -294,8 +294,10 @@ UNENCODABLE_REASONS = {
     "class name during a call": "def double(x):\n    raise type('E\\udcff', (Exception,), {})('boom')\n",
     "message at import": "raise ValueError('\\udfff boom')\ndef double(x):\n    return 2 * x\n",
     "a forged reply": ("import os, json\ndef double(x):\n    return 2 * x\n"
-                       "for fd in range(3, 8):\n    try:\n        body = json.dumps({'fatal': '\\ud800 boom'}).encode()\n"
-                       "        os.write(fd, len(body).to_bytes(4, 'big') + body)\n    except OSError:\n        pass\n"),
+                       "frames = b''\nfor message in ({'ready': True}, {'fatal': '\\ud800 boom'}):\n"
+                       "    body = json.dumps(message).encode()\n    frames += len(body).to_bytes(4, 'big') + body\n"
+                       "for fd in range(3, 1024):\n    try:\n        os.write(fd, frames)\n    except OSError:\n"
+                       "        pass\n"),
 }
 
 
@@ -309,7 +311,7 @@ def test_reasons_a_program_words_are_always_utf8():
         for text in (result.reason, result.stdout, result.stderr):
             text.encode("utf-8")
     assert "\\ud800 boom" in results["message during a call"].reason
-    assert "E\\udcff: boom" in results["class name during a call"].reason
+    assert "ended during a call: \\ud800 boom" in results["a forged reply"].reason
 
 
 def test_a_reason_that_is_not_utf8_does_not_lose_the_run(tmp_path):
