@@ -138,6 +138,22 @@ ASSERT_TRICKS: dict[str, tuple[str, bool]] = {
     "list subclass pretending to equal everything": (
         "class L(list):\n    def __eq__(self, other):\n        return True\n"
         "def double(x):\n    return L([{e}])[0] if x == 2 else L([{e}])\n", False),
+    # The server's modules are a ``sandbox`` package in every process forked from it: the program's copy is
+    # its own, and what decides runs in the tests' process.
+    "replace the sandbox package's deciding modules in its own process": (
+        "import sys\ndef double(x):\n    return {e}\n"
+        "def passed(*a, **k):\n    report = [v for v in a if callable(v)]\n"
+        "    for r in report:\n        r({'passed': True, 'status': 'passed', 'reason': ''})\n"
+        "for name, module in list(sys.modules.items()):\n    if name.startswith('sandbox'):\n"
+        "        for attr in ('run_tests', 'evalplus_tiers', '_rebuilt_exception', 'reply'):\n"
+        "            if hasattr(module, attr):\n                setattr(module, attr, passed)\n"
+        "sys.modules['sandbox.checking'] = sys.modules['sandbox.proxies'] = None\n", True),
+    "answer every call with the value its reply-maker gets, wrapped as passed": (
+        "import sys\ndef double(x):\n    return {e}\n"
+        "candidate = sys.modules['sandbox.candidate']\nreal = candidate._result\n"
+        "def _result(value, classes, handles):\n    reply = real(value, classes, handles)\n"
+        "    reply.update(passed=True, status='passed', done=True)\n    return reply\n"
+        "candidate._result = _result\n", True),
     "kill its own process group and the tests' process": (
         "import os, signal\ndef double(x):\n    return {e}\nos.kill(-1, signal.SIGKILL)\n", False),
 }
