@@ -154,6 +154,29 @@ ASSERT_TRICKS: dict[str, tuple[str, bool]] = {
         "def _result(value, classes, handles):\n    reply = real(value, classes, handles)\n"
         "    reply.update(passed=True, status='passed', done=True)\n    return reply\n"
         "candidate._result = _result\n", True),
+    # The calls sent ahead in batches (``sandbox.plan``): whatever the program does to the stream, the
+    # tests read one reply per call and decide on the values alone.
+    "replay the first call's reply for every later call": (
+        "import sys\ndef double(x):\n    return {e}\n"
+        "Link = sys.modules['sandbox.channel'].Link\nsend, first = Link.send, []\n"
+        "def replay(self, message):\n    if 'value' in message:\n        first.append(first[0] if first else message)\n"
+        "        message = first[-1]\n    send(self, message)\nLink.send = replay\n", False),
+    "answer a batch's calls in reverse order": (
+        "import sys\ndef double(x):\n    return {e}\n"
+        "Link = sys.modules['sandbox.channel'].Link\nrecv = Link.recv\n"
+        "def reversed_batch(self):\n    request = recv(self)\n    if isinstance(request, dict) and 'batch' in request:\n"
+        "        request['batch'].reverse()\n    return request\nLink.recv = reversed_batch\n", False),
+    "extra replies and an early end mark after every reply": (
+        "import sys\ndef double(x):\n    return {e}\n"
+        "Link = sys.modules['sandbox.channel'].Link\nsend = Link.send\n"
+        "def more(self, message):\n    send(self, message)\n    if 'value' in message:\n"
+        "        send(self, {'value': 4})\n        send(self, {'done': True})\nLink.send = more\n", False),
+    "close every descriptor during the second call": (
+        "import os\ndef double(x):\n    if x == -3:\n        os.closerange(3, 1024)\n    return {e}\n", False),
+    "int subclass whose __eq__ and __hash__ raise": (
+        "class Bad(int):\n    def __eq__(self, other):\n        raise RuntimeError('eq')\n"
+        "    def __hash__(self):\n        raise RuntimeError('hash')\n"
+        "def double(x):\n    return Bad({e})\n", True),
     "kill its own process group and the tests' process": (
         "import os, signal\ndef double(x):\n    return {e}\nos.kill(-1, signal.SIGKILL)\n", False),
 }
