@@ -404,3 +404,24 @@ def test_a_program_cannot_slow_or_limit_later_programs():
     assert attack.passed, attack
     assert "(0, 0, " in before.stdout and "AssertionError: (0, 0, " in before.reason, before
     assert (after.stdout, after.reason) == (before.stdout, before.reason), (before, after)
+
+
+STREAM_TRICKS = ("replay the first call's reply for every later call", "answer a batch's calls in reverse order",
+                 "extra replies and an early end mark after every reply",
+                 "replace the sandbox package's deciding modules in its own process")
+
+
+def test_humanevalplus_inputs_sent_ahead_cannot_be_desynchronised():
+    """HumanEval+'s inputs go out in batches too: the same tricks on its stream fail a wrong solution, and
+    a right one that leaves the stream alone still passes both tiers."""
+    spec = json.dumps({"base": [[2], [-3]], "plus": [[10], [1234567]], "atol": 0})
+
+    def evalplus_job(program: str) -> Job:
+        return Job(program=program, mode="evalplus", limits=LIMITS, test=spec, entry_point="double",
+                   helpers=RIGHT_PROGRAM)
+
+    jobs = [(name, evalplus_job(ASSERT_TRICKS[name][0].replace("{e}", WRONG))) for name in STREAM_TRICKS]
+    with SandboxPool(workers=1, preload=()) as pool:
+        verdicts = dict(pool.run_many(jobs + [("right", evalplus_job(RIGHT_PROGRAM))]))
+    assert [name for name in STREAM_TRICKS if verdicts[name].passed or any(verdicts[name].tiers.values())] == []
+    assert (verdicts["right"].passed, verdicts["right"].tiers) == (True, {"base": True, "plus": True})
