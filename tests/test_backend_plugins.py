@@ -42,8 +42,9 @@ BACKEND = BackendSpec("echo", "the reference solutions, echoed", lambda config, 
 '''
 
 # Plug-ins whose options' flags are the run command's own flags that are not config fields (--help,
-# --config, --no-dedup), or another plug-in's: each must be left out, never break argparse for every command.
-CARELESS_NAMES = ("helpful", "configured", "nodedup", "echo2")
+# --config, --no-dedup), or another plug-in's, or whose options are not Options: each must be left out,
+# never break every command.
+CARELESS_NAMES = ("helpful", "configured", "nodedup", "echo2", "named")
 CARELESS = """
 from harness.backends.spec import BackendSpec, Option
 
@@ -54,6 +55,7 @@ HELPFUL = _spec("helpful", Option("help", str, "x", "clashes with --help"))
 CONFIGURED = _spec("configured", Option("config", str, "x", "clashes with --config"))
 NODEDUP = _spec("nodedup", Option("no_dedup", bool, False, "clashes with --no-dedup"))
 ECHO2 = _spec("echo2", Option("echo-prefix", str, "x", "clashes with the echo plug-in's --echo-prefix"))
+NAMED = BackendSpec("named", "options named, not declared", lambda config, device: None, options=("named_level",))
 """
 
 
