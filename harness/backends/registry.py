@@ -83,6 +83,8 @@ def _plug_in_problem(name: str, spec: object, taken: set[str], flags: set[str]) 
         return f"the entry point names a {type(spec).__name__}, not a harness.backends.spec.BackendSpec"
     if spec.name != name:
         return f"the entry point is named {name!r} but declares the backend {spec.name!r}"
+    if not isinstance(spec.options, (tuple, list)) or not all(isinstance(o, Option) for o in spec.options):
+        return "its options are not a list of harness.backends.spec.Option"
     clashes = sorted(taken & {name, *(option.name for option in spec.options)})
     if clashes:
         return f"{clashes[0]!r} is already a backend or an option"
