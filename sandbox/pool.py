@@ -210,8 +210,8 @@ class SandboxPool:
             return Execution(False, "sandbox_error", "the execution server died while running this program",
                              None, "", "", 0.0)
         decision = scorer.decide(job, reply)
-        return Execution(passed=decision.passed, status=decision.status, reason=decision.reason, turn=decision.turn,
-                         stdout=reply.get("stdout", ""), stderr=reply.get("stderr", ""),
+        return Execution(passed=decision.passed, status=decision.status, reason=utf8(decision.reason),
+                         turn=decision.turn, stdout=utf8(reply.get("stdout", "")), stderr=utf8(reply.get("stderr", "")),
                          duration=float(reply.get("duration", 0.0)), tiers=decision.tiers,
                          cpu_seconds=_seconds(reply.get("cpu_seconds")), line=decision.line)
 
@@ -240,6 +240,15 @@ class SandboxPool:
             yield done.get()
         for thread in threads:
             thread.join()
+
+
+def utf8(text: str) -> str:
+    """Text the program words (an exception's message or class name, what it wrote to its channel) with
+    any lone surrogate escaped (``\\ud800``): the server's JSON carries them, and samples.jsonl (UTF-8), a
+    tokenizer or an HTTP backend would fail on them, losing the run."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _processes_of_this_user() -> int:

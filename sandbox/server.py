@@ -38,7 +38,7 @@ from sandbox.children import candidate_child, printing_child, rlimits, set_dumpa
 from sandbox.cleanup import fresh_workdir, kill_leftovers
 from sandbox.collect import collect_calls, collect_printing
 from sandbox.reply import reply
-from sandbox.tests_process import TestsProcess
+from sandbox.tests_process import TestsProcess, process_state
 
 
 class Server:
@@ -76,6 +76,7 @@ class Server:
             except Exception:
                 pass
         self._warm_up()
+        self._state = process_state(0)  # checked after every job (``serve``)
 
     @staticmethod
     def _warm_up():
@@ -121,6 +122,10 @@ class Server:
                 self._clean_up()  # after the reply, so the harness's round trip overlaps it; before the next job
             except Exception:
                 os._exit(3)  # never run a job in a directory that may not be clean; the pool restarts us
+            if process_state(0) != self._state:
+                # A program of the same uid lowered this server's limits, reniced it or made it idle-scheduled
+                # (prlimit, setpriority, sched_setscheduler): every later program would inherit that at fork.
+                os._exit(3)
 
     def _send(self, message):
         self.proto_out.write((json.dumps(message) + "\n").encode())

@@ -52,19 +52,14 @@ class TestsProcess:
             os.close(fd)
         self.pidfd = pidfd_open(self.pid)
         self.control = Link(None, self.control_w)
-        self.state = self._state()
-
-    def _state(self):
-        """What a process of the same uid can change in another: resource limits (prlimit), scheduling."""
-        limits = tuple(resource.prlimit(self.pid, which) for which in _LIMITS)
-        return limits, os.getpriority(os.PRIO_PROCESS, self.pid), os.sched_getaffinity(self.pid)
+        self.state = process_state(self.pid)
 
     def tampered(self):
         """Whether a finished job's processes changed it (lowered its limits, reniced it): then it is
         replaced, so that one program cannot slow or break the next program's tests. A stop is undone."""
         try:
             os.kill(self.pid, signal.SIGCONT)
-            return self._state() != self.state
+            return process_state(self.pid) != self.state
         except OSError:
             return True
 
@@ -116,6 +111,15 @@ class TestsProcess:
 
 
 _LIMITS = tuple(getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_"))
+
+
+def process_state(pid):
+    """What a process of the same uid can change in another (``pid``; 0 is this one): its resource limits
+    (prlimit), niceness, scheduling policy (``SCHED_IDLE`` needs no privilege) and CPU affinity. Children
+    forked later inherit all of it."""
+    limits = tuple(resource.prlimit(pid, which) for which in _LIMITS)
+    return (limits, os.getpriority(os.PRIO_PROCESS, pid), os.sched_getscheduler(pid), os.sched_getparam(pid),
+            os.sched_getaffinity(pid))
 
 
 def tests_main(fds):

@@ -41,6 +41,23 @@ BACKEND = BackendSpec("echo", "the reference solutions, echoed", lambda config, 
 ))
 '''
 
+# Plug-ins whose options' flags are the run command's own flags that are not config fields (--help,
+# --config, --no-dedup), or another plug-in's, or whose options are not Options: each must be left out,
+# never break every command.
+CARELESS_NAMES = ("helpful", "configured", "nodedup", "echo2", "named")
+CARELESS = """
+from harness.backends.spec import BackendSpec, Option
+
+def _spec(name, option):
+    return BackendSpec(name, "careless", lambda config, device: None, options=(option,))
+
+HELPFUL = _spec("helpful", Option("help", str, "x", "clashes with --help"))
+CONFIGURED = _spec("configured", Option("config", str, "x", "clashes with --config"))
+NODEDUP = _spec("nodedup", Option("no_dedup", bool, False, "clashes with --no-dedup"))
+ECHO2 = _spec("echo2", Option("echo-prefix", str, "x", "clashes with the echo plug-in's --echo-prefix"))
+NAMED = BackendSpec("named", "options named, not declared", lambda config, device: None, options=("named_level",))
+"""
+
 
 @pytest.fixture(scope="module")
 def plugin_path(tmp_path_factory) -> str:
@@ -48,11 +65,15 @@ def plugin_path(tmp_path_factory) -> str:
     one entry point that cannot load; the PYTHONPATH that finds both and the harness."""
     folder = tmp_path_factory.mktemp("plugins")
     (folder / "echo_backend.py").write_text(PLUGIN)
+    (folder / "careless_backends.py").write_text(CARELESS)
+    (folder / "exits_at_import.py").write_text("import sys\nsys.exit('a script, not a plug-in')\n")
     info = folder / "echo_backend-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: echo-backend\nVersion: 1.0\n")
     (info / "entry_points.txt").write_text("[harness.backends]\necho = echo_backend:BACKEND\n"
-                                           "broken = no_such_module:BACKEND\n")
+                                           "broken = no_such_module:BACKEND\nexits = exits_at_import:BACKEND\n"
+                                           + "".join(f"{name} = careless_backends:{name.upper()}\n"
+                                                     for name in CARELESS_NAMES))
     return f"{ROOT}{os.pathsep}{folder}"
 
 
@@ -73,6 +94,19 @@ def test_a_plugin_backend_runs_the_core_suite_with_its_own_flag(plugin_path, tmp
     assert config["echo_repeat"] == 2
     # A plug-in that cannot be loaded is left out with a warning; it breaks nothing else.
     assert "broken" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_careless_plugins_are_left_out_and_every_command_still_works(plugin_path, tmp_path):
+    """A plug-in that exits at import or whose option's flag is taken is left out with a warning naming
+    it: ``list`` and ``run --help`` work and list the good plug-in only."""
+    listed = run_cli("list", env_extra={"PYTHONPATH": plugin_path})
+    assert listed.returncode == 0 and "Traceback" not in listed.stderr, listed.stderr[-3000:]
+    assert "  echo " in listed.stdout
+    for name in ("exits", *CARELESS_NAMES):
+        assert f"backend plug-in {name} " in listed.stderr, (name, listed.stderr)
+        assert f"  {name} " not in listed.stdout, name
+    helped = run_cli("run", "--help", env_extra={"PYTHONPATH": plugin_path})
+    assert helped.returncode == 0 and "--echo-prefix" in helped.stdout, helped.stderr[-3000:]
 
 
 @pytest.mark.parametrize("args,expected", [
@@ -108,3 +142,19 @@ def test_built_in_backend_options_are_recorded_as_before():
     assert keys == [key for key in recorded if key != "inputs"]
     assert {key: written[key] for key in keys} == {key: recorded[key] for key in keys}
     assert written["base_url"] == [] and written["device"] == "cpu" and written["kv_reuse"] is True
+
+
+def test_the_registry_knows_every_run_flag_that_is_not_a_config_field():
+    """``RUN_ONLY_FLAGS`` is what keeps a plug-in from taking the run command's other flags: a flag added to
+    ``harness.run_flags`` without a config field must be added there too."""
+    import argparse
+
+    from harness.backends.registry import RUN_ONLY_FLAGS, _flags
+    from harness.config import FIELD_NAMES
+    from harness.run_flags import add_run_options
+
+    parser = argparse.ArgumentParser()
+    add_run_options(parser)
+    field_flags = {flag for name in FIELD_NAMES for flag in _flags(name)}
+    run_only = {flag for flag in parser._option_string_actions if flag.startswith("--") and flag not in field_flags}
+    assert run_only == RUN_ONLY_FLAGS

@@ -138,6 +138,45 @@ ASSERT_TRICKS: dict[str, tuple[str, bool]] = {
     "list subclass pretending to equal everything": (
         "class L(list):\n    def __eq__(self, other):\n        return True\n"
         "def double(x):\n    return L([{e}])[0] if x == 2 else L([{e}])\n", False),
+    # The server's modules are a ``sandbox`` package in every process forked from it: the program's copy is
+    # its own, and what decides runs in the tests' process.
+    "replace the sandbox package's deciding modules in its own process": (
+        "import sys\ndef double(x):\n    return {e}\n"
+        "def passed(*a, **k):\n    report = [v for v in a if callable(v)]\n"
+        "    for r in report:\n        r({'passed': True, 'status': 'passed', 'reason': ''})\n"
+        "for name, module in list(sys.modules.items()):\n    if name.startswith('sandbox'):\n"
+        "        for attr in ('run_tests', 'evalplus_tiers', '_rebuilt_exception', 'reply'):\n"
+        "            if hasattr(module, attr):\n                setattr(module, attr, passed)\n"
+        "sys.modules['sandbox.checking'] = sys.modules['sandbox.proxies'] = None\n", True),
+    "answer every call with the value its reply-maker gets, wrapped as passed": (
+        "import sys\ndef double(x):\n    return {e}\n"
+        "candidate = sys.modules['sandbox.candidate']\nreal = candidate._result\n"
+        "def _result(value, classes, handles):\n    reply = real(value, classes, handles)\n"
+        "    reply.update(passed=True, status='passed', done=True)\n    return reply\n"
+        "candidate._result = _result\n", True),
+    # The calls sent ahead in batches (``sandbox.plan``): whatever the program does to the stream, the
+    # tests read one reply per call and decide on the values alone.
+    "replay the first call's reply for every later call": (
+        "import sys\ndef double(x):\n    return {e}\n"
+        "Link = sys.modules['sandbox.channel'].Link\nsend, first = Link.send, []\n"
+        "def replay(self, message):\n    if 'value' in message:\n        first.append(first[0] if first else message)\n"
+        "        message = first[-1]\n    send(self, message)\nLink.send = replay\n", False),
+    "answer a batch's calls in reverse order": (
+        "import sys\ndef double(x):\n    return {e}\n"
+        "Link = sys.modules['sandbox.channel'].Link\nrecv = Link.recv\n"
+        "def reversed_batch(self):\n    request = recv(self)\n    if isinstance(request, dict) and 'batch' in request:\n"
+        "        request['batch'].reverse()\n    return request\nLink.recv = reversed_batch\n", False),
+    "extra replies and an early end mark after every reply": (
+        "import sys\ndef double(x):\n    return {e}\n"
+        "Link = sys.modules['sandbox.channel'].Link\nsend = Link.send\n"
+        "def more(self, message):\n    send(self, message)\n    if 'value' in message:\n"
+        "        send(self, {'value': 4})\n        send(self, {'done': True})\nLink.send = more\n", False),
+    "close every descriptor during the second call": (
+        "import os\ndef double(x):\n    if x == -3:\n        os.closerange(3, 1024)\n    return {e}\n", False),
+    "int subclass whose __eq__ and __hash__ raise": (
+        "class Bad(int):\n    def __eq__(self, other):\n        raise RuntimeError('eq')\n"
+        "    def __hash__(self):\n        raise RuntimeError('hash')\n"
+        "def double(x):\n    return Bad({e})\n", True),
     "kill its own process group and the tests' process": (
         "import os, signal\ndef double(x):\n    return {e}\nos.kill(-1, signal.SIGKILL)\n", False),
 }
@@ -327,3 +366,62 @@ def test_a_reported_array_cannot_make_the_harness_allocate_without_bound():
     with pytest.raises(ValueError):
         decode_value({"numpy": ["<U100000000", "a"]})
     assert decode_value({"ndarray": ["<i8", [2], [1, 2]]}).tolist() == [1, 2]
+
+
+# Every knob a process of the same uid may turn in another (prlimit, setpriority, sched_setscheduler),
+# turned on every other process it can see: the server (whose state every later program inherits at
+# fork) and the tests' process (kept between jobs).
+SLOW_DOWN_EVERYONE = RIGHT_PROGRAM + (
+    "import os, resource\n"
+    "for pid in os.listdir('/proc'):\n    if not pid.isdigit() or int(pid) == os.getpid():\n        continue\n"
+    "    p = int(pid)\n"
+    "    for change in (lambda: os.sched_setscheduler(p, os.SCHED_IDLE, os.sched_param(0)),\n"
+    "                   lambda: os.setpriority(os.PRIO_PROCESS, p, 19),\n"
+    "                   lambda: resource.prlimit(p, resource.RLIMIT_STACK, (65536, 65536)),\n"
+    "                   lambda: resource.prlimit(p, resource.RLIMIT_DATA, (50 << 20, 50 << 20))):\n"
+    "        try:\n            change()\n        except OSError:\n            pass\n")
+# What a process's own state looks like, as the program's process and the tests' process see it.
+STATE = ("(os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0), resource.getrlimit(resource.RLIMIT_STACK), "
+         "resource.getrlimit(resource.RLIMIT_DATA))")
+
+
+@pytest.mark.skipif(not PID_NAMESPACE, reason="without a PID namespace it would reach the host's processes")
+def test_a_program_cannot_slow_or_limit_later_programs():
+    """A program of the same uid may make the server idle-scheduled, niced, or give it a 64 KiB stack and
+    50 MB of data: every later program on that worker would inherit it at fork (a right solution that
+    recurses or allocates would then fail). The server replaces itself instead; the tests' process too."""
+    reporting = RIGHT_PROGRAM + "import os, resource\nprint(repr(%s))\n" % STATE
+    test = ("import os, resource\ndef check(candidate):\n    assert candidate(2) == 4\n"
+            "    raise AssertionError(repr(%s))\n" % STATE)
+
+    def report() -> Job:
+        return Job(program=reporting, mode="assert", limits=LIMITS, test=test, entry_point="double")
+
+    with SandboxPool(workers=1, preload=()) as pool:
+        before = pool.run_one(report())
+        attack = pool.run_one(_assert_job(SLOW_DOWN_EVERYONE))
+        after = pool.run_one(report())
+    assert attack.passed, attack
+    assert "(0, 0, " in before.stdout and "AssertionError: (0, 0, " in before.reason, before
+    assert (after.stdout, after.reason) == (before.stdout, before.reason), (before, after)
+
+
+STREAM_TRICKS = ("replay the first call's reply for every later call", "answer a batch's calls in reverse order",
+                 "extra replies and an early end mark after every reply",
+                 "replace the sandbox package's deciding modules in its own process")
+
+
+def test_humanevalplus_inputs_sent_ahead_cannot_be_desynchronised():
+    """HumanEval+'s inputs go out in batches too: the same tricks on its stream fail a wrong solution, and
+    a right one that leaves the stream alone still passes both tiers."""
+    spec = json.dumps({"base": [[2], [-3]], "plus": [[10], [1234567]], "atol": 0})
+
+    def evalplus_job(program: str) -> Job:
+        return Job(program=program, mode="evalplus", limits=LIMITS, test=spec, entry_point="double",
+                   helpers=RIGHT_PROGRAM)
+
+    jobs = [(name, evalplus_job(ASSERT_TRICKS[name][0].replace("{e}", WRONG))) for name in STREAM_TRICKS]
+    with SandboxPool(workers=1, preload=()) as pool:
+        verdicts = dict(pool.run_many(jobs + [("right", evalplus_job(RIGHT_PROGRAM))]))
+    assert [name for name in STREAM_TRICKS if verdicts[name].passed or any(verdicts[name].tiers.values())] == []
+    assert (verdicts["right"].passed, verdicts["right"].tiers) == (True, {"base": True, "plus": True})

@@ -285,3 +285,46 @@ def test_each_program_gets_its_own_output_directory_and_limits(mode):
     assert first_run.stdout == "home is cwd: True\nfiles: (99, 99)\n\u00e9t\u00e9\n", first_run.stdout
     assert first_run.stderr == "to stderr\n"
     assert second_run.passed and second_run.stdout == "[]\n" and second_run.stderr == ""
+
+
+# Text that is not UTF-8 (a lone surrogate) in what the program controls of its reason: an exception's
+# message or its class's name, at import or during a call, or a reply the program writes to its channel.
+UNENCODABLE_REASONS = {
+    "message during a call": "def double(x):\n    raise ValueError('\\ud800 boom')\n",
+    "class name during a call": "def double(x):\n    raise type('E\\udcff', (Exception,), {})('boom')\n",
+    "message at import": "raise ValueError('\\udfff boom')\ndef double(x):\n    return 2 * x\n",
+    "a forged reply": ("import os, json\ndef double(x):\n    return 2 * x\n"
+                       "frames = b''\nfor message in ({'ready': True}, {'fatal': '\\ud800 boom'}):\n"
+                       "    body = json.dumps(message).encode()\n    frames += len(body).to_bytes(4, 'big') + body\n"
+                       "for fd in range(3, 1024):\n    try:\n        os.write(fd, frames)\n    except OSError:\n"
+                       "        pass\n"),
+}
+
+
+def test_reasons_a_program_words_are_always_utf8():
+    """A verdict's reason is written to samples.jsonl (UTF-8) and fed back to models: a lone surrogate in a
+    program's exception must arrive escaped, not as text no file or tokenizer can take."""
+    with SandboxPool(workers=1, preload=()) as pool:
+        results = {name: pool.run_one(job(program)) for name, program in UNENCODABLE_REASONS.items()}
+    for name, result in results.items():
+        assert not result.passed, (name, result)
+        for text in (result.reason, result.stdout, result.stderr):
+            text.encode("utf-8")
+    assert "\\ud800 boom" in results["message during a call"].reason
+    assert "ended during a call: \\ud800 boom" in results["a forged reply"].reason
+
+
+def test_a_reason_that_is_not_utf8_does_not_lose_the_run(tmp_path):
+    """The whole command: the samples of a run whose program raised such an exception are written."""
+    import json
+
+    from conftest import run_cli
+
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text(json.dumps({"task_id": "core/he-roman", "completion": "    raise ValueError('\\ud800 boom')\n"})
+                       + "\n")
+    result = run_cli("evaluate", "--suite", "core", "--samples", str(samples), "--results-dir", str(tmp_path / "r"),
+                     "--run-name", "ev", "--no-verdict-cache")
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    lines = (tmp_path / "r" / "ev" / "samples.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 1 and "\\\\ud800 boom" in lines[0], lines

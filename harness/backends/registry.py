@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "harness.backends"
 DEFAULT_BACKEND = "huggingface"
+# The ``run`` command's flags that are not config fields (``harness.run_flags``; tests/test_backend_plugins.py
+# checks this against the parser): a plug-in option with one of these flags would make argparse fail in
+# every command.
+RUN_ONLY_FLAGS = frozenset(("--help", "--config", "--num-samples"))
 BUILT_IN = {
     "huggingface": "harness.backends.huggingface",
     "openai": "harness.backends.openai_compatible",
@@ -49,29 +53,43 @@ def plug_ins() -> dict[str, BackendSpec]:
     """The backends registered by installed packages. One that cannot be loaded, or whose name or options
     collide with the harness's, is left out with a warning, so it never breaks the other commands."""
     taken = set(built_in()) | {option.name for option in built_in_options()} | _core_names()
+    flags = set(RUN_ONLY_FLAGS) | {flag for name in taken for flag in _flags(name)}
     found: dict[str, BackendSpec] = {}
     for entry in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
         try:
             spec = entry.load()
-        except Exception as exc:  # noqa: BLE001 (a plug-in's import can fail in any way)
-            log.warning("backend plug-in %s (%s) cannot be loaded, left out: %s", entry.name, entry.value, exc)
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 (a plug-in's import can fail in any way, a
+            # module that runs a script at import exits)
+            log.warning("backend plug-in %s (%s) cannot be loaded, left out: %r", entry.name, entry.value, exc)
             continue
-        problem = _plug_in_problem(entry.name, spec, taken)
+        problem = _plug_in_problem(entry.name, spec, taken, flags)
         if problem:
             log.warning("backend plug-in %s (%s) left out: %s", entry.name, entry.value, problem)
             continue
         found[entry.name] = spec
         taken |= {entry.name, *(option.name for option in spec.options)}
+        flags |= {flag for option in spec.options for flag in _flags(option.name)}
     return found
 
 
-def _plug_in_problem(name: str, spec: object, taken: set[str]) -> str:
+def _flags(name: str) -> tuple[str, str]:
+    """The flags an option of this name may have (``Option.flag``: a switch on by default is ``--no-``)."""
+    dashed = name.replace("_", "-")
+    return f"--{dashed}", f"--no-{dashed}"
+
+
+def _plug_in_problem(name: str, spec: object, taken: set[str], flags: set[str]) -> str:
     if not isinstance(spec, BackendSpec):
         return f"the entry point names a {type(spec).__name__}, not a harness.backends.spec.BackendSpec"
     if spec.name != name:
         return f"the entry point is named {name!r} but declares the backend {spec.name!r}"
+    if not isinstance(spec.options, (tuple, list)) or not all(isinstance(o, Option) for o in spec.options):
+        return "its options are not a list of harness.backends.spec.Option"
     clashes = sorted(taken & {name, *(option.name for option in spec.options)})
-    return f"{clashes[0]!r} is already a backend or an option" if clashes else ""
+    if clashes:
+        return f"{clashes[0]!r} is already a backend or an option"
+    clashes = sorted(flags & {option.flag for option in spec.options})
+    return f"its flag {clashes[0]} is already a flag of the run command" if clashes else ""
 
 
 def _core_names() -> set[str]:
