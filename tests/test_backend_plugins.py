@@ -39,20 +39,26 @@ BACKEND = BackendSpec("echo", "the reference solutions, echoed", lambda config, 
     Option("echo_prefix", str, "echo", "the comment written before every answer"),
     Option("echo_repeat", int, 1, "how many times (1 to 3)", check=integer(1, 3)),
 ))
+
+# Its option's flag is the run command's own --num-samples (no config field has that name).
+CLASH = BackendSpec("clash", "takes a flag of run", BACKEND.build, options=(
+    Option("num_samples", int, 1, "clashes with --num-samples"),
+))
 '''
 
 
 @pytest.fixture(scope="module")
 def plugin_path(tmp_path_factory) -> str:
     """A folder holding the plug-in module and a ``*.dist-info`` whose entry_points.txt registers it, plus
-    one entry point that cannot load; the PYTHONPATH that finds both and the harness."""
+    one entry point that cannot load and one whose flag run already has; the PYTHONPATH that finds them and
+    the harness."""
     folder = tmp_path_factory.mktemp("plugins")
     (folder / "echo_backend.py").write_text(PLUGIN)
     info = folder / "echo_backend-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: echo-backend\nVersion: 1.0\n")
     (info / "entry_points.txt").write_text("[harness.backends]\necho = echo_backend:BACKEND\n"
-                                           "broken = no_such_module:BACKEND\n")
+                                           "broken = no_such_module:BACKEND\nclash = echo_backend:CLASH\n")
     return f"{ROOT}{os.pathsep}{folder}"
 
 
@@ -89,6 +95,27 @@ def test_bad_backend_input_is_one_line_and_exit_2(plugin_path, tmp_path, args, e
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert result.returncode == 2 and len(errors) == 1 and expected in errors[0], result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "bad").exists()
+
+
+def test_a_plugin_taking_a_flag_of_run_is_left_out_and_breaks_no_command(plugin_path):
+    result = run_cli("list", env_extra={"PYTHONPATH": plugin_path})
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert "backend plug-in clash" in result.stderr and "'--num-samples'" in result.stderr, result.stderr
+    assert "echo" in result.stdout
+
+
+def test_every_flag_of_run_is_kept_from_plugins():
+    """A plug-in's option may take no flag the run command has (argparse would refuse to build it)."""
+    import argparse
+
+    from harness.backends.registry import _core_names_and_flags, _names_and_flags, built_in_options
+    from harness.run_flags import add_run_options
+
+    parser = argparse.ArgumentParser(add_help=False)
+    add_run_options(parser)
+    flags = {flag for action in parser._actions for flag in action.option_strings}
+    assert "--num-samples" in flags and "--no-dedup" in flags
+    assert flags - _core_names_and_flags() - _names_and_flags(built_in_options()) == set()
 
 
 def test_without_the_plugin_its_backend_is_unknown(tmp_path):

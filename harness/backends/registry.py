@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import importlib
 import logging
+from collections.abc import Iterable
 from importlib import metadata
 from typing import TYPE_CHECKING
 
@@ -48,7 +49,7 @@ def built_in_options() -> list[Option]:
 def plug_ins() -> dict[str, BackendSpec]:
     """The backends registered by installed packages. One that cannot be loaded, or whose name or options
     collide with the harness's, is left out with a warning, so it never breaks the other commands."""
-    taken = set(built_in()) | {option.name for option in built_in_options()} | _core_names()
+    taken = set(built_in()) | _names_and_flags(built_in_options()) | _core_names_and_flags()
     found: dict[str, BackendSpec] = {}
     for entry in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
         try:
@@ -61,7 +62,7 @@ def plug_ins() -> dict[str, BackendSpec]:
             log.warning("backend plug-in %s (%s) left out: %s", entry.name, entry.value, problem)
             continue
         found[entry.name] = spec
-        taken |= {entry.name, *(option.name for option in spec.options)}
+        taken |= {entry.name, *_names_and_flags(spec.options)}
     return found
 
 
@@ -70,14 +71,24 @@ def _plug_in_problem(name: str, spec: object, taken: set[str]) -> str:
         return f"the entry point names a {type(spec).__name__}, not a harness.backends.spec.BackendSpec"
     if spec.name != name:
         return f"the entry point is named {name!r} but declares the backend {spec.name!r}"
-    clashes = sorted(taken & {name, *(option.name for option in spec.options)})
-    return f"{clashes[0]!r} is already a backend or an option" if clashes else ""
+    clashes = sorted(taken & {name, *_names_and_flags(spec.options)})
+    return f"{clashes[0]!r} is already a backend, an option or a flag of run" if clashes else ""
 
 
-def _core_names() -> set[str]:
+def _names_and_flags(options: Iterable[Option]) -> set[str]:
+    """Each option's name and its flag: a plug-in may take neither (a flag argparse already has would stop
+    every command from building its parser)."""
+    return {text for option in options for text in (option.name, option.flag)}
+
+
+# The run command's flags that are not ``--`` and a config field's name (``harness.run_flags``).
+_OTHER_RUN_FLAGS = frozenset({"--config", "--num-samples", "--help", "--no-dedup", "--no-verdict-cache"})
+
+
+def _core_names_and_flags() -> set[str]:
     from harness.config import CORE_FIELD_NAMES
 
-    return set(CORE_FIELD_NAMES)
+    return {*CORE_FIELD_NAMES, *("--" + name.replace("_", "-") for name in CORE_FIELD_NAMES), *_OTHER_RUN_FLAGS}
 
 
 def backends() -> dict[str, BackendSpec]:
