@@ -173,3 +173,16 @@ def test_flash_attention_without_flash_attn_is_one_line_exit_2(cli, tmp_path):
               "--results-dir", str(tmp_path))
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-2000:]
     assert "needs the flash-attn package" in out.stderr.strip().splitlines()[-1]
+
+
+def test_an_interruption_says_what_each_command_kept():
+    from harness.cli import interrupted_note, parser
+
+    def note(*argv: str) -> str:
+        return interrupted_note(parser().parse_args(argv))
+
+    assert "--resume continues" in note("run", "--suite", "core")
+    assert "no results were written" in note("evaluate", "--suite", "core", "--samples", "s.jsonl")
+    assert "verdicts finished so far are cached" in note("evaluate", "--suite", "core", "--samples", "s.jsonl")
+    assert "cached" not in note("evaluate", "--suite", "core", "--samples", "s.jsonl", "--no-verdict-cache")
+    assert note("list") == ""
