@@ -311,8 +311,19 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except KeyboardInterrupt:
-        print("interrupted; samples written so far are kept", file=sys.stderr)
+        print("interrupted" + interrupted_note(args), file=sys.stderr)
         return 130
+
+
+def interrupted_note(args: argparse.Namespace) -> str:
+    """What an interrupted ``run`` or ``evaluate`` kept: ``run`` its finished groups; ``evaluate`` writes its
+    results only at the end, but the verdict cache keeps the executions it finished."""
+    if args.command == "run":
+        return "; samples written so far are kept (--resume continues)"
+    if args.command == "evaluate":
+        return "; no results were written" + ("; the verdicts finished so far are cached, so a rerun executes "
+                                              "only the rest" if args.verdict_cache else "")
+    return ""
 
 
 if __name__ == "__main__":

@@ -78,15 +78,15 @@ class RunConfig:
 CORE_FIELD_NAMES = tuple(f.name for f in fields(RunConfig) if f.name != "options")
 # Options any config may have: the run's own and the built-in backends' (a plug-in's: ``known_names()``).
 FIELD_NAMES = set(CORE_FIELD_NAMES) | {option.name for option in built_in_options()}
-# The order config.yaml has always listed the options in (files of earlier runs read the same); a plug-in
-# backend's options come last.
+# The order config.yaml has always listed the options in (files of earlier runs read the same; a new option
+# takes its place beside its kin); a plug-in backend's options come last.
 _RECORDED_ORDER = (
     "suite", "data", "exclude_defective", "model", "backend", "base_url", "api_key_env", "concurrency",
     "request_timeout", "max_retries", "samples_per_request", "n", "k", "temperature", "top_p", "max_new_tokens",
-    "seed", "batch_size", "kv_reuse", "device", "dtype", "device_map", "revision", "prompt_format", "feedback",
-    "max_repairs", "attn_implementation", "load_in", "max_length", "trust_remote_code", "threads", "problems",
-    "limit", "workers", "sandbox", "sandbox_python", "timeout", "memory_mb", "dedup", "verdict_cache",
-    "results_dir", "run_name", "overwrite", "resume", "shard", "merge_when_complete")
+    "max_reasoning_tokens", "seed", "batch_size", "kv_reuse", "device", "dtype", "device_map", "revision",
+    "prompt_format", "feedback", "max_repairs", "attn_implementation", "load_in", "max_length", "trust_remote_code",
+    "threads", "problems", "limit", "workers", "sandbox", "sandbox_python", "timeout", "memory_mb", "dedup",
+    "verdict_cache", "results_dir", "run_name", "overwrite", "resume", "shard", "merge_when_complete")
 
 
 def known_names() -> set[str]:

@@ -7,11 +7,10 @@ from __future__ import annotations
 import argparse
 
 from harness import validate_input as validate
-from harness.backends.registry import backends
+from harness.backends.registry import DEFAULT_BACKEND, backends
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
-    """Every option defaults to None so that a --config file's value is kept unless a flag is given."""
     _add_inputs(parser)
     _add_sampling(parser)
     _add_execution(parser)
@@ -97,7 +96,7 @@ def _add_backends(parser: argparse.ArgumentParser) -> None:
     """``--backend`` and every backend's own options, from the table of backends (plug-ins included)."""
     known = backends()
     parser.add_argument("--backend", help="; ".join(f"{name}: {spec.help}" for name, spec in known.items())
-                        + " (default huggingface)")
+                        + f" (default {DEFAULT_BACKEND})")
     for name, spec in known.items():
         if spec.options:
             group = parser.add_argument_group(f"options of the {name} backend")

@@ -39,6 +39,11 @@ BACKEND = BackendSpec("echo", "the reference solutions, echoed", lambda config, 
     Option("echo_prefix", str, "echo", "the comment written before every answer"),
     Option("echo_repeat", int, 1, "how many times (1 to 3)", check=integer(1, 3)),
 ))
+
+# Its option's flag is the run command's own --num-samples (no config field has that name).
+CLASH = BackendSpec("clash", "takes a flag of run", BACKEND.build, options=(
+    Option("num_samples", int, 1, "clashes with --num-samples"),
+))
 '''
 
 # Plug-ins whose options' flags are the run command's own flags that are not config fields (--help,
@@ -62,7 +67,8 @@ NAMED = BackendSpec("named", "options named, not declared", lambda config, devic
 @pytest.fixture(scope="module")
 def plugin_path(tmp_path_factory) -> str:
     """A folder holding the plug-in module and a ``*.dist-info`` whose entry_points.txt registers it, plus
-    one entry point that cannot load; the PYTHONPATH that finds both and the harness."""
+    one entry point that cannot load and one whose flag run already has; the PYTHONPATH that finds them and
+    the harness."""
     folder = tmp_path_factory.mktemp("plugins")
     (folder / "echo_backend.py").write_text(PLUGIN)
     (folder / "careless_backends.py").write_text(CARELESS)
@@ -72,6 +78,7 @@ def plugin_path(tmp_path_factory) -> str:
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: echo-backend\nVersion: 1.0\n")
     (info / "entry_points.txt").write_text("[harness.backends]\necho = echo_backend:BACKEND\n"
                                            "broken = no_such_module:BACKEND\nexits = exits_at_import:BACKEND\n"
+                                           "clash = echo_backend:CLASH\n"
                                            + "".join(f"{name} = careless_backends:{name.upper()}\n"
                                                      for name in CARELESS_NAMES))
     return f"{ROOT}{os.pathsep}{folder}"
@@ -123,6 +130,13 @@ def test_bad_backend_input_is_one_line_and_exit_2(plugin_path, tmp_path, args, e
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert result.returncode == 2 and len(errors) == 1 and expected in errors[0], result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "bad").exists()
+
+
+def test_a_plugin_taking_a_flag_of_run_is_left_out_and_breaks_no_command(plugin_path):
+    result = run_cli("list", env_extra={"PYTHONPATH": plugin_path})
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert "backend plug-in clash" in result.stderr and "--num-samples" in result.stderr, result.stderr
+    assert "echo" in result.stdout
 
 
 def test_without_the_plugin_its_backend_is_unknown(tmp_path):

@@ -195,3 +195,16 @@ def test_sandbox_strict_is_read_as_full_and_an_old_strict_run_resumes(cli, tmp_p
     resumed = cli(*args, "full", "--resume", env_extra={"PATH": str(tmp_path)})
     assert "cannot resume" not in resumed.stderr  # the recorded strict is today's full ...
     assert "--sandbox full: missing isolation layers" in resumed.stderr  # ... which then needs every layer
+
+
+def test_an_interruption_says_what_each_command_kept():
+    from harness.cli import interrupted_note, parser
+
+    def note(*argv: str) -> str:
+        return interrupted_note(parser().parse_args(argv))
+
+    assert "--resume continues" in note("run", "--suite", "core")
+    assert "no results were written" in note("evaluate", "--suite", "core", "--samples", "s.jsonl")
+    assert "verdicts finished so far are cached" in note("evaluate", "--suite", "core", "--samples", "s.jsonl")
+    assert "cached" not in note("evaluate", "--suite", "core", "--samples", "s.jsonl", "--no-verdict-cache")
+    assert note("list") == ""

@@ -48,6 +48,38 @@ def test_cache_reuses_verdicts_only_for_the_same_job_and_sandbox(tmp_path):
     assert second.stats.cache_hits == 2 and second.stats.executed == 2
 
 
+class Interrupted(Exception):
+    """Stands for Ctrl-C arriving while a batch executes."""
+
+
+def test_verdicts_finished_before_an_interruption_are_cached(tmp_path):
+    """An interrupted batch (a long ``evaluate``) keeps the verdicts it finished: the rerun takes them from
+    the cache and executes only the rest."""
+    cache_path = tmp_path / "verdicts.sqlite"
+    other = Job(**{**GOOD.__dict__, "program": "def f(x):\n    return 1 + x\n"})
+    done = []
+
+    def interrupt_after_two(count: int) -> None:
+        done.append(count)
+        if len(done) == 2:
+            raise Interrupted
+
+    with SandboxPool(workers=1, preload=()) as pool:
+        first = Executor(pool, cache=VerdictCache(cache_path, pool.python))
+        try:
+            first.run([GOOD, BAD, other], on_done=interrupt_after_two)
+        except Interrupted:
+            pass
+        else:
+            raise AssertionError("the interruption did not reach the caller")
+        assert first.stats.executed == 2
+        second = Executor(pool, cache=VerdictCache(cache_path, pool.python))
+        again = second.run([GOOD, BAD, other])
+    assert sorted(r.origin for r in again) == ["cache", "cache", "run"]
+    assert [r.passed for r in again] == [True, False, True]
+    assert second.stats.cache_hits == 2 and second.stats.executed == 1
+
+
 def test_nothing_left_behind_reaches_the_next_job():
     """A job that litters its directory and /tmp, and locks its directory, cannot pass anything on."""
     litter = Job(program=(

@@ -66,9 +66,9 @@ def generate(pool: SandboxPool, suite_dir: Path, problem_ids: list[str]) -> tupl
     suite = resolve_suite(str(suite_dir), None)
     problems = [p for p in suite.problems if p.id in problem_ids]
     backend = RecordingBackend()
-    runner = ConversationGenerator(backend, SamplingParams(temperature=0), 0, suite.program_prefix)  # type: ignore[arg-type]
+    generator = ConversationGenerator(backend, SamplingParams(temperature=0), 0, suite.program_prefix)  # type: ignore[arg-type]
     checker = Checker(FeedbackSettings("errors", 2), Executor(pool, dedup=False), TimeLimits(Limits()))
-    return backend, runner.run_group(units_for(problems, 1), checker)
+    return backend, generator.run_group(units_for(problems, 1), checker)
 
 
 def test_conversations_without_repairs_are_not_held_up(pool, tmp_path):

@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 RETRYABLE = {408, 409, 425, 429, 500, 502, 503, 504}
+# Stop strings sent with a request: OpenAI's API and TGI (its --max-stop-sequences default) refuse more than
+# 4. Sending a subset is safe: the harness truncates every reply at all of them itself.
+MAX_STOP_STRINGS = 4
 
 
 class EndpointError(BackendError):
@@ -92,7 +95,7 @@ class OpenAICompatibleBackend:
                                 "top_p": 1.0 if sampling.greedy else sampling.top_p,
                                 "seed": request.seed % (2**31), "n": len(requests)}
         if request.stop.strings:  # the server stops there too; the harness still truncates, since servers differ
-            body["stop"] = list(request.stop.strings)
+            body["stop"] = list(request.stop.strings[:MAX_STOP_STRINGS])
         chat = request.messages is not None
         if chat:
             body["messages"] = request.messages

@@ -63,13 +63,17 @@ class Executor:
         ready = sum(r is not None for r in results)
         if on_done and ready:
             on_done(ready)
-        for index, execution in self.pool.run_many(to_run):
-            results[index] = execution
-            if on_done:
-                on_done(1)
-        self.stats.executed += len(to_run)
-        if self.cache and to_run:
-            self.cache.put_many([(keys[index], results[index]) for index, _ in to_run])
+        finished: list[int] = []
+        try:
+            for index, execution in self.pool.run_many(to_run):
+                results[index] = execution
+                finished.append(index)
+                if on_done:
+                    on_done(1)
+        finally:  # also when interrupted (Ctrl-C, a failed sandbox): a rerun does not execute these again
+            self.stats.executed += len(finished)
+            if self.cache and finished:
+                self.cache.put_many([(keys[index], results[index]) for index in finished])  # type: ignore[misc]
         if self.dedup:
             for index in range(len(jobs)):
                 if results[index] is None:

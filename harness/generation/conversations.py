@@ -23,11 +23,11 @@ from harness.generation.truncation import INFILLING_STOP
 
 class Checker(Protocol):
     """Feedback mode (``harness.runs.feedback.Checker``): it schedules a group's turns and repairs, using
-    the runner's ``start``, ``turn_count`` and ``answer``."""
+    the generator's ``start``, ``turn_count`` and ``answer``."""
 
     max_repairs: int
 
-    def run_group(self, runner: ConversationGenerator, units: list[Unit]) -> list[Conversation]:
+    def run_group(self, generator: ConversationGenerator, units: list[Unit]) -> list[Conversation]:
         """Every turn of ``units``, each attempt checked and repaired where the check has feedback."""
 
 

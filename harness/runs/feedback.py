@@ -239,7 +239,7 @@ class Checker:
                                             turn_line(execution, starts, code_start)))
         return results
 
-    def run_group(self, runner: ConversationGenerator, units: list[Unit]) -> list[Conversation]:
+    def run_group(self, generator: ConversationGenerator, units: list[Unit]) -> list[Conversation]:
         """Every turn of ``units``, each conversation at its own pace: a step generates, in one batch,
         whatever each unfinished conversation needs next (a repair of its turn, or its next turn), then
         checks those attempts together. A conversation that needs no repair goes on to its next turn in
@@ -247,14 +247,14 @@ class Checker:
         conversations finish. The steps depend only on the group and the model's answers, and every
         request's seed only on (unit, turn, round), so results do not depend on the number of processes
         or on resumption."""
-        conversations = [runner.start(unit) for unit in units]
+        conversations = [generator.start(unit) for unit in units]
         # Per conversation: (turn, repair) to generate next (repair: (round, feedback), None for the first
         # attempt), or None when it is done.
         todo: list[tuple[int, tuple[int, str] | None] | None] = [(0, None)] * len(conversations)
         while ready := [i for i, step in enumerate(todo) if step is not None]:
             steps = [todo[i] for i in ready]
-            runner.answer([conversations[i] for i in ready], [turn for turn, _ in steps],  # type: ignore[misc]
-                          [repair for _, repair in steps])  # type: ignore[misc]
+            generator.answer([conversations[i] for i in ready], [turn for turn, _ in steps],  # type: ignore[misc]
+                             [repair for _, repair in steps])  # type: ignore[misc]
             # The check of the program so far means something only while the turns before passed it.
             checkable = [i for i in ready if todo[i][0] == 0  # type: ignore[index]
                          or _checks_passed(conversations[i].attempts[todo[i][0] - 1][-1])]  # type: ignore[index]
@@ -269,7 +269,7 @@ class Checker:
                 attempt = conversations[i].attempts[turn][-1]
                 if attempt.feedback and attempt.round < self.max_repairs:
                     todo[i] = (turn, (attempt.round + 1, attempt.feedback))
-                elif turn + 1 < runner.turn_count(conversations[i].unit):
+                elif turn + 1 < generator.turn_count(conversations[i].unit):
                     todo[i] = (turn + 1, None)
                 else:
                     todo[i] = None

@@ -199,10 +199,10 @@ def _work_share(plan: _Plan, start: _Started, mine: list[int], part: PartWriter,
     """Generate and execute this process's groups inside the sandbox pool: its clocks, and the executor,
     the time limits and the sandbox's isolation layers."""
     config, suite = plan.config, plan.suite
-    generator = ConversationGenerator(start.backend, SamplingParams(temperature=config.temperature, top_p=config.top_p),
-                                config.seed, suite.program_prefix, prompt_format=start.prompt_format,
-                                max_new_tokens=config.max_new_tokens,
-                                max_reasoning_tokens=config.max_reasoning_tokens)
+    sampling = SamplingParams(temperature=config.temperature, top_p=config.top_p)
+    generator = ConversationGenerator(start.backend, sampling, config.seed, suite.program_prefix,
+                                      prompt_format=start.prompt_format, max_new_tokens=config.max_new_tokens,
+                                      max_reasoning_tokens=config.max_reasoning_tokens)
     try:
         with start.pool as pool:
             log.info("sandbox: %s", pool.isolation.as_dict())
