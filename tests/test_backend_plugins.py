@@ -49,7 +49,7 @@ CLASH = BackendSpec("clash", "takes a flag of run", BACKEND.build, options=(
 # Plug-ins whose options' flags are the run command's own flags that are not config fields (--help,
 # --config, --no-dedup), or another plug-in's, or whose options are not Options: each must be left out,
 # never break every command.
-CARELESS_NAMES = ("helpful", "configured", "nodedup", "echo2", "named")
+CARELESS_NAMES = ("helpful", "configured", "nodedup", "echo2", "named", "typed")
 CARELESS = """
 from harness.backends.spec import BackendSpec, Option
 
@@ -61,6 +61,7 @@ CONFIGURED = _spec("configured", Option("config", str, "x", "clashes with --conf
 NODEDUP = _spec("nodedup", Option("no_dedup", bool, False, "clashes with --no-dedup"))
 ECHO2 = _spec("echo2", Option("echo-prefix", str, "x", "clashes with the echo plug-in's --echo-prefix"))
 NAMED = BackendSpec("named", "options named, not declared", lambda config, device: None, options=("named_level",))
+TYPED = _spec("typed", Option("typed_level", dict, {}, "a type no check or flag knows"))
 """
 
 

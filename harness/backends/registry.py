@@ -14,7 +14,7 @@ import logging
 from importlib import metadata
 from typing import TYPE_CHECKING
 
-from harness.backends.spec import BackendSpec, Option
+from harness.backends.spec import OPTION_TYPES, BackendSpec, Option
 from harness.errors import InputError
 from harness.generation.prompt_formats import BaseCompletionFormat, ChatFormat
 
@@ -85,6 +85,8 @@ def _plug_in_problem(name: str, spec: object, taken: set[str], flags: set[str]) 
         return f"the entry point is named {name!r} but declares the backend {spec.name!r}"
     if not isinstance(spec.options, (tuple, list)) or not all(isinstance(o, Option) for o in spec.options):
         return "its options are not a list of harness.backends.spec.Option"
+    if untyped := [o.name for o in spec.options if o.type not in OPTION_TYPES]:
+        return f"its option {untyped[0]!r} has a type other than {', '.join(t.__name__ for t in OPTION_TYPES)}"
     clashes = sorted(taken & {name, *(option.name for option in spec.options)})
     if clashes:
         return f"{clashes[0]!r} is already a backend or an option"

@@ -51,6 +51,7 @@ def text_list(value: Any, name: str, source: str) -> list[str]:
     return validate.string_list(value, name, source)
 
 
+OPTION_TYPES = (str, int, float, bool, list)
 _DEFAULT_CHECKS: dict[type, Check] = {str: text, int: integer(), float: number(), bool: boolean, list: text_list}
 _FLAG_TYPES: dict[type, Callable[[str], Any]] = {int: validate.integer_flag(), float: validate.number_flag()}
 
