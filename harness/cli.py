@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -293,9 +294,29 @@ COMMANDS = {"run": _cmd_run, "merge": _cmd_merge, "report": _cmd_report, "compar
             "import": _cmd_import, "view": _cmd_view}
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler's preemption, ``timeout``, ``kill``): stopped as Ctrl-C stops, so that what the
+    command finished is kept (part files closed, verdicts cached, sandbox processes ended). Not under a
+    multi-process launcher, whose ranks may wait in a collective that no Python handler interrupts."""
+
+
+def _terminate(signum: int, frame: object) -> NoReturn:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     _setup_logging(args.quiet)
+    if os.environ.get("WORLD_SIZE", "1") != "1":  # under torchrun/accelerate the launcher ends its processes
+        return _dispatch(args)
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return _dispatch(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     try:
         return COMMANDS[args.command](args)
     except InputError as exc:
@@ -310,9 +331,10 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except KeyboardInterrupt:
-        print("interrupted" + interrupted_note(args), file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, Terminated)
+        print(("terminated" if terminated else "interrupted") + interrupted_note(args), file=sys.stderr)
+        return 128 + (signal.SIGTERM if terminated else signal.SIGINT)
 
 
 def interrupted_note(args: argparse.Namespace) -> str:

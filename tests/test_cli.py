@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+from conftest import ROOT, needs_shared_data
 
 
 def test_list_and_help(cli):
@@ -208,3 +215,39 @@ def test_an_interruption_says_what_each_command_kept():
     assert "verdicts finished so far are cached" in note("evaluate", "--suite", "core", "--samples", "s.jsonl")
     assert "cached" not in note("evaluate", "--suite", "core", "--samples", "s.jsonl", "--no-verdict-cache")
     assert note("list") == ""
+
+
+def test_sigterm_stops_evaluate_as_ctrl_c_does_keeping_the_finished_verdicts(tmp_path):
+    """A scheduler's SIGTERM (preemption) ends ``evaluate`` as Ctrl-C does: exit 143, one line, and the
+    verdicts finished before it cached, so that the rerun executes only the rest."""
+    data = needs_shared_data("HumanEval.jsonl.gz")
+    problems = {p["task_id"]: p for p in map(json.loads, gzip.open(data, "rt"))}
+    good = {"task_id": "HumanEval/0", "completion": problems["HumanEval/0"]["canonical_solution"]}
+    sleeper = {"task_id": "HumanEval/2", "completion": "    import time\n    time.sleep(600)\n    return 0.0\n"}
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text(json.dumps(good) + "\n" + json.dumps(sleeper) + "\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HARNESS_CACHE": str(tmp_path / "cache"),
+           "TQDM_MININTERVAL": "0", "TQDM_MINITERS": "1"}  # the bar redrawn at every verdict: the event waited on
+    args = [sys.executable, "-m", "harness.cli", "evaluate", "--suite", "humaneval", "--data", str(data),
+            "--workers", "1", "--timeout", "900", "--results-dir", str(tmp_path / "results")]
+    log = tmp_path / "stderr.txt"
+    with log.open("w") as stderr:
+        proc = subprocess.Popen([*args, "--samples", str(samples), "--run-name", "first"], cwd=ROOT, env=env,
+                                stdout=subprocess.DEVNULL, stderr=stderr)
+        try:
+            while "1/2" not in log.read_text():  # the progress bar: the good sample's verdict is in
+                try:
+                    proc.wait(timeout=0.2)
+                    raise AssertionError(f"evaluate ended before its second program: {log.read_text()}")
+                except subprocess.TimeoutExpired:
+                    pass
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=120) == 143, log.read_text()
+        finally:
+            proc.kill()
+    assert log.read_text().strip().splitlines()[-1].startswith("terminated; no results were written; the verdicts")
+    samples.write_text(json.dumps(good) + "\n")
+    rerun = subprocess.run([*args, "--samples", str(samples), "--run-name", "second"], cwd=ROOT, env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "0 executed" in rerun.stdout + rerun.stderr and "1 verdicts from the cache" in rerun.stdout + rerun.stderr
