@@ -68,11 +68,8 @@ class Link:
                 if notice is None or notice.get("gone") == self._sequence:
                     return None
                 continue
-            try:
-                chunk = os.read(self.read_fd, min(remaining, 1 << 20))
-            except OSError:
-                return None
-            if not chunk:
+            chunk = _read_chunk(self.read_fd, remaining)
+            if chunk is None:
                 return None
             chunks.append(chunk)
             remaining -= len(chunk)
@@ -82,12 +79,18 @@ class Link:
 def read_exactly(fd, size):
     chunks, remaining = [], size
     while remaining:
-        try:
-            chunk = os.read(fd, min(remaining, 1 << 20))
-        except OSError:
-            return None
-        if not chunk:
+        chunk = _read_chunk(fd, remaining)
+        if chunk is None:
             return None
         chunks.append(chunk)
         remaining -= len(chunk)
     return b"".join(chunks)
+
+
+def _read_chunk(fd, remaining):
+    """Up to ``remaining`` bytes (1 MiB at most), or None at the end of the stream or on an error."""
+    try:
+        chunk = os.read(fd, min(remaining, 1 << 20))
+    except OSError:
+        return None
+    return chunk or None
