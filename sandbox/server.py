@@ -41,6 +41,12 @@ from sandbox.reply import reply
 from sandbox.tests_process import TestsProcess, process_state
 
 
+# Standard modules that programs often import, imported here once so that each child finds them loaded:
+# a child importing ``typing`` itself spent 11 ms of CPU (21 of HumanEval's 164 programs do), against 0.05 ms
+# more per fork for having them all mapped. Not ``random``: every child would inherit the same generator state.
+COMMON_IMPORTS = ("typing", "math", "heapq", "bisect", "string", "copy")
+
+
 class Server:
     def __init__(self, settings):
         self.is_pid1 = os.getpid() == 1
@@ -70,7 +76,7 @@ class Server:
         self.workdir = None
         self._workdir_checked = False  # _clean_up has just found (or made) it clean
         self._rlimits = {}
-        for module in settings.get("preload", []):
+        for module in COMMON_IMPORTS + tuple(settings.get("preload", [])):
             try:
                 __import__(module)
             except Exception:
