@@ -287,6 +287,22 @@ def test_each_program_gets_its_own_output_directory_and_limits(mode):
     assert second_run.passed and second_run.stdout == "[]\n" and second_run.stderr == ""
 
 
+def test_modules_the_server_imports_for_programs_are_each_programs_own():
+    """The server imports common modules once (``COMMON_IMPORTS``) so that programs find them loaded; a
+    program that changes them (``math.pi``, ``typing.List``) changes its own copy, never the next one's."""
+    from sandbox.server import COMMON_IMPORTS
+
+    looks = ("import sys\nprint(sorted(m for m in %r if m in sys.modules))\n" % (COMMON_IMPORTS,))
+    spoil = looks + "import math, typing\nmath.pi = 3\ntyping.List = None\n" + GOOD
+    check = looks + "import math, typing\nprint(math.pi, typing.List)\n" + GOOD
+    with SandboxPool(workers=1, mode="auto", preload=()) as pool:
+        first, second = pool.run_one(job(spoil)), pool.run_one(job(check))
+    assert first.passed and second.passed, (first, second)
+    loaded = "%s\n" % sorted(COMMON_IMPORTS)
+    assert first.stdout == loaded
+    assert second.stdout == loaded + "3.141592653589793 typing.List\n", second.stdout
+
+
 # Text that is not UTF-8 (a lone surrogate) in what the program controls of its reason: an exception's
 # message or its class's name, at import or during a call, or a reply the program writes to its channel.
 UNENCODABLE_REASONS = {
