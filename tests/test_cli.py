@@ -217,9 +217,11 @@ def test_an_interruption_says_what_each_command_kept():
     assert note("list") == ""
 
 
-def test_sigterm_stops_evaluate_as_ctrl_c_does_keeping_the_finished_verdicts(tmp_path):
-    """A scheduler's SIGTERM (preemption) ends ``evaluate`` as Ctrl-C does: exit 143, one line, and the
-    verdicts finished before it cached, so that the rerun executes only the rest."""
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_a_stopped_evaluate_keeps_the_finished_verdicts(tmp_path, stop):
+    """A scheduler's SIGTERM (preemption) ends ``evaluate`` as Ctrl-C does: exit 143 and one line. Whatever
+    ends it, kill -9 (the out-of-memory killer) included, the verdicts it had finished are in the cache, so
+    that the rerun executes only the rest."""
     data = needs_shared_data("HumanEval.jsonl.gz")
     problems = {p["task_id"]: p for p in map(json.loads, gzip.open(data, "rt"))}
     good = {"task_id": "HumanEval/0", "completion": problems["HumanEval/0"]["canonical_solution"]}
@@ -241,11 +243,12 @@ def test_sigterm_stops_evaluate_as_ctrl_c_does_keeping_the_finished_verdicts(tmp
                     raise AssertionError(f"evaluate ended before its second program: {log.read_text()}")
                 except subprocess.TimeoutExpired:
                     pass
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(timeout=120) == 143, log.read_text()
+            proc.send_signal(stop)
+            assert proc.wait(timeout=120) == (143 if stop == signal.SIGTERM else -signal.SIGKILL), log.read_text()
         finally:
             proc.kill()
-    assert log.read_text().strip().splitlines()[-1].startswith("terminated; no results were written; the verdicts")
+    if stop == signal.SIGTERM:
+        assert log.read_text().strip().splitlines()[-1].startswith("terminated; no results were written; the verdicts")
     samples.write_text(json.dumps(good) + "\n")
     rerun = subprocess.run([*args, "--samples", str(samples), "--run-name", "second"], cwd=ROOT, env=env,
                            capture_output=True, text=True, timeout=300)

@@ -63,17 +63,13 @@ class Executor:
         ready = sum(r is not None for r in results)
         if on_done and ready:
             on_done(ready)
-        finished: list[int] = []
-        try:
-            for index, execution in self.pool.run_many(to_run):
-                results[index] = execution
-                finished.append(index)
-                if on_done:
-                    on_done(1)
-        finally:  # also when interrupted (Ctrl-C, a failed sandbox): a rerun does not execute these again
-            self.stats.executed += len(finished)
-            if self.cache and finished:
-                self.cache.put_many([(keys[index], results[index]) for index in finished])  # type: ignore[misc]
+        for index, execution in self.pool.run_many(to_run):
+            results[index] = execution
+            self.stats.executed += 1
+            if self.cache:  # committed before it is counted: a rerun after any interruption, kill -9 included,
+                self.cache.put(keys[index], execution)  # does not execute it again
+            if on_done:
+                on_done(1)
         if self.dedup:
             for index in range(len(jobs)):
                 if results[index] is None:
