@@ -25,13 +25,18 @@ def pidfd_open(pid):
         return None
 
 
+class HarnessGone(Exception):
+    """The harness's end of the protocol pipe closed during a job (it was killed): nobody will read the
+    verdict, so the job is not waited for (a program may have seconds of its wall-clock limit left)."""
+
+
 class Watch:
     """The poll loop both kinds of job share. ``pipes`` are read into ``buffers`` until they close;
     ``handlers`` take the other descriptors (pidfds, the tests' report). Once the job has ended
     (``ended_at``: the program's exit, the tests' report), pipes still open get a short grace: processes
     the program left behind hold them, and die with the execution anyway."""
 
-    def __init__(self, pipes, capped, deadline, cap):
+    def __init__(self, pipes, capped, deadline, cap, harness_fd):
         self.buffers = dict((fd, bytearray()) for fd in pipes)
         self.open = len(pipes)
         self.capped = capped  # the pipes whose total is held to ``cap`` (stdout and stderr)
@@ -41,6 +46,8 @@ class Watch:
         self.poller = select.poll()
         for fd in pipes:
             self.poller.register(fd, select.POLLIN)
+        self.poller.register(harness_fd, 0)  # only its hang-up: the tests' process reads the data on it
+        self.handlers[harness_fd] = _harness_gone
         self.ended_at = None
         self.killed_for = None
 
@@ -88,11 +95,15 @@ class Watch:
             os.close(fd)
 
 
-def collect_printing(pid, out_r, err_r, res_r, limits, start):
+def _harness_gone(fd):
+    raise HarnessGone()
+
+
+def collect_printing(pid, out_r, err_r, res_r, limits, start, harness_fd):
     """A printed-value job: read the pipes until they close and the program's process has exited, or a
     limit is hit. The report belongs to the process that exited."""
     watch = Watch((out_r, err_r, res_r), (out_r, err_r), start + float(limits["wall_seconds"]),
-                  int(limits["output_bytes"]))
+                  int(limits["output_bytes"]), harness_fd)
     pidfd = pidfd_open(pid)
 
     def exited(fd):
@@ -118,12 +129,13 @@ def collect_printing(pid, out_r, err_r, res_r, limits, start):
             "result": bytes(watch.buffers[res_r])}
 
 
-def collect_calls(tests, candidate, out_r, err_r, limits, start, sequence):
+def collect_calls(tests, candidate, out_r, err_r, limits, start, sequence, harness_fd):
     """Read the program's output and the tests' report until the report is complete (then the program's
     process is killed and its pipes get a short grace), a limit is hit, or the tests' process ends. When
     the program's process exits first, the tests' process is told, so that a call waiting for an answer
     fails at once. ``tests_ended``: the tests' process was ended (it may be anywhere): a new one is due."""
-    watch = Watch((out_r, err_r), (out_r, err_r), start + float(limits["wall_seconds"]), int(limits["output_bytes"]))
+    watch = Watch((out_r, err_r), (out_r, err_r), start + float(limits["wall_seconds"]), int(limits["output_bytes"]),
+                  harness_fd)
     report = bytearray()
     state = {"tests_ended": False}
     candidate_pidfd = pidfd_open(candidate)

@@ -36,7 +36,7 @@ import time
 from sandbox.channel import read_exactly
 from sandbox.children import candidate_child, printing_child, rlimits, set_dumpable
 from sandbox.cleanup import fresh_workdir, kill_leftovers
-from sandbox.collect import collect_calls, collect_printing
+from sandbox.collect import HarnessGone, collect_calls, collect_printing
 from sandbox.reply import reply
 from sandbox.tests_process import TestsProcess, process_state
 
@@ -116,6 +116,9 @@ class Server:
             self._trusted_pending = int(head[12:24])
             try:
                 result = self.run(job)
+            except HarnessGone:
+                kill_leftovers(None, self.is_pid1)  # the tests' process too: nothing outlives the harness
+                os._exit(0)
             except Exception:
                 import traceback
 
@@ -175,7 +178,7 @@ class Server:
         for fd in (out_w, err_w, res_w):
             os.close(fd)
         self._leftover = True
-        return collect_printing(candidate, out_r, err_r, res_r, job["limits"], start)
+        return collect_printing(candidate, out_r, err_r, res_r, job["limits"], start, self.proto_in.fileno())
 
     def _run_calls(self, job, workdir, pipes, start):
         out_r, out_w, err_r, err_w = pipes
@@ -193,7 +196,8 @@ class Server:
         os.close(out_w)
         os.close(err_w)
         self._leftover = True
-        outcome = collect_calls(tests, candidate, out_r, err_r, job["limits"], start, self._sequence)
+        outcome = collect_calls(tests, candidate, out_r, err_r, job["limits"], start, self._sequence,
+                                self.proto_in.fileno())
         if outcome["tests_ended"]:
             self._tests = None
         if outcome["acknowledged"]:

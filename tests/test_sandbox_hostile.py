@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -301,6 +303,47 @@ def test_modules_the_server_imports_for_programs_are_each_programs_own():
     loaded = "%s\n" % sorted(COMMON_IMPORTS)
     assert first.stdout == loaded
     assert second.stdout == loaded + "3.141592653589793 typing.List\n", second.stdout
+
+
+def _processes_naming(marker: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and marker.encode() in Path(f"/proc/{entry}/cmdline").read_bytes():
+                found.append(int(entry))
+        except OSError:
+            pass
+    return found
+
+
+@pytest.mark.parametrize("how, mode", [("closed", "assert"), ("killed", "assert"), ("closed", "print_value")])
+def test_a_harness_that_ends_mid_job_leaves_no_process_behind(how, mode):
+    """The harness ends while a program runs: it closes its pool (Ctrl-C, SIGTERM) or is killed (kill -9, the
+    out-of-memory killer). The server, its tests' process and the program end at once, not when the
+    program's wall-clock limit runs out."""
+    marker = f"harness-test-orphan-{uuid.uuid4().hex}"  # in the server's argv (its settings), so in its forks'
+    script = ("import os, signal, sys\n"
+              f"sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})\n"
+              "from sandbox.pool import Job, Limits, SandboxPool\n"
+              f"pool = SandboxPool(workers=1, preload=({marker!r},))\n"
+              "signal.signal(signal.SIGTERM, lambda *_: (pool.close(), os._exit(0)))\n"
+              "pool.run_one(Job(program='import time\\ntime.sleep(600)\\ndef f():\\n    pass\\n', "
+              f"mode={mode!r}, expected='None', limits=Limits(wall_seconds=600, cpu_seconds=5),"
+              " test='def check(c):\\n    c()\\n', entry_point='f'))\n")
+    harness = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 60
+        while len(_processes_naming(marker)) < 3:  # the server, the tests' process, the sleeping program
+            assert harness.poll() is None and time.monotonic() < deadline, _processes_naming(marker)
+            time.sleep(0.05)
+        harness.terminate() if how == "closed" else harness.kill()
+        harness.wait(timeout=30)
+    finally:
+        harness.kill()
+    deadline = time.monotonic() + 10
+    while _processes_naming(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _processes_naming(marker) == []
 
 
 # Text that is not UTF-8 (a lone surrogate) in what the program controls of its reason: an exception's
