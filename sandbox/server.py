@@ -22,7 +22,8 @@ the interpreter as bytecode, so they import nothing from the project but each ot
 imports them for the codec and the comparisons. They also import as little as they can: every page the
 server has mapped is copied into each child's page table at fork and torn down at its exit, which is most
 of an execution's cost. Modules that only some jobs need (``ast``) are imported on the first such job,
-and error paths import theirs when they happen.
+and error paths import theirs when they happen. The exception is ``COMMON_IMPORTS``, modules that programs
+import so often that loading them once here costs less than each program loading its own.
 """
 
 import gc
