@@ -346,6 +346,27 @@ def test_a_harness_that_ends_mid_job_leaves_no_process_behind(how, mode):
     assert _processes_naming(marker) == []
 
 
+class Interrupted(Exception):
+    """Stands for Ctrl-C (or any error of the caller) while ``run_many`` hands out jobs."""
+
+
+def test_a_pool_closed_while_its_workers_start_leaves_no_server_running():
+    """The caller stops at the first verdict (Ctrl-C, a failed write) while the other workers are still
+    starting their servers: closing the pool ends every server, those being started included, and no worker
+    starts one afterwards (``close`` used to fail with "dictionary changed size during iteration", or
+    return while the workers went on starting servers and running the remaining jobs)."""
+    marker = f"harness-test-closed-pool-{uuid.uuid4().hex}"  # in each server's argv (its settings)
+    pool = SandboxPool(workers=6, preload=(marker,))
+    with pytest.raises(Interrupted):
+        with pool:
+            for _ in pool.run_many((index, job(GOOD)) for index in range(60)):
+                raise Interrupted
+    deadline = time.monotonic() + 10  # a killed bwrap's server ends with it (--die-with-parent), a moment later
+    while _processes_naming(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _processes_naming(marker) == []
+
+
 # Text that is not UTF-8 (a lone surrogate) in what the program controls of its reason: an exception's
 # message or its class's name, at import or during a call, or a reply the program writes to its channel.
 UNENCODABLE_REASONS = {
