@@ -112,11 +112,18 @@ class _Server:
             self.proc.stdin.write(b"%012d%012d\n" % (len(body), len(trusted)) + body + trusted)
             self.proc.stdin.flush()
             line = self.proc.stdout.readline()
-        except (BrokenPipeError, OSError):
+        except (OSError, ValueError):  # ValueError: closed meanwhile by ``close`` in another thread
             return None
         return json.loads(line) if line else None
 
     def close(self) -> None:
+        """End the server. Killing the process started (bubblewrap) is not enough: once ``setpriv`` has
+        changed the server's uid, bubblewrap's --die-with-parent no longer reaches it. Closing its stdin
+        is: on that hang-up it ends its job, its processes and itself (``sandbox.server``)."""
+        try:
+            self.proc.stdin.close()
+        except OSError:  # what was left in the buffer cannot reach a server that has died
+            pass
         try:
             self.proc.kill()
         except OSError:
