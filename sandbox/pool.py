@@ -195,7 +195,7 @@ class SandboxPool:
             servers = list(self._servers.values())
             self._servers.clear()
         for server in servers:
-            server.close()  # a worker waiting on it gets no reply and stops at PoolClosed
+            server.close()  # a worker waiting on it gets no reply, then PoolClosed: a sandbox_error, never a verdict
         self._join_workers()
 
     def _server(self, worker: int) -> _Server:
@@ -268,9 +268,7 @@ class SandboxPool:
                     return
                 try:
                     execution = self.run_one(job, worker)
-                except PoolClosed:
-                    return
-                except Exception as exc:  # a server that cannot start: report, never hang the run
+                except Exception as exc:  # a server that cannot start, a closed pool: report, never hang the caller
                     execution = Execution(False, "sandbox_error", str(exc), None, "", "", 0.0)
                 done.put((key, execution))
 

@@ -350,10 +350,12 @@ def test_a_pool_closed_while_its_workers_start_leaves_no_server_running():
         with pool:
             for _ in pool.run_many((index, job(GOOD)) for index in range(60)):
                 raise Interrupted
-    deadline = time.monotonic() + 10  # a killed bwrap's server ends with it (--die-with-parent), a moment later
+    deadline = time.monotonic() + 10  # a server ends on its stdin's hang-up, a moment after ``close``
     while processes_with(marker) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert processes_with(marker) == []
+    late = list(pool.run_many((index, job(GOOD)) for index in range(3)))  # a closed pool runs nothing more
+    assert [e.status for _, e in late] == ["sandbox_error"] * 3 and processes_with(marker) == [], late
 
 
 # Text that is not UTF-8 (a lone surrogate) in what the program controls of its reason: an exception's
