@@ -60,5 +60,5 @@ def test_a_cache_folder_that_cannot_be_written_costs_the_cache_not_the_results(t
     warnings = [line for line in out.stderr.splitlines() if "verdict cache" in line]
     assert len(warnings) == 1 and str(cache / "verdicts.sqlite") in warnings[0], out.stderr[-3000:]
     assert "without it" in warnings[0], warnings
-    assert kind != "full" or "disk is full" in warnings[0], warnings  # full during the run, not at its start
-    assert sorted(os.listdir(cache)) == before  # nothing moved aside as if it were not a database
+    assert kind != "full" or "disk is full" in warnings[0], warnings
+    assert sorted(os.listdir(cache)) == before  # read-only: nothing moved aside as if it were not a database
