@@ -92,8 +92,21 @@ def _enter_job(workdir, resource_limits, out_w, err_w, keep, max_fd):
     os.dup2(out_w, 1)
     os.dup2(err_w, 2)
     close_all_but(keep, max_fd)  # the protocol pipes, the other process's ends: all gone
+    _reseed_numpy()
     for which, soft, hard in resource_limits:
         resource.setrlimit(which, (soft, hard))
+
+
+def _reseed_numpy():
+    """numpy's global generator, where the server has it (a suite's preload: pandas imports it), would be the
+    same in every child: unlike ``random`` it has no at-fork hook. Reseeded from the OS (0.1 ms), each program
+    draws its own numbers, as in the original scorers' fresh processes."""
+    numpy_random = sys.modules.get("numpy.random")
+    if numpy_random is not None:
+        try:
+            numpy_random.seed()
+        except Exception:  # never worth failing the program for: it runs on with the inherited state
+            pass
 
 
 def set_dumpable(flag):

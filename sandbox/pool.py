@@ -87,6 +87,10 @@ class Execution:
     line: int | None = None  # printed-value jobs: the program's line that raised (execution feedback names it)
 
 
+class PoolClosed(RuntimeError):
+    """The pool has been closed: it starts no server and runs no job any more."""
+
+
 class _Server:
     def __init__(self, argv: list[str], env: dict[str, str], bytecode: bytes):
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -108,11 +112,18 @@ class _Server:
             self.proc.stdin.write(b"%012d%012d\n" % (len(body), len(trusted)) + body + trusted)
             self.proc.stdin.flush()
             line = self.proc.stdout.readline()
-        except (BrokenPipeError, OSError):
+        except (OSError, ValueError):  # ValueError: closed meanwhile by ``close`` in another thread
             return None
         return json.loads(line) if line else None
 
     def close(self) -> None:
+        """End the server. Killing the process started (bubblewrap) is not enough: once ``setpriv`` has
+        changed the server's uid, bubblewrap's --die-with-parent no longer reaches it. Closing its stdin
+        is: on that hang-up it ends its job, its processes and itself (``sandbox.server``)."""
+        try:
+            self.proc.stdin.close()
+        except OSError:  # what was left in the buffer cannot reach a server that has died
+            pass
         try:
             self.proc.kill()
         except OSError:
@@ -142,6 +153,11 @@ class SandboxPool:
         self.settings = {"preload": list(preload)}
         self.tmpfs_mb = tmpfs_mb
         self._servers: dict[int, _Server] = {}
+        # ``close`` may come while workers start servers (Ctrl-C at the first verdict), or from a signal handler
+        # in the thread that holds the lock: reentrant.
+        self._lock = threading.RLock()
+        self._closed = False
+        self._threads: list[threading.Thread] = []
         self._limit_dicts: dict[Limits, dict[str, Any]] = {}
         self._job_ids = itertools.count()
         layers = self.isolation.layers
@@ -171,19 +187,40 @@ class SandboxPool:
         self.close()
 
     def close(self) -> None:
-        for server in self._servers.values():
-            server.close()
-        self._servers.clear()
+        """End every server and wait for the workers of ``run_many`` (one starting a server ends it once it
+        has started: bubblewrap killed while it sets up leaves its sandbox's first process behind, blocked
+        for good). When it returns nothing of the pool runs, and no job or server is started afterwards."""
+        with self._lock:
+            self._closed = True
+            servers = list(self._servers.values())
+            self._servers.clear()
+        for server in servers:
+            server.close()  # a worker waiting on it gets no reply, then PoolClosed: a sandbox_error, never a verdict
+        self._join_workers()
 
     def _server(self, worker: int) -> _Server:
         """The worker's server, started if it has none. One that has died is found by ``run_one``
         (no reply) and replaced there."""
         server = self._servers.get(worker)
         if server is None:
+            if self._closed:
+                raise PoolClosed("the sandbox pool is closed")
             argv = server_command(self.isolation, self.python, worker, self.settings, self.tmpfs_mb)
             server = _Server(argv, scrubbed_environment(), server_bytecode(self.python))
-            self._servers[worker] = server
+            with self._lock:
+                closed = self._closed
+                if not closed:
+                    self._servers[worker] = server
+            if closed:  # closed while it started
+                server.close()
+                raise PoolClosed("the sandbox pool is closed")
         return server
+
+    def _forget(self, worker: int) -> None:
+        with self._lock:
+            server = self._servers.pop(worker, None)
+        if server is not None:
+            server.close()
 
     def _limits_for_host(self, limits: Limits) -> dict[str, Any]:
         """The limits as the server applies them (shared between jobs: read, never changed)."""
@@ -205,7 +242,7 @@ class SandboxPool:
             reply = self._server(worker).run(payload, trusted)
             if reply is not None:
                 break
-            self._servers.pop(worker).close()
+            self._forget(worker)
         if reply is None:
             return Execution(False, "sandbox_error", "the execution server died while running this program",
                              None, "", "", 0.0)
@@ -216,7 +253,9 @@ class SandboxPool:
                          cpu_seconds=_seconds(reply.get("cpu_seconds")), line=decision.line)
 
     def run_many(self, jobs: Iterable[tuple[Any, Job]]) -> Iterator[tuple[Any, Execution]]:
-        """Run ``(key, job)`` pairs across the workers; yields ``(key, execution)`` as they finish."""
+        """Run ``(key, job)`` pairs across the workers; yields ``(key, execution)`` as they finish. A caller that
+        stops early (Ctrl-C, its own error) leaves the workers to finish the jobs they hold, and no other."""
+        self._join_workers()  # an abandoned earlier call's: one job at a time per server
         todo = collections.deque(jobs)  # popleft is atomic: the workers share it without a lock
         done: queue.SimpleQueue = queue.SimpleQueue()
         count = len(todo)
@@ -229,15 +268,22 @@ class SandboxPool:
                     return
                 try:
                     execution = self.run_one(job, worker)
-                except Exception as exc:  # a server that cannot start: report, never hang the run
+                except Exception as exc:  # a server that cannot start, a closed pool: report, never hang the caller
                     execution = Execution(False, "sandbox_error", str(exc), None, "", "", 0.0)
                 done.put((key, execution))
 
-        threads = [threading.Thread(target=work, args=(w,), daemon=True) for w in range(min(self.workers, count))]
-        for thread in threads:
+        self._threads = [threading.Thread(target=work, args=(w,), daemon=True) for w in range(min(self.workers, count))]
+        for thread in self._threads:
             thread.start()
-        for _ in range(count):
-            yield done.get()
+        try:
+            for _ in range(count):
+                yield done.get()
+        finally:
+            todo.clear()
+        self._join_workers()
+
+    def _join_workers(self) -> None:
+        threads, self._threads = self._threads, []
         for thread in threads:
             thread.join()
 

@@ -8,6 +8,8 @@ reference solution and such a block are run through that suite's scorer (built f
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from harness.execution.jobs import scorer_name
@@ -64,3 +66,20 @@ def test_the_same_block_runs_where_the_program_runs_as_main():
     with SandboxPool(workers=1, preload=()) as pool:
         result = pool.run_one(Job(program=program, mode="print_value", limits=LIMITS, expected="1", scorer="strict"))
     assert not result.passed and "EOFError" in result.reason, result
+
+
+def test_each_program_draws_its_own_random_numbers():
+    """The original scorers start every program in a fresh process, so unseeded random numbers differ from
+    program to program. Here every program's process is forked from its server: the standard ``random``
+    reseeds itself at fork, numpy's global generator does not, and a suite's preload may have loaded it
+    (``core``'s pandas does). Each program must still draw its own."""
+    draw = "import random, numpy\nprint([random.getrandbits(60), int(numpy.random.randint(1 << 60, dtype='int64'))])\n"
+    with SandboxPool(workers=1, preload=("numpy.random",)) as pool:
+        printed = [pool.run_one(Job(program=draw, mode="print_value", limits=LIMITS, expected="0")).stdout
+                   for _ in range(3)]
+        called = pool.run_one(Job(program=draw.replace("print(", "def f():\n    return ("), mode="assert",
+                                  limits=LIMITS, test="def check(f):\n    drawn = f()\n    assert drawn == 0, drawn\n",
+                                  entry_point="f"))
+    stdlib, numpy_draws = zip(*(json.loads(line) for line in printed))
+    assert len(set(stdlib)) == 3 and len(set(numpy_draws)) == 3, printed
+    assert str(numpy_draws[0]) not in called.reason and "AssertionError: [" in called.reason, called.reason

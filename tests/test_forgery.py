@@ -335,6 +335,39 @@ def test_a_tests_process_no_program_touched_is_kept():
     assert len(reasons) == 1 and "tests in" in next(iter(reasons)), reasons
 
 
+FIND_ZERO_REFERENCE = (  # HumanEval/32's prompt and canonical solution: its check is |poly(xs, x)| <= atol
+    "import math\n"
+    "def poly(xs, x):\n    return sum([coeff * math.pow(x, i) for i, coeff in enumerate(xs)])\n"
+    "def find_zero(xs):\n    begin, end = -1., 1.\n"
+    "    while poly(xs, begin) * poly(xs, end) > 0:\n        begin *= 2.0\n        end *= 2.0\n"
+    "    while end - begin > 1e-10:\n        center = (begin + end) / 2.0\n"
+    "        if poly(xs, center) * poly(xs, begin) > 0:\n            begin = center\n"
+    "        else:\n            end = center\n    return begin\n")
+# math and copy are imported by the server before any fork (``COMMON_IMPORTS``), so the tests' process has
+# the very modules the program's process has: HumanEval/32's check calls math.pow there, evalplus copies each
+# input with copy.deepcopy there.
+PATCH_SHARED_MODULES = "import copy, math\nmath.pow = lambda *a: 0.0\ncopy.deepcopy = lambda x, memo=None: [[0]]\n"
+
+
+def test_modules_the_server_imported_are_the_tests_process_own():
+    """A program that patches the modules the server imported for everyone (``math.pow``, which would make
+    any answer a zero of the polynomial; ``copy.deepcopy``, which would change the inputs) changes them in its
+    own process only: the tests' process, forked from the server, checks with the real ones."""
+    spec = json.dumps({"base": [[[1, 2]], [[-6, 11, -6, 1]]], "plus": [[[2, -3, 0, 1, 1, -1]]], "atol": 1e-6})
+    right = PATCH_SHARED_MODULES + FIND_ZERO_REFERENCE.replace("math.pow(x, i)", "x ** i")
+
+    def evalplus_job(program: str) -> Job:
+        return Job(program=program, mode="evalplus", limits=LIMITS, test=spec, entry_point="find_zero",
+                   helpers=FIND_ZERO_REFERENCE)
+
+    with SandboxPool(workers=1, preload=()) as pool:
+        wrong, passing = (pool.run_one(evalplus_job(p)) for p in (
+            PATCH_SHARED_MODULES + "def find_zero(xs):\n    return 12345.0\n", right))
+    assert (wrong.passed, wrong.tiers) == (False, {"base": False, "plus": False}), wrong
+    assert "got 12345.0" in wrong.reason, wrong.reason
+    assert (passing.passed, passing.tiers) == (True, {"base": True, "plus": True}), passing
+
+
 def test_evalplus_tiers_are_data_and_reasons_never_hold_the_expected_output():
     """HumanEval+-style: the tests' process computes the reference's outputs and decides each tier; the
     reason (which passes through the server) says what the program returned, never what was expected."""

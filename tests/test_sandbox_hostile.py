@@ -305,17 +305,6 @@ def test_modules_the_server_imports_for_programs_are_each_programs_own():
     assert second.stdout == loaded + "3.141592653589793 typing.List\n", second.stdout
 
 
-def _processes_naming(marker: str) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        try:
-            if entry.isdigit() and marker.encode() in Path(f"/proc/{entry}/cmdline").read_bytes():
-                found.append(int(entry))
-        except OSError:
-            pass
-    return found
-
-
 @pytest.mark.parametrize("how, mode", [("closed", "assert"), ("killed", "assert"), ("closed", "print_value")])
 def test_a_harness_that_ends_mid_job_leaves_no_process_behind(how, mode):
     """The harness ends while a program runs: it closes its pool (Ctrl-C, SIGTERM) or is killed (kill -9, the
@@ -333,17 +322,40 @@ def test_a_harness_that_ends_mid_job_leaves_no_process_behind(how, mode):
     harness = subprocess.Popen([sys.executable, "-c", script])
     try:
         deadline = time.monotonic() + 60
-        while len(_processes_naming(marker)) < 3:  # the server, the tests' process, the sleeping program
-            assert harness.poll() is None and time.monotonic() < deadline, _processes_naming(marker)
+        while len(processes_with(marker)) < 3:  # the server, the tests' process, the sleeping program
+            assert harness.poll() is None and time.monotonic() < deadline, processes_with(marker)
             time.sleep(0.05)
         harness.terminate() if how == "closed" else harness.kill()
         harness.wait(timeout=30)
     finally:
         harness.kill()
     deadline = time.monotonic() + 10
-    while _processes_naming(marker) and time.monotonic() < deadline:
+    while processes_with(marker) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _processes_naming(marker) == []
+    assert processes_with(marker) == []
+
+
+class Interrupted(Exception):
+    """Stands for Ctrl-C (or any error of the caller) while ``run_many`` hands out jobs."""
+
+
+def test_a_pool_closed_while_its_workers_start_leaves_no_server_running():
+    """The caller stops at the first verdict (Ctrl-C, a failed write) while the other workers are still
+    starting their servers: closing the pool ends every server, those being started included, and no worker
+    starts one afterwards (``close`` used to fail with "dictionary changed size during iteration", or
+    return while the workers went on starting servers and running the remaining jobs)."""
+    marker = f"harness-test-closed-pool-{uuid.uuid4().hex}"  # in each server's argv (its settings)
+    pool = SandboxPool(workers=6, preload=(marker,))
+    with pytest.raises(Interrupted):
+        with pool:
+            for _ in pool.run_many((index, job(GOOD)) for index in range(60)):
+                raise Interrupted
+    deadline = time.monotonic() + 10  # a server ends on its stdin's hang-up, a moment after ``close``
+    while processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert processes_with(marker) == []
+    late = list(pool.run_many((index, job(GOOD)) for index in range(3)))  # a closed pool runs nothing more
+    assert [e.status for _, e in late] == ["sandbox_error"] * 3 and processes_with(marker) == [], late
 
 
 # Text that is not UTF-8 (a lone surrogate) in what the program controls of its reason: an exception's

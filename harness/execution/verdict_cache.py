@@ -5,8 +5,10 @@ layers), inside a namespace made of the harness's version, the code that decides
 execution server and the scorers' table) and the sandbox
 interpreter's fingerprint (its version and installed packages), so a change to any of them misses the cache.
 Only verdicts a rerun would repeat are stored: passes and ordinary failures, never timeouts, kills or
-sandbox errors, which depend on the machine's load. A cache file that is not a readable database is moved
-aside (with a warning) and started afresh: a cache never stops a run.
+sandbox errors, which depend on the machine's load. A cache never stops a command nor costs it a result: a
+file that is not a database is moved aside (with a warning) and started afresh, and a cache that cannot be
+opened or written (a read-only or full disk, a lock held for over a minute) is left alone with a warning: the
+command runs on without it.
 """
 
 from __future__ import annotations
@@ -53,15 +55,36 @@ class VerdictCache:
         self._namespace = hashlib.sha256(json.dumps(
             [harness.__version__, _DECIDING_CODE, interpreter_fingerprint(python)]
         ).encode()).hexdigest()
+        self._db: sqlite3.Connection | None = None
         try:
             self._db = self._open()
-        except sqlite3.DatabaseError as exc:
-            aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
-            log.warning("verdict cache %s is unreadable (%s): moved to %s, starting a new one", path, exc, aside)
-            path.replace(aside)
+        except sqlite3.OperationalError as exc:  # read-only, full, locked: a sound file that is kept as it is
+            self._give_up(exc)
+        except sqlite3.DatabaseError as exc:  # not a database, or a malformed one
+            self._start_afresh(exc)
+
+    def _start_afresh(self, error: sqlite3.DatabaseError) -> None:
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+        log.warning("verdict cache %s is unreadable (%s): moved to %s, starting a new one", self.path, error, aside)
+        try:
+            self.path.replace(aside)
             for suffix in ("-wal", "-shm"):
-                path.with_name(path.name + suffix).unlink(missing_ok=True)
+                self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
             self._db = self._open()
+        except (OSError, sqlite3.Error) as exc:
+            self._give_up(exc)
+
+    def _give_up(self, error: Exception) -> None:
+        """Stop using the cache for the rest of this command, with one warning: a verdict it can neither
+        read nor store is executed, which costs time, never a result."""
+        log.warning("verdict cache %s: %s; this command runs on without it (its verdicts are not cached)",
+                    self.path, getattr(error, "strerror", None) or error)
+        if self._db is not None:
+            try:
+                self._db.close()
+            except sqlite3.Error:
+                pass
+        self._db = None
 
     def _open(self) -> sqlite3.Connection:
         db = sqlite3.connect(str(self.path), timeout=60, check_same_thread=False)
@@ -82,14 +105,25 @@ class VerdictCache:
         return hashlib.sha256((self._namespace + key).encode()).hexdigest()
 
     def get(self, key: str) -> Execution | None:
-        row = self._db.execute("SELECT execution FROM verdicts WHERE key = ?", (self._scoped(key),)).fetchone()
+        if self._db is None:
+            return None
+        try:
+            row = self._db.execute("SELECT execution FROM verdicts WHERE key = ?", (self._scoped(key),)).fetchone()
+        except sqlite3.Error as exc:
+            self._give_up(exc)
+            return None
         return Execution(**json.loads(row[0])) if row else None
 
     def put(self, key: str, execution: Execution) -> None:
-        if execution.status in CACHEABLE_STATUSES:
+        if self._db is None or execution.status not in CACHEABLE_STATUSES:
+            return
+        try:
             with self._db:
                 self._db.execute("INSERT OR REPLACE INTO verdicts VALUES (?, ?)",
                                  (self._scoped(key), json.dumps(asdict(execution))))
+        except sqlite3.Error as exc:  # the disk filled up, or the file became unwritable
+            self._give_up(exc)
 
     def close(self) -> None:
-        self._db.close()
+        if self._db is not None:
+            self._db.close()
