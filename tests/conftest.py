@@ -1,14 +1,19 @@
-"""Shared fixtures: a per-session cache for the tiny models, the CLI in a subprocess, the public data."""
+"""Shared fixtures: a per-session cache for the tiny models, the CLI in a subprocess, the public data, HTTP
+servers on 127.0.0.1 (a fake OpenAI-compatible endpoint, a download mirror)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
+from email.message import Message
 from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -75,3 +80,71 @@ def mirror(tmp_path):
     yield folder, f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     thread.join()
+
+
+# (status, payload) or (status, payload, headers): a dict payload goes out as JSON, bytes as they are.
+Reply = tuple[int, dict | bytes] | tuple[int, dict | bytes, dict[str, str]]
+
+
+class JsonEndpoint:
+    """A fake OpenAI-compatible endpoint on 127.0.0.1 (a free port; ``url`` ends in ``/v1``), serving from a
+    thread until closed (it is a context manager).
+
+    Each POST's JSON body goes to ``respond(path, body)``. A dict payload is sent with
+    ``Content-Type: application/json``; bytes (a proxy's web page) with only the headers the reply names.
+    ``None`` sends nothing and the connection drops, as a stopped server's does. The bodies and headers of
+    the requests answered are recorded before the reply leaves, so they are complete once the client is done.
+    ``respond`` is read for each request, so a test may swap it on a running endpoint."""
+
+    def __init__(self, respond: Callable[[str, Any], Reply | None]):
+        self.respond = respond
+        self.bodies: list[Any] = []
+        self.headers: list[Message] = []
+        self._recording = threading.Lock()  # keeps a request's body and headers at the same index
+        self._http = ThreadingHTTPServer(("127.0.0.1", 0), partial(_JsonHandler, endpoint=self))
+        self.url = f"http://127.0.0.1:{self._http.server_address[1]}/v1"
+        self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
+        self._thread.start()
+
+    def __enter__(self) -> JsonEndpoint:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.shutdown()
+        self._http.server_close()
+        self._thread.join()
+
+    def record(self, body: Any, headers: Message) -> None:
+        with self._recording:
+            self.bodies.append(body)
+            self.headers.append(headers)
+
+
+class _JsonHandler(BaseHTTPRequestHandler):
+    def __init__(self, *args: Any, endpoint: JsonEndpoint, **kwargs: Any):
+        self.endpoint = endpoint  # before the base class's __init__, which handles the request
+        super().__init__(*args, **kwargs)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        reply = self.endpoint.respond(self.path, body)
+        if reply is None:
+            return
+        self.endpoint.record(body, self.headers)
+        status, payload, *extra = reply
+        headers = extra[0] if extra else {}
+        if not isinstance(payload, bytes):
+            payload = json.dumps(payload).encode()
+            headers = {"Content-Type": "application/json", **headers}
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)

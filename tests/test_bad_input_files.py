@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import refused_in_process
+from conftest import JsonEndpoint, refused_in_process
 from harness.suites.yaml_input import MAX_EXPANDED_VALUES, Loader, expanded_size
 
 GOOD = """id: p1
@@ -240,25 +238,9 @@ def test_resume_after_a_torn_multibyte_line_and_a_line_without_unit(cli, tmp_pat
 @pytest.fixture
 def html_server():
     """An HTTP server on 127.0.0.1 that answers every POST with a web page, as a wrong --base-url would."""
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def do_POST(self):
-            self.rfile.read(int(self.headers["Content-Length"]))
-            body = b"<html><body>Welcome to nginx!</body></html>"
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
+    page = b"<html><body>Welcome to nginx!</body></html>"
+    with JsonEndpoint(lambda path, body: (200, page, {"Content-Type": "text/html"})) as server:
+        yield server.url
 
 
 def test_an_endpoint_that_does_not_answer_json(cli, tmp_path, html_server):

@@ -4,13 +4,11 @@ answers wrong first and right (or worse) after feedback; the programs run in the
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import JsonEndpoint, run_cli
 
 SUITE = """\
 - id: fb/double
@@ -53,7 +51,7 @@ BREAKS = {
 }
 
 
-class ScriptedServer:
+class ScriptedServer(JsonEndpoint):
     """``/v1/completions`` and ``/v1/chat/completions`` answered from a script: the first answer, or the
     answer after feedback when the request carries feedback (the base format's comment block, the chat
     format's feedback message)."""
@@ -62,38 +60,21 @@ class ScriptedServer:
         self.script = script
         self.think = think
         self.tokens = tokens  # completion tokens the usage reports for a first answer and for a repair
-        self.bodies: list[dict] = []
-        server = self
+        super().__init__(self.reply)
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                server.bodies.append(body)
-                chat = self.path == "/v1/chat/completions"
-                answer, repair = server.answer(body, chat)
-                if chat:
-                    text = f"```python\n{answer.rstrip()}\n```"
-                    if server.think:
-                        text = "<think>The user wants code. Let me think about it.</think>\n" + text
-                    choice = {"index": 0, "message": {"role": "assistant", "content": text}}
-                else:
-                    choice = {"index": 0, "text": answer}
-                payload = json.dumps({"choices": [choice], "usage": {
-                    "prompt_tokens": 5, "completion_tokens": server.tokens[repair],
-                    **({"completion_tokens_details": {"reasoning_tokens": 11}} if chat and server.think else {})}})
-                data = payload.encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.http.server_address[1]}/v1"
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+    def reply(self, path: str, body: dict) -> tuple[int, dict]:
+        chat = path == "/v1/chat/completions"
+        answer, repair = self.answer(body, chat)
+        if chat:
+            text = f"```python\n{answer.rstrip()}\n```"
+            if self.think:
+                text = "<think>The user wants code. Let me think about it.</think>\n" + text
+            choice = {"index": 0, "message": {"role": "assistant", "content": text}}
+        else:
+            choice = {"index": 0, "text": answer}
+        return 200, {"choices": [choice], "usage": {
+            "prompt_tokens": 5, "completion_tokens": self.tokens[repair],
+            **({"completion_tokens_details": {"reasoning_tokens": 11}} if chat and self.think else {})}}
 
     def answer(self, body: dict, chat: bool) -> tuple[str, bool]:
         if chat:
@@ -136,11 +117,8 @@ def samples(out: Path) -> list[dict]:
 
 @pytest.mark.parametrize("prompt_format", ["base", "chat"])
 def test_wrong_then_right_after_feedback(suite, tmp_path, prompt_format):
-    server = ScriptedServer(FIXES, think=prompt_format == "chat")
-    try:
+    with ScriptedServer(FIXES, think=prompt_format == "chat") as server:
         summary = run(server, suite, tmp_path, "--feedback", "tests", "--prompt-format", prompt_format)
-    finally:
-        server.http.shutdown()
     rounds = summary["feedback"]["rounds"]
     assert [r["pass@1"] for r in rounds] == [0.0, 1.0]
     assert summary["overall"]["pass@1"] == 1.0
@@ -195,11 +173,8 @@ LINE_ERRORS = {
 @pytest.mark.parametrize("prompt_format", ["base", "chat"])
 def test_feedback_names_the_line_of_the_turn(suite, tmp_path, prompt_format):
     (suite / "problems.yaml").write_text(LINES)
-    server = ScriptedServer(LINE_ERRORS)
-    try:
+    with ScriptedServer(LINE_ERRORS) as server:
         summary = run(server, suite, tmp_path, "--feedback", "errors", "--prompt-format", prompt_format)
-    finally:
-        server.http.shutdown()
     assert summary["overall"]["pass@1"] == 1.0
     attempts = samples(tmp_path)[0]["feedback"]["attempts"]
     assert [turn[0]["feedback"] for turn in attempts] == [
@@ -211,11 +186,8 @@ def test_feedback_names_the_line_of_the_turn(suite, tmp_path, prompt_format):
 
 
 def test_errors_mode_feeds_back_exceptions_only(suite, tmp_path):
-    server = ScriptedServer(FIXES)
-    try:
+    with ScriptedServer(FIXES) as server:
         summary = run(server, suite, tmp_path, "--feedback", "errors")
-    finally:
-        server.http.shutdown()
     lines = {line["task_id"]: line for line in samples(tmp_path)}
     assert lines["fb/double"]["passed"] and not lines["fb/square"]["passed"]
     assert lines["fb/square"]["feedback"]["attempts"][0][0]["feedback"] is None  # a failed test: not shown
@@ -226,11 +198,8 @@ def test_a_repair_that_breaks_working_code_is_counted(suite, tmp_path):
     (suite / "suite.yaml").write_text("name: fb\nscorer: mtpb\nsandbox_preload: []\nfeedback: errors\n"
                                       "max_repairs: 1\n")
     (suite / "problems.yaml").write_text(SUITE.split("- id: fb/square")[0])
-    server = ScriptedServer(BREAKS)
-    try:
+    with ScriptedServer(BREAKS) as server:
         summary = run(server, suite, tmp_path)  # feedback from the suite's YAML
-    finally:
-        server.http.shutdown()
     assert summary["config"]["feedback"] == "errors"
     assert [r["pass@1"] for r in summary["feedback"]["rounds"]] == [1.0, 0.0]
     repairs = summary["feedback"]["repairs"]
@@ -244,11 +213,8 @@ def test_a_repair_that_breaks_working_code_is_counted(suite, tmp_path):
 
 
 def test_feedback_none_sends_no_checks(suite, tmp_path):
-    server = ScriptedServer(FIXES)
-    try:
+    with ScriptedServer(FIXES) as server:
         summary = run(server, suite, tmp_path)
-    finally:
-        server.http.shutdown()
     assert "feedback" not in summary and summary["overall"]["pass@1"] == 0.0
     assert all("feedback" not in line for line in samples(tmp_path))
     assert len(server.bodies) == 3  # two turns and one code prompt, no repairs
@@ -300,12 +266,9 @@ RIGHT = {"Assign 3": ("x = 3", "x = 3"), "Print x": ("print(x * 2)", "print(x * 
 def test_reasoning_has_its_own_budget(suite, tmp_path, budget, passing):
     """The server reasons 11 tokens before every (right) answer: the request's budget is the answer's plus
     the reasoning's, and a reply that reasons past its budget counts as no answer."""
-    server = ScriptedServer(RIGHT, think=True)
-    try:
+    with ScriptedServer(RIGHT, think=True) as server:
         summary = run(server, suite, tmp_path, "--prompt-format", "chat", "--max-new-tokens", "40",
                       "--max-reasoning-tokens", str(budget))
-    finally:
-        server.http.shutdown()
     assert [body["max_tokens"] for body in server.bodies] == [40 + budget] * 3
     assert summary["overall"]["pass@1"] == passing
     assert summary["config"]["max_reasoning_tokens"] == budget
@@ -327,11 +290,8 @@ def test_budget_matched_by_calls_and_by_tokens(suite, tmp_path):
     plain sample makes 2 and 20 (x1.5, x2.5); fb/square 2 calls and 40 tokens where plain makes 1 and 10
     (x2, x4). With n=4, pass@2 matched by calls is plain pass@3 and pass@4; matched by tokens, plain pass@5
     for fb/double, which four samples cannot estimate."""
-    server = ScriptedServer(FIXES, tokens=(10, 30))
-    try:
+    with ScriptedServer(FIXES, tokens=(10, 30)) as server:
         summary = run(server, suite, tmp_path, "--feedback", "tests", "--num-samples", "4", "--k", "1,2")
-    finally:
-        server.http.shutdown()
     round0, round1 = summary["feedback"]["rounds"]
     assert round1["pass@1"] == 1.0 and round0["pass@1"] == 0.0
     assert round1["budget_matched"] == {"pass@1": 0.0, "pass@2": 0.0, "calls_per_plain_sample": 1.75}

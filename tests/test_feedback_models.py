@@ -12,12 +12,12 @@ import signal
 import subprocess
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, JsonEndpoint, run_cli
+from harness.backends.base import GenerationRequest, SamplingParams
 from test_sharding import TIMING_FIELDS, torchrun
 
 RUN = ["--model", "tiny-codegen", "--temperature", "0.8", "--num-samples", "2", "--limit", "4", "--batch-size", "3",
@@ -101,60 +101,39 @@ def test_killed_feedback_run_resumes_to_the_same_result(single, tmp_path):
     assert summary(tmp_path / "killed")["feedback"] == summary(single)["feedback"]
 
 
-class ThinkingChatServer:
+class ThinkingChatServer(JsonEndpoint):
     """``/v1/chat/completions`` answered by tiny-llama-instruct through its chat template, each reply
     preceded by a <think> block, whose tokens the usage reports as a reasoning model's server does."""
 
     THOUGHT = "<think>First define the variable, then ```python\nraise SystemExit``` no, print it.</think>\n"
 
     def __init__(self):
-        from harness.backends.base import GenerationRequest, SamplingParams
         from harness.backends.huggingface import HuggingFaceBackend
         from harness.backends.tiny_models import tiny_model_path
 
-        backend = HuggingFaceBackend(str(tiny_model_path("tiny-llama-instruct")), device="cpu")
-        thought_tokens = len(backend.tokenizer.encode(self.THOUGHT, add_special_tokens=False))
-        lock = threading.Lock()
-        self.bodies: list[dict] = []
-        server = self
+        self.backend = HuggingFaceBackend(str(tiny_model_path("tiny-llama-instruct")), device="cpu")
+        self.thought_tokens = len(self.backend.tokenizer.encode(self.THOUGHT, add_special_tokens=False))
+        self.lock = threading.Lock()
+        super().__init__(self.reply)
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with lock:  # the tiny model is not thread-safe
-                    server.bodies.append(body)
-                    result = backend.generate([GenerationRequest(
-                        prompt="", messages=body["messages"], max_new_tokens=body["max_tokens"], seed=body["seed"])],
-                        SamplingParams(temperature=body["temperature"], top_p=body["top_p"]))[0]
-                data = json.dumps({"choices": [{"index": 0, "message": {
-                    "role": "assistant", "content": server.THOUGHT + result.text}}],
-                    "usage": {"prompt_tokens": result.prompt_tokens,
-                              "completion_tokens": result.new_tokens + thought_tokens,
-                              "completion_tokens_details": {"reasoning_tokens": thought_tokens}}}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.thought_tokens = thought_tokens
-        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.http.server_address[1]}/v1"
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+    def reply(self, path: str, body: dict) -> tuple[int, dict]:
+        with self.lock:  # the tiny model is not thread-safe
+            result = self.backend.generate([GenerationRequest(
+                prompt="", messages=body["messages"], max_new_tokens=body["max_tokens"], seed=body["seed"])],
+                SamplingParams(temperature=body["temperature"], top_p=body["top_p"]))[0]
+        return 200, {"choices": [{"index": 0, "message": {
+            "role": "assistant", "content": self.THOUGHT + result.text}}],
+            "usage": {"prompt_tokens": result.prompt_tokens,
+                      "completion_tokens": result.new_tokens + self.thought_tokens,
+                      "completion_tokens_details": {"reasoning_tokens": self.thought_tokens}}}
 
 
 def test_tiny_llama_instruct_through_the_chat_endpoint_with_thinking(tmp_path):
-    server = ThinkingChatServer()
-    try:
+    with ThinkingChatServer() as server:
         result = run_cli("run", "--backend", "openai", "--base-url", server.url, "--model", "tiny-llama-instruct",
                          "--prompt-format", "chat", "--limit", "2", "--max-new-tokens", "24", "--temperature", "0",
                          "--feedback", "errors", "--results-dir", str(tmp_path), "--run-name", "chat",
                          "--no-verdict-cache")
-    finally:
-        server.http.shutdown()
     assert result.returncode == 0, result.stderr[-3000:]
     lines = samples(tmp_path / "chat")
     attempts = [a for line in lines for turn in line["feedback"]["attempts"] for a in turn]

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import needs_shared_data, run_cli
+from conftest import JsonEndpoint, needs_shared_data, run_cli
 from harness.backends.base import GenerationRequest
 from harness.backends.families import detect_family
 from harness.backends.huggingface import HuggingFaceBackend
@@ -129,39 +127,25 @@ def test_loading_options_reach_the_model_and_long_prompts_are_cut_not_fatal(tmp_
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "attn_implementation" in bad.stderr
 
 
-class ReferenceChatServer:
+class ReferenceChatServer(JsonEndpoint):
     """A chat endpoint on 127.0.0.1 that answers like a well-behaved Instruct model: prose around a fenced
     block holding the problem's reference code for the current turn (found from the whole conversation so
     far: every user and assistant message, which must be exactly the expected ones)."""
 
     def __init__(self, answers: dict[tuple[tuple[str, str], ...], str]):
-        server = self
         self.answers = answers
         self.misses = 0
+        super().__init__(self.reply)
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                conversation = tuple((m["role"], m["content"]) for m in body["messages"])
-                code = server.answers.get(conversation)
-                if code is None:
-                    server.misses += 1
-                    code = "raise SystemExit('unknown conversation')"
-                text = f"Sure! Here is the code:\n\n```python\n{code}\n```\n\nIt does what you asked."
-                data = json.dumps({"choices": [{"index": 0, "message": {"role": "assistant", "content": text}}],
-                                   "usage": {"prompt_tokens": 1, "completion_tokens": 1}}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.http.server_address[1]}/v1"
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+    def reply(self, path: str, body: dict) -> tuple[int, dict]:
+        conversation = tuple((m["role"], m["content"]) for m in body["messages"])
+        code = self.answers.get(conversation)
+        if code is None:
+            self.misses += 1
+            code = "raise SystemExit('unknown conversation')"
+        text = f"Sure! Here is the code:\n\n```python\n{code}\n```\n\nIt does what you asked."
+        return 200, {"choices": [{"index": 0, "message": {"role": "assistant", "content": text}}],
+                     "usage": {"prompt_tokens": 1, "completion_tokens": 1}}
 
 
 @pytest.mark.parametrize("suite_name, data", [("core", None), ("humaneval", "HumanEval.jsonl.gz")])
@@ -189,13 +173,10 @@ def test_chat_turns_with_reference_answers_pass_every_problem(tmp_path, suite_na
                     history += (("assistant", "```python\n" + code.rstrip("\n") + "\n```"),)
         elif problem.kind == CODE and not problem.suffix:
             answers[(("user", function + problem.prompt + "```"),)] = problem.prompt + problem.reference
-    server = ReferenceChatServer(answers)
-    try:
+    with ReferenceChatServer(answers) as server:
         result = run_cli("run", "--suite", suite_name, *data_args, "--backend", "openai", "--base-url", server.url,
                          "--model", "any", "--prompt-format", "chat", "--concurrency", "16", "--temperature", "0",
                          "--results-dir", str(tmp_path), "--run-name", "chat-ref")
-    finally:
-        server.http.shutdown()
     assert result.returncode == 0, result.stderr[-2000:]
     assert server.misses == 0
     summary = json.loads((tmp_path / "chat-ref" / "summary.json").read_text())

@@ -6,12 +6,11 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import JsonEndpoint, Reply, run_cli
 from harness.backends.base import GenerationRequest, SamplingParams
 from harness.backends.huggingface import HuggingFaceBackend
 from harness.backends.tiny_models import tiny_model_path
@@ -20,7 +19,7 @@ from harness.generation.truncation import CODE_STOP_SEQUENCES, END_OF_TEXT, Stop
 SECRET = "sk-test-never-write-me-0123456789"
 
 
-class TinyModelServer:
+class TinyModelServer(JsonEndpoint):
     """``POST /v1/completions`` answered by tiny-codegen and ``POST /v1/chat/completions`` by
     tiny-llama-instruct through its chat template; the first request for every (prompt, seed) gets a 429
     and the second a 503, so every sample goes through the client's retries. Like vLLM, it honours the
@@ -32,70 +31,51 @@ class TinyModelServer:
         self.chat_backend = HuggingFaceBackend(str(tiny_model_path("tiny-llama-instruct")), device="cpu")
         self.lock = threading.Lock()
         self.seen: dict[str, int] = {}
-        self.requests: list[dict] = []
-        self.auth: set[str] = set()
         self.replies: dict[tuple[str, int], list[str]] = {}  # (prompt, seed) -> the choices' texts, in order
         self.honour_stop = True
-        server = self
+        super().__init__(self.reply)
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
+    @property
+    def auth(self) -> set[str]:
+        """The Authorization headers the requests carried."""
+        return {headers.get("Authorization", "") for headers in self.headers}
 
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                server.auth.add(self.headers.get("Authorization", ""))
-                chat = self.path == "/v1/chat/completions"
-                with server.lock:
-                    key = (json.dumps(body.get("messages")) if chat else body["prompt"], body["seed"])
-                    count = server.seen.get(key, 0)
-                    server.seen[key] = count + 1
-                    server.requests.append(body)
-                if self.path not in ("/v1/completions", "/v1/chat/completions"):
-                    return self._reply(404, {"error": "no such endpoint"})
-                if len(body.get("stop") or ()) > 4:
-                    return self._reply(400, {"error": "at most 4 stop sequences"})
-                if count == 0:
-                    return self._reply(429, {"error": "slow down"}, {"Retry-After": "0"})
-                if count == 1:
-                    return self._reply(503, {"error": "busy"}, {"Retry-After": "0"})
-                stops = tuple(body.get("stop") or ()) if server.honour_stop else ()
-                with server.lock:  # one generation at a time: the tiny model is not thread-safe
-                    results = (server.chat_backend if chat else server.backend).generate(
-                        [GenerationRequest(prompt=body.get("prompt", ""), messages=body.get("messages"),
-                                           max_new_tokens=body["max_tokens"], seed=body["seed"] + i,
-                                           stop=StopRule(strings=stops))
-                         for i in range(body.get("n", 1))],
-                        SamplingParams(temperature=body["temperature"], top_p=body["top_p"]))
-                for result in results:
-                    result.text = truncate_at_stops(result.text, stops)
-                server.replies[key] = [r.text for r in results]
-                choices = [{"index": i, "message": {"role": "assistant", "content": r.text}} if chat
-                           else {"index": i, "text": r.text} for i, r in enumerate(results)]
-                self._reply(200, {"id": "cmpl-1", "model": body["model"], "choices": choices[::-1],
-                                  "usage": {"prompt_tokens": results[0].prompt_tokens,
-                                            "completion_tokens": sum(r.new_tokens for r in results)}})
-
-            def _reply(self, code, payload, headers=None):
-                data = json.dumps(payload).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.http.server_address[1]}/v1"
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+    def reply(self, path: str, body: dict) -> Reply:
+        chat = path == "/v1/chat/completions"
+        with self.lock:
+            key = (json.dumps(body.get("messages")) if chat else body["prompt"], body["seed"])
+            count = self.seen.get(key, 0)
+            self.seen[key] = count + 1
+        if path not in ("/v1/completions", "/v1/chat/completions"):
+            return 404, {"error": "no such endpoint"}
+        if len(body.get("stop") or ()) > 4:
+            return 400, {"error": "at most 4 stop sequences"}
+        if count == 0:
+            return 429, {"error": "slow down"}, {"Retry-After": "0"}
+        if count == 1:
+            return 503, {"error": "busy"}, {"Retry-After": "0"}
+        stops = tuple(body.get("stop") or ()) if self.honour_stop else ()
+        with self.lock:  # one generation at a time: the tiny model is not thread-safe
+            results = (self.chat_backend if chat else self.backend).generate(
+                [GenerationRequest(prompt=body.get("prompt", ""), messages=body.get("messages"),
+                                   max_new_tokens=body["max_tokens"], seed=body["seed"] + i,
+                                   stop=StopRule(strings=stops))
+                 for i in range(body.get("n", 1))],
+                SamplingParams(temperature=body["temperature"], top_p=body["top_p"]))
+        for result in results:
+            result.text = truncate_at_stops(result.text, stops)
+        self.replies[key] = [r.text for r in results]
+        choices = [{"index": i, "message": {"role": "assistant", "content": r.text}} if chat
+                   else {"index": i, "text": r.text} for i, r in enumerate(results)]
+        return 200, {"id": "cmpl-1", "model": body["model"], "choices": choices[::-1],
+                     "usage": {"prompt_tokens": results[0].prompt_tokens,
+                               "completion_tokens": sum(r.new_tokens for r in results)}}
 
 
 @pytest.fixture(scope="module")
 def server():
-    instance = TinyModelServer()
-    yield instance
-    instance.http.shutdown()
+    with TinyModelServer() as instance:
+        yield instance
 
 
 def test_run_through_the_endpoint(server, tmp_path):
@@ -108,7 +88,7 @@ def test_run_through_the_endpoint(server, tmp_path):
     assert all(turn["new_tokens"] > 0 for line in lines for turn in line["turns"])
     # Every sample was retried through a 429 and a 503; the answers carried the units' seeds.
     assert server.seen and all(count == 3 for count in server.seen.values())
-    assert len({r["seed"] for r in server.requests}) >= len(lines)
+    assert len({r["seed"] for r in server.bodies}) >= len(lines)
     assert server.auth == {f"Bearer {SECRET}"}
     # The key reaches the server and nothing else.
     for path in (tmp_path / "api").rglob("*"):
@@ -131,10 +111,10 @@ def test_requests_carry_the_stop_strings_and_the_harness_still_truncates(server,
     common = ["run", "--backend", "openai", "--base-url", server.url, "--model", "tiny-codegen", "--problems",
               f"core/he-running-max,core/he-roman,{multi_turn}", "--max-new-tokens", "24",
               "--temperature", "0.8", "--results-dir", str(tmp_path)]
-    before = len(server.requests)
+    before = len(server.bodies)
     honoured = run_cli(*common, "--run-name", "stop")
     assert honoured.returncode == 0, honoured.stderr[-3000:]
-    sent = server.requests[before:]
+    sent = server.bodies[before:]
     code = [r for r in sent if r["prompt"] in code_prompts]
     assert len(CODE_STOP_SEQUENCES) > 4  # so that the fifth is left to the harness's own truncation
     assert code and all(r["stop"] == list(CODE_STOP_SEQUENCES[:4]) for r in code)
@@ -186,7 +166,7 @@ def test_unreachable_endpoint_is_one_line(tmp_path):
 def test_chat_turns_through_the_chat_endpoint(server, tmp_path):
     """--prompt-format chat: every turn is a request to /chat/completions carrying the conversation so far,
     user turns alternating with the code extracted from the model's earlier replies."""
-    before = len(server.requests)
+    before = len(server.bodies)
     result = run_cli("run", "--backend", "openai", "--base-url", server.url, "--model", "tiny-llama-instruct",
                      "--prompt-format", "chat", "--limit", "2", "--max-new-tokens", "16", "--temperature", "0",
                      "--results-dir", str(tmp_path), "--run-name", "chat", env_extra={"OPENAI_API_KEY": SECRET})
@@ -194,7 +174,7 @@ def test_chat_turns_through_the_chat_endpoint(server, tmp_path):
     summary = json.loads((tmp_path / "chat" / "summary.json").read_text())
     assert summary["prompt_format"] == "chat"
     lines = [json.loads(line) for line in (tmp_path / "chat" / "samples.jsonl").read_text().splitlines()]
-    answered = [r for r in server.requests[before:] if "messages" in r]
+    answered = [r for r in server.bodies[before:] if "messages" in r]
     assert answered and all("prompt" not in r for r in answered)
     received = [r["messages"] for r in answered]
     for line in lines:
@@ -215,12 +195,12 @@ def test_chat_turns_through_the_chat_endpoint(server, tmp_path):
 def test_several_samples_per_request(server, tmp_path):
     """--samples-per-request 3: a problem's samples share their first prompt and go out as one request with
     n=3; the choices (sent back in reverse order) land on the right samples."""
-    before = len(server.requests)
+    before = len(server.bodies)
     result = run_cli("run", "--backend", "openai", "--base-url", server.url, "--model", "tiny-codegen", "--limit", "2",
                      "--num-samples", "3", "--samples-per-request", "3", "--max-new-tokens", "10", "--temperature",
                      "0.8", "--results-dir", str(tmp_path), "--run-name", "n3")
     assert result.returncode == 0, result.stderr[-3000:]
-    answered = [r for r in server.requests[before:]]
+    answered = [r for r in server.bodies[before:]]
     assert any(r["n"] == 3 for r in answered) and all(r["n"] <= 3 for r in answered)
     lines = [json.loads(line) for line in (tmp_path / "n3" / "samples.jsonl").read_text().splitlines()]
     first = {}
@@ -236,23 +216,22 @@ def test_several_samples_per_request(server, tmp_path):
 def test_several_endpoints_one_stopped_mid_run_give_the_same_samples(server, tmp_path):
     """Two replicas on 127.0.0.1 answering from the same tiny model; the second is stopped after answering a
     few requests. Its requests go to the first; the samples equal a single-endpoint run's."""
-    second = TinyModelServer()
     stop_after = 6
-    original = second.http.RequestHandlerClass.do_POST
     answered = itertools.count(1)
-
-    def do_post(handler):
-        if next(answered) > stop_after:  # stopped: the connection drops without an answer
-            handler.close_connection = True
-            return
-        original(handler)
-
-    second.http.RequestHandlerClass.do_POST = do_post
     common = ["--backend", "openai", "--model", "tiny-codegen", "--limit", "3", "--num-samples", "2",
               "--max-new-tokens", "8", "--temperature", "0.8", "--concurrency", "4", "--max-retries", "8",
               "--results-dir", str(tmp_path)]
-    both = run_cli("run", *common, "--base-url", server.url, "--base-url", second.url, "--run-name", "two")
-    assert both.returncode == 0, both.stderr[-3000:]
+    with TinyModelServer() as second:
+        original = second.respond
+
+        def respond(path, body):
+            if next(answered) > stop_after:  # stopped: the connection drops without an answer
+                return None
+            return original(path, body)
+
+        second.respond = respond
+        both = run_cli("run", *common, "--base-url", server.url, "--base-url", second.url, "--run-name", "two")
+        assert both.returncode == 0, both.stderr[-3000:]
     single = run_cli("run", *common, "--base-url", server.url, "--run-name", "one")
     assert single.returncode == 0, single.stderr[-3000:]
 
@@ -264,7 +243,7 @@ def test_several_endpoints_one_stopped_mid_run_give_the_same_samples(server, tmp
     usage = json.loads((tmp_path / "two" / "summary.json").read_text())["timings"]["endpoints"]
     assert set(usage) == {server.url, second.url}
     assert usage[second.url]["requests"] >= stop_after and usage[second.url]["failures"] >= 1
-    assert len(second.requests) == stop_after
+    assert len(second.bodies) == stop_after
 
 
 def test_a_file_of_endpoint_urls(server, tmp_path):
@@ -283,31 +262,14 @@ def test_a_file_of_endpoint_urls(server, tmp_path):
 def test_a_replica_answering_html_is_set_aside_and_bad_urls_are_refused(server, tmp_path):
     """A proxy's error page from one replica is a failed attempt there, not the end of the run."""
 
-    class Html(BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def do_POST(self):
-            self.rfile.read(int(self.headers["Content-Length"]))
-            body = b"<html>502 Bad Gateway</html>"
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    html = ThreadingHTTPServer(("127.0.0.1", 0), Html)
-    threading.Thread(target=html.serve_forever, daemon=True).start()
-    try:
-        html_url = f"http://127.0.0.1:{html.server_address[1]}/v1"
+    with JsonEndpoint(lambda path, body: (200, b"<html>502 Bad Gateway</html>")) as html:
+        html_url = html.url
         result = run_cli("run", "--backend", "openai", "--base-url", html_url, "--base-url", server.url, "--model",
                          "tiny-codegen", "--limit", "1", "--max-new-tokens", "4", "--results-dir", str(tmp_path),
                          "--run-name", "mixed")
         assert result.returncode == 0, result.stderr[-3000:]
         usage = json.loads((tmp_path / "mixed" / "summary.json").read_text())["timings"]["endpoints"]
         assert usage[html_url]["failures"] >= 1 and usage[html_url]["last_error"] == "not a JSON reply"
-    finally:
-        html.shutdown()
-        html.server_close()
     for bad in ("http://127.0.0.1:port/v1", "ftp://127.0.0.1/v1", "localhost:8000"):
         refused = run_cli("run", "--backend", "openai", "--base-url", bad, "--model", "m", "--results-dir",
                           str(tmp_path), "--run-name", "bad")
