@@ -26,8 +26,9 @@ def pidfd_open(pid):
 
 
 class HarnessGone(Exception):
-    """The harness's end of the protocol pipe closed during a job (it was killed): nobody will read the
-    verdict, so the job is not waited for (a program may have seconds of its wall-clock limit left)."""
+    """The harness's end of the protocol pipe closed during a job (its pool was closed, or it was killed):
+    nobody will read the verdict, so the job is not waited for (a program may have its whole wall-clock limit
+    left)."""
 
 
 class Watch:
