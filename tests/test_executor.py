@@ -48,6 +48,22 @@ def test_cache_reuses_verdicts_only_for_the_same_job_and_sandbox(tmp_path):
     assert second.stats.cache_hits == 2 and second.stats.executed == 2
 
 
+def test_a_cached_row_this_version_cannot_read_is_a_miss(tmp_path):
+    """A row written with other fields (another version's ``Execution``) or torn is executed again, never
+    a crash of the command."""
+    import sqlite3
+
+    cache_path = tmp_path / "verdicts.sqlite"
+    with SandboxPool(workers=1, preload=()) as pool:
+        executor = Executor(pool, cache=VerdictCache(cache_path, pool.python))
+        assert executor.run([GOOD])[0].origin == "run"
+        for unreadable in ('{"passed": true, "a_field_of_another_version": 1}', '{"passed": tr'):
+            with sqlite3.connect(cache_path) as db:
+                db.execute("UPDATE verdicts SET execution = ?", (unreadable,))
+            again = Executor(pool, cache=VerdictCache(cache_path, pool.python)).run([GOOD])
+            assert again[0].origin == "run" and again[0].passed
+
+
 class Interrupted(Exception):
     """Stands for Ctrl-C arriving while a batch executes."""
 

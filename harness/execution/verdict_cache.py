@@ -3,7 +3,8 @@
 A key hashes the job (program, tests or expected value, scorer, limits) and the sandbox context (isolation
 layers), inside a namespace made of the harness's version, the code that decides verdicts (every module of the
 execution server and the scorers' table) and the sandbox
-interpreter's fingerprint (its version and installed packages), so a change to any of them misses the cache.
+interpreter's fingerprint (its version and installed packages) and the fields a verdict is stored as, so a change
+to any of them misses the cache.
 Only verdicts a rerun would repeat are stored: passes and ordinary failures, never timeouts, kills or
 sandbox errors, which depend on the machine's load. A cache never stops a command nor costs it a result: a
 file that is not a database is moved aside (with a warning) and started afresh, and a cache that cannot be
@@ -18,7 +19,7 @@ import json
 import logging
 import sqlite3
 import time
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,8 @@ class VerdictCache:
                              "or pass --no-verdict-cache", file=str(path.parent), field="HARNESS_CACHE") from None
         self.path = path
         self._namespace = hashlib.sha256(json.dumps(
-            [harness.__version__, _DECIDING_CODE, interpreter_fingerprint(python)]
+            [harness.__version__, _DECIDING_CODE, interpreter_fingerprint(python),
+             [field.name for field in fields(Execution)]]  # a verdict is stored as these fields
         ).encode()).hexdigest()
         self._db: sqlite3.Connection | None = None
         try:
@@ -112,7 +114,12 @@ class VerdictCache:
         except sqlite3.Error as exc:
             self._give_up(exc)
             return None
-        return Execution(**json.loads(row[0])) if row else None
+        if row is None:
+            return None
+        try:
+            return Execution(**json.loads(row[0]))
+        except (TypeError, ValueError):  # a row this version cannot read is a miss: the job runs again
+            return None
 
     def put(self, key: str, execution: Execution) -> None:
         if self._db is None or execution.status not in CACHEABLE_STATUSES:
