@@ -2,9 +2,8 @@
 
 A key hashes the job (program, tests or expected value, scorer, limits) and the sandbox context (isolation
 layers), inside a namespace made of the harness's version, the code that decides verdicts (every module of the
-execution server and the scorers' table) and the sandbox
-interpreter's fingerprint (its version and installed packages) and the fields a verdict is stored as, so a change
-to any of them misses the cache.
+execution server and the scorers' table), the sandbox interpreter's fingerprint (its version and installed
+packages) and the fields a verdict is stored as, so a change to any of them misses the cache.
 Only verdicts a rerun would repeat are stored: passes and ordinary failures, never timeouts, kills or
 sandbox errors, which depend on the machine's load. A cache never stops a command nor costs it a result: a
 file that is not a database is moved aside (with a warning) and started afresh, and a cache that cannot be
