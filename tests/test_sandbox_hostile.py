@@ -358,6 +358,38 @@ def test_a_pool_closed_while_its_workers_start_leaves_no_server_running():
     assert [e.status for _, e in late] == ["sandbox_error"] * 3 and processes_with(marker) == [], late
 
 
+
+def test_ctrl_c_between_two_workers_starting_is_still_ctrl_c():
+    """Ctrl-C while ``run_many`` starts its workers (here: as the second one starts) leaves the first running and
+    the second never started. Closing the pool ends the first and its server and lets the interruption through
+    (``close`` used to fail with "cannot join thread before it is started": a traceback and exit 1, not 130)."""
+    marker = f"harness-test-start-interrupted-{uuid.uuid4().hex}"  # in each server's argv (its settings)
+    pool = SandboxPool(workers=3, preload=(marker,))
+    before = set(threading.enumerate())
+    starts = []
+
+    def ctrl_c_at_second_start(frame, event, arg):
+        if event == "call" and frame.f_code is threading.Thread.start.__code__:
+            starts.append(frame)
+            if len(starts) == 2:
+                sys.setprofile(None)
+                raise KeyboardInterrupt
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with pool:
+                sys.setprofile(ctrl_c_at_second_start)
+                for _ in pool.run_many((index, job(GOOD)) for index in range(30)):
+                    pass
+    finally:
+        sys.setprofile(None)
+    assert len(starts) == 2
+    assert set(threading.enumerate()) == before  # the worker that started has been joined
+    deadline = time.monotonic() + 10  # a server ends on its stdin's hang-up, a moment after ``close``
+    while processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert processes_with(marker) == []
+
 # Text that is not UTF-8 (a lone surrogate) in what the program controls of its reason: an exception's
 # message or its class's name, at import or during a call, or a reply the program writes to its channel.
 UNENCODABLE_REASONS = {
