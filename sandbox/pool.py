@@ -272,10 +272,11 @@ class SandboxPool:
                     execution = Execution(False, "sandbox_error", str(exc), None, "", "", 0.0)
                 done.put((key, execution))
 
-        self._threads = [threading.Thread(target=work, args=(w,), daemon=True) for w in range(min(self.workers, count))]
-        for thread in self._threads:
-            thread.start()
         try:
+            for worker in range(min(self.workers, count)):  # one at a time: Ctrl-C may come between two starts
+                thread = threading.Thread(target=work, args=(worker,), daemon=True)
+                thread.start()
+                self._threads.append(thread)  # only once started: ``close`` joins it
             for _ in range(count):
                 yield done.get()
         finally:
