@@ -66,8 +66,8 @@ class Executor:
         for index, execution in self.pool.run_many(to_run):
             results[index] = execution
             self.stats.executed += 1
-            if self.cache:  # committed before it is counted: a rerun after any interruption, kill -9 included,
-                self.cache.put(keys[index], execution)  # does not execute it again
+            if self.cache:  # committed as it arrives, before progress is reported: a rerun after any
+                self.cache.put(keys[index], execution)  # interruption, kill -9 included, does not execute it again
             if on_done:
                 on_done(1)
         if self.dedup:

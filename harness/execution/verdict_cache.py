@@ -5,10 +5,11 @@ layers), inside a namespace made of the harness's version, the code that decides
 execution server and the scorers' table), the sandbox interpreter's fingerprint (its version and installed
 packages) and the fields a verdict is stored as, so a change to any of them misses the cache.
 Only verdicts a rerun would repeat are stored: passes and ordinary failures, never timeouts, kills or
-sandbox errors, which depend on the machine's load. A cache never stops a command nor costs it a result: a
-file that is not a database is moved aside (with a warning) and started afresh, and a cache that cannot be
-opened or written (a read-only or full disk, a lock held for over a minute) is left alone with a warning: the
-command runs on without it.
+sandbox errors, which depend on the machine's load. Once its folder exists, a cache never stops a command nor
+costs it a result: a file that is not a database is moved aside (with a warning) and started afresh, and a
+cache that cannot be opened or written (a read-only or full disk, a lock held for over a minute) is left alone
+with a warning: the command runs on without it. A cache folder that cannot be created is a setting to fix
+(``HARNESS_CACHE``): an input error.
 """
 
 from __future__ import annotations
