@@ -16,7 +16,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -121,12 +121,7 @@ class RunDirectory:
 
     def release_locks(self) -> None:
         """Drop this process's locks, leaving every file as it is (a refusal, or a shard that has done its share)."""
-        if self._shard_lock is not None:
-            self._shard_lock.release()
-            self._shard_lock = None
-        if self._lock is not None:
-            self._lock.withdraw()
-            self._lock = None
+        self._drop_locks(run_folder.FolderLock.withdraw)
 
     def fingerprint(self) -> str:
         """The recorded config's results-relevant part (options and inputs), hashed: every part file names
@@ -159,12 +154,7 @@ class RunDirectory:
 
     def abandon(self) -> None:
         """The start failed before any sample: remove the folder if it holds nothing but a stub."""
-        if self._shard_lock is not None:
-            self._shard_lock.release()
-            self._shard_lock = None
-        if self._lock is not None:
-            self._lock.abandon()
-            self._lock = None
+        self._drop_locks(run_folder.FolderLock.abandon)
 
     def open_part(self, rank: int, shard: Shard | None = None) -> "PartWriter":
         prefix = f"shard{shard.index}of{shard.count}-" if shard else ""
@@ -238,11 +228,16 @@ class RunDirectory:
     def finish(self) -> None:
         """After the merge: the part files are redundant with ``samples.jsonl``; drop them and the lock."""
         shutil.rmtree(self.parts, ignore_errors=True)
+        self._drop_locks(run_folder.FolderLock.release)
+
+    def _drop_locks(self, end_folder_lock: Callable[[run_folder.FolderLock], None]) -> None:
+        """The shard lock released, then the folder lock ended as the caller says (released, withdrawn, or
+        abandoned with the folder's stub)."""
         if self._shard_lock is not None:
             self._shard_lock.release()
             self._shard_lock = None
         if self._lock is not None:
-            self._lock.release()
+            end_folder_lock(self._lock)
             self._lock = None
 
 
