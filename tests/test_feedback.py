@@ -185,6 +185,22 @@ def test_feedback_names_the_line_of_the_turn(suite, tmp_path, prompt_format):
     assert "<program>" not in asked  # the accumulated program's numbering is not shown
 
 
+def test_hidden_tests_never_reach_the_model(suite, tmp_path):
+    """The hidden tests' failure is worded for the user (its assert and what the program returned, in the
+    sample line), and the model is only ever shown the public tests' (issue 31, item 11)."""
+    never_fixed = {"def square": ("    return n + n\n", "    return n + 1\n")}
+    (suite / "problems.yaml").write_text("- id: fb/square" + SUITE.split("- id: fb/square")[1])
+    with ScriptedServer(never_fixed) as server:
+        run(server, suite, tmp_path, "--feedback", "tests", "--max-repairs", "2")
+    line = samples(tmp_path)[0]
+    assert line["reason"] == "AssertionError: assert candidate(4) == 16: got 5", line["reason"]
+    assert [r["reason"] for r in line["feedback"]["rounds"]][:2] == [
+        "AssertionError: assert candidate(4) == 16: got 8", "AssertionError: assert candidate(4) == 16: got 5"]
+    asked = json.dumps(server.bodies)
+    assert "a test failed: assert candidate(3) == 9: got 4" in asked  # the public test, fed back
+    assert "candidate(4)" not in asked and "== 16" not in asked and "(5)" not in asked and "== 25" not in asked
+
+
 def test_errors_mode_feeds_back_exceptions_only(suite, tmp_path):
     with ScriptedServer(FIXES) as server:
         summary = run(server, suite, tmp_path, "--feedback", "errors")

@@ -19,6 +19,13 @@ ORACLE = Path(__file__).with_name("evalplus_oracle.py")
 # Their canonical solutions alone take 1-5 s of CPU on the plus inputs: they would double the test's time.
 SLOW = {"HumanEval/15", "HumanEval/36", "HumanEval/59", "HumanEval/83", "HumanEval/94", "HumanEval/130",
         "HumanEval/139"}
+# The deliberate differences from evalplus (README, "Scorers"), each with a sample that shows it and the
+# (base, plus) verdicts of the harness and of evalplus on it. Shapes must match before np.allclose: evalplus
+# broadcasts [[]] against an answer holding one float (HumanEval/30's plus inputs have 12) and passes it.
+LISTED_DIFFERENCES = {
+    ("HumanEval/30", "    r = [e for e in l if e > 0]\n"
+                     "    return [[]] if len(r) == 1 and isinstance(r[0], float) else r\n"): ((True, False), (True, True)),
+}
 
 
 def test_base_and_plus_verdicts_equal_evalplus_on_canonical_solutions_and_mutants(tmp_path_factory):
@@ -32,6 +39,7 @@ def test_base_and_plus_verdicts_equal_evalplus_on_canonical_solutions_and_mutant
     for index, record in enumerate(records):
         completions = [record["canonical_solution"], *mutants(record["canonical_solution"], MUTANTS_PER_PROBLEM,
                                                                seed=index)]
+        completions += [c for task, c in LISTED_DIFFERENCES if task == record["task_id"]]
         samples += [{"task_id": record["task_id"], "completion": c} for c in completions]
         items.append({"problem": record, "programs": [record["prompt"] + c for c in completions]})
     assert len(samples) - len(records) >= 250, "fewer mutants than the issue asks for"
@@ -57,10 +65,14 @@ def test_base_and_plus_verdicts_equal_evalplus_on_canonical_solutions_and_mutant
         tiers = record.get("tiers") or {}  # none when the program never reached the tests (a timeout, say)
         ours = (tiers.get("base", False), tiers.get("plus", False))
         assert record["passed"] == ours[1]
-        if ours != (base, plus):
+        listed = LISTED_DIFFERENCES.get((sample["task_id"], sample["completion"]))
+        if listed is not None:
+            assert (ours, (base, plus)) == listed, (sample["task_id"], ours, (base, plus), record["reason"][:120])
+        elif ours != (base, plus):
             differences.append((sample["task_id"], ours, (base, plus), record["status"], record["reason"][:120],
                                 sample["completion"]))
     assert not differences, "\n".join(map(repr, differences[:10]))
+    assert sum((s["task_id"], s["completion"]) in LISTED_DIFFERENCES for s in samples) == len(LISTED_DIFFERENCES)
     canonical = [r for r, s in zip(got, samples) if s["completion"] == by_id[s["task_id"]]["canonical_solution"]]
     assert len(canonical) == len(records) and all(r["passed"] for r in canonical)
     failing = sum(not base for base, _ in oracle_flat)
