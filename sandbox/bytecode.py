@@ -19,11 +19,11 @@ from functools import lru_cache
 from pathlib import Path
 
 # In the order they are run: each imports only those before it.
-SERVER_MODULES = ("reasons", "codec", "channel", "printing", "candidate", "proxies", "evalplus", "plan", "checking",
+SERVER_MODULES = ("reasons", "codec", "exception_identity", "channel", "printing", "candidate", "proxies", "evalplus", "plan", "checking",
                   "children", "collect", "tests_process", "cleanup", "reply", "server")
-# The code that decides a verdict: every module of the server, and the scorers' table (the comparisons of
-# printed values run in the harness process). The verdict cache's namespace hashes them.
-DECIDING_MODULES = SERVER_MODULES + ("scorers",)
+# The code that decides a verdict: every module of the server, and the scorers' table and comparisons (those
+# of printed values run in the harness process). The verdict cache's namespace hashes them.
+DECIDING_MODULES = SERVER_MODULES + ("scorers", "equivalence", "failed_check")
 
 SERVER_BOOTSTRAP = """import marshal, os, sys
 _size, _code = int(sys.argv.pop(1)), b""

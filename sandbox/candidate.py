@@ -10,7 +10,9 @@ import os
 import sys
 
 from sandbox.codec import MUTABLE, Unencodable, decode_value, encode_value
+from sandbox.exception_identity import lineage
 from sandbox.reasons import describe, failing_turn
+
 
 def run_candidate(job, link):
     """The program's process: run the program as the original harness does (``exec`` in an empty
@@ -43,7 +45,10 @@ def run_candidate(job, link):
         if request is None:
             return
         for one in request["batch"] if type(request.get("batch")) is list else (request,):
-            answer = _answer(namespace, classes, handles, one)
+            try:
+                answer = _answer(namespace, classes, handles, one)
+            except Exception as exc:  # a value odd enough to break the encoder: a failure, not a dead process
+                answer = {"unencodable": "returned a value that cannot cross to the tests (%s)" % describe(exc)}
             flush_output()
             link.send(answer)
             if "value" not in answer and "handle" not in answer:
@@ -80,15 +85,15 @@ def _answer(namespace, classes, handles, request):
         args = [decode_value(a, 0, handles) for a in request["args"]]
         kwargs = dict((k, decode_value(v, 0, handles)) for k, v in request["kwargs"].items())
     except KeyError:
-        return {"raised": ["NameError", "name %r is not defined" % request.get("call")]}
+        return _raised(NameError("name %r is not defined" % request.get("call")))
     except Unencodable as exc:
         return {"unencodable": "has an attribute that is %s, which cannot cross to the tests" % exc}
     except Exception as exc:
-        return {"raised": [type(exc).__name__, describe(exc).split(": ", 1)[1]]}
+        return _raised(exc)
     try:
         result = function(*args, **kwargs)
     except Exception as exc:
-        return {"raised": [type(exc).__name__, describe(exc).split(": ", 1)[1]]}
+        return _raised(exc)
     except BaseException as exc:
         return {"fatal": describe(exc)}
     reply = _result(result, classes, handles)
@@ -98,6 +103,12 @@ def _answer(namespace, classes, handles, request):
         except Unencodable:
             pass
     return reply
+
+
+def _raised(exc):
+    """An exception as the tests rebuild it: its class's name, its message, and its lineage (the real
+    identity of each class of its MRO, ``sandbox.exception_identity``)."""
+    return {"raised": [type(exc).__name__, describe(exc).split(": ", 1)[1], lineage(exc)]}
 
 
 def _result(value, classes, handles):

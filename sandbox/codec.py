@@ -86,7 +86,7 @@ def encode_value(value, exact=False, depth=0):
         return {"range": [value.start, value.stop, value.step]}
     if kind is Handle:  # the tests pass back an object the program made
         return {"handle": object.__getattribute__(value, "_number")}
-    if kind.__name__ in _ITERATORS and kind.__module__ == "builtins":
+    if kind.__name__ in _ITERATORS and _type_name(kind)[0] == "builtins":
         items = []
         for item in value:
             items.append(encode_value(item, exact, depth))
@@ -97,7 +97,17 @@ def encode_value(value, exact=False, depth=0):
         for base in (int, float, str, bytes, complex, list, tuple, dict, set, frozenset):
             if isinstance(value, base):
                 return encode_value(_base_value(value, base), exact, depth)
-    raise Unencodable("a value of type %s.%s" % (kind.__module__, kind.__qualname__))
+    raise Unencodable("a value of type %s.%s" % _type_name(kind))
+
+
+def _type_name(kind):
+    """A class's module and qualified name, through ``type``'s own descriptors (a metaclass may override
+    them; a class made by ``type()`` where ``__name__`` is undefined, inside ``exec``, has no module)."""
+    try:
+        module = type.__dict__["__module__"].__get__(kind)
+    except AttributeError:
+        module = None
+    return (module if type(module) is str else "?"), type.__dict__["__qualname__"].__get__(kind)
 
 
 def decode_value(data, depth=0, handles=None):

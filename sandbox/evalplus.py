@@ -36,12 +36,19 @@ def _allclose(out, exp, atol):
         flat_exp = exp if isinstance(exp, (list, tuple)) else [exp]
         return len(flat_out) == len(flat_exp) and all(abs(a - b) <= atol + 1e-07 * abs(b)
                                                       for a, b in zip(flat_out, flat_exp))
+    # evalplus's np.allclose broadcasts one shape against the other ([[]] against [2.5] is empty, so it
+    # passes): here the shapes must be the same (a ragged list has none, and fails, as it raises there).
+    try:
+        if numpy.shape(out) != numpy.shape(exp):
+            return False
+    except ValueError:
+        return False
     return bool(numpy.allclose(out, exp, rtol=1e-07, atol=atol))
 
 
 def evalplus_tiers(trusted, reference, candidate, memo, results):
     """evalplus's ``unsafe_execute`` decisions, per tier (base, then plus), against the reference's outputs
-    computed here: exact equality, else ``np.allclose`` within ``atol`` (1e-6 for floats when the release
+    computed here: exact equality, else ``np.allclose`` within ``atol`` on values of the same shape (1e-6 for floats when the release
     gives 0), and HumanEval/32's ``|poly(xs, x)| <= atol``. Appends ``(tier, passed, reason)`` to ``results``
     as each tier is decided (a call that ends the program, at its time limit say, leaves the later tiers
     out: the caller counts them failed, and a tier already decided keeps its verdict, as in evalplus,

@@ -6,15 +6,14 @@ values, the program's changes to mutable arguments, or a rebuilt exception. A re
 a process that has gone, ends the tests (``Fatal``, which no ``except Exception`` in the tests catches).
 """
 
+import sys
+
 from sandbox.codec import MUTABLE, Handle, Unencodable, decode_value, encode_value
+from sandbox.exception_identity import rebuilt
 
 
 class Fatal(BaseException):
     """Ends the tests whatever they catch: the program's process is gone, or a value cannot cross."""
-
-
-class CandidateError(Exception):
-    """An exception the program raised whose type is not a builtin one."""
 
 
 class Proxy:
@@ -35,10 +34,14 @@ class Proxy:
 BATCH_BYTES = 16384  # a batch of planned calls stays well under a pipe's buffer: sending it never blocks
 
 
+RETURNED_KEPT = 16  # the latest values the program returned, with the tests' line that called for each
+
+
 class TestSide:
     def __init__(self, link):
         self.link = link
         self.fatal = None
+        self.returned = []  # [(line of the tests, value)]: what a failed check says the program returned
         self._plan = []  # (request, its JSON) of the calls the tests will make (``sandbox.plan``)
         self._next = 0  # the first call of the plan not yet sent
         self._batch = []  # the requests of the batch the program's process is answering
@@ -82,22 +85,36 @@ class TestSide:
         reply = self._exchange(request)
         try:
             if "handle" in reply and type(reply["handle"]) is int:
-                return Handle(reply["handle"], self)
+                return self._returning(Handle(reply["handle"], self))
             if "value" in reply:
                 value = decode_value(reply["value"])
                 for sent, final in zip(args, reply.get("args") or ()):
                     if final is not None and type(sent) in MUTABLE:
                         _update_in_place(sent, decode_value(final))
-                return value
+                return self._returning(value)
             if "raised" in reply:
-                name, message = str(reply["raised"][0]), str(reply["raised"][1])
+                raised = _rebuilt_exception(reply["raised"])
             elif "unencodable" in reply:
                 self.fail(str(reply["unencodable"]))
             else:
                 self.fail("the program ended during a call: %s" % str(reply.get("fatal"))[:300])
         except (ValueError, TypeError, KeyError, IndexError, AttributeError):
             self.fail("the program's process sent a malformed reply")
-        raise _rebuilt_exception(name, message)
+        raise raised
+
+    def _returning(self, value):
+        """``value``, noted with the line of the tests that called for it (the innermost frame of the tests'
+        own code: a call may come through a lambda or a helper)."""
+        frame = sys._getframe(2)
+        for _ in range(8):
+            if frame is None or frame.f_code.co_filename == "<tests>":
+                break
+            frame = frame.f_back
+        if frame is not None and frame.f_code.co_filename == "<tests>":
+            if len(self.returned) == RETURNED_KEPT:
+                del self.returned[0]
+            self.returned.append((frame.f_lineno, value))
+        return value
 
     def get(self, on, name):
         """An attribute of an object the program made: a method (called through the program's process),
@@ -108,7 +125,7 @@ class TestSide:
         if "handle" in reply and type(reply["handle"]) is int:
             return Handle(reply["handle"], self)
         if "raised" in reply:
-            raise _rebuilt_exception(str(reply["raised"][0]), str(reply["raised"][1]))
+            raise _rebuilt_exception(reply["raised"])
         if "value" not in reply:
             self.fail(str(reply.get("unencodable") or "the program's process sent a malformed reply"))
         try:
@@ -123,7 +140,7 @@ class TestSide:
             self.fail("the tests set an attribute to %s, which cannot cross to the program's process" % exc)
         reply = self._exchange(request)
         if "raised" in reply:
-            raise _rebuilt_exception(str(reply["raised"][0]), str(reply["raised"][1]))
+            raise _rebuilt_exception(reply["raised"])
 
     def _exchange(self, request):
         if self.fatal is not None:
@@ -193,13 +210,7 @@ def _update_in_place(sent, final):
         sent.update(final)
 
 
-def _rebuilt_exception(name, message):
-    import builtins
-
-    cls = getattr(builtins, name, None)
-    if isinstance(cls, type) and issubclass(cls, Exception) and cls.__module__ == "builtins":
-        try:
-            return cls(message)
-        except Exception:
-            pass
-    return CandidateError("%s: %s" % (name, message))
+def _rebuilt_exception(raised):
+    """The program's exception, with its real identity (``sandbox.exception_identity``); a malformed one
+    is the program's process failing."""
+    return rebuilt(str(raised[0]), str(raised[1]), raised[2] if len(raised) > 2 else None)

@@ -48,6 +48,9 @@ def reply(outcome, printing):
                       reason=str(report.get("reason", "")), turn=report.get("turn"))
         if type(report.get("tiers")) is dict:
             result["tiers"] = report["tiers"]
+        for key in ("test_line", "returned"):  # where the tests failed: the harness words it
+            if key in report:
+                result[key] = report[key]
     else:
         if report is not None:  # the program's process ended first: say how
             status = outcome["candidate_status"]

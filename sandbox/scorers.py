@@ -19,11 +19,13 @@ from __future__ import annotations
 import ast
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from sandbox.codec import decode_value
+from sandbox.equivalence import mtpb_equivalent, strict_equivalent
+from sandbox.failed_check import explained
 from sandbox.reasons import describe, short
 
 if TYPE_CHECKING:
@@ -148,51 +150,21 @@ def _calls_crossing(job: "Job") -> tuple[dict[str, Any], bytes]:
 
 # ------------------------------------------------------------------------------- deciding
 
-def mtpb_equivalent(got: Any, expected: Any, was_series: bool = False) -> bool:
-    """The comparison half of the original MTPB ``check_equivalence``, on the value the program's process
-    has already coerced towards the expected type (``sandbox.printing.mtpb_convert``): pandas Series with
-    ``np.allclose``, bools in string space, floats within 1e-6, the other plain types with ``==``."""
-    try:
-        import numpy as np  # here, not through sys.modules: another worker thread may be importing it
-    except ImportError:
-        np = None
-    if was_series:
-        # The original's np.allclose broadcasts an empty array against anything (so an empty Series would
-        # pass every numeric problem); here an empty one never matches.
-        values = np.asarray(got)
-        return values.size > 0 and bool(np.allclose(values, np.array(expected)))
-    if type(expected) == bool and type(got) == str:
-        expected = str(expected)
-    kind = type(got)
-    if kind != type(expected):
-        raise ValueError("the program's process reported a %s, not the expected type" % kind.__name__)
-    if kind in (str, int, set, list, bool, tuple):
-        return got == expected
-    if kind == float:
-        return abs(got - expected) < 1e-6
-    raise ValueError("Unsupported type %s" % kind)
-
-
-def strict_equivalent(got, expected, tolerance=1e-6):
-    """Same type and value; floats (also inside containers) within ``tolerance``."""
-    if type(got) != type(expected):
-        return False
-    if isinstance(got, float):
-        return abs(got - expected) <= tolerance
-    if isinstance(got, (list, tuple)):
-        return len(got) == len(expected) and all(strict_equivalent(a, b, tolerance) for a, b in zip(got, expected))
-    if isinstance(got, dict):
-        return got.keys() == expected.keys() and all(strict_equivalent(got[k], expected[k], tolerance) for k in got)
-    return got == expected
-
-
-
 def _as_reported(job: "Job", reply: dict[str, Any]) -> Decision:
     """The server's or the tests' process's verdict, as it came."""
     tiers = reply.get("tiers")
     return Decision(passed=reply.get("passed") is True, status=str(reply.get("status")),
                     reason=str(reply.get("reason", "")), turn=_turn(reply.get("turn")),
                     tiers={str(k): v is True for k, v in tiers.items()} if isinstance(tiers, dict) else None)
+
+
+def _decide_calls(job: "Job", reply: dict[str, Any]) -> Decision:
+    """The tests' process's verdict; a failed check worded here, from the line and values it reported and
+    the tests' source the harness holds (``sandbox.failed_check``)."""
+    decision = _as_reported(job, reply)
+    if decision.passed or "test_line" not in reply or job.mode != "assert":
+        return decision
+    return replace(decision, reason=explained(decision.reason, job.test, reply["test_line"], reply.get("returned")))
 
 
 def _turn(value: Any) -> int | None:
@@ -233,12 +205,22 @@ def _decide_printed(job: "Job", reply: dict[str, Any]) -> Decision:
             return Decision(False, "failed", "comparison failed: " + describe(exc), None)
     else:
         passed = strict_equivalent(got, expected)
-    reason = "" if passed else "printed %s, expected %s" % (shown, short(expected))
     if passed:
         return Decision(True, "passed", "", None)
+    reason = _printed_reason(got, expected)
     if error:
         return Decision(False, "error", error + "; " + reason, turn, line=line)
     return Decision(False, "failed", reason, None)
+
+
+def _printed_reason(got: Any, expected: Any) -> str:
+    """Words from the value the harness decoded (never the program's own repr of what it printed, which
+    may say anything): with the types where the two read the same."""
+    got_text, expected_text = short(got), short(expected)
+    if got_text == expected_text:
+        got_text += " (%s)" % type(got).__name__
+        expected_text += " (%s)" % type(expected).__name__
+    return "printed %s, expected %s" % (got_text, expected_text)
 
 
 PRINTED_VALUE_SCORERS = ("strict", "mtpb")
@@ -246,7 +228,7 @@ PRINTED_VALUE_SCORERS = ("strict", "mtpb")
 SCORERS: dict[str, Scorer] = {
     "strict": Scorer("strict", "printed", "__main__", _build_printed, _printed_crossing, _decide_printed),
     "mtpb": Scorer("mtpb", "printed", "__main__", _build_printed, _printed_crossing, _decide_printed),
-    "assert": Scorer("assert", "calls", None, _build_assert, _calls_crossing, _as_reported),
+    "assert": Scorer("assert", "calls", None, _build_assert, _calls_crossing, _decide_calls),
     "evalplus": Scorer("evalplus", "calls", None, _build_evalplus, _calls_crossing, _as_reported),
 }
 

@@ -217,8 +217,9 @@ PRINTED_TRICKS: dict[str, tuple[str, tuple[str, ...], bool]] = {
         "class Liar(int):\n    def __eq__(self, other):\n        return True\n    __hash__ = int.__hash__\n"
         "class Box:\n    def __int__(self):\n        return Liar({v})\n"
         "print(Box())\n", ("mtpb",), True),
+    # (Its values have the expected value's shape: a Series of another shape never matches.)
     "a fake pandas Series": (
-        "class Series:\n    __module__ = 'pandas'\n    def to_numpy(self):\n        return [{v}]\n"
+        "class Series:\n    __module__ = 'pandas'\n    def to_numpy(self):\n        return {v}\n"
         "Series.__qualname__ = Series.__name__ = 'Series'\nprint(Series())\n", ("mtpb",), True),
     "patched builtins.print and sys.modules": (
         "import builtins, sys\nsys.modules['json'] = None\nreal = builtins.print\n"

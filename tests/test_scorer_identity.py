@@ -132,7 +132,7 @@ def test_a_printed_value_reason_shows_what_the_harness_decoded(verdicts):
 def test_exceptions_keep_their_identity(verdicts):
     mine = verdicts["a look-alike ValueError"].reason
     assert "ValueError: mine" in mine, mine
-    assert "not plain data" in verdicts["a type() class made in exec, returned"].reason
+    assert "cannot cross to the tests" in verdicts["a type() class made in exec, returned"].reason
 
 
 def test_a_failed_test_names_its_assert_and_what_the_program_returned(verdicts):

@@ -120,23 +120,13 @@ def _is_comparison(test: str) -> bool:
 
 
 def public_test_code(problem: Problem, tests: tuple[str, ...]) -> str:
-    """The public asserts as test code for the ``assert`` scorer, each ``assert got == expected`` rewritten
-    so that a failure says what the program returned (the tests' process builds that message from the
-    plain data it got back; nothing of the hidden tests is in it)."""
-    body = "\n".join(_explained(test) for test in tests)
+    """The public asserts as test code for the ``assert`` scorer. A failing one is worded by the scorer
+    (``sandbox.failed_check``): the assert's line and what the program returned in it, built from the
+    public tests' own text; nothing of the hidden tests is in it."""
+    body = "\n".join(test.strip() for test in tests)
     if problem.entry_point:
         return "def check(candidate):\n" + "".join(f"    {line}\n" for line in body.splitlines())
     return body + "\n"
-
-
-def _explained(test: str) -> str:
-    node = ast.parse(test).body[0]
-    shown = test.strip().replace("\\", "\\\\").replace('"', '\\"')
-    if (isinstance(node, ast.Assert) and isinstance(node.test, ast.Compare) and len(node.test.ops) == 1
-            and isinstance(node.test.ops[0], ast.Eq)):
-        got, expected = ast.unparse(node.test.left), ast.unparse(node.test.comparators[0])
-        return (f"_got = {got}\nassert _got == {expected}, \"{shown}: got %r\" % (_got,)")
-    return f"{test.strip()}" if isinstance(node, ast.Assert) and node.msg else f"{test.strip()}, \"{shown}\""
 
 
 # ------------------------------------------------------------------------------- checks
