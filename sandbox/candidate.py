@@ -48,7 +48,7 @@ def run_candidate(job, link):
             try:
                 answer = _answer(namespace, classes, handles, one)
             except Exception as exc:  # a value odd enough to break the encoder: a failure, not a dead process
-                answer = {"unencodable": "returned a value that cannot cross to the tests (%s)" % describe(exc)}
+                answer = {"unencodable": "the program's process could not answer a call: %s" % describe(exc)}
             flush_output()
             link.send(answer)
             if "value" not in answer and "handle" not in answer:

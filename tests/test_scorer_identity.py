@@ -58,6 +58,9 @@ CALLS = {
     "decimal.InvalidOperation caught as ArithmeticError": (
         "import decimal\ndef f(x):\n    return decimal.Decimal('not a number')\n",
         CATCHING.format(catch="ArithmeticError"), "f", True),
+    "decimal.InvalidOperation, tests that never import decimal": (
+        "import decimal\ndef f(x):\n    return decimal.Decimal('not a number')\n",
+        CATCHING.format(catch="ArithmeticError").replace("import decimal\n", ""), "f", True),
     "decimal.InvalidOperation caught as itself": (
         "import decimal\ndef f(x):\n    return decimal.Decimal('not a number')\n",
         CATCHING.format(catch="decimal.InvalidOperation"), "f", True),
