@@ -87,7 +87,12 @@ def _failed_check(exc, side):
         tb = tb.tb_next
     if line is None:
         return {}
-    return {"test_line": line, "returned": [[at, short(value, 100)] for at, value in side.returned]}
+    import reprlib  # a failure's cost only: bounded reprs, so a huge returned list costs no more than a small one
+
+    bounded = reprlib.Repr()
+    bounded.maxlevel, bounded.maxstring, bounded.maxother = 4, 80, 80
+    bounded.maxlist = bounded.maxtuple = bounded.maxset = bounded.maxfrozenset = bounded.maxdict = 10
+    return {"test_line": line, "returned": [[at, short(value, 100, bounded.repr)] for at, value in side.returned]}
 
 
 _COMPILED = {}

@@ -6,9 +6,9 @@ the harness (``sandbox.scorers``); standard library only, like every module the 
 """
 
 
-def short(value, limit=200):
+def short(value, limit=200, represent=repr):
     try:
-        text = repr(value)
+        text = represent(value)
     except Exception as exc:  # a program's object whose __repr__ raises
         text = "<unrepresentable: %s>" % type(exc).__name__
     return text if len(text) <= limit else text[:limit] + "..."
