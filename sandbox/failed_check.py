@@ -25,6 +25,9 @@ def explained(reason: str, test: str, line: Any, returned: Any) -> str:
         return reason
     first, last, text = statement
     values = [str(value)[:_LONGEST] for at, value in _pairs(returned) if first <= at <= last]
+    # HumanEval/77's message calls the candidate again (``'First test error: ' + str(candidate(1))``): a
+    # value repeated by the next call is shown once.
+    values = [value for index, value in enumerate(values) if index == 0 or value != values[index - 1]]
     got = "got " + ", then ".join(values[-3:]) if values else ""
     head, _, message = reason.partition(": ")
     if head == "AssertionError" and not message.strip():

@@ -84,6 +84,9 @@ CALLS = {
         False),
     "a wrong answer, MBPP style": ("def twice(x):\n    return x + 2\n",
                                    "assert twice(2) == 4\nassert twice(\n    -3) == -6\n", "", False),
+    "a wrong answer, twice in one assert": (
+        "def f(x):\n    return x + 2\n",
+        "def check(candidate):\n    assert candidate(-3) == -6, 'error: ' + str(candidate(-3))\n", "f", False),
     "a long wrong answer": ("def f(x):\n    return list(range(100000))\n",
                             "def check(candidate):\n    assert candidate(1) == [1]\n", "f", False),
     "an exception during an assert": ("def f(x):\n    if x < 0:\n        raise ZeroDivisionError('neg')\n"
@@ -145,6 +148,8 @@ def test_a_failed_test_names_its_assert_and_what_the_program_returned(verdicts):
     assert verdicts["a wrong answer, with the assert's message"].reason == \
         "AssertionError: negative (assert candidate(-3) == -6: got -1)"
     assert verdicts["a wrong answer, MBPP style"].reason == "AssertionError: assert twice(-3) == -6: got -1"
+    assert verdicts["a wrong answer, twice in one assert"].reason == \
+        "AssertionError: error: -1 (assert candidate(-3) == -6: got -1)"
     assert verdicts["a long wrong answer"].reason == \
         "AssertionError: assert candidate(1) == [1]: got [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, ...]"
     assert verdicts["an exception during an assert"].reason == \
