@@ -148,3 +148,20 @@ class _JsonHandler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(payload)
+
+
+def python_for_sandbox_none() -> str:
+    """An interpreter ``--sandbox none`` can run programs with. As root, programs run as an unprivileged uid,
+    which cannot run an interpreter inside a private folder (a virtual environment whose base is pyenv's under
+    /root, mode 700): then the first system interpreter that uid can run. Skips where there is none (fails in CI)."""
+    import shutil
+
+    if os.geteuid() != 0:
+        return sys.executable
+    for python in (sys.executable, "/usr/bin/python3", "/usr/local/bin/python3"):
+        setpriv = ["setpriv", "--reuid=61000", "--regid=61000", "--clear-groups", python, "-I", "-c", "pass"]
+        if shutil.which("setpriv") and subprocess.run(setpriv, capture_output=True).returncode == 0:
+            return python
+    if os.environ.get("CI") == "true":
+        pytest.fail("no interpreter that an unprivileged uid can run, for --sandbox none as root")
+    pytest.skip("no interpreter that an unprivileged uid can run, for --sandbox none as root")
