@@ -152,12 +152,12 @@ def test_sandbox_none_as_root_never_runs_a_program_as_root(victim, caplog):
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="as another user the interpreter is the harness's own")
 def test_sandbox_none_as_root_refuses_an_interpreter_the_unprivileged_uid_cannot_run(tmp_path, capsys):
-    private = tmp_path / "private"
+    private = tmp_path / "private"  # a virtual environment in a folder only root may enter
     private.mkdir(mode=0o700)
-    (private / "python").symlink_to(python_for_sandbox_none())
+    subprocess.run([python_for_sandbox_none(), "-m", "venv", "--without-pip", str(private / "venv")], check=True)
     samples = tmp_path / "samples.jsonl"
     samples.write_text(json.dumps({"task_id": "core/he-roman", "completion": "    return ''\n"}) + "\n")
     line = refused_in_process(["evaluate", "--suite", "core", "--samples", str(samples), "--sandbox", "none",
-                               "--sandbox-python", str(private / "python"), "--results-dir", str(tmp_path / "r"),
+                               "--sandbox-python", str(private / "venv" / "bin" / "python"), "--results-dir", str(tmp_path / "r"),
                                "--no-verdict-cache"], capsys)
     assert "--sandbox-python" in line and str(private) in line and "not as root" in line, line
