@@ -29,6 +29,8 @@ SYSTEM_PATHS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc/ld.so
 # First uid of the range that execution servers run as when the harness is root (one uid per worker,
 # so that RLIMIT_NPROC counts one worker's processes only).
 SANDBOX_UID_BASE = 61000
+ROOT_NOTE = (f"the harness runs as root: programs run as unprivileged uid {SANDBOX_UID_BASE} and up (one per worker), "
+             "with no supplementary groups, each in a session of its own")
 SCRUBBED_ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
     "LANG": "C.UTF-8",
@@ -82,8 +84,10 @@ _DESCRIBE = """import json, os, site, sys
 def real(paths):
     return sorted(set(os.path.realpath(p) for p in paths if p and os.path.exists(p)))
 executable = os.path.realpath(sys.executable)
-with open('/proc/self/maps') as maps:
-    mapped = set(f[5].strip() for f in (line.split(None, 5) for line in maps) if len(f) == 6 and f[5][:1] == '/')
+mapped = set()
+if os.path.exists('/proc/self/maps'):
+    with open('/proc/self/maps') as maps:
+        mapped = set(f[5].strip() for f in (line.split(None, 5) for line in maps) if len(f) == 6 and f[5][:1] == '/')
 sites = real(site.getsitepackages())
 folders = real([os.path.dirname(os.__file__)] + [p for p in sys.path if os.path.basename(p) == 'lib-dynload']
                + [os.path.dirname(p) for p in mapped if os.path.realpath(p) != executable]) + sites
@@ -177,8 +181,7 @@ def probe(mode: str) -> IsolationReport:
         raise SandboxUnavailable("the harness runs as root and setpriv is missing, so programs would run as root: "
                                  "install util-linux (setpriv) or run the harness as another user")
     if is_root and not namespaces:
-        notes.append(f"the harness runs as root: programs run as unprivileged uid {SANDBOX_UID_BASE} and up (one "
-                     "per worker), with no supplementary groups, each in a session of its own")
+        notes.append(ROOT_NOTE)
     if filter_program(platform.machine()) is None:
         notes.append(f"programs may create user namespaces: no syscall filter for {platform.machine()}")
     if report.missing and mode != "none":
@@ -235,11 +238,13 @@ def drop_root_for_programs(report: IsolationReport, python: str) -> None:
     try:
         proc = subprocess.run(_unprivileged(0) + [python, "-I", "-c", check, *needed], env=scrubbed_environment(),
                               capture_output=True, text=True, timeout=60)
-        unreadable = proc.stderr.strip().splitlines()[-1] if proc.returncode else ""
-    except (OSError, subprocess.SubprocessError, IndexError):
+        unreadable = (proc.stderr.strip().splitlines() or [python])[-1] if proc.returncode else ""
+    except (OSError, subprocess.SubprocessError):
+        unreadable = python
+    if unreadable and unreadable not in needed:  # it did not start at all
         unreadable = python
     if not unreadable:
-        log.info("sandbox: %s", report.notes[-1])
+        log.info("sandbox: %s", ROOT_NOTE)
         return
     closed = [str(p) for p in (*reversed(Path(unreadable).parents), Path(unreadable))
               if p.exists() and not p.stat().st_mode & (0o001 if p.is_dir() and p != Path(unreadable) else 0o004)]
