@@ -138,12 +138,15 @@ def test_sandbox_none_as_root_never_runs_a_program_as_root(victim, caplog):
                f"        target = os.open('/proc/{pid}/fd/' + fd, os.O_WRONLY | os.O_NONBLOCK)\n"
                "        os.write(target, b'PWNED')\n        found['written'].append(fd)\n"
                "    except OSError as exc:\n        found['refused'].append(type(exc).__name__)\n"
+               "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+               "found['unshare'] = [libc.unshare(0x10000000), ctypes.get_errno()]  # CLONE_NEWUSER, last\n"
                "print(json.dumps(found))\n")
     with caplog.at_level(logging.INFO, logger="sandbox"):
         found = run(program, mode="none", python=python_for_sandbox_none(), test=CHECK_AS_UNPRIVILEGED)
     assert found["uid"] != 0 and found["gid"] != 0 and found["groups"] == [], found
     assert found["server_session"] and found["harness_fds"] == "PermissionError", found
     assert found["written"] == [] and "PermissionError" in found["refused"], found
+    assert found["unshare"] == [-1, 1], found  # the syscall filter holds without bubblewrap too
     assert held.read_text() == "original\n"
     assert select.select([read_end], [], [], 0)[0] == [], os.read(read_end, 100)
     said = [r.getMessage() for r in caplog.records if "unprivileged uid" in r.getMessage()]
