@@ -80,7 +80,8 @@ def _private_folders() -> list[str]:
     candidates |= {Path(folder).parent for folder in site.getsitepackages()}
     candidates |= {Path(sysconfig.get_path("stdlib")).parent.parent}
     return sorted(str(p) for p in candidates
-                  if str(p) != "/" and p.is_dir() and not any(str(p) == s or str(p).startswith(s + "/") for s in system))
+                  if str(p) != "/" and p.is_dir()
+                  and not any(str(p) == s or str(p).startswith(s + "/") for s in system))
 
 
 def test_a_program_reads_nothing_above_the_interpreters_own_files():
@@ -116,8 +117,8 @@ def victim(tmp_path):
     held = tmp_path / "held.txt"
     held.write_text("original\n")
     read_end, write_end = os.pipe()
-    proc = subprocess.Popen([sys.executable, "-c", f"import time\nf = open({str(held)!r}, 'r+')\nprint('ready', "
-                             "flush=True)\ntime.sleep(120)\n"], pass_fds=(write_end,), stdout=subprocess.PIPE, text=True)
+    holder = f"import time\nf = open({str(held)!r}, 'r+')\nprint('ready', flush=True)\ntime.sleep(120)\n"
+    proc = subprocess.Popen([sys.executable, "-c", holder], pass_fds=(write_end,), stdout=subprocess.PIPE, text=True)
     os.close(write_end)
     assert proc.stdout.readline().strip() == "ready"
     yield proc.pid, held, read_end
@@ -133,7 +134,8 @@ def test_sandbox_none_as_root_never_runs_a_program_as_root(victim, caplog):
                "         'server_session': os.getsid(os.getppid()) == os.getppid(), 'written': [], 'refused': []}\n"
                f"try:\n    found['harness_fds'] = len(os.listdir('/proc/{os.getpid()}/fd'))\n"
                "except OSError as exc:\n    found['harness_fds'] = type(exc).__name__\n"
-               f"try:\n    fds = os.listdir('/proc/{pid}/fd')\nexcept OSError:\n    fds = ['0', '1', '2', '3', '4', '5']\n"
+               f"try:\n    fds = os.listdir('/proc/{pid}/fd')\n"
+               "except OSError:\n    fds = ['0', '1', '2', '3', '4', '5']\n"
                "for fd in fds:\n    try:\n"
                f"        target = os.open('/proc/{pid}/fd/' + fd, os.O_WRONLY | os.O_NONBLOCK)\n"
                "        os.write(target, b'PWNED')\n        found['written'].append(fd)\n"
@@ -161,6 +163,6 @@ def test_sandbox_none_as_root_refuses_an_interpreter_the_unprivileged_uid_cannot
     samples = tmp_path / "samples.jsonl"
     samples.write_text(json.dumps({"task_id": "core/he-roman", "completion": "    return ''\n"}) + "\n")
     line = refused_in_process(["evaluate", "--suite", "core", "--samples", str(samples), "--sandbox", "none",
-                               "--sandbox-python", str(private / "venv" / "bin" / "python"), "--results-dir", str(tmp_path / "r"),
-                               "--no-verdict-cache"], capsys)
+                               "--sandbox-python", str(private / "venv" / "bin" / "python"),
+                               "--results-dir", str(tmp_path / "r"), "--no-verdict-cache"], capsys)
     assert "--sandbox-python" in line and str(private) in line and "not as root" in line, line
