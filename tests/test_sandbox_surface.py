@@ -12,7 +12,6 @@ import shutil
 import site
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
@@ -78,10 +77,15 @@ def _private_folders() -> list[str]:
     candidates = {ROOT, ROOT / "tests", ROOT / ".git", Path(sys.prefix), Path(sys.base_prefix),
                   Path(sys.base_prefix).parent, Path.home(), Path.home() / ".pyenv"}
     candidates |= {Path(folder).parent for folder in site.getsitepackages()}
-    candidates |= {Path(sysconfig.get_path("stdlib")).parent.parent}
     return sorted(str(p) for p in candidates
                   if str(p) != "/" and p.is_dir()
                   and not any(str(p) == s or str(p).startswith(s + "/") for s in system))
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
 
 
 def test_a_program_reads_nothing_above_the_interpreters_own_files():
@@ -102,12 +106,6 @@ def test_a_program_reads_nothing_above_the_interpreters_own_files():
     listed = {folder: value for folder, value in found.items() if folder != "readme" and isinstance(value, list)}
     assert listed == {}, listed
     assert found.get("numpy", "numpy") == "numpy"
-
-
-def _has(module: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(module) is not None
 
 
 @pytest.fixture
