@@ -76,8 +76,9 @@ def run_python(python: str, code: str, what: str, stdin: bytes = b"") -> bytes:
         raise SandboxUnavailable(f"sandbox python {python!r} does not run: {exc}") from exc
 
 
-# Run in the sandbox interpreter: the folders and files it needs (its standard library, site-packages and the
-# folders of the shared libraries it has mapped, such as libpython; its real executable and a virtual
+# Run in the sandbox interpreter: the folders and files it needs (its standard library, site-packages, the
+# folders of the shared libraries it has mapped, such as libpython, and its installation's lib folder, where a
+# statically linked conda interpreter keeps the libraries numpy loads; its real executable and a virtual
 # environment's pyvenv.cfg), the site-packages of its base installation that it does not use, and what its
 # behaviour depends on.
 _DESCRIBE = """import json, os, site, sys
@@ -90,7 +91,8 @@ if os.path.exists('/proc/self/maps'):
         mapped = set(f[5].strip() for f in (line.split(None, 5) for line in maps) if len(f) == 6 and f[5][:1] == '/')
 sites = real(site.getsitepackages())
 folders = real([os.path.dirname(os.__file__)] + [p for p in sys.path if os.path.basename(p) == 'lib-dynload']
-               + [os.path.dirname(p) for p in mapped if os.path.realpath(p) != executable]) + sites
+               + [os.path.dirname(p) for p in mapped if os.path.realpath(p) != executable]
+               + [os.path.join(sys.base_prefix, 'lib')]) + sites
 hidden = [p for p in real(site.getsitepackages([sys.base_prefix, sys.base_exec_prefix])) if p not in sites]
 packages = sorted(name for folder in sys.path if os.path.isdir(folder) for name in os.listdir(folder)
                   if name.endswith(('.dist-info', '.egg-info', '.egg-link', '.pth')))
