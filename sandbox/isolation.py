@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -14,6 +15,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from sandbox.bytecode import SERVER_BOOTSTRAP, server_bytecode
+from sandbox.mounts import filesystem_args
+from sandbox.syscall_filter import filter_program
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +29,8 @@ SYSTEM_PATHS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc/ld.so
 # First uid of the range that execution servers run as when the harness is root (one uid per worker,
 # so that RLIMIT_NPROC counts one worker's processes only).
 SANDBOX_UID_BASE = 61000
+ROOT_NOTE = (f"the harness runs as root: programs run as unprivileged uid {SANDBOX_UID_BASE} and up (one per worker), "
+             "with no supplementary groups, each in a session of its own")
 SCRUBBED_ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
     "LANG": "C.UTF-8",
@@ -71,23 +76,57 @@ def run_python(python: str, code: str, what: str, stdin: bytes = b"") -> bytes:
         raise SandboxUnavailable(f"sandbox python {python!r} does not run: {exc}") from exc
 
 
+# Run in the sandbox interpreter: the folders and files it needs (its standard library, site-packages, the
+# folders of the shared libraries it has mapped, such as libpython, and its installation's lib folder, where a
+# statically linked conda interpreter keeps the libraries numpy loads; its real executable and a virtual
+# environment's pyvenv.cfg), the site-packages of its base installation that it does not use, and what its
+# behaviour depends on.
+_DESCRIBE = """import json, os, site, sys
+def real(paths):
+    return sorted(set(os.path.realpath(p) for p in paths if p and os.path.exists(p)))
+executable = os.path.realpath(sys.executable)
+mapped = set()
+if os.path.exists('/proc/self/maps'):
+    with open('/proc/self/maps') as maps:
+        mapped = set(f[5].strip() for f in (line.split(None, 5) for line in maps) if len(f) == 6 and f[5][:1] == '/')
+sites = real(site.getsitepackages())
+folders = real([os.path.dirname(os.__file__)] + [p for p in sys.path if os.path.basename(p) == 'lib-dynload']
+               + [os.path.dirname(p) for p in mapped if os.path.realpath(p) != executable]
+               + [os.path.join(sys.base_prefix, 'lib')]) + sites
+hidden = [p for p in real(site.getsitepackages([sys.base_prefix, sys.base_exec_prefix])) if p not in sites]
+packages = sorted(name for folder in sys.path if os.path.isdir(folder) for name in os.listdir(folder)
+                  if name.endswith(('.dist-info', '.egg-info', '.egg-link', '.pth')))
+print(json.dumps({'folders': folders, 'hidden': hidden, 'version': sys.version, 'packages': packages,
+                  'files': real([executable, os.path.join(sys.prefix, 'pyvenv.cfg')]), 'executable': executable}))
+"""
+
+
 @lru_cache(maxsize=None)
 def _describe_interpreter(python: str) -> dict:
-    """One run of the sandbox interpreter: the directories it needs and what its behaviour depends on."""
-    probe = ("import json, os, site, sys\n"
-             "paths = [sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))]\n"
-             "packages = sorted(name for folder in sys.path if os.path.isdir(folder) for name in os.listdir(folder)\n"
-             "                  if name.endswith(('.dist-info', '.egg-info', '.egg-link', '.pth')))\n"
-             "print(json.dumps({'paths': paths + site.getsitepackages(), 'version': sys.version, "
-             "'packages': packages}))")
-    return json.loads(run_python(python, probe, "report its paths"))
+    """One run of the sandbox interpreter: what it needs bound and what its behaviour depends on."""
+    return json.loads(run_python(python, _DESCRIBE, "report its paths"))
 
 
-def interpreter_paths(python: str) -> tuple[str, ...]:
-    """Directories the interpreter needs: its prefixes, its real executable's folder, site-packages."""
-    paths = {str(Path(p).resolve()) for p in _describe_interpreter(python)["paths"] if p and Path(p).exists()}
-    # Keep the outermost directories only.
-    return tuple(sorted(p for p in paths if not any(p != q and p.startswith(q + os.sep) for q in paths)))
+def _outside_system(path: str) -> bool:
+    return not any(path == p or path.startswith(p + "/") for p in SYSTEM_PATHS)
+
+
+def interpreter_binds(python: str) -> tuple[list[str], list[tuple[str, str]], list[str]]:
+    """What of the interpreter the sandbox binds, outside the system folders: ``(folders, files, hidden)``,
+    files as ``(source, destination)`` (the executable also at the path it is started by), hidden the
+    folders inside a bound one that it does not use. Not the folders above them: a virtual environment
+    inside the repository, or pyenv's interpreters in a home folder, expose neither."""
+    described = _describe_interpreter(python)
+    candidates = [p for p in described["folders"] if _outside_system(p)]
+    # Keep the outermost folders only.
+    folders = sorted(p for p in candidates if not any(p != q and p.startswith(q + os.sep) for q in candidates))
+    files = [(p, p) for p in described["files"]]
+    if os.path.isabs(python) and os.path.realpath(python) == described["executable"]:  # a link, not a wrapper
+        files.append((described["executable"], python))
+    files = sorted({(s, d) for s, d in files if _outside_system(d) and not any(
+        d == f or d.startswith(f + os.sep) for f in folders)})
+    hidden = [p for p in described["hidden"] if any(p != f and p.startswith(f + os.sep) for f in folders)]
+    return folders, files, hidden
 
 
 def interpreter_fingerprint(python: str) -> str:
@@ -125,16 +164,14 @@ def probe(mode: str) -> IsolationReport:
         if not namespaces:
             notes.append(f"bwrap cannot create namespaces here: {err}")
     is_root = os.geteuid() == 0
-    setpriv = shutil.which("setpriv") is not None
-    unprivileged = namespaces and (not is_root or setpriv)
-    if namespaces and is_root and not setpriv:
-        notes.append("running as root without setpriv: programs run as root inside the namespaces")
+    # As root, every server drops to a uid of its own (setpriv), with or without namespaces.
+    unprivileged = not is_root or shutil.which("setpriv") is not None
     layers = {
         "network": namespaces,
         "filesystem": namespaces,
         "pid_namespace": namespaces,
-        "unprivileged_uid": unprivileged or (not is_root),
-        "process_limit": unprivileged or (not is_root),
+        "unprivileged_uid": unprivileged,
+        "process_limit": unprivileged,
         "resource_limits": True,
         "scrubbed_environment": True,
     }
@@ -142,52 +179,83 @@ def probe(mode: str) -> IsolationReport:
     if mode == "full" and report.missing:
         raise SandboxUnavailable(f"--sandbox full: missing isolation layers {', '.join(report.missing)} "
                                  f"({'; '.join(notes)}); install bubblewrap or use --sandbox auto")
+    if not unprivileged:
+        raise SandboxUnavailable("the harness runs as root and setpriv is missing, so programs would run as root: "
+                                 "install util-linux (setpriv) or run the harness as another user")
+    if is_root and not namespaces:
+        notes.append(ROOT_NOTE)
+    if filter_program(platform.machine()) is None:
+        notes.append(f"programs may create user namespaces: no syscall filter for {platform.machine()}")
     if report.missing and mode != "none":
         log.warning("sandbox: isolation layers MISSING: %s (%s)", ", ".join(report.missing), "; ".join(notes))
     return report
+
+
+def _unprivileged(worker: int) -> list[str]:
+    """The argv prefix that drops a server started as root to ``worker``'s own uid: no supplementary groups,
+    no capabilities. Without it a program would run as root (and, without namespaces, could write into any
+    process's open files through /proc/*/fd)."""
+    if os.geteuid() != 0:
+        return []
+    uid = str(SANDBOX_UID_BASE + worker)
+    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"]
 
 
 def server_command(report: IsolationReport, python: str, worker: int, settings: dict,
                    tmpfs_mb: int) -> list[str]:
     """The argv that starts one execution server for ``worker`` inside the available layers. The
     server's bytecode (:func:`sandbox.bytecode.server_bytecode`) must then be written to its stdin."""
+    blocked = filter_program(platform.machine())
+    if blocked:
+        settings = {**settings, "syscall_filter": blocked}
+    if not report.layers["pid_namespace"]:
+        return _unprivileged(worker) + _inner(python, settings)
     system = [p for p in SYSTEM_PATHS if os.path.exists(p)]
-    binds = system + list(interpreter_paths(python))
+    filesystem, under_tmp = filesystem_args(system, *interpreter_binds(python), tmpfs_mb)
     # An interpreter under /tmp (a CI runner's or a container's virtual environment) is bound into its own
     # read-only tmpfs there, named to the server so that cleaning /tmp between jobs leaves it alone.
-    under_tmp = sorted({Path(p).relative_to("/tmp").parts[0] for p in binds if p.startswith("/tmp/")})
-    if report.layers["pid_namespace"] and under_tmp:
+    if under_tmp:
         settings = {**settings, "reserved_tmp": under_tmp}
-    inner = [python, "-I", "-c", SERVER_BOOTSTRAP, str(len(server_bytecode(python))), json.dumps(settings)]
-    if not report.layers["pid_namespace"]:
-        return inner
     argv = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
             "--die-with-parent", "--new-session", "--as-pid-1", "--clearenv"]
     for name, value in SCRUBBED_ENV.items():
         argv += ["--setenv", name, value]
-    # /tmp's tmpfs first: bwrap applies its arguments in order, and a tmpfs mounted after the binds would
-    # hide whatever was bound below /tmp.
-    argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "01777", "--size", str(tmpfs_mb * 1024 * 1024),
-             "--tmpfs", "/tmp"]
-    made = {"/tmp"}
-    for name in under_tmp:
-        argv += ["--perms", "0755", "--size", str(1024 * 1024), "--tmpfs", f"/tmp/{name}"]
-        made.add(f"/tmp/{name}")
-    for path in binds:
-        for parent in reversed(Path(path).parents):
-            text = str(parent)
-            if text != "/" and text not in made and not any(text == p or text.startswith(p + "/") for p in system):
-                argv += ["--perms", "0755", "--dir", text]
-                made.add(text)
-        argv += ["--ro-bind", path, path]
-    for name in under_tmp:
-        argv += ["--remount-ro", f"/tmp/{name}"]
-    argv += ["--chdir", "/tmp", "--"]
-    if os.geteuid() == 0 and report.layers["unprivileged_uid"]:
-        uid = str(SANDBOX_UID_BASE + worker)
-        argv += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all",
-                 "--bounding-set=-all"]
-    return argv + inner
+    return argv + filesystem + ["--chdir", "/tmp", "--"] + _unprivileged(worker) + _inner(python, settings)
+
+
+def _inner(python: str, settings: dict) -> list[str]:
+    return [python, "-I", "-c", SERVER_BOOTSTRAP, str(len(server_bytecode(python))), json.dumps(settings)]
+
+
+def drop_root_for_programs(report: IsolationReport, python: str) -> None:
+    """As root without namespaces, programs run as an unprivileged uid on the host's own files: say so in the log,
+    or refuse an interpreter whose files that uid cannot read (a virtual environment whose base lies in /root,
+    mode 700) with what to do, rather than failing every program or running them as root."""
+    if report.layers["pid_namespace"] or os.geteuid() != 0:
+        return
+    described = _describe_interpreter(python)
+    needed = described["folders"] + described["files"]
+    check = "import os, sys\nfor path in sys.argv[1:]:\n    try:\n        os.close(os.open(path, os.O_RDONLY))\n" \
+            "    except OSError:\n        sys.exit(path)\n"
+    try:
+        proc = subprocess.run(_unprivileged(0) + [python, "-I", "-c", check, *needed], env=scrubbed_environment(),
+                              capture_output=True, text=True, timeout=60)
+        unreadable = (proc.stderr.strip().splitlines() or [python])[-1] if proc.returncode else ""
+    except (OSError, subprocess.SubprocessError):
+        unreadable = python
+    if unreadable and unreadable not in needed:  # it did not start at all
+        unreadable = python
+    if not unreadable:
+        log.info("sandbox: %s", ROOT_NOTE)
+        return
+    closed = [str(p) for p in (*reversed(Path(unreadable).parents), Path(unreadable))
+              if p.exists() and not p.stat().st_mode & (0o001 if p.is_dir() and p != Path(unreadable) else 0o004)]
+    raise SandboxUnavailable(
+        f"--sandbox {report.mode} runs programs as uid {SANDBOX_UID_BASE} and up, not as root, and that uid cannot "
+        f"read {unreadable}" + (f" ({closed[0]} is closed to other users)" if closed else "") + ", which the "
+        f"sandbox interpreter {python} needs: pass --sandbox-python an interpreter it can read (such as "
+        "/usr/bin/python3, with the packages programs need), use bubblewrap (--sandbox auto), or run the harness "
+        "as another user")
 
 
 def scrubbed_environment() -> dict[str, str]:

@@ -21,7 +21,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from sandbox.bytecode import server_bytecode
-from sandbox.isolation import IsolationReport, SandboxUnavailable, probe, scrubbed_environment, server_command
+from sandbox.isolation import (IsolationReport, SandboxUnavailable, drop_root_for_programs, probe,
+                               scrubbed_environment, server_command)
 from sandbox.scorers import scorer_for
 
 log = logging.getLogger(__name__)
@@ -150,6 +151,7 @@ class SandboxPool:
         self.python = python or default_sandbox_python()
         self.isolation: IsolationReport = probe(mode)
         server_bytecode(self.python)  # an interpreter that cannot run the server is refused here, not per job
+        drop_root_for_programs(self.isolation, self.python)
         self.settings = {"preload": list(preload)}
         self.tmpfs_mb = tmpfs_mb
         self._servers: dict[int, _Server] = {}

@@ -39,6 +39,7 @@ from sandbox.children import candidate_child, printing_child, rlimits, set_dumpa
 from sandbox.cleanup import fresh_workdir, kill_leftovers
 from sandbox.collect import HarnessGone, collect_calls, collect_printing
 from sandbox.reply import reply
+from sandbox.syscall_filter import install as install_syscall_filter
 from sandbox.tests_process import TestsProcess, process_state
 
 
@@ -54,6 +55,8 @@ class Server:
     def __init__(self, settings):
         self.is_pid1 = os.getpid() == 1
         set_dumpable(0)
+        if settings.get("syscall_filter"):  # before anything is forked: no user namespaces (isolation.py)
+            install_syscall_filter(settings["syscall_filter"])
         # PID 1 of a namespace gets only the signals it handles: Python's SIGINT handler would let a
         # program end the server with os.kill(1, SIGINT).
         signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -148,3 +148,25 @@ class _JsonHandler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(payload)
+
+
+def python_for_sandbox_none() -> str:
+    """An interpreter ``--sandbox none`` can run programs with. As root, programs run as an unprivileged uid,
+    which cannot run an interpreter inside a private folder (a virtual environment whose base is pyenv's under
+    /root, mode 700): then the first system interpreter that uid can run. Skips where there is none (fails in CI)."""
+    import shutil
+
+    if os.geteuid() != 0:
+        return sys.executable
+    # Where it finds its standard library and site-packages, as root and as that uid: an interpreter whose own
+    # files that uid cannot read may still start, with another installation's standard library.
+    where = "import os, site, sys; print(os.__file__, site.getsitepackages())"
+    for python in (sys.executable, "/usr/bin/python3", "/usr/local/bin/python3"):
+        as_root = subprocess.run([python, "-I", "-c", where], capture_output=True)
+        setpriv = ["setpriv", "--reuid=61000", "--regid=61000", "--clear-groups", python, "-I", "-c", where]
+        if shutil.which("setpriv") and as_root.returncode == 0 and subprocess.run(setpriv, capture_output=True).stdout \
+                == as_root.stdout:
+            return python
+    if os.environ.get("CI") == "true":
+        pytest.fail("no interpreter that an unprivileged uid can run, for --sandbox none as root")
+    pytest.skip("no interpreter that an unprivileged uid can run, for --sandbox none as root")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, needs_shared_data
+from conftest import ROOT, needs_shared_data, python_for_sandbox_none
 
 
 def test_list_and_help(cli):
@@ -187,7 +187,7 @@ def test_sandbox_strict_is_read_as_full_and_an_old_strict_run_resumes(cli, tmp_p
     folder that recorded it resumes under the new one (``--sandbox none``, so that it runs anywhere: the
     names, not the layers, are under test)."""
     args = ("run", "--model", "reference", "--limit", "2", "--results-dir", str(tmp_path), "--run-name", "r",
-            "--no-verdict-cache", "--sandbox")
+            "--no-verdict-cache", "--sandbox-python", python_for_sandbox_none(), "--sandbox")
     refused = cli(*args, "strict", env_extra={"PATH": str(tmp_path)})  # no bwrap: full refuses, by its new name
     assert refused.returncode == 2 and "--sandbox strict is now called --sandbox full" in refused.stderr
     assert "--sandbox full: missing isolation layers" in refused.stderr.strip().splitlines()[-1]

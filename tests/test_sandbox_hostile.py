@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import python_for_sandbox_none
 from sandbox.isolation import probe
 from sandbox.pool import Job, Limits, SandboxPool
 
@@ -227,7 +228,7 @@ def test_full_mode_refuses_without_layers(monkeypatch):
 
 
 def test_no_isolation_still_contains_limits():
-    with SandboxPool(workers=1, mode="none") as pool:
+    with SandboxPool(workers=1, mode="none", python=python_for_sandbox_none()) as pool:
         assert "network" in pool.isolation.missing
         result = pool.run_one(job("while True:\n    pass\n"))
     assert result.status == "timeout" and not result.passed, result
@@ -239,7 +240,7 @@ def test_a_server_killed_mid_job_costs_its_neighbours_nothing():
     killer = job("import os\nos.kill(os.getppid(), 9)\n" + GOOD)
     jobs = [("good_0", job(GOOD)), ("killer", killer), ("good_1", job(GOOD)), ("good_2", job(GOOD)),
             ("wrong", job("def double(x):\n    return x\n")), ("good_3", job(GOOD))]
-    with SandboxPool(workers=1, mode="none", preload=()) as pool:
+    with SandboxPool(workers=1, mode="none", python=python_for_sandbox_none(), preload=()) as pool:
         results = dict(pool.run_many(jobs))
     assert results["killer"].status == "sandbox_error", results["killer"]
     assert results["wrong"].status == "failed", results["wrong"]
@@ -279,7 +280,8 @@ def test_each_program_gets_its_own_output_directory_and_limits(mode):
                "open('left-behind', 'w').write('x')\n" + GOOD)
     second = "import os\nprint(sorted(os.listdir('.')))\n" + GOOD
     limits = Limits(wall_seconds=4, cpu_seconds=3, memory_mb=1024, open_files=99)
-    with SandboxPool(workers=1, mode=mode, preload=()) as pool:
+    python = python_for_sandbox_none() if mode == "none" else None
+    with SandboxPool(workers=1, mode=mode, python=python, preload=()) as pool:
         first_run = pool.run_one(Job(program=program, mode="assert", limits=limits, test=CHECK,
                                      entry_point="double"))
         second_run = pool.run_one(job(second))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, needs_shared_data
+from conftest import ROOT, needs_shared_data, python_for_sandbox_none
 
 PROGRAMS = 40  # HumanEval's first canonical solutions: enough verdicts to fill the small tmpfs below
 
@@ -49,6 +49,7 @@ def test_a_cache_folder_that_cannot_be_written_costs_the_cache_not_the_results(t
     out = subprocess.run(
         [*_mounted(kind, cache), sys.executable, "-m", "harness.cli", "evaluate", "--suite", "humaneval",
          "--data", str(data), "--samples", str(samples), "--workers", "2", "--sandbox", "none",
+         "--sandbox-python", python_for_sandbox_none(),
          "--results-dir", str(tmp_path / "results"), "--run-name", "r"],
         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), "HARNESS_CACHE": str(cache)},
         capture_output=True, text=True, timeout=600)
