@@ -53,8 +53,10 @@ def merge_results(run_dir: RunDirectory, config: RunConfig, suite: Suite, proble
         config={**config.as_dict(), "shard": None, "merge_when_complete": False},  # the run's, not a shard's
         feedback={**repairs.as_dict(), **feedback_scores(verdicts, records, config.k, config.n, repairs.max_repairs)}
         if repairs.enabled else None)
-    run_dir.write_samples(records)
-    run_dir.write_summary(summary)
+    kept = ("; the part files are kept, so no sample is lost: free some space, then merge again (`run-benchmark "
+            f"merge {run_dir.directory}` for a sharded run, else --resume)")
+    run_dir.write_samples(records, keep_note=kept)
+    run_dir.write_summary(summary, keep_note=kept)
     run_dir.finish()
     return summary
 
