@@ -4,10 +4,12 @@ bubblewrap mounts over the output folder (as the verdict-cache tests do), filled
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shlex
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -24,7 +26,7 @@ FILL = ("import os, sys; d, keep = sys.argv[1], int(sys.argv[2]); s = os.statvfs
 
 
 def on_full_disk(tmp_path: Path, args: list[str], keep: int, copy: Path | None = None,
-                 then: list[str] | None = None) -> tuple[int, str, list[str]]:
+                 then: list[str] | None = None, env: dict[str, str] | None = None) -> tuple[int, str, list[str]]:
     """Run the CLI with ``tmp_path/disk`` a 4 MiB tmpfs (``copy`` copied in first) filled to leave ``keep``
     bytes: its exit status, its stderr, and every path on the disk when it ended. ``then``: a second command
     run once the disk has room again (its exit status in ``tmp_path/log/then``)."""
@@ -40,8 +42,8 @@ def on_full_disk(tmp_path: Path, args: list[str], keep: int, copy: Path | None =
         script += (f" && rm filler && {python} -m harness.cli {shlex.join(then)} > {log}/then-out 2>&1; "
                    f"echo $? > {log}/then")
     argv = [*mount_argv(["--size", str(4 << 20), "--tmpfs", str(disk)]), "sh", "-c", script]
-    out = __import__("subprocess").run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600,
-                                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    out = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                                       env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
     assert (log / "rc").exists(), out.stderr[-3000:]
     return int((log / "rc").read_text()), (log / "err").read_text(), (log / "listing").read_text().split()
 
@@ -76,8 +78,6 @@ def test_run_on_a_full_disk_keeps_its_finished_groups_and_resumes(tmp_path, keep
 
 def test_evaluate_on_a_full_disk_keeps_every_verdict_beside_the_samples(tmp_path):
     data = needs_shared_data("HumanEval.jsonl.gz")
-    import gzip
-
     problems = [json.loads(line) for line in gzip.open(data, "rt")][:20]
     samples = tmp_path / "samples.jsonl"
     samples.write_text("".join(json.dumps({"task_id": p["task_id"], "completion": p["canonical_solution"]}) + "\n"
@@ -112,3 +112,12 @@ def test_merge_on_a_full_disk_keeps_the_parts(tmp_path):
     assert sorted(p.removeprefix("./s/parts/") for p in listing if p.startswith("./s/parts/")) == parts, line
     assert "./s/summary.json" not in listing
     shutil.rmtree(results)
+
+
+def test_a_full_cache_disk_while_a_tiny_model_is_built_is_one_line(tmp_path):
+    """The writes without a message of their own (here: building a tiny model into a full HARNESS_CACHE)."""
+    run = ["-q", "run", "--model", "tiny-codegen", "--limit", "1", "--max-new-tokens", "4",
+           "--results-dir", str(tmp_path / "results"), "--run-name", "t"]
+    line = refused_in_one_line(*on_full_disk(tmp_path, run, 2 << 10, env={"HARNESS_CACHE": str(tmp_path / "disk")}),
+                               "No space left on device")
+    assert "HARNESS_CACHE" in line, line
