@@ -351,9 +351,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     except OSError as exc:
         if exc.errno not in STORAGE_ERRORS:
             raise
-        # A write this command makes without a file of its own to name (the others are one line already).
-        print(f"error: {exc.filename or 'a file'}: cannot write ({exc.strerror}); free some space"
-              + interrupted_note(args), file=sys.stderr)
+        # A write with no message of its own (the results' writes have theirs), e.g. a tiny model being built.
+        where = exc.filename or "the results folder or the harness's cache (HARNESS_CACHE)"
+        print(f"error: {where}: cannot write ({exc.strerror}); free some space" + interrupted_note(args),
+              file=sys.stderr)
         return InputError.exit_code
     except KeyboardInterrupt as exc:
         terminated = isinstance(exc, Terminated)

@@ -8,6 +8,7 @@ names (``view --out``, ``compare --markdown``), which must not be a run's own fi
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterable
@@ -112,5 +113,6 @@ def write_atomically(path: Path, text: str | Iterable[str], field: str, keep_not
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink()
         raise InputError(f"cannot write ({exc.strerror}){keep_note}", file=str(path), field=field) from None

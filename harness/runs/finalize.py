@@ -78,7 +78,7 @@ def _process_timings(run_dir: RunDirectory) -> list[dict[str, Any]]:
     for path in sorted(run_dir.parts.glob("*.timings.json")):
         try:
             parts.append(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, json.JSONDecodeError):
+        except (OSError, ValueError):  # unreadable, not UTF-8 (ValueError: UnicodeDecodeError) or not JSON
             continue
     return parts
 

@@ -28,11 +28,12 @@ def merge_run_folder(folder: Path) -> dict[str, Any] | None:
     if not config_file.is_file():
         raise InputError("has no config.yaml: no shard has started there", file=str(folder), field="run_dir")
     run_files.refuse_tampering(folder)
-    if not (folder / "parts").is_dir() and (folder / "summary.json").is_file():
-        return None
-    if not (folder / "parts").is_dir():
-        raise InputError("has no parts to merge (merged already, or no shard has written there)", file=str(folder),
-                         field="run_dir")
+    parts = folder / run_files.PARTS
+    if (folder / "summary.json").is_file() and not (parts.is_dir() and any(run_files.PART_FILE.fullmatch(p.name)
+                                                                           for p in parts.iterdir())):
+        return None  # merged (a file of the user's may be left in parts/)
+    if not parts.is_dir():
+        raise InputError("has no parts to merge (no shard has written there)", file=str(folder), field="run_dir")
     run_dir = RunDirectory(folder)
     run_dir.lock_for_merge()
     try:
