@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import logging
 import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -15,6 +18,7 @@ from harness import __version__
 from harness import validate_input as validate
 from harness.backends.base import BackendError
 from harness.errors import InputError
+from harness.run_files import write_atomically
 from harness.run_flags import add_run_options
 from sandbox.isolation import SandboxUnavailable
 
@@ -165,6 +169,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 INFRASTRUCTURE_FAILURE = 3
+STORAGE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}  # a full disk, a quota, a read-only mount
 
 
 def _infrastructure_status(summary: dict, resumable: bool) -> int:
@@ -184,6 +189,9 @@ def _cmd_merge(args: argparse.Namespace) -> int:
     from harness.runs.records import format_table
 
     summary = merge_run_folder(Path(args.run_dir))
+    if summary is None:
+        print(f"{args.run_dir}: merged already (summary.json, no parts); nothing to do, nothing was changed")
+        return 0
     print(format_table(summary))
     print(f"results: {args.run_dir}")
     return _infrastructure_status(summary, resumable=True)
@@ -245,10 +253,21 @@ def _cmd_import(args: argparse.Namespace) -> int:
     from harness.suites.datasets.mtpb import load_mtpb, write_yaml_suite
 
     suite = load_mtpb(args.file)
-    written = write_yaml_suite(suite, validate.writable_folder(Path(args.out), "out"))
+    with _storage_errors(args.out):
+        written = write_yaml_suite(suite, validate.writable_folder(Path(args.out), "out"))
     print(f"wrote {len(written) - 1} problems and suite.yaml to {args.out} "
           f"(from {suite.path}, sha256 {suite.origin['sha256'] if suite.origin else '?'})")
     return 0
+
+
+@contextlib.contextmanager
+def _storage_errors(out: str) -> Iterator[None]:
+    """A command that writes several files into ``out``: a full disk (or another write error) is one line."""
+    try:
+        yield
+    except OSError as exc:
+        raise InputError(f"cannot write ({exc.strerror}); what was written there is incomplete", file=out,
+                         field="out") from None
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -256,7 +275,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from harness.reports.report import write_report
 
     runs = [load_run(path) for path in args.runs]
-    written = write_report(runs, validate.writable_folder(Path(args.out), "out"), seed=args.seed)
+    with _storage_errors(args.out):
+        written = write_report(runs, validate.writable_folder(Path(args.out), "out"), seed=args.seed)
     print(f"report for {len(runs)} run(s): " + ", ".join(str(p) for p in written))
     return 0
 
@@ -273,10 +293,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     text = result.markdown()
     print(text)
     if args.markdown:
-        try:
-            Path(args.markdown).write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise InputError(f"cannot write ({exc.strerror})", file=args.markdown, field="markdown") from None
+        write_atomically(Path(args.markdown), text, "markdown")
     return 1 if result.failed else 0
 
 
@@ -331,6 +348,14 @@ def _dispatch(args: argparse.Namespace) -> int:
     except BrokenPipeError:  # output piped into `head` and the like
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:
+        if exc.errno not in STORAGE_ERRORS:
+            raise
+        # A write with no message of its own (the results' writes have theirs), e.g. a tiny model being built.
+        where = exc.filename or "the results folder or the harness's cache (HARNESS_CACHE)"
+        print(f"error: {where}: cannot write ({exc.strerror}); free some space" + interrupted_note(args),
+              file=sys.stderr)
+        return InputError.exit_code
     except KeyboardInterrupt as exc:
         terminated = isinstance(exc, Terminated)
         print(("terminated" if terminated else "interrupted") + interrupted_note(args), file=sys.stderr)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from harness.errors import InputError
+from harness.run_files import refuse_run_file
 from sandbox.isolation import LEGACY_MODES, MODES
 
 T = TypeVar("T")
@@ -149,9 +150,10 @@ def writable_folder(path: Path, field: str) -> Path:
 
 def writable_file(path: Path, field: str) -> Path:
     """A file we may (re)write by writing a sibling and renaming it over: the folder must take new files and
-    the path must not be a folder. Checked before any work is done, so nothing computed is lost."""
+    the path must not be a folder, nor a run folder's own file. Checked before any work is done, so nothing computed is lost."""
     if path.is_dir():
         raise InputError("is a folder, not a file", file=str(path), field=field)
+    refuse_run_file(path, field)
     if not path.parent.is_dir():
         raise InputError("its folder does not exist", file=str(path), field=field)
     probe = path.with_name(f".{path.name}.probe-{os.getpid()}")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,11 +18,40 @@ import yaml
 from conftest import ROOT, needs_shared_data, python_for_sandbox_none
 
 
-def test_list_and_help(cli):
+def test_list_names_every_suite_model_and_backend(cli):
+    from harness.backends.registry import backends
+    from harness.backends.tiny_models import TINY_MODELS
+    from harness.suites.registry import known_suites
+
     out = cli("list")
-    assert out.returncode == 0 and "core" in out.stdout and "tiny-llama" in out.stdout
-    for command in ("run", "evaluate", "validate", "list", "import", "report", "compare"):
-        assert cli(command, "--help").returncode == 0
+    assert out.returncode == 0 and out.stderr == "", out.stderr
+    sections = re.split(r"^(suites|models|backends \(--backend\)):$", out.stdout, flags=re.M)
+    assert sections[1::2] == ["suites", "models", "backends (--backend)"], out.stdout
+    listed = [re.findall(r"^  (\S+) +\S", section, flags=re.M) for section in sections[2::2]]
+    assert listed == [list(known_suites()), ["reference", *TINY_MODELS, "<hub"], list(backends())], listed
+
+
+def test_every_subcommand_has_a_help_naming_its_options(capsys, monkeypatch):
+    """Each of the nine subcommands: ``--help`` exits 0 and prints its own usage, its description and every
+    option it takes (so a subcommand that fails to build its parser, or lost an option, is caught)."""
+    from harness.cli import COMMANDS, main, parser
+
+    monkeypatch.setenv("COLUMNS", "10000")  # no wrapping: each text appears as written
+    subcommands = next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert sorted(subcommands.choices) == sorted(COMMANDS) and len(COMMANDS) == 9
+    with pytest.raises(SystemExit) as top:
+        main(["--help"])
+    listing = capsys.readouterr().out
+    assert top.value.code == 0 and all(f"    {name} " in listing for name in COMMANDS), listing
+    for name, sub in subcommands.choices.items():
+        with pytest.raises(SystemExit) as exited:
+            main([name, "--help"])
+        out = " ".join(capsys.readouterr().out.split())
+        assert exited.value.code == 0 and out.startswith(f"usage: run-benchmark {name} "), (name, out[:200])
+        assert " ".join((sub.description or "").split()) in out, name
+        for action in sub._actions:
+            assert all(flag in out for flag in action.option_strings), (name, action.option_strings)
+            assert action.option_strings or (action.metavar or action.dest) in out, (name, action.dest)
 
 
 def test_reference_run_scores_100_percent(cli, tmp_path):

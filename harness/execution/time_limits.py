@@ -16,6 +16,7 @@ apply the same limits; ``summary.json`` records them (``limits``).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -160,4 +161,6 @@ def _write(path: Path, times: dict[str, float]) -> None:
         tmp.write_text(json.dumps(times, sort_keys=True), encoding="utf-8")
         tmp.replace(path)
     except OSError as exc:  # a full or read-only cache costs a measurement next time, never the run
+        with contextlib.suppress(OSError):
+            tmp.unlink()
         log.warning("the references' times are not cached in %s: %s", path.parent, exc.strerror or exc)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from harness import validate_input as validate
 from harness.errors import InputError
+from harness.run_files import write_atomically
 from harness.reports.finished_runs import FinishedRun, run_labels
 from harness.reports.view_data import build_view, compress
 
@@ -43,8 +44,5 @@ def render_view(runs: list[FinishedRun]) -> str:
 def write_view(runs: list[FinishedRun], out: Path) -> Path:
     """Write the page to ``out`` atomically: an existing file is replaced only by a complete page."""
     validate.writable_file(out, "out")
-    page = render_view(runs)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(out)
+    write_atomically(out, render_view(runs), "out")
     return out

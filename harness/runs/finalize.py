@@ -53,8 +53,10 @@ def merge_results(run_dir: RunDirectory, config: RunConfig, suite: Suite, proble
         config={**config.as_dict(), "shard": None, "merge_when_complete": False},  # the run's, not a shard's
         feedback={**repairs.as_dict(), **feedback_scores(verdicts, records, config.k, config.n, repairs.max_repairs)}
         if repairs.enabled else None)
-    run_dir.write_samples(records)
-    run_dir.write_summary(summary)
+    kept = ("; the part files are kept, so no sample is lost: free some space, then merge again (`run-benchmark "
+            f"merge {run_dir.directory}` for a sharded run, else --resume)")
+    run_dir.write_samples(records, keep_note=kept)
+    run_dir.write_summary(summary, keep_note=kept)
     run_dir.finish()
     return summary
 
@@ -76,7 +78,7 @@ def _process_timings(run_dir: RunDirectory) -> list[dict[str, Any]]:
     for path in sorted(run_dir.parts.glob("*.timings.json")):
         try:
             parts.append(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, json.JSONDecodeError):
+        except (OSError, ValueError):  # unreadable, not UTF-8 (ValueError: UnicodeDecodeError) or not JSON
             continue
     return parts
 

@@ -20,7 +20,7 @@ from harness.execution.time_limits import TimeLimits
 from harness.generation.conversations import Conversation, ConversationGenerator, Unit
 from harness.runs import feedback
 from harness.runs.records import sample_record
-from harness.runs.run_directory import PartWriter
+from harness.runs.part_writer import PartWriter
 
 Handed = tuple[int, list[Conversation]] | None  # a generated group (index, conversations), or None: no more
 

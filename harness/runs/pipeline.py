@@ -35,7 +35,8 @@ from harness.runs.fingerprints import run_inputs
 from harness.runs.group_work import GroupWork
 from harness.runs.progress import show_progress, wait_for_groups
 from harness.runs.references import reference_conversations
-from harness.runs.run_directory import PartWriter, RunDirectory
+from harness.runs.part_writer import PartWriter
+from harness.runs.run_directory import RunDirectory
 from harness.runs.shards import Shard
 from harness.runs.threads import set_threads, threads_in_use, with_threads
 from harness.suites.problems import Problem, Suite
@@ -66,6 +67,7 @@ class _Plan:
     repairs: feedback.FeedbackSettings
     directory: Path = Path()
     todo: list[int] | None = None
+    finished: bool = False  # a finished run resumed, or a shard requeued after the merge: nothing to do
     earlier_files: set[Path] | None = None  # rank 0: the sample files there were before this attempt
 
     @property
@@ -98,6 +100,9 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
     process = current_process(cpu=config.device == "cpu")
     plan = _plan(config)
     run_dir = _share_plan(plan, process)
+    if plan.finished:
+        return RunOutcome(plan.directory, {}, f"{plan.directory}: this run is finished (summary.json) and has "
+                                              "nothing left to do; nothing to do, nothing was changed")
     mine = (plan.todo or [])[process.rank::process.world]
     if plan.shard is not None:
         log.info("shard %s: %d of %d batch groups are this shard's", plan.shard, len(plan.scope), len(plan.groups))
@@ -150,7 +155,7 @@ def _share_plan(plan: _Plan, process: ProcessInfo) -> RunDirectory | None:
     shared = broadcast_from_main(shared, process)
     if "error" in shared:
         raise shared["error"]
-    plan.directory, plan.todo = Path(shared["directory"]), shared["todo"]
+    plan.directory, plan.todo, plan.finished = Path(shared["directory"]), shared["todo"], shared["finished"]
     plan.config = set_threads(plan.config, shared["threads"])
     return run_dir
 
@@ -159,16 +164,21 @@ def _prepare(plan: _Plan) -> tuple[RunDirectory, dict[str, Any]]:
     config, suite = plan.config, plan.suite
     run_dir = RunDirectory(run_folder.folder_for(config.results_dir, run_folder.run_name_for(config, suite.name)))
     config = with_threads(config, run_dir)
+    inputs = run_inputs(suite, plan.problems)
+    if (config.resume or plan.shard is not None) and run_dir.finished_already(config, inputs, plan.members,
+                                                                              plan.scope):
+        return run_dir, {"directory": str(run_dir.directory), "todo": [], "threads": config.threads,
+                         "finished": True}
     if plan.shard is None:
-        run_dir.prepare(config, run_inputs(suite, plan.problems))
+        run_dir.prepare(config, inputs)
     else:
-        run_dir.prepare_shard(config, run_inputs(suite, plan.problems), plan.shard)
+        run_dir.prepare_shard(config, inputs, plan.shard)
     plan.earlier_files = set(run_dir.sample_files())
     done = run_dir.done_groups(plan.members, stale=plan.earlier_files)
     if done:
         log.info("resuming: %d of %d batch groups already done", len(done), len(plan.groups))
     return run_dir, {"directory": str(run_dir.directory), "todo": [g for g in plan.scope if g not in done],
-                     "threads": config.threads}
+                     "threads": config.threads, "finished": False}
 
 
 def _start(config: RunConfig, suite: Suite, process: ProcessInfo, run_dir: RunDirectory | None) -> _Started:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import uuid
 from collections.abc import Callable, Collection
 from pathlib import Path
@@ -26,17 +25,17 @@ from harness.runs import run_folder
 from harness.config import SHARD_COUNT, RunConfig
 from harness.errors import InputError
 from harness.jsonl import json_object_or_none
+from harness.run_files import PARTS, create_new, refuse_tampering, write_atomically
+from harness.runs.part_writer import FINGERPRINT, PartWriter
 from harness.runs.fingerprints import INPUTS, changed_input
 from harness.runs.shards import Shard
 from harness.suites.yaml_input import load_yaml_file
 from sandbox.isolation import LEGACY_MODES
 
-PARTS = "parts"
 # Options that may change between an interrupted run and its resumption: they do not change results.
 OPERATIONAL_OPTIONS = {"workers", "device", "device_map", "base_url", "concurrency", "request_timeout", "max_retries",
                        "api_key_env", "results_dir", "run_name", "overwrite", "resume", "dedup", "verdict_cache",
                        "shard", "merge_when_complete"}
-FINGERPRINT = "config_sha256"  # the key of a part file's first line: the config its lines were written under
 
 
 class RunDirectory:
@@ -57,8 +56,7 @@ class RunDirectory:
             if config.resume and existing.exists():
                 self._check_resumable(existing, config, inputs or {})
             self.parts.mkdir(exist_ok=True)
-            with existing.open("w", encoding="utf-8") as handle:
-                yaml.safe_dump({**config.as_dict(), INPUTS: inputs or {}}, handle, sort_keys=False)
+            self._replace_atomically(existing, {**config.as_dict(), INPUTS: inputs or {}})
         except BaseException:
             self._lock.withdraw()
             self._lock = None
@@ -109,10 +107,15 @@ class RunDirectory:
 
     def _write_temporary(self, content: dict[str, Any]) -> Path:
         tmp = self.parts / f"config-{uuid.uuid4().hex[:12]}.yaml.tmp"
-        with tmp.open("w", encoding="utf-8") as handle:
-            yaml.safe_dump(content, handle, sort_keys=False)
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            with os.fdopen(create_new(tmp), "w", encoding="utf-8") as handle:
+                yaml.safe_dump(content, handle, sort_keys=False)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise InputError(f"cannot write ({exc.strerror}); nothing was changed", file=str(self.directory /
+                             "config.yaml"), field="results_dir") from None
         return tmp
 
     def lock_for_merge(self) -> None:
@@ -156,7 +159,7 @@ class RunDirectory:
         """The start failed before any sample: remove the folder if it holds nothing but a stub."""
         self._drop_locks(run_folder.FolderLock.abandon)
 
-    def open_part(self, rank: int, shard: Shard | None = None) -> "PartWriter":
+    def open_part(self, rank: int, shard: Shard | None = None) -> PartWriter:
         prefix = f"shard{shard.index}of{shard.count}-" if shard else ""
         return PartWriter(self.parts / f"{prefix}rank{rank}-{uuid.uuid4().hex[:12]}.jsonl", self.fingerprint())
 
@@ -208,26 +211,33 @@ class RunDirectory:
             self._counted[part] = (offset, lines)
         return sum(max(lines - 1, 0) for _, lines in self._counted.values())  # a part's first line is its header
 
-    def write_samples(self, records: list[dict[str, Any]]) -> None:
-        target = self.directory / "samples.jsonl"
-        tmp = target.with_suffix(".jsonl.tmp")
-        with tmp.open("w", encoding="utf-8") as handle:
-            for record in records:
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        tmp.replace(target)
+    def write_samples(self, records: list[dict[str, Any]], keep_note: str = "") -> None:
+        """Atomically (see ``write_atomically``); on a full disk, one line (``keep_note``: what is kept)."""
+        write_atomically(self.directory / "samples.jsonl", (json.dumps(r, ensure_ascii=False) + "\n" for r in records),
+                         "results_dir", keep_note)
 
-    def write_summary(self, summary: dict[str, Any]) -> None:
+    def write_summary(self, summary: dict[str, Any], keep_note: str = "") -> None:
         """Atomically: a crash never leaves a half-written summary."""
-        target = self.directory / "summary.json"
-        tmp = target.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-        os.replace(tmp, target)
+        write_atomically(self.directory / "summary.json",
+                         json.dumps(summary, indent=2, ensure_ascii=False, default=str) + "\n", "results_dir", keep_note)
+
+    def finished_already(self, config: RunConfig, inputs: dict[str, str | None], members: list[set[str]],
+                         scope: list[int]) -> bool:
+        """Whether a resumed run or a (requeued) shard finds its work done in a finished run's results: then it
+        must change nothing (its empty timings would replace the run's). Read only, before any lock: a run
+        with other settings is refused as a resume is; groups with a ``sandbox_error`` sample are not done."""
+        existing = self.directory / "config.yaml"
+        if not (self.directory / "summary.json").is_file() or not existing.is_file():
+            return False
+        refuse_tampering(self.directory)
+        self._check_resumable(existing, config, inputs)
+        done = self.done_groups(members, stale=set(self.sample_files()))
+        return all(group in done for group in scope)
 
     def finish(self) -> None:
-        """After the merge: the part files are redundant with ``samples.jsonl``; drop them and the lock."""
-        shutil.rmtree(self.parts, ignore_errors=True)
+        """After the merge: the part files are redundant with ``samples.jsonl``; drop them (only them: a file
+        of the user's there stays) and the lock."""
+        run_folder.remove_harness_files(self.directory, keep=tuple(run_folder.HARNESS_FILES - {PARTS}))
         self._drop_locks(run_folder.FolderLock.release)
 
     def _drop_locks(self, end_folder_lock: Callable[[run_folder.FolderLock], None]) -> None:
@@ -258,29 +268,6 @@ def _check_header(part: Path, first: bytes, fingerprint: str) -> None:
         raise InputError(f"was written under another config than this folder's config.yaml ({what}, the folder's "
                          f"is {fingerprint[:12]}): parts of different runs cannot be merged; nothing was changed",
                          file=str(part), field=FINGERPRINT)
-
-
-class PartWriter:
-    """One process's append-only file of sample lines; each line is flushed to the OS as written. Its first
-    line (written with the first group) names the config's fingerprint; readers skip it as a sample line."""
-
-    def __init__(self, path: Path, fingerprint: str):
-        self.path = path
-        self._header = json.dumps({FINGERPRINT: fingerprint}) + "\n"
-        self._handle = path.open("a", encoding="utf-8")
-
-    def append(self, records: list[dict[str, Any]]) -> None:
-        header, self._header = self._header, ""
-        self._handle.write(header + "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-        self._handle.flush()
-
-    def write_timings(self, timings: dict[str, Any]) -> None:
-        self.path.with_suffix(".timings.json").write_text(json.dumps(timings) + "\n", encoding="utf-8")
-
-    def close(self) -> None:
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
-        self._handle.close()
 
 
 def _current_name(option: str, value: Any) -> Any:

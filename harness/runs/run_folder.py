@@ -23,15 +23,13 @@ from typing import IO, TYPE_CHECKING
 
 from harness import validate_input as validate
 from harness.errors import InputError
+from harness.run_files import (HARNESS_FILES, LOCK, MARKER, PART_FILE, foreign_entry, refuse_tampering,
+                                touch)
 
 if TYPE_CHECKING:
     from harness.config import RunConfig
 
-MARKER = ".run-benchmark"
-LOCK = "run.lock"
-# Everything the harness itself writes into a run folder (``run`` and ``evaluate``).
-HARNESS_FILES = frozenset({MARKER, LOCK, "config.yaml", "samples.jsonl", "summary.json", "parts",
-                           "samples.jsonl.tmp", "summary.json.tmp"})
+__all__ = ["HARNESS_FILES", "LOCK", "MARKER"]  # the names, from harness.run_files, for the runs stage
 
 
 def default_name(*parts: str) -> str:
@@ -93,10 +91,11 @@ class FolderLock:
                                "a merge)")
         self._handle: IO | None = hold(path, shared=shared, busy=busy, folder=folder, field="run_name")
         if not shared:
-            self._handle.seek(0)
-            self._handle.truncate()
-            self._handle.write(f"pid {os.getpid()}\n")
-            self._handle.flush()
+            try:  # who holds it, for a person looking (unbuffered: a full disk must not stop the command)
+                os.ftruncate(self._handle.fileno(), 0)
+                os.write(self._handle.fileno(), f"pid {os.getpid()}\n".encode())
+            except OSError:
+                pass
 
     def release(self) -> None:
         """At the end of a run: drop the lock and its file (a shard leaves the file to the other shards)."""
@@ -113,8 +112,7 @@ class FolderLock:
     def abandon(self) -> None:
         """A start that failed before its first sample: remove what it made, so the rerun starts clean
         (never under a shard: the other shards may be writing there)."""
-        if not self.shared and not has_results(self.folder) and all(p.name in HARNESS_FILES
-                                                                    for p in self.folder.iterdir()):
+        if not self.shared and not has_results(self.folder) and foreign_entry(self.folder) is None:
             self._close()
             shutil.rmtree(self.folder)
         else:
@@ -176,6 +174,8 @@ def claim(folder: Path, *, overwrite: bool, resume: bool) -> FolderLock:
     if existed and not (folder / MARKER).exists():
         raise InputError("exists and was not made by run-benchmark (no marker file); it is left alone: choose "
                          "another --run-name", file=str(folder), field="run_name")
+    if existed and (resume or not overwrite):  # an --overwrite checks every entry before it clears (_clear)
+        refuse_tampering(folder)
     made = not folder.exists()
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -186,7 +186,7 @@ def claim(folder: Path, *, overwrite: bool, resume: bool) -> FolderLock:
     try:
         if existed:
             _reuse(folder, overwrite=overwrite, resume=resume)
-        (folder / MARKER).touch()
+        touch(folder / MARKER)
     except BaseException:
         lock.withdraw()
         if made:
@@ -203,10 +203,12 @@ def claim_shard(folder: Path) -> FolderLock:
     if existed and not (folder / MARKER).exists():
         raise InputError("exists and was not made by run-benchmark (no marker file); it is left alone: choose "
                          "another --run-name", file=str(folder), field="run_name")
+    if existed:
+        refuse_tampering(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         # Marked before anything else is made there: a shard arriving meanwhile sees a run folder.
-        (folder / MARKER).touch()
+        touch(folder / MARKER)
     except OSError as exc:
         raise InputError(f"cannot create the run folder ({exc.strerror})", file=str(folder),
                          field="results_dir") from None
@@ -234,17 +236,24 @@ def _reuse(folder: Path, *, overwrite: bool, resume: bool) -> None:
 
 
 def _clear(folder: Path) -> None:
-    """Remove the harness's files, keeping the held lock; refuse if anything else is there."""
-    entries = sorted(p.name for p in folder.iterdir())
-    foreign = [name for name in entries if name not in HARNESS_FILES]
-    if foreign:
-        raise InputError(f"holds {foreign[0]!r}, which run-benchmark did not write; it is left alone: move it "
+    """Remove the harness's files, keeping the held lock; refuse, removing nothing, if anything else is there
+    (checked all the way down: a user's file inside ``parts/`` or a folder named like a result is kept)."""
+    if foreign := foreign_entry(folder):
+        raise InputError(f"holds {foreign!r}, which run-benchmark did not write; it is left alone: move it "
                          "away or choose another --run-name", file=str(folder), field="overwrite")
-    for name in entries:
+    remove_harness_files(folder)
+
+
+def remove_harness_files(folder: Path, keep: tuple[str, ...] = (LOCK, MARKER)) -> None:
+    """Unlink the harness's files (the part files one by one, then ``parts/`` if that empties it), never
+    following a link and never removing anything else."""
+    for name in sorted(HARNESS_FILES - set(keep)):
         path = folder / name
-        if name in (LOCK, MARKER):
-            continue
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
+        if name == "parts" and path.is_dir() and not path.is_symlink():
+            for part in path.iterdir():
+                if PART_FILE.fullmatch(part.name) and not part.is_symlink() and part.is_file():
+                    part.unlink()
+            if not any(path.iterdir()):
+                path.rmdir()
+        elif path.is_file() and not path.is_symlink():
             path.unlink()

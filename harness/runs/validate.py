@@ -17,6 +17,7 @@ from harness.suites.problems import MULTI_TURN, Suite
 from harness.generation.prompt_formats import BaseCompletionFormat
 from harness.execution.executor import Executor
 from harness.execution.jobs import execute
+from harness.execution.time_limits import TimeLimits
 from harness.runs.references import reference_conversations
 from sandbox.pool import Execution, Limits, SandboxPool
 
@@ -95,7 +96,7 @@ def validate_suite(suite: Suite, run_references: bool = False, workers: int = 2)
 def _public_test_failures(conversations: list[Conversation], executor: Executor) -> list[tuple[Conversation, Execution]]:
     """Reference programs of code prompts that fail their public tests (what ``--feedback tests`` shows)."""
     checked = [(c, job) for c in conversations
-               if (job := check_job(c.unit.problem, c.program, (1,), Limits())) is not None
+               if (job := check_job(c.unit.problem, c.program, (1,), TimeLimits(Limits()))) is not None
                and c.unit.problem.kind != MULTI_TURN]
     executions = executor.run([job for _, job in checked]) if checked else []
     return [(c, e) for (c, _), e in zip(checked, executions) if not e.passed]
