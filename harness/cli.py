@@ -158,8 +158,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if outcome.note:
         print(outcome.note)
     if outcome.summary:  # rank 0 of a launch, or a single process
-        print(format_table(outcome.summary))
-        print(f"results: {outcome.directory}  ({time.time() - started:.1f}s)")
+        _print(f"{format_table(outcome.summary)}\nresults: {outcome.directory}  ({time.time() - started:.1f}s)")
         return _infrastructure_status(outcome.summary, resumable=True)
     return 0
 
@@ -184,8 +183,7 @@ def _cmd_merge(args: argparse.Namespace) -> int:
     from harness.runs.records import format_table
 
     summary = merge_run_folder(Path(args.run_dir))
-    print(format_table(summary))
-    print(f"results: {args.run_dir}")
+    _print(f"{format_table(summary)}\nresults: {args.run_dir}")
     return _infrastructure_status(summary, resumable=True)
 
 
@@ -203,8 +201,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                                args.sandbox, args.sandbox_python,
                                Limits(wall_seconds=args.timeout, cpu_seconds=args.timeout, memory_mb=args.memory_mb),
                                dedup=args.dedup, verdict_cache=args.verdict_cache)
-    print(format_table(summary))
-    print(f"results: {folder}")
+    _print(f"{format_table(summary)}\nresults: {folder}")
     return _infrastructure_status(summary, resumable=False)
 
 
@@ -271,12 +268,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                           alpha=args.alpha, allow_subset=args.allow_subset, exact=args.exact,
                           allow_different_settings=args.allow_different_settings)
     text = result.markdown()
-    print(text)
     if args.markdown:
         try:
             Path(args.markdown).write_text(text, encoding="utf-8")
         except OSError as exc:
             raise InputError(f"cannot write ({exc.strerror})", file=args.markdown, field="markdown") from None
+    _print(text)  # the verdict is the exit status, whether or not anyone reads the text (`| head -1`)
     return 1 if result.failed else 0
 
 
@@ -328,13 +325,27 @@ def _dispatch(args: argparse.Namespace) -> int:
     except BackendError as exc:
         print(f"error: {exc} (samples finished so far are kept; --resume continues)", file=sys.stderr)
         return 1
-    except BrokenPipeError:  # output piped into `head` and the like
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except BrokenPipeError:  # output piped into `head` and the like, by a command whose status says nothing more
+        _stdout_to_devnull()
         return 0
     except KeyboardInterrupt as exc:
         terminated = isinstance(exc, Terminated)
         print(("terminated" if terminated else "interrupted") + interrupted_note(args), file=sys.stderr)
         return 128 + (signal.SIGTERM if terminated else signal.SIGINT)
+
+
+def _print(text: str) -> None:
+    """``text`` on standard output, which the reader may have closed (``| head -1``): then it is dropped and
+    the command goes on to its exit status."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        _stdout_to_devnull()
+
+
+def _stdout_to_devnull() -> None:
+    """Standard output, its reader gone, points at /dev/null: Python's flush at exit then has nowhere to fail."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def interrupted_note(args: argparse.Namespace) -> str:

@@ -131,6 +131,9 @@ def build_config(file_values: dict[str, Any], flag_values: dict[str, Any], sourc
     if max(config.k) > config.n:
         raise InputError(f"pass@{max(config.k)} needs at least {max(config.k)} samples per problem; --n is "
                          f"{config.n}", file=source, field="k")
+    if config.max_reasoning_tokens is not None and config.prompt_format == "base":
+        raise InputError("is a chat model's reasoning budget; the base format has none (use --prompt-format chat "
+                         "or auto)", file=source, field="max_reasoning_tokens")
     if config.shard and config.overwrite:
         raise InputError("a shard never removes what the other shards wrote; overwrite the folder with a plain run "
                          "(no --shard) once no shard is live, or choose another --run-name", file=source,

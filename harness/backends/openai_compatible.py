@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from harness.backends.base import BackendError, GenerationRequest, GenerationResult, SamplingParams
-from harness.backends.endpoints import EndpointPool, check_urls
+from harness.backends.endpoints import EndpointPool, check_urls, distinct
 from harness.backends.spec import BackendSpec, Option, integer, number
 from harness.errors import InputError
 
@@ -54,7 +54,7 @@ class OpenAICompatibleBackend:
         for url in base_urls:
             if not url.startswith(("http://", "https://")):
                 raise InputError(f"{url!r} must be an http(s) URL, e.g. http://localhost:8000/v1", field="base_url")
-        self.base_urls = [url.rstrip("/") for url in base_urls]
+        self.base_urls = distinct(base_urls)
         self.endpoints = EndpointPool(self.base_urls)
         self.model_id = model
         self.api_key_env = api_key_env

@@ -98,6 +98,8 @@ def compare_runs(baseline: FinishedRun, candidate: FinishedRun, k: int = 1, max_
                          field="problems")
     if not shared:
         raise InputError("the runs share no problems", file=str(candidate.directory), field="problems")
+    if allow_subset and not allow_different_settings:
+        _same_content(baseline, candidate, shared)
     stats = paired_bootstrap([base[p] for p in shared], [cand[p] for p in shared], max_drop=max_drop, alpha=alpha)
     result = ComparisonResult(baseline, candidate, metric, stats, only_in_one=only)
     for pid in shared:  # a tolerance: the same score summed in another order must not count as a change
@@ -109,6 +111,18 @@ def compare_runs(baseline: FinishedRun, candidate: FinishedRun, k: int = 1, max_
         result.changed_samples = _changed_samples(baseline, candidate, set(shared))
         result.version_changes = _version_changes(baseline, candidate)
     return result
+
+
+def _same_content(baseline: FinishedRun, candidate: FinishedRun, shared: list[str]) -> None:
+    """The shared problems are the same problems (``suite_sha256`` covers every scored problem, so a subset
+    is checked problem by problem; runs made before these checksums were recorded are not)."""
+    old, new = baseline.problem_checksums(), candidate.problem_checksums()
+    edited = [pid for pid in shared if pid in old and pid in new and old[pid] != new[pid]]
+    if edited:
+        raise InputError(f"{len(edited)} shared problem(s) differ in content (a prompt, test, expected value or "
+                         f"reference was edited), e.g. {edited[0]}, so their scores are not comparable; pass "
+                         "--allow-different-settings to compare them anyway", file=str(candidate.directory),
+                         field="problem_sha256")
 
 
 def _version_changes(baseline: FinishedRun, candidate: FinishedRun) -> dict[str, tuple[Any, Any]]:

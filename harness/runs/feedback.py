@@ -130,13 +130,21 @@ def public_test_code(problem: Problem, tests: tuple[str, ...]) -> str:
 
 
 def _explained(test: str) -> str:
-    node = ast.parse(test).body[0]
-    shown = test.strip().replace("\\", "\\\\").replace('"', '\\"')
-    if (isinstance(node, ast.Assert) and isinstance(node.test, ast.Compare) and len(node.test.ops) == 1
-            and isinstance(node.test.ops[0], ast.Eq)):
+    """Each statement of ``test`` rewritten from its syntax tree, one logical line each: the text as written
+    may continue over lines (a backslash, brackets) that the indentation under ``check`` would break."""
+    body = ast.parse(test).body
+    if len(body) == 1 and "\n" not in test.strip():  # as written, which is what the model is shown
+        return _explained_statement(body[0], test.strip())
+    return "\n".join(_explained_statement(node, ast.unparse(node)) for node in body)
+
+
+def _explained_statement(node: ast.stmt, shown: str) -> str:
+    if not isinstance(node, ast.Assert) or node.msg:
+        return shown
+    if isinstance(node.test, ast.Compare) and len(node.test.ops) == 1 and isinstance(node.test.ops[0], ast.Eq):
         got, expected = ast.unparse(node.test.left), ast.unparse(node.test.comparators[0])
-        return (f"_got = {got}\nassert _got == {expected}, \"{shown}: got %r\" % (_got,)")
-    return f"{test.strip()}" if isinstance(node, ast.Assert) and node.msg else f"{test.strip()}, \"{shown}\""
+        return f"_got = {got}\nassert _got == {expected}, {shown + ': got '!r} + repr(_got)"
+    return f"{shown}, {shown!r}"
 
 
 # ------------------------------------------------------------------------------- checks

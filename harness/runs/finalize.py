@@ -43,7 +43,8 @@ def merge_results(run_dir: RunDirectory, config: RunConfig, suite: Suite, proble
         wall_seconds = max(p.get("ended_at", 0.0) for p in parts) - min(p.get("started_at", 0.0) for p in parts)
     by_id = {p.id: p for p in problems}
     verdicts = [verdict_from_record(r, by_id[r["task_id"]]) for r in records]
-    repairs = feedback.settings_for(config.feedback, config.max_repairs, suite.feedback, suite.max_repairs)
+    # The config records feedback as in effect (``pipeline._plan``): None is off, not "the suite's".
+    repairs = feedback.settings_for(config.feedback or "none", config.max_repairs, None, None)
     summary = summary_of(
         suite, problems, verdicts, ks=config.k, n=config.n, seed=config.seed, model=described["model"],
         limits=described.get("limits"),

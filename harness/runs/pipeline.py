@@ -132,6 +132,10 @@ def _plan(config: RunConfig) -> _Plan:
     repairs = feedback.settings_for(config.feedback, config.max_repairs, suite.feedback, suite.max_repairs)
     if repairs.enabled:  # recorded (and checked on resume) as in effect, wherever it was set
         config = replace(config, feedback=repairs.mode, max_repairs=repairs.max_repairs)
+    else:  # off, however it was spelled (--feedback none, no --feedback): recorded alike, a --max-repairs too
+        if config.max_repairs is not None:
+            log.warning("--max-repairs does nothing without feedback (--feedback errors|tests); not recorded")
+        config = replace(config, feedback=None, max_repairs=None)
     groups = batch_groups(units_for(problems, config.n), config.batch_size)
     scope = [g for g in range(len(groups)) if shard is None or shard.owns(g)]
     return _Plan(config, suite, problems, groups, scope, shard, repairs)

@@ -284,5 +284,8 @@ class PartWriter:
 
 
 def _current_name(option: str, value: Any) -> Any:
-    """A value an older run recorded under the name it had then (``sandbox: strict`` is now ``full``)."""
+    """A value an older run recorded under the name it had then (``sandbox: strict`` is now ``full``;
+    ``feedback: none`` is now recorded as no feedback, None)."""
+    if option == "feedback" and value == "none":
+        return None
     return LEGACY_MODES.get(value, value) if option == "sandbox" and isinstance(value, str) else value
