@@ -75,20 +75,17 @@ def test_an_alias_bomb_of_long_strings_is_refused_by_its_expanded_size(capsys, t
 
 # ------------------------------------------------------------------------------- corrupt caches and parts
 
-@pytest.mark.parametrize("damage", ["config.json", "weights"])
-def test_a_damaged_tiny_model_is_rebuilt(monkeypatch, tmp_path, damage):
+def test_a_damaged_tiny_model_is_rebuilt(monkeypatch, tmp_path):
     from harness.backends.tiny_models import tiny_model_path
 
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path))
     built = tiny_model_path("tiny-codegen")
-    weights = next(built.glob("*.safetensors"))
-    good = weights.read_bytes()
-    if damage == "config.json":
-        (built / "config.json").unlink()
-    else:
-        weights.write_bytes(b"\0" * 64)
-    again = tiny_model_path("tiny-codegen")
-    assert (again / "config.json").is_file() and next(again.glob("*.safetensors")).read_bytes() == good
+    good = {p.name: p.read_bytes() for p in built.iterdir()}
+    (built / "config.json").unlink()
+    assert {p.name: p.read_bytes() for p in tiny_model_path("tiny-codegen").iterdir()} == good
+    next(built.glob("*.safetensors")).write_bytes(b"\0" * 64)
+    assert {p.name: p.read_bytes() for p in tiny_model_path("tiny-codegen").iterdir()} == good
+    assert [p.name for p in (tmp_path / "tiny-models").iterdir()] == [built.name]  # nothing left aside
 
 
 def sharded_parts(tmp_path: Path) -> Path:
