@@ -5,6 +5,7 @@ run's parts): check that every batch group is present, write ``samples.jsonl`` i
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,8 @@ from harness.runs.run_directory import RunDirectory
 from harness.runs.summary import summary_of
 from harness.scoring.scores import feedback_scores
 from harness.scoring.verdicts import verdict_from_record
+
+log = logging.getLogger(__name__)
 
 MAX_LISTED = 20  # missing groups named in the refusal
 
@@ -35,7 +38,7 @@ def merge_results(run_dir: RunDirectory, config: RunConfig, suite: Suite, proble
                          file=str(run_dir.directory), field="samples")
     records = [record for g in range(len(groups)) for record in sorted(done[g], key=_unit_order(groups[g]))]
     parts = _process_timings(run_dir)
-    described = next((p for p in parts if "model" in p), None)
+    described = next((p for p in parts if all(key in p for key in ("model", "prompt_format", "sandbox"))), None)
     if described is None:
         raise InputError("no process recorded the model, prompt format and sandbox layers (no *.timings.json "
                          "in parts/ with them); nothing was changed", file=str(run_dir.parts), field="timings")
@@ -73,12 +76,18 @@ def _missing(missing: list[int], total: int, shard_count: int | None) -> str:
 
 
 def _process_timings(run_dir: RunDirectory) -> list[dict[str, Any]]:
+    """Each process's timings; a file that cannot be read as a JSON object (cut short, not UTF-8) is left
+    out with a warning: it holds clocks, not results."""
     parts = []
     for path in sorted(run_dir.parts.glob("*.timings.json")):
         try:
-            parts.append(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, json.JSONDecodeError):
-            continue
+            part = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:  # ValueError: not JSON, or not UTF-8
+            part = exc
+        if isinstance(part, dict):
+            parts.append(part)
+        else:
+            log.warning("%s: not a timings record (%s); its clocks are left out", path, str(part)[:100])
     return parts
 
 
