@@ -304,6 +304,10 @@ def _terminate(signum: int, frame: object) -> NoReturn:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     _setup_logging(args.quiet)
+    if undecodable := _not_utf8(args):  # a file name in another encoding: refused before anything is made
+        print(f"error: the {undecodable} argument is not UTF-8 text (a file name in another encoding?), which "
+              "results are written in; rename it", file=sys.stderr)
+        return InputError.exit_code
     if os.environ.get("WORLD_SIZE", "1") != "1":  # under torchrun/accelerate the launcher ends its processes
         return _dispatch(args)
     previous = signal.signal(signal.SIGTERM, _terminate)
@@ -311,6 +315,18 @@ def main(argv: list[str] | None = None) -> int:
         return _dispatch(args)
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _not_utf8(args: argparse.Namespace) -> str | None:
+    """The first argument whose text has bytes that are not UTF-8 (Python holds them as lone surrogates)."""
+    for name, value in vars(args).items():
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str) and not text.isascii():
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:
+                    return name
+    return None
 
 
 def _dispatch(args: argparse.Namespace) -> int:
