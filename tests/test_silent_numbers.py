@@ -87,7 +87,8 @@ def test_compare_exits_1_on_a_regression_even_when_its_output_is_closed(plain):
     try:
         closed = subprocess.run([sys.executable, "-m", "harness.cli", "compare", "--baseline", str(better),
                                  "--candidate", str(worse), "--allow-different-settings"], stdout=write,
-                                stderr=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                                stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                                env={**os.environ, "PYTHONPATH": str(ROOT)})
     finally:
         os.close(write)
     assert closed.returncode == 1 and "Traceback" not in closed.stderr, closed.stderr

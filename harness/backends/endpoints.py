@@ -97,7 +97,10 @@ def check_urls(value: Any, name: str, source: str) -> list[str]:
             lines = Path(entry[1:]).read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as exc:
             raise InputError(f"cannot read the list of URLs ({exc})", file=entry[1:], field="base_url") from None
-        urls += [_url(line.strip(), entry[1:]) for line in lines if line.strip() and not line.lstrip().startswith("#")]
+        listed = [_url(line.strip(), entry[1:]) for line in lines if line.strip() and not line.lstrip().startswith("#")]
+        if not listed:  # else reported as no --base-url at all
+            raise InputError("lists no URL (only blank lines and # comments)", file=entry[1:], field="base_url")
+        urls += listed
     return distinct(urls)
 
 

@@ -79,12 +79,6 @@ def compare_runs(baseline: FinishedRun, candidate: FinishedRun, k: int = 1, max_
     if baseline.suite != candidate.suite:
         raise InputError(f"runs are on different suites ({baseline.suite} vs {candidate.suite})",
                          file=str(candidate.directory), field="suite")
-    differing = differing_settings(baseline, candidate, include_problems=not allow_subset)
-    if differing and not allow_different_settings:
-        raise InputError("the runs were made with different settings, so their scores are not comparable: "
-                         + ", ".join(f"{name} {b!r} vs {c!r}" for name, (b, c) in differing.items())
-                         + "; pass --allow-different-settings to compare them anyway",
-                         file=str(candidate.directory), field=next(iter(differing)))
     base, cand = baseline.per_problem(metric), candidate.per_problem(metric)
     if not base or not cand:
         missing = baseline if not base else candidate
@@ -92,10 +86,16 @@ def compare_runs(baseline: FinishedRun, candidate: FinishedRun, k: int = 1, max_
                          file=str(missing.directory), field="k")
     shared = [pid for pid in base if pid in cand]
     only = sorted(set(base) ^ set(cand))
-    if only and not allow_subset:
+    if only and not allow_subset:  # before the settings: other problems also mean another suite checksum
         raise InputError(f"the runs cover different problems ({len(only)} in one only, e.g. {only[0]}); "
                          "pass --allow-subset to compare the shared ones", file=str(candidate.directory),
                          field="problems")
+    differing = differing_settings(baseline, candidate, include_problems=not allow_subset)
+    if differing and not allow_different_settings:
+        raise InputError("the runs were made with different settings, so their scores are not comparable: "
+                         + ", ".join(f"{name} {b!r} vs {c!r}" for name, (b, c) in differing.items())
+                         + "; pass --allow-different-settings to compare them anyway",
+                         file=str(candidate.directory), field=next(iter(differing)))
     if not shared:
         raise InputError("the runs share no problems", file=str(candidate.directory), field="problems")
     if allow_subset and not allow_different_settings:

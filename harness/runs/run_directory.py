@@ -67,7 +67,7 @@ class RunDirectory:
     def claim(self, overwrite: bool) -> None:
         """``evaluate``: lock a new folder (or, with ``overwrite``, a finished one) for results that are written
         whole at the end (``write_samples``, ``write_summary``, ``finish``)."""
-        self._lock = run_folder.claim(self.directory, overwrite=overwrite, resume=False)
+        self._lock = run_folder.claim(self.directory, overwrite=overwrite, resume=None)  # evaluate has no --resume
 
     def prepare_shard(self, config: RunConfig, inputs: dict[str, str | None], shard: Shard) -> None:
         """A shard's rank 0, before any work: the folder's shared lock and this shard's own lock; the first
