@@ -95,6 +95,10 @@ def known_names() -> set[str]:
 
 
 SHARD_COUNT = "shards"  # the key under which a sharded run's config.yaml records its number of shards
+# What a run folder's config.yaml records besides the options: its inputs' checksums, the number of shards.
+RECORDED_KEYS = ("inputs", SHARD_COUNT)
+# Flags whose name is not their option's (``--num-samples`` sets n): a config key may be spelled either way.
+FLAG_ALIASES = {"num_samples": "n"}
 
 
 def load_config_file(path: str) -> dict[str, Any]:
@@ -106,13 +110,31 @@ def load_config_file(path: str) -> dict[str, Any]:
     keys = [key for key in data if not isinstance(key, str)]
     if keys:
         raise InputError(f"option names are words, got {keys[0]!r}", file=path, field=str(keys[0]))
-    data = {key.replace("-", "_"): value for key, value in data.items()}
-    data.pop("inputs", None)  # a run folder's config.yaml records its inputs' checksums: not options
-    data.pop(SHARD_COUNT, None)  # ... and the number of shards writing it
+    data = _option_keys(data, path)
+    for key in RECORDED_KEYS:  # a run folder's config.yaml, given back as a config: not options
+        data.pop(key, None)
     unknown = sorted(set(data) - known_names())
     if unknown:
         raise InputError("unknown option", file=path, field=unknown[0])
     return data
+
+
+def _option_keys(data: dict[str, Any], path: str) -> dict[str, Any]:
+    """Keys named like the flags, as the README says: ``num-samples: 3`` is ``n: 3``, ``no-dedup: true`` is
+    ``dedup: false``; an option given under two of its names is refused."""
+    switches = {name for name, check in _CHECKS.items() if check is boolean} | {
+        option.name for option in [*built_in_options(), *(o for spec in plug_ins().values() for o in spec.options)]
+        if option.type is bool}
+    options: dict[str, Any] = {}
+    for key, value in data.items():
+        name = key.replace("-", "_")
+        name = FLAG_ALIASES.get(name, name)
+        if name.startswith("no_") and name[3:] in switches:
+            name, value = name[3:], validate.boolean(value, key, path) is False
+        if name in options:
+            raise InputError(f"is the same option as {name!r}, given twice", file=path, field=key)
+        options[name] = value
+    return options
 
 
 def build_config(file_values: dict[str, Any], flag_values: dict[str, Any], source: str = "config") -> RunConfig:
@@ -131,6 +153,9 @@ def build_config(file_values: dict[str, Any], flag_values: dict[str, Any], sourc
     if max(config.k) > config.n:
         raise InputError(f"pass@{max(config.k)} needs at least {max(config.k)} samples per problem; --n is "
                          f"{config.n}", file=source, field="k")
+    if config.max_reasoning_tokens is not None and config.prompt_format == "base":
+        raise InputError("is a chat model's reasoning budget; the base format has none (use --prompt-format chat "
+                         "or auto)", file=source, field="max_reasoning_tokens")
     if config.shard and config.overwrite:
         raise InputError("a shard never removes what the other shards wrote; overwrite the folder with a plain run "
                          "(no --shard) once no shard is live, or choose another --run-name", file=source,

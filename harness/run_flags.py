@@ -1,6 +1,7 @@
 """The ``run`` command's flags: the run's own, then every backend's, read from the table of backends
 (``harness.backends.registry``, plug-ins included). Each flag defaults to None so that a ``--config`` file's
-value is kept unless the flag is given; ``harness.config`` checks the values."""
+value is kept unless the flag is given, and each switch has a ``--no-`` form, so that a switch the file turns
+on a flag can turn off; ``harness.config`` checks the values."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def _add_inputs(parser: argparse.ArgumentParser) -> None:
     add("--suite", help="suite name (see `run-benchmark list`) or path to a suite folder/YAML file")
     add("--data", help="the suite's data file (mtpb.jsonl, HumanEval.jsonl.gz, mbpp.jsonl, ...) instead of the "
                        "bundled, cached or downloaded copy")
-    add("--exclude-defective", action="store_true", default=None,
+    add("--exclude-defective", action=argparse.BooleanOptionalAction, default=None,
         help="leave out problems whose published data is defective (MTPB: 1, 38, 41, 46, 57, 89)")
     add("--model", help="hub id, local path, tiny-codegen, tiny-llama, tiny-llama-instruct, or reference; with "
                         "--backend openai, the served model's name")
@@ -70,25 +71,26 @@ def _add_execution(parser: argparse.ArgumentParser) -> None:
     add("--sandbox-python", help="interpreter that runs the programs (needs numpy/pandas for some suites)")
     add("--timeout", type=float_flag, help="floor of the per-program limit in seconds (default 10)")
     add("--memory-mb", type=int_flag, help="address-space limit per program in MB, 64 or more (default 4096)")
-    add("--no-dedup", dest="dedup", action="store_false", default=None,
-        help="execute every sample even when its program is identical to another's")
-    add("--no-verdict-cache", dest="verdict_cache", action="store_false", default=None,
-        help="do not reuse verdicts from earlier runs (cache in $HARNESS_CACHE/verdicts.sqlite)")
+    add("--dedup", action=argparse.BooleanOptionalAction, default=None,
+        help="execute a program identical to another sample's once (default); --no-dedup executes every sample")
+    add("--verdict-cache", action=argparse.BooleanOptionalAction, default=None,
+        help="reuse verdicts from earlier runs (default; cache in $HARNESS_CACHE/verdicts.sqlite); "
+             "--no-verdict-cache does not")
 
 
 def _add_output(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("--results-dir", help="where run folders go (default results/)")
     add("--run-name", help="name of this run's folder (default: suite-model-settings-time)")
-    add("--overwrite", action="store_true", default=None, help="replace an existing run folder")
-    add("--resume", action="store_true", default=None,
+    add("--overwrite", action=argparse.BooleanOptionalAction, default=None, help="replace an existing run folder")
+    add("--resume", action=argparse.BooleanOptionalAction, default=None,
         help="continue an interrupted run in --run-name's folder (any number of processes); refused if the "
              "settings differ")
     add("--shard", help="i/N: run only the batch groups g with g mod N == i, as one task of a job array, into the "
                         "shared --run-name folder (no process group; continues from its part files when rerun); "
                         "auto: i and N from SLURM_ARRAY_TASK_ID/_MIN/_COUNT; auto/N: i from JOB_COMPLETION_INDEX "
                         "(Kubernetes Indexed Job). `run-benchmark merge` then writes the results")
-    add("--merge-when-complete", action="store_true", default=None,
+    add("--merge-when-complete", action=argparse.BooleanOptionalAction, default=None,
         help="with --shard: the shard that finishes last, with every group present, merges the run")
 
 

@@ -171,7 +171,8 @@ MAX_SHARDS = 1_000_000
 def shard_spec(value: object, name: str, source: str) -> str:
     """The spec as given (``i/N``, ``auto``, ``auto/N``), checked for form; ``auto`` is resolved later,
     from the environment of the task that runs it."""
-    if not isinstance(value, str) or not re.fullmatch(r"(\d+|auto)/\d+|auto", value):
+    # ASCII digits, at most 7 (the number of shards is at most a million): "²" or 5,000 digits are no index.
+    if not isinstance(value, str) or not re.fullmatch(r"([0-9]{1,7}|auto)/[0-9]{1,7}|auto", value):
         raise InputError(f"must be i/N (0 <= i < N), auto (SLURM array) or auto/N (JOB_COMPLETION_INDEX), "
                          f"got {value!r}", file=source, field=name)
     if value != "auto":

@@ -78,7 +78,7 @@ def _trusted_helpers(prompt: str, reference: str | None, suffix: str, test: str,
     try:
         defined = _top_level_names(ast.parse(helpers)) - {entry_point}
         used = {node.id for node in ast.walk(ast.parse(test)) if isinstance(node, ast.Name)}
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # code nested too deeply to parse: no helpers
         return ""
     return helpers if defined & used else ""
 
@@ -108,7 +108,7 @@ def _called_names(reference: str, test: str) -> tuple[str, ...]:
         defined = {node.name for node in ast.parse(reference).body
                    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
         used = {node.id for node in ast.walk(ast.parse(test)) if isinstance(node, ast.Name)}
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return ()
     return tuple(sorted(defined & used))
 

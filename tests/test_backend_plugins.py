@@ -47,9 +47,9 @@ CLASH = BackendSpec("clash", "takes a flag of run", BACKEND.build, options=(
 '''
 
 # Plug-ins whose options' flags are the run command's own flags that are not config fields (--help,
-# --config, --no-dedup), or another plug-in's, or whose options are not Options: each must be left out,
-# never break every command.
-CARELESS_NAMES = ("helpful", "configured", "nodedup", "echo2", "named", "typed")
+# --config, --no-dedup), or another plug-in's, or whose options are not Options, or are named like what
+# config.yaml records besides the options: each must be left out, never break every command.
+CARELESS_NAMES = ("helpful", "configured", "nodedup", "echo2", "named", "typed", "inputsopt", "shardsopt")
 CARELESS = """
 from harness.backends.spec import BackendSpec, Option
 
@@ -62,6 +62,9 @@ NODEDUP = _spec("nodedup", Option("no_dedup", bool, False, "clashes with --no-de
 ECHO2 = _spec("echo2", Option("echo-prefix", str, "x", "clashes with the echo plug-in's --echo-prefix"))
 NAMED = BackendSpec("named", "options named, not declared", lambda config, device: None, options=("named_level",))
 TYPED = _spec("typed", Option("typed_level", dict, {}, "a type no check or flag knows"))
+# Named like what a run's config.yaml records besides its options: such a run could never resume.
+INPUTSOPT = _spec("inputsopt", Option("inputs", str, "x", "clashes with config.yaml's inputs"))
+SHARDSOPT = _spec("shardsopt", Option("shards", int, 1, "clashes with config.yaml's shards"))
 """
 
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from conftest import JsonEndpoint, refused_in_process
-from harness.suites.yaml_input import MAX_EXPANDED_VALUES, Loader, expanded_size
+from harness.suites.yaml_input import MAX_EXPANDED_SIZE, Loader, expanded_size
 
 GOOD = """id: p1
 category: c
@@ -78,9 +78,10 @@ def test_bad_suites(capsys, tmp_path, problem, suite_yaml, needle):
 
 def test_alias_expansion_is_counted_without_expanding():
     document = yaml.load(laughs(9), Loader=Loader)
-    assert expanded_size(document) > MAX_EXPANDED_VALUES
+    assert expanded_size(document) > MAX_EXPANDED_SIZE
     small = yaml.load(laughs(3), Loader=Loader)
-    assert expanded_size(small) == 1 + 3 + 11 + 111 + 1111  # the mapping, its keys, and its three lists
+    # The mapping, its keys (1 + two characters each), its three lists ("lol": 1 + three characters).
+    assert expanded_size(small) == 1 + 3 * 3 + 41 + 411 + 4111
 
 
 def test_libyaml_is_used_when_present():

@@ -97,8 +97,17 @@ def check_urls(value: Any, name: str, source: str) -> list[str]:
             lines = Path(entry[1:]).read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as exc:
             raise InputError(f"cannot read the list of URLs ({exc})", file=entry[1:], field="base_url") from None
-        urls += [_url(line.strip(), entry[1:]) for line in lines if line.strip() and not line.lstrip().startswith("#")]
-    return urls
+        listed = [_url(line.strip(), entry[1:]) for line in lines if line.strip() and not line.lstrip().startswith("#")]
+        if not listed:  # else reported as no --base-url at all
+            raise InputError("lists no URL (only blank lines and # comments)", file=entry[1:], field="base_url")
+        urls += listed
+    return distinct(urls)
+
+
+def distinct(urls: list[str]) -> list[str]:
+    """Each endpoint once, without its trailing slash: the same replica given twice would count each of its
+    requests under one name and report half of them (``timings.endpoints``)."""
+    return list(dict.fromkeys(url.rstrip("/") for url in urls))
 
 
 def _url(text: str, source: str) -> str:

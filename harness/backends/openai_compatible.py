@@ -16,14 +16,15 @@ import json
 import logging
 import os
 import random
-import time
+import threading
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from harness.backends.base import BackendError, GenerationRequest, GenerationResult, SamplingParams
-from harness.backends.endpoints import EndpointPool, check_urls
+from harness.backends.endpoints import EndpointPool, check_urls, distinct
+from harness.backends.openai_replies import MalformedReply, results_of, retry_after
 from harness.backends.spec import BackendSpec, Option, integer, number
 from harness.errors import InputError
 
@@ -54,7 +55,7 @@ class OpenAICompatibleBackend:
         for url in base_urls:
             if not url.startswith(("http://", "https://")):
                 raise InputError(f"{url!r} must be an http(s) URL, e.g. http://localhost:8000/v1", field="base_url")
-        self.base_urls = [url.rstrip("/") for url in base_urls]
+        self.base_urls = distinct(base_urls)
         self.endpoints = EndpointPool(self.base_urls)
         self.model_id = model
         self.api_key_env = api_key_env
@@ -80,14 +81,22 @@ class OpenAICompatibleBackend:
         step = self.samples_per_request
         calls = [indices[i:i + step] for indices in shared.values() for i in range(0, len(indices), step)]
         results: list[GenerationResult] = [GenerationResult(text="")] * len(requests)
-        with ThreadPoolExecutor(self.concurrency) as pool:
-            answers = pool.map(lambda call: self._complete([requests[i] for i in call], sampling), calls)
+        stop = threading.Event()  # set when this batch ends early: the other requests stop retrying at once
+        pool = ThreadPoolExecutor(self.concurrency)
+        try:
+            answers = pool.map(lambda call: self._complete([requests[i] for i in call], sampling, stop), calls)
             for call, answer in zip(calls, answers):
                 for index, result in zip(call, answer):
                     results[index] = result
+        except BaseException:  # an error, Ctrl-C, SIGTERM: no request waits out its backoff before the run ends
+            stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown()
         return results
 
-    def _complete(self, requests: list[GenerationRequest], sampling: SamplingParams) -> list[GenerationResult]:
+    def _complete(self, requests: list[GenerationRequest], sampling: SamplingParams,
+                  stop: threading.Event) -> list[GenerationResult]:
         """One request for ``len(requests)`` samples of the same prompt."""
         request = requests[0]
         body: dict[str, Any] = {"model": self.model_id, "max_tokens": request.max_new_tokens,
@@ -101,30 +110,17 @@ class OpenAICompatibleBackend:
             body["messages"] = request.messages
         else:
             body["prompt"] = request.prompt
-        reply = self._post("/chat/completions" if chat else "/completions", body)
+        reply = self._post("/chat/completions" if chat else "/completions", body, stop)
         try:
-            choices = sorted(reply["choices"], key=lambda choice: choice.get("index", 0))
-            usage = reply.get("usage") or {}
-            texts = [choice["message"]["content"] if chat else choice["text"] for choice in choices]
-            # Reasoning models served by vLLM/SGLang return their thinking apart from the answer.
-            reasonings = [str(choice["message"].get("reasoning_content") or "") if chat else "" for choice in choices]
-            details = usage.get("completion_tokens_details") or {}
-            reasoning_tokens = (int(details["reasoning_tokens"]) // max(1, len(texts))
-                                if isinstance(details, dict) and details.get("reasoning_tokens") is not None else None)
-            prompt_tokens = int(usage.get("prompt_tokens", 0))
-            new_tokens = int(usage.get("completion_tokens", 0)) // max(1, len(texts))  # a mean when n > 1
-        except (KeyError, IndexError, TypeError, ValueError) as exc:
-            raise EndpointError(f"unexpected {'chat ' if chat else ''}completions reply: "
-                                f"{exc!r}") from None
-        if len(texts) != len(requests):
-            raise EndpointError(f"the endpoint answered {len(texts)} choices for n={len(requests)}; this server "
+            results = results_of(reply, chat)
+        except MalformedReply as exc:
+            raise EndpointError(f"unexpected {'chat ' if chat else ''}completions reply: {exc}") from None
+        if len(results) != len(requests):
+            raise EndpointError(f"the endpoint answered {len(results)} choices for n={len(requests)}; this server "
                                 "does not support n, use --samples-per-request 1")
-        return [GenerationResult(text=text or "", prompt_tokens=prompt_tokens, new_tokens=new_tokens,
-                                 reasoning=reasoning,
-                                 reasoning_tokens=reasoning_tokens if reasoning or reasoning_tokens else None)
-                for text, reasoning in zip(texts, reasonings)]
+        return results
 
-    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _post(self, path: str, body: dict[str, Any], stop: threading.Event) -> dict[str, Any]:
         """POST ``body`` to the least-loaded healthy endpoint. A failed attempt goes at once to another
         endpoint this request has not failed on; when there is none, after an exponential backoff (or the
         server's ``Retry-After``)."""
@@ -135,6 +131,8 @@ class OpenAICompatibleBackend:
         data = json.dumps(body).encode()
         failed_here: set[str] = set()
         for attempt in range(self.max_retries + 1):
+            if stop.is_set():
+                raise EndpointError("stopped")  # another request of the batch failed, or the run was interrupted
             wait = self.backoff_seconds * (2 ** attempt) * (0.5 + random.random() / 2)
             endpoint = self.endpoints.acquire(failed_here)
             url = endpoint.url + path
@@ -156,11 +154,10 @@ class OpenAICompatibleBackend:
             except urllib.error.HTTPError as exc:
                 self.endpoints.release(endpoint, f"HTTP {exc.code}")
                 if exc.code not in RETRYABLE or attempt == self.max_retries:
-                    detail = exc.read()[:300].decode("utf-8", "replace")
+                    detail = " ".join(exc.read()[:300].decode("utf-8", "replace").split())  # one line, whatever it sent
                     raise EndpointError(f"{url} answered {exc.code}: {detail}") from None
-                retry_after = exc.headers.get("Retry-After")
-                if retry_after and retry_after.replace(".", "", 1).isdigit():
-                    wait = float(retry_after)
+                asked = retry_after(exc.headers.get("Retry-After"))
+                wait = wait if asked is None else asked
                 reason = f"HTTP {exc.code}"
             except (OSError, http.client.HTTPException) as exc:  # refused, reset, timed out, cut off
                 self.endpoints.release(endpoint, str(exc))
@@ -175,7 +172,7 @@ class OpenAICompatibleBackend:
             failed_here.clear()
             log.warning("endpoint %s: %s; retry %d/%d in %.1fs", endpoint.url, reason, attempt + 1,
                         self.max_retries, wait)
-            time.sleep(wait)
+            stop.wait(wait)
         raise EndpointError("unreachable")  # the loop always returns or raises
 
 

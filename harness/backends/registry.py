@@ -73,7 +73,7 @@ def plug_ins() -> dict[str, BackendSpec]:
 
 
 def _flags(name: str) -> tuple[str, str]:
-    """The flags an option of this name may have (``Option.flag``: a switch on by default is ``--no-``)."""
+    """The flags an option of this name may have (``Option.flags``: a switch has ``--no-`` too)."""
     dashed = name.replace("_", "-")
     return f"--{dashed}", f"--no-{dashed}"
 
@@ -90,14 +90,16 @@ def _plug_in_problem(name: str, spec: object, taken: set[str], flags: set[str]) 
     clashes = sorted(taken & {name, *(option.name for option in spec.options)})
     if clashes:
         return f"{clashes[0]!r} is already a backend or an option"
-    clashes = sorted(flags & {option.flag for option in spec.options})
+    clashes = sorted(flags & {flag for option in spec.options for flag in option.flags})
     return f"its flag {clashes[0]} is already a flag of the run command" if clashes else ""
 
 
 def _core_names() -> set[str]:
-    from harness.config import CORE_FIELD_NAMES
+    """The run's own options, and the other keys its config.yaml records (an option named like one would
+    make a run whose config.yaml never reads back, so never resumes)."""
+    from harness.config import CORE_FIELD_NAMES, RECORDED_KEYS
 
-    return set(CORE_FIELD_NAMES)
+    return set(CORE_FIELD_NAMES) | set(RECORDED_KEYS)
 
 
 def backends() -> dict[str, BackendSpec]:

@@ -9,6 +9,8 @@ reads from the config (``config.name``). The harness's own backends are listed i
 
 from __future__ import annotations
 
+import argparse
+
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -71,8 +73,13 @@ class Option:
 
     @property
     def flag(self) -> str:
-        dashed = self.name.replace("_", "-")
-        return f"--no-{dashed}" if self.type is bool and self.default else f"--{dashed}"
+        """The flag, ``--name-with-dashes``; a switch also has ``--no-name-with-dashes`` (argparse's
+        ``BooleanOptionalAction``), so a value set in a --config file can be turned either way."""
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        return (self.flag, "--no-" + self.flag[2:]) if self.type is bool else (self.flag,)
 
     def checked(self, value: Any, source: str) -> Any:
         check = self.check or (choice(*self.choices) if self.choices else _DEFAULT_CHECKS[self.type])
@@ -83,7 +90,7 @@ class Option:
         unless the flag is given; values are checked with the file's (``checked``)."""
         kwargs: dict[str, Any] = {"dest": self.name, "default": None, "help": self.help}
         if self.type is bool:
-            kwargs["action"] = "store_false" if self.default else "store_true"
+            kwargs["action"] = argparse.BooleanOptionalAction
         elif self.type is list:
             kwargs["action"] = "append"
         elif self.choices:

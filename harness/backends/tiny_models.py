@@ -9,7 +9,9 @@ the project (the built-in suite and this module's corpus), so the same model is 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -92,9 +94,10 @@ def tiny_model_path(name: str) -> Path:
     if name not in TINY_MODELS:
         raise KeyError(name)
     target = cache_root() / "tiny-models" / f"{name}-v{BUILD_VERSION}-{build_fingerprint()}"
-    if (target / "config.json").exists():
+    if _intact(target):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
+    _discard(target)
     log.info("building %s in %s (first use)", name, target)
     scratch = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
     try:
@@ -102,14 +105,44 @@ def tiny_model_path(name: str) -> Path:
             _build_codegen(scratch)
         else:
             _build_llama(scratch, chat=name == "tiny-llama-instruct")
+        (scratch / MANIFEST).write_text(json.dumps(_checksums(scratch), sort_keys=True))
         try:
             scratch.rename(target)
         except OSError:  # another process built it meanwhile
-            if not (target / "config.json").exists():
+            if not _intact(target):
                 raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return target
+
+
+# Each file's checksum, written last: a folder without it (a build cut short) or whose files differ from it
+# (one removed, weights corrupted on disk) is built again rather than loaded.
+MANIFEST = "harness-build.json"
+
+
+def _checksums(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())
+            if p.is_file() and p.name != MANIFEST}
+
+
+def _intact(folder: Path) -> bool:
+    try:
+        return json.loads((folder / MANIFEST).read_text(encoding="utf-8")) == _checksums(folder)
+    except (OSError, ValueError):
+        return False
+
+
+def _discard(folder: Path) -> None:
+    """A damaged build out of the way (moved aside first, so a process loading it meanwhile fails cleanly
+    rather than reading a folder half removed)."""
+    aside = folder.with_name(f".{folder.name}-damaged-{os.getpid()}")
+    try:
+        folder.rename(aside)
+    except OSError:  # not there, or another process moved it
+        return
+    log.warning("the cached %s is incomplete or damaged; building it again", folder.name)
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def _build_codegen(out: Path) -> None:

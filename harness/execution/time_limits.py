@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 FACTOR = 4.0  # evalplus's DEFAULT_GT_TIME_LIMIT_FACTOR (its DEFAULT_MIN_TIME_LIMIT, 1 s, is our --timeout)
 MARGIN_SECONDS = 5.0
+MAX_REFERENCE_SECONDS = 86400.0  # --timeout's own maximum: a cached reference time above it is not plausible
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,10 @@ def _read(path: Path) -> dict[str, float]:
         return {}
     if not isinstance(data, dict):
         return {}
-    return {str(k): float(v) for k, v in data.items() if type(v) in (int, float) and v >= 0}
+    # An entry no measurement gives (negative, NaN, infinite, over a day: a hand edit or a corrupt file)
+    # is missing, so it is measured again: 1e300 would make the limit overflow and fail correct programs.
+    return {str(k): float(v) for k, v in data.items()
+            if type(v) in (int, float) and math.isfinite(v) and 0 <= v <= MAX_REFERENCE_SECONDS}
 
 
 def _write(path: Path, times: dict[str, float]) -> None:

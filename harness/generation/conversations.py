@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from harness.backends.base import Backend, GenerationRequest, GenerationResult, SamplingParams
+from harness.backends.base import Backend, BackendError, GenerationRequest, GenerationResult, SamplingParams
 from harness.errors import InputError
 from harness.generation.feedback_format import render, split_reasoning
 from harness.suites.problems import CODE, MULTI_TURN, Problem
@@ -208,7 +208,8 @@ class ConversationGenerator:
         feedback: then nothing but the turn records is kept."""
         turn_of = turns if isinstance(turns, list) else [turns] * len(conversations)
         built = [self._request(c, turn_of[i], repairs[i] if repairs else None) for i, c in enumerate(conversations)]
-        results = self.backend.generate([request for request, _ in built], self.sampling)
+        results = _checked(self.backend, self.backend.generate([request for request, _ in built], self.sampling),
+                           len(built))
         for index, (conversation, (request, text), result) in enumerate(zip(conversations, built, results)):
             turn = turn_of[index]
             problem = conversation.unit.problem
@@ -271,3 +272,16 @@ def batch_groups(units: list[Unit], batch_size: int | str) -> list[list[Unit]]:
     """Consecutive units in canonical order, ``batch_size`` at a time."""
     size = AUTO_BATCH_SIZE if batch_size == "auto" else max(1, int(batch_size))
     return [units[i:i + size] for i in range(0, len(units), size)]
+
+
+def _checked(backend: Backend, results: list[GenerationResult], asked: int) -> list[GenerationResult]:
+    """A backend's answers, one per request, each with text: a short list would otherwise score the missing
+    samples as failures without a word (``zip`` stops at the shorter)."""
+    name = getattr(backend, "name", type(backend).__name__)
+    if not isinstance(results, list) or len(results) != asked:
+        count = len(results) if isinstance(results, (list, tuple)) else type(results).__name__
+        raise BackendError(f"backend {name} answered {count} result(s) for {asked} request(s); a backend must "
+                           "answer every request, in order")
+    if not all(isinstance(result, GenerationResult) and isinstance(result.text, str) for result in results):
+        raise BackendError(f"backend {name} answered something other than GenerationResult(text=str)")
+    return results

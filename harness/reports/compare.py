@@ -79,12 +79,6 @@ def compare_runs(baseline: FinishedRun, candidate: FinishedRun, k: int = 1, max_
     if baseline.suite != candidate.suite:
         raise InputError(f"runs are on different suites ({baseline.suite} vs {candidate.suite})",
                          file=str(candidate.directory), field="suite")
-    differing = differing_settings(baseline, candidate, include_problems=not allow_subset)
-    if differing and not allow_different_settings:
-        raise InputError("the runs were made with different settings, so their scores are not comparable: "
-                         + ", ".join(f"{name} {b!r} vs {c!r}" for name, (b, c) in differing.items())
-                         + "; pass --allow-different-settings to compare them anyway",
-                         file=str(candidate.directory), field=next(iter(differing)))
     base, cand = baseline.per_problem(metric), candidate.per_problem(metric)
     if not base or not cand:
         missing = baseline if not base else candidate
@@ -92,12 +86,20 @@ def compare_runs(baseline: FinishedRun, candidate: FinishedRun, k: int = 1, max_
                          file=str(missing.directory), field="k")
     shared = [pid for pid in base if pid in cand]
     only = sorted(set(base) ^ set(cand))
-    if only and not allow_subset:
+    if only and not allow_subset:  # before the settings: other problems also mean another suite checksum
         raise InputError(f"the runs cover different problems ({len(only)} in one only, e.g. {only[0]}); "
                          "pass --allow-subset to compare the shared ones", file=str(candidate.directory),
                          field="problems")
+    differing = differing_settings(baseline, candidate, include_problems=not allow_subset)
+    if differing and not allow_different_settings:
+        raise InputError("the runs were made with different settings, so their scores are not comparable: "
+                         + ", ".join(f"{name} {b!r} vs {c!r}" for name, (b, c) in differing.items())
+                         + "; pass --allow-different-settings to compare them anyway",
+                         file=str(candidate.directory), field=next(iter(differing)))
     if not shared:
         raise InputError("the runs share no problems", file=str(candidate.directory), field="problems")
+    if allow_subset and not allow_different_settings:
+        _same_content(baseline, candidate, shared)
     stats = paired_bootstrap([base[p] for p in shared], [cand[p] for p in shared], max_drop=max_drop, alpha=alpha)
     result = ComparisonResult(baseline, candidate, metric, stats, only_in_one=only)
     for pid in shared:  # a tolerance: the same score summed in another order must not count as a change
@@ -109,6 +111,18 @@ def compare_runs(baseline: FinishedRun, candidate: FinishedRun, k: int = 1, max_
         result.changed_samples = _changed_samples(baseline, candidate, set(shared))
         result.version_changes = _version_changes(baseline, candidate)
     return result
+
+
+def _same_content(baseline: FinishedRun, candidate: FinishedRun, shared: list[str]) -> None:
+    """The shared problems are the same problems (``suite_sha256`` covers every scored problem, so a subset
+    is checked problem by problem; runs made before these checksums were recorded are not)."""
+    old, new = baseline.problem_checksums(), candidate.problem_checksums()
+    edited = [pid for pid in shared if pid in old and pid in new and old[pid] != new[pid]]
+    if edited:
+        raise InputError(f"{len(edited)} shared problem(s) differ in content (a prompt, test, expected value or "
+                         f"reference was edited), e.g. {edited[0]}, so their scores are not comparable; pass "
+                         "--allow-different-settings to compare them anyway", file=str(candidate.directory),
+                         field="problem_sha256")
 
 
 def _version_changes(baseline: FinishedRun, candidate: FinishedRun) -> dict[str, tuple[Any, Any]]:

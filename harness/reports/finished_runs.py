@@ -45,10 +45,16 @@ class FinishedRun:
         how it is scored, and the checksums of the data file and the scored problems (None in runs made
         before they were recorded)."""
         config, suite = self.summary.get("config") or {}, self.summary.get("suite") or {}
-        return {"suite": self.suite, **{name: config.get(name) for name in SCORED_OPTIONS},
-                "prompt_format": self.summary.get("prompt_format", config.get("prompt_format")),
+        prompt_format = self.summary.get("prompt_format", config.get("prompt_format"))
+        scored = {name: config.get(name) for name in SCORED_OPTIONS}
+        return {"suite": self.suite, **scored, **_in_effect(config, prompt_format), "prompt_format": prompt_format,
                 "data_sha256": (suite.get("origin") or {}).get("sha256", suite.get("data_sha256")),
                 "suite_sha256": suite.get("suite_sha256")}
+
+    def problem_checksums(self) -> dict[str, str]:
+        """Each scored problem's content checksum (``suite.problem_sha256``; empty in runs made before it)."""
+        recorded = (self.summary.get("suite") or {}).get("problem_sha256")
+        return {str(k): v for k, v in recorded.items()} if isinstance(recorded, dict) else {}
 
     def per_problem(self, metric: str) -> dict[str, float]:
         return {pid: entry[metric] for pid, entry in self.summary["per_problem"].items() if metric in entry}
@@ -71,6 +77,17 @@ class FinishedRun:
                      and all(isinstance(t, dict) and "raw" in t for t in record["turns"]),
                      path, f"line {line_no}", f"a sample line with {', '.join(SAMPLE_KEYS)}")
         return [record for _, record in records]
+
+
+def _in_effect(config: dict[str, Any], prompt_format: Any) -> dict[str, Any]:
+    """Settings that did nothing, as runs made before they were left unrecorded wrote them: feedback off
+    (``none`` or absent) with its ``max_repairs``; a reasoning budget in the base format, which has none."""
+    effective: dict[str, Any] = {}
+    if config.get("feedback") in (None, "none"):
+        effective.update(feedback=None, max_repairs=None)
+    if prompt_format == "base":
+        effective["max_reasoning_tokens"] = None
+    return effective
 
 
 def load_run(directory: str | Path) -> FinishedRun:

@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from harness.errors import InputError
+
 
 @dataclass(frozen=True)
 class ProcessInfo:
@@ -25,11 +27,18 @@ class ProcessInfo:
 
 def current_process(cpu: bool) -> ProcessInfo:
     """This process's place in the launch. Single-process runs never touch torch.distributed."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
         return ProcessInfo(0, 1, None)
+    import torch
     from accelerate import PartialState
 
-    state = PartialState(cpu=cpu)
+    # Without a GPU, accelerate joins the launch's process group only when told the run is on the CPU;
+    # otherwise every rank takes itself for a single process, rank 0 of 1, and all of them claim the folder.
+    state = PartialState(cpu=cpu or not torch.cuda.is_available())
+    if state.num_processes != world:
+        raise InputError(f"this process sees {state.num_processes} process(es) in a launch of WORLD_SIZE={world}; "
+                         "pass --device cpu (or cuda) to match the machine", field="device")
     return ProcessInfo(state.process_index, state.num_processes, str(state.device))
 
 

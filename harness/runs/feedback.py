@@ -123,10 +123,20 @@ def public_test_code(problem: Problem, tests: tuple[str, ...]) -> str:
     """The public asserts as test code for the ``assert`` scorer. A failing one is worded by the scorer
     (``sandbox.failed_check``): the assert's line and what the program returned in it, built from the
     public tests' own text; nothing of the hidden tests is in it."""
-    body = "\n".join(test.strip() for test in tests)
+    body = "\n".join(_logical_lines(test) for test in tests)
     if problem.entry_point:
         return "def check(candidate):\n" + "".join(f"    {line}\n" for line in body.splitlines())
     return body + "\n"
+
+
+def _logical_lines(test: str) -> str:
+    """``test`` as written where it is one line (what the model is shown), else each statement rewritten from
+    its syntax tree: the text as written may continue over lines (a backslash, brackets, a string) that the
+    indentation under ``check`` would break or change."""
+    body = ast.parse(test).body
+    if len(body) == 1 and "\n" not in test.strip():
+        return test.strip()
+    return "\n".join(ast.unparse(node) for node in body)
 
 
 # ------------------------------------------------------------------------------- checks

@@ -5,6 +5,7 @@ run's parts): check that every batch group is present, write ``samples.jsonl`` i
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,8 @@ from harness.runs.run_directory import RunDirectory
 from harness.runs.summary import summary_of
 from harness.scoring.scores import feedback_scores
 from harness.scoring.verdicts import verdict_from_record
+
+log = logging.getLogger(__name__)
 
 MAX_LISTED = 20  # missing groups named in the refusal
 
@@ -35,7 +38,7 @@ def merge_results(run_dir: RunDirectory, config: RunConfig, suite: Suite, proble
                          file=str(run_dir.directory), field="samples")
     records = [record for g in range(len(groups)) for record in sorted(done[g], key=_unit_order(groups[g]))]
     parts = _process_timings(run_dir)
-    described = next((p for p in parts if "model" in p), None)
+    described = next((p for p in parts if all(key in p for key in ("model", "prompt_format", "sandbox"))), None)
     if described is None:
         raise InputError("no process recorded the model, prompt format and sandbox layers (no *.timings.json "
                          "in parts/ with them); nothing was changed", file=str(run_dir.parts), field="timings")
@@ -43,7 +46,8 @@ def merge_results(run_dir: RunDirectory, config: RunConfig, suite: Suite, proble
         wall_seconds = max(p.get("ended_at", 0.0) for p in parts) - min(p.get("started_at", 0.0) for p in parts)
     by_id = {p.id: p for p in problems}
     verdicts = [verdict_from_record(r, by_id[r["task_id"]]) for r in records]
-    repairs = feedback.settings_for(config.feedback, config.max_repairs, suite.feedback, suite.max_repairs)
+    # The config records feedback as in effect (``pipeline._plan``): None is off, not "the suite's".
+    repairs = feedback.settings_for(config.feedback or "none", config.max_repairs, None, None)
     summary = summary_of(
         suite, problems, verdicts, ks=config.k, n=config.n, seed=config.seed, model=described["model"],
         limits=described.get("limits"),
@@ -74,12 +78,18 @@ def _missing(missing: list[int], total: int, shard_count: int | None) -> str:
 
 
 def _process_timings(run_dir: RunDirectory) -> list[dict[str, Any]]:
+    """Each process's timings; a file that cannot be read as a JSON object (cut short, not UTF-8) is left
+    out with a warning: it holds clocks, not results."""
     parts = []
     for path in sorted(run_dir.parts.glob("*.timings.json")):
         try:
-            parts.append(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError):  # unreadable, not UTF-8 (ValueError: UnicodeDecodeError) or not JSON
-            continue
+            part = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:  # ValueError: not JSON, or not UTF-8
+            part = exc
+        if isinstance(part, dict):
+            parts.append(part)
+        else:
+            log.warning("%s: not a timings record (%s); its clocks are left out", path, str(part)[:100])
     return parts
 
 

@@ -21,6 +21,15 @@ def run_inputs(suite: Suite, problems: list[Problem]) -> dict[str, str | None]:
     return {"data_sha256": (suite.origin or {}).get("sha256"), "suite_sha256": digest}
 
 
+def problem_checksums(suite: Suite, problems: list[Problem]) -> dict[str, str]:
+    """Each scored problem's content (with the suite's scorer, program prefix and preloads), for ``compare
+    --allow-subset``, which cannot use ``suite_sha256`` when the runs scored different problems. 64 bits each:
+    enough to see an edit, short enough for a summary of thousands of problems."""
+    shared = {"scorer": suite.scorer, "program_prefix": suite.program_prefix, "preload": list(suite.preload)}
+    return {p.id: hashlib.sha256(json.dumps({**shared, "problem": problem_content(p)}, sort_keys=True,
+                                            default=repr).encode("utf-8")).hexdigest()[:16] for p in problems}
+
+
 _WHAT = {"suite_sha256": "the suite's content (a problem, test, public test, expected value or reference was edited)",
          "data_sha256": "the data file"}
 

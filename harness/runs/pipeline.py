@@ -109,7 +109,7 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
     log.info("rank %d/%d: suite %s, %d problems, model %s, n=%d; %d of %d batch groups are this process's; "
              "results in %s", process.rank, process.world, plan.suite.name, len(plan.problems), plan.config.model,
              plan.config.n, len(mine), len(plan.groups), plan.directory)
-    start = _start(plan.config, plan.suite, process, run_dir)
+    start = _start(plan, process, run_dir)
     part = (run_dir or RunDirectory(plan.directory)).open_part(process.rank, plan.shard)
     progress = tqdm(total=plan.total(), initial=plan.done_before(), desc="samples", unit="sample",
                     dynamic_ncols=True, disable=not process.is_main)
@@ -137,6 +137,10 @@ def _plan(config: RunConfig) -> _Plan:
     repairs = feedback.settings_for(config.feedback, config.max_repairs, suite.feedback, suite.max_repairs)
     if repairs.enabled:  # recorded (and checked on resume) as in effect, wherever it was set
         config = replace(config, feedback=repairs.mode, max_repairs=repairs.max_repairs)
+    else:  # off, however it was spelled (--feedback none, no --feedback): recorded alike, a --max-repairs too
+        if config.max_repairs is not None:
+            log.warning("--max-repairs does nothing without feedback (--feedback errors|tests); not recorded")
+        config = replace(config, feedback=None, max_repairs=None)
     groups = batch_groups(units_for(problems, config.n), config.batch_size)
     scope = [g for g in range(len(groups)) if shard is None or shard.owns(g)]
     return _Plan(config, suite, problems, groups, scope, shard, repairs)
@@ -181,9 +185,11 @@ def _prepare(plan: _Plan) -> tuple[RunDirectory, dict[str, Any]]:
                      "threads": config.threads, "finished": False}
 
 
-def _start(config: RunConfig, suite: Suite, process: ProcessInfo, run_dir: RunDirectory | None) -> _Started:
+def _start(plan: _Plan, process: ProcessInfo, run_dir: RunDirectory | None) -> _Started:
     """The sandbox pool, then the model: made before the model loads, the pool refuses at once a missing
-    isolation layer (``--sandbox full``) or a sandbox that cannot run programs (its canary fails)."""
+    isolation layer (``--sandbox full``) or a sandbox that cannot run programs (its canary fails); then
+    infilling problems for a model that cannot fill in the middle. Any refusal removes the stub folder."""
+    config, suite = plan.config, plan.suite
     try:
         if config.verdict_cache:
             cache_root()  # a bad HARNESS_CACHE is refused now, not after the model has loaded
@@ -193,6 +199,9 @@ def _start(config: RunConfig, suite: Suite, process: ProcessInfo, run_dir: RunDi
         backend = make_backend(config, process.device)
         load_seconds = time.time() - started
         prompt_format = choose_prompt_format(config.prompt_format, backend)
+        if not backend.supports_infilling and (middle := next((p for p in plan.problems if p.suffix), None)):
+            raise InputError("this model cannot fill in the middle, which the infilling suites need (Code Llama "
+                             "7B/13B can)", file=middle.source, problem=middle.id, field="model")
     except BaseException:
         if run_dir is not None:
             run_dir.abandon()  # a failed start leaves no folder in the way of the corrected rerun

@@ -65,7 +65,7 @@ class RunDirectory:
     def claim(self, overwrite: bool) -> None:
         """``evaluate``: lock a new folder (or, with ``overwrite``, a finished one) for results that are written
         whole at the end (``write_samples``, ``write_summary``, ``finish``)."""
-        self._lock = run_folder.claim(self.directory, overwrite=overwrite, resume=False)
+        self._lock = run_folder.claim(self.directory, overwrite=overwrite, resume=None)  # evaluate has no --resume
 
     def prepare_shard(self, config: RunConfig, inputs: dict[str, str | None], shard: Shard) -> None:
         """A shard's rank 0, before any work: the folder's shared lock and this shard's own lock; the first
@@ -271,5 +271,8 @@ def _check_header(part: Path, first: bytes, fingerprint: str) -> None:
 
 
 def _current_name(option: str, value: Any) -> Any:
-    """A value an older run recorded under the name it had then (``sandbox: strict`` is now ``full``)."""
+    """A value an older run recorded under the name it had then (``sandbox: strict`` is now ``full``;
+    ``feedback: none`` is now recorded as no feedback, None)."""
+    if option == "feedback" and value == "none":
+        return None
     return LEGACY_MODES.get(value, value) if option == "sandbox" and isinstance(value, str) else value

@@ -163,10 +163,11 @@ class ShardLock:
             self._handle = None
 
 
-def claim(folder: Path, *, overwrite: bool, resume: bool) -> FolderLock:
+def claim(folder: Path, *, overwrite: bool, resume: bool | None) -> FolderLock:
     """Lock ``folder`` for this process and make it ready: new (created and marked), a stub from a failed
-    start (cleared), an interrupted run (``resume``: kept as is), or a finished one (``overwrite``:
-    cleared). Returns the held lock; refuses with one line in every other case, having changed nothing."""
+    start (cleared), an interrupted run (``resume``: kept as is; None for a command that cannot resume), or a
+    finished one (``overwrite``: cleared). Returns the held lock; refuses with one line in every other case,
+    having changed nothing."""
     try:
         existed = folder.is_dir() and any(folder.iterdir())
     except OSError as exc:
@@ -220,7 +221,7 @@ def claim_shard(folder: Path) -> FolderLock:
     return lock
 
 
-def _reuse(folder: Path, *, overwrite: bool, resume: bool) -> None:
+def _reuse(folder: Path, *, overwrite: bool, resume: bool | None) -> None:
     if resume and (folder / "config.yaml").exists():
         return  # the caller checks the settings match
     if not has_results(folder):
@@ -230,8 +231,9 @@ def _reuse(folder: Path, *, overwrite: bool, resume: bool) -> None:
         raise InputError("cannot resume: the folder has results but no config.yaml (it is not an interrupted "
                          "`run`); nothing was changed", file=str(folder), field="resume")
     if not overwrite:
-        raise InputError("results directory exists already; pass --resume to continue it, --overwrite to replace "
-                         "it, or another --run-name", file=str(folder), field="run_name")
+        resumable = "" if resume is None else "--resume to continue it, "
+        raise InputError(f"results directory exists already; pass {resumable}--overwrite to replace it, or another "
+                         "--run-name", file=str(folder), field="run_name")
     _clear(folder)
 
 

@@ -5,6 +5,7 @@ SLURM array or Kubernetes Indexed Job variables). A shard needs no process group
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -53,6 +54,6 @@ def resolve(spec: str | None, environ: Mapping[str, str] = os.environ) -> Shard 
 
 
 def _number(value: str, variable: str) -> int:
-    if not value.strip().isdigit():
+    if not re.fullmatch(r"[0-9]{1,7}", value.strip()):  # "²".isdigit() is true, and int("²") fails
         raise InputError(f"environment variable {variable} must be a whole number, got {value!r}", field="shard")
     return int(value)

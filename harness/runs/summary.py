@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.runs import metadata
-from harness.runs.fingerprints import run_inputs
+from harness.runs.fingerprints import problem_checksums, run_inputs
 from harness.scoring.scores import Verdict, score
 from harness.suites.problems import Problem, Suite
 
@@ -44,6 +44,7 @@ def suite_record(suite: Suite, problems: list[Problem], exclude_defective: bool)
     """What the summary says about the suite: where its data came from (with checksum) and what was left out."""
     record: dict[str, Any] = {"name": suite.name, "path": suite.path, "scorer": suite.scorer,
                               "problems": len(problems), **run_inputs(suite, problems)}
+    record["problem_sha256"] = problem_checksums(suite, problems)
     if suite.origin:
         record["origin"] = suite.origin
     if exclude_defective:

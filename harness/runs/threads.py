@@ -3,12 +3,16 @@ sampled tokens, so rank 0 decides it once and every process computes with it."""
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 from dataclasses import replace
 
 from harness import validate_input as validate
 from harness.config import RunConfig
 from harness.runs.run_directory import RunDirectory
+
+log = logging.getLogger(__name__)
 
 
 def uses_torch_threads(config: RunConfig) -> bool:
@@ -38,6 +42,10 @@ def set_threads(config: RunConfig, threads: int | None) -> RunConfig:
         return config
     import torch
 
+    cores = os.cpu_count()
+    if cores and threads > cores:  # kept: the count is part of the run's identity (--resume checks it)
+        log.warning("--threads %d is more than this machine's %d CPU cores: generation on CPU will be slower",
+                    threads, cores)
     torch.set_num_threads(threads)
     return replace(config, threads=threads)
 

@@ -9,7 +9,6 @@ file, and so is every file whose name starts with ``_``.
 
 from __future__ import annotations
 
-import ast
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 from harness.errors import InputError
 from harness.suites.problems import CODE, MULTI_TURN, SCORERS, Problem, Suite, TestCase, Turn, fill, placeholders
+from harness.suites.python_text import literal, syntax_problem
 from harness.suites.yaml_input import load_yaml_file
 
 SUITE_FILE = "suite.yaml"
@@ -195,6 +195,8 @@ def _code_problem(raw: dict[str, Any], common: dict[str, Any], fail: Callable[[s
             raise fail(name, "missing or empty")
     if "def check(" not in raw["test"]:
         raise fail("test", "must define check(candidate)")
+    if problem := syntax_problem(raw["test"]):  # the tests' process compiles it for every sample
+        raise fail("test", f"is not valid Python ({problem})")
     reference = raw.get("reference")
     if reference is not None and not isinstance(reference, str):
         raise fail("reference", "must be a string (the completion of the prompt)")
@@ -204,10 +206,8 @@ def _code_problem(raw: dict[str, Any], common: dict[str, Any], fail: Callable[[s
                 or not all(isinstance(t, str) and t.lstrip().startswith("assert") for t in public)):
             raise fail("public_tests", "must be a list of assert statements (calling candidate)")
         for test in public:
-            try:
-                ast.parse(test)
-            except SyntaxError as exc:
-                raise fail("public_tests", f"{test!r} is not a Python statement ({exc.msg})") from None
+            if problem := syntax_problem(test):
+                raise fail("public_tests", f"{test[:80]!r} is not a Python statement ({problem})")
         common["metadata"]["public_tests"] = tuple(public)
     return Problem(kind=CODE, prompt=raw["prompt"], entry_point=raw["entry_point"], test=raw["test"],
                    reference=reference, **common)
@@ -284,15 +284,15 @@ def _parse_tests(raw: Any, fail) -> tuple[TestCase, ...]:
             raise fail(f"tests[{index}].expected", "give exactly one of 'expected' or 'expected_literal'")
         if "expected_literal" in item:
             try:
-                expected = ast.literal_eval(str(item["expected_literal"]))
-            except (ValueError, SyntaxError) as exc:
+                expected = literal(str(item["expected_literal"]))
+            except ValueError as exc:
                 raise fail(f"tests[{index}].expected_literal", f"not a Python literal: {exc}") from None
         else:
             expected = item["expected"]
         try:
-            if ast.literal_eval(repr(expected)) != expected and expected == expected:
+            if literal(repr(expected)) != expected and expected == expected:
                 raise ValueError
-        except (ValueError, SyntaxError):
+        except (ValueError, RecursionError):
             raise fail(f"tests[{index}].expected", f"value {expected!r} cannot be written as a Python literal") from None
         cases.append(TestCase(inputs=dict(inputs), expected=expected))
     return tuple(cases)

@@ -2,10 +2,10 @@
 what aliases expand to, so a "billion laughs" file is one line of error rather than gigabytes of memory.
 
 PyYAML builds an alias as a reference to the same object, so loading such a file is cheap; the blow-up
-comes later, when something walks the structure (``repr``, ``json.dumps``). We count the values the
-document holds once every alias is expanded, sharing the count of a repeated object (linear in the
-distinct objects), and refuse a document that expands to more than ``MAX_EXPANDED_VALUES`` or that
-refers to itself.
+comes later, when something walks the structure (``repr``, ``json.dumps``). We measure the document once
+every alias is expanded, each value counting 1 plus the length of its text (so a few long strings
+repeated count as what they expand to), sharing the size of a repeated object (linear in the distinct
+objects), and refuse a document that expands beyond ``MAX_EXPANDED_SIZE`` or that refers to itself.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import yaml
 from harness.errors import InputError
 
 Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-# Far above any real suite (MTPB as YAML: ~10^4 values), far below what exhausts memory.
-MAX_EXPANDED_VALUES = 5_000_000
+# Far above any real suite (MTPB as YAML: ~10^4 values, ~10^6 characters), far below what exhausts memory.
+MAX_EXPANDED_SIZE = 50_000_000
 
 
 def load_yaml_file(path: Path) -> Any:
@@ -47,17 +47,24 @@ def load_yaml_text(source: str, file: str) -> Any:
         raise InputError(f"malformed YAML{where}: {problem}", file=file) from None
     except RecursionError:
         raise InputError("malformed YAML: nested too deeply", file=file) from None
-    if expanded_size(data) > MAX_EXPANDED_VALUES:
-        raise InputError(f"YAML aliases expand to more than {MAX_EXPANDED_VALUES:,} values", file=file)
+    except ValueError as exc:  # an integer of more than 4,300 digits (Python's limit for int <-> text)
+        raise InputError(f"malformed YAML: {' '.join(str(exc).split()[:12])}", file=file) from None
+    if expanded_size(data) > MAX_EXPANDED_SIZE:
+        raise InputError(f"YAML aliases expand to more than {MAX_EXPANDED_SIZE:,} values and characters", file=file)
     return data
 
 
+def _scalar_size(value: Any) -> int:
+    """1, plus the characters of a string or bytes (what ``repr`` and ``json.dumps`` will write out)."""
+    return 1 + len(value) if isinstance(value, (str, bytes)) else 1
+
+
 def expanded_size(data: Any) -> int:
-    """Values in ``data`` with every shared (aliased) object counted each time it is referred to; a
-    self-referring document counts as infinite. Depth-first with an explicit stack (deep nesting cannot
-    overflow Python's), each object's size computed once."""
+    """The size of ``data`` (values, plus the characters of text) with every shared (aliased) object counted
+    each time it is referred to; a self-referring document counts as infinite. Depth-first with an explicit
+    stack (deep nesting cannot overflow Python's), each object's size computed once."""
     if not isinstance(data, (list, dict)):
-        return 1
+        return _scalar_size(data)
     sizes: dict[int, int] = {}
     on_path = {id(data)}
     stack = [_frame(data)]
@@ -65,14 +72,14 @@ def expanded_size(data: Any) -> int:
         frame = stack[-1]
         for child in frame[1]:
             if not isinstance(child, (list, dict)):
-                frame[2] += 1
+                frame[2] += _scalar_size(child)
                 continue
             key = id(child)
             if key in sizes:
                 frame[2] += sizes[key]
                 continue
             if key in on_path:
-                return MAX_EXPANDED_VALUES + 1  # a document that contains itself expands without end
+                return MAX_EXPANDED_SIZE + 1  # a document that contains itself expands without end
             on_path.add(key)
             stack.append(_frame(child))
             break
@@ -81,7 +88,7 @@ def expanded_size(data: Any) -> int:
             key = id(frame[0])
             on_path.discard(key)
             sizes[key] = frame[2]
-            if frame[2] > MAX_EXPANDED_VALUES:
+            if frame[2] > MAX_EXPANDED_SIZE:
                 return frame[2]
             if stack:
                 stack[-1][2] += frame[2]
@@ -91,5 +98,5 @@ def expanded_size(data: Any) -> int:
 def _frame(node: list | dict) -> list:
     """[node, an iterator over its values, its size so far (itself, and a mapping's keys: scalars in YAML)]."""
     if isinstance(node, dict):
-        return [node, iter(node.values()), 1 + len(node)]
+        return [node, iter(node.values()), 1 + sum(_scalar_size(key) for key in node)]
     return [node, iter(node), 1]
