@@ -63,7 +63,7 @@ class Service:
         """Jobs from a helper thread (measuring a suite's references), waiting as long as they take."""
         import asyncio
 
-        return asyncio.run(run_jobs(self.scheduler, "harness", jobs, time.monotonic() + 3600, True))
+        return asyncio.run(run_jobs(self.scheduler, "harness", jobs, time.monotonic() + 3600, True, bounded=False))
 
     def close(self) -> None:
         self.scheduler.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from harness.serve.input_limits import BadRequest
 from harness.serve.scheduler import Item, QueueFull, Scheduler
 from sandbox.pool import Execution, Job
 
@@ -21,14 +22,18 @@ class DeadlinePassed(Exception):
 
 
 async def run_jobs(scheduler: Scheduler, client: str, jobs: list[Job], deadline: float,
-                   wait_for_room: bool) -> list[Execution]:
-    """``wait_for_room``: a client that does not handle 429 waits for room until its deadline instead."""
+                   wait_for_room: bool, bounded: bool = True) -> list[Execution]:
+    """``wait_for_room``: a client that does not handle 429 waits for room until its deadline instead.
+    ``bounded=False``: the service's own jobs, admitted whatever the queue holds."""
+    if bounded and len(jobs) > scheduler.capacity:  # could never fit: not a matter of retrying later
+        raise BadRequest(f"{len(jobs)} programs in one request, more than the queue holds ({scheduler.capacity}, "
+                         "serve --queue)", 413)
     loop = asyncio.get_running_loop()
     futures: list[asyncio.Future] = [loop.create_future() for _ in jobs]
     items = [Item(job, deadline, _deliverer(loop, future)) for job, future in zip(jobs, futures)]
     while True:
         try:
-            scheduler.submit(client, items)
+            scheduler.submit(client, items, bounded)
             break
         except QueueFull:
             if not wait_for_room or time.monotonic() + ADMISSION_POLL_SECONDS >= deadline:

@@ -76,13 +76,14 @@ class Scheduler:
     def depth(self) -> int:
         return self._state.depth
 
-    def submit(self, client: str, items: list[Item]) -> None:
-        """Queue all of ``items`` or none: raises ``QueueFull`` when they do not fit."""
+    def submit(self, client: str, items: list[Item], bounded: bool = True) -> None:
+        """Queue all of ``items`` or none: raises ``QueueFull`` when they do not fit. ``bounded=False``: the
+        service's own jobs (a suite's references, measured once), which the requests waiting on them need."""
         with self._ready:
             state = self._state
             if state.stopping:
                 raise QueueFull(retry_after=5)
-            if state.depth + len(items) > self.capacity:
+            if bounded and state.depth + len(items) > self.capacity:
                 raise QueueFull(retry_after=self._retry_after(len(items)))
             state.queues.setdefault(client, collections.deque()).extend(items)
             state.depth += len(items)
