@@ -80,3 +80,19 @@ def test_sigterm_answers_the_requests_in_flight_then_stops():
         proc.send_signal(signal.SIGTERM)
         assert [c.result().json()["run_result"]["stdout"] for c in calls] == ["done\n"] * 3
         assert proc.wait(timeout=60) == 0
+
+
+def test_a_stopped_server_is_ended_and_its_job_answered_by_a_fresh_one():
+    import os
+
+    from harness.serve.process_tree import descendants
+
+    with running_service("--workers", "1") as (url, proc):
+        assert _run_code(url, "print(1)\n").status_code == 200  # the worker's server is up
+        for pid in descendants(proc.pid)[1:]:
+            os.kill(pid, signal.SIGSTOP)  # never answers again
+        reply = requests.post(url + "/run_code", json={"code": "print(6 * 7)", "language": "python",
+                                                       "run_timeout": 1}, timeout=120)
+        assert reply.json()["run_result"]["stdout"] == "42\n"
+        metrics = requests.get(url + "/metrics", timeout=10).text
+        assert "serve_workers_wedged_total 1" in metrics and "serve_workers_replaced_total 1" in metrics
