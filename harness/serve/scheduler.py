@@ -21,7 +21,7 @@ from harness.serve.process_tree import kill_tree
 from sandbox.pool import Execution, Job, SandboxPool
 
 # A server replies within its job's wall limit plus its own clean-up; one silent for this much longer is wedged.
-GRACE_SECONDS = 10.0
+GRACE_SECONDS = 5.0
 
 
 class QueueFull(Exception):
