@@ -5,6 +5,7 @@ service's refusals of bad input (each a 4xx with one line, never a 500 or a hung
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 
@@ -131,8 +132,6 @@ def test_a_killed_worker_is_replaced_without_failing_the_request(service):
     before = _metric(service[0], "serve_workers_replaced_total")
     for pid in pids:
         try:
-            import os
-
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
