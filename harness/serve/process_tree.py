@@ -21,6 +21,30 @@ def _children() -> dict[int, list[int]]:
     return tree
 
 
+def state(pid: int) -> str:
+    """The process's state letter (``T``: stopped by a signal), or ``""`` when it has ended."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0].decode()
+    except (OSError, IndexError):
+        return ""
+
+
+def stopped_below(pid: int) -> bool:
+    """Whether a child of ``pid`` is stopped. The child of a sandbox's bubblewrap is its server, the first process
+    of its PID namespace, which no program inside can stop: only someone outside did."""
+    return any(state(child) in ("T", "t") for child in children_of(pid))
+
+
+def children_of(pid: int) -> list[int]:
+    """From the kernel's own list where it keeps one (cheap: the watchdog asks twice a second per worker)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as listing:
+            return [int(child) for child in listing.read().split()]
+    except (OSError, ValueError):
+        return list(_children().get(pid, ()))
+
+
 def descendants(pid: int) -> list[int]:
     """``pid`` and every process below it."""
     tree = _children()

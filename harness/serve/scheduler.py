@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from harness.serve.metrics import Metrics
-from harness.serve.process_tree import kill_tree
+from harness.serve.process_tree import kill_tree, stopped_below
 from sandbox.pool import Execution, Job, SandboxPool
 
 # A server replies within its job's wall limit plus its own clean-up; one silent for this much longer is wedged.
@@ -128,17 +128,17 @@ class Scheduler:
             item.deliver(execution)
 
     def _watch(self) -> None:
-        """Kill the server of a job far past its wall limit; its worker's ``run_one`` gets no reply and runs the
-        job again on a fresh server (its own time counted afresh)."""
+        """Kill the server of a job far past its wall limit, or one stopped by a signal (it would sit out the
+        whole limit); its worker's ``run_one`` gets no reply and runs the job again on a fresh server (its own
+        time counted afresh)."""
         while not self._state.stopping:
             time.sleep(0.5)
             now = time.monotonic()
             for worker, running in list(self._running.items()):
-                if now - running.since > running.allowed:
-                    pid = self.pool.server_pid(worker)
-                    if pid is not None:
-                        kill_tree(pid, signal.SIGKILL)
-                        self.metrics.wedged += 1
+                pid = self.pool.server_pid(worker)
+                if pid is not None and (now - running.since > running.allowed or stopped_below(pid)):
+                    kill_tree(pid, signal.SIGKILL)
+                    self.metrics.wedged += 1
                     running.since = now
 
     def close(self) -> None:
