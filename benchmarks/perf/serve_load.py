@@ -9,7 +9,8 @@ program per ``/verify`` request, with their own ``X-Client-Id``, for ``--duratio
 Printed: programs/s of both and their ratio, p50/p99 request latency, 429s, and the proof that nothing was
 lost or answered twice (every request number answered exactly once, with its own task's verdict). With
 ``--chaos`` a second round kills one sandbox server with SIGKILL and stops another with SIGSTOP a third of
-the way in: every request must still be answered, and no verdict may be wrong.
+the way in, while one more client sends test_forgery's hostile programs to /run_code: every request must
+still be answered, and no verdict may be wrong.
 
     python benchmarks/perf/serve_load.py [--clients 64] [--duration 60] [--workers 2] [--chaos]
 
@@ -120,6 +121,22 @@ class Load:
                 self.wrong.append(f"request {number}: {verdict['task_id']} {verdict['status']} {verdict['reason'][:120]}")
 
 
+def hostile(url: str, ends: float) -> int:
+    """A client sending test_forgery's tricks as scripts to /run_code until ``ends``: programs that signal every
+    process they can see, rewrite the tests, patch builtins. Returns how many it sent."""
+    import requests
+
+    from test_forgery import ASSERT_TRICKS, WRONG
+
+    programs = [template.replace("{e}", WRONG) + "\nprint(double(2))\n" for template, _ in ASSERT_TRICKS.values()]
+    sent = 0
+    while time.monotonic() < ends:
+        requests.post(url + "/run_code", json={"code": programs[sent % len(programs)], "language": "python",
+                                               "run_timeout": 5}, headers={"X-Client-Id": "hostile"}, timeout=300)
+        sent += 1
+    return sent
+
+
 def chaos(serve_pid: int, at: float) -> None:
     """A third of the way in: SIGKILL one sandbox server's processes, SIGSTOP another's."""
     time.sleep(at)
@@ -156,15 +173,17 @@ def run_round(args: argparse.Namespace, samples: list[dict], with_chaos: bool) -
         assert requests.post(url + "/verify", json={"suite": "humaneval", "data": str(DATA),
                                                     "samples": [samples[0]]}, timeout=600).status_code == 200
         load = Load(url, samples, args.duration, args.max_requests)
-        if with_chaos:
-            threading.Thread(target=chaos, args=(proc.pid, args.duration / 3), daemon=True).start()
         started = time.monotonic()
-        with ThreadPoolExecutor(args.clients) as pool:
+        with ThreadPoolExecutor(args.clients + 1) as pool:
+            if with_chaos:
+                threading.Thread(target=chaos, args=(proc.pid, args.duration / 3), daemon=True).start()
+                hostile_sent = pool.submit(hostile, url, load.ends)
             for future in [pool.submit(load.client, f"client-{i}") for i in range(args.clients)]:
                 future.result()
         elapsed = time.monotonic() - started
         metrics = requests.get(url + "/metrics", timeout=10).text
     latencies = sorted(load.latencies)
+    hostile_count = hostile_sent.result() if with_chaos else 0
     sent = load.next_number
     return {"chaos": with_chaos, "sent": sent, "answered": len(load.answers), "seconds": round(elapsed, 2),
             "programs_per_second": round(len(load.answers) / elapsed, 2),
@@ -172,7 +191,8 @@ def run_round(args: argparse.Namespace, samples: list[dict], with_chaos: bool) -
             "p99_seconds": round(latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 3) if latencies else None,
             "429s": load.refused_429, "lost": sent - len(load.answers) - len(load.errors),
             "answered_twice": sum(1 for n in load.answers.values() if n > 1), "errors": load.errors[:5],
-            "wrong_verdicts": load.wrong[:5], "workers_replaced": _metric(metrics, "serve_workers_replaced_total")}
+            "wrong_verdicts": load.wrong[:5], "workers_replaced": _metric(metrics, "serve_workers_replaced_total"),
+            "hostile_programs": hostile_count}
 
 
 def _metric(text: str, name: str) -> float | None:
@@ -201,7 +221,7 @@ def main() -> None:
               f"{result['p99_seconds']} s (goal < 2 s), 429s {result['429s']}, sent {result['sent']}, answered "
               f"{result['answered']}, lost {result['lost']}, answered twice {result['answered_twice']}, errors "
               f"{len(result['errors'])}, wrong verdicts {len(result['wrong_verdicts'])}, workers replaced "
-              f"{result['workers_replaced']}")
+              f"{result['workers_replaced']}, hostile programs alongside {result['hostile_programs']}")
     print(json.dumps({"evaluate_programs_per_second": round(baseline, 2), "rounds": rounds}, indent=1))
 
 
