@@ -163,3 +163,11 @@ def test_unauthorised_requests_are_refused_when_a_token_is_set():
         reply = requests.post(url + "/run_code", json={"code": "print(1)", "language": "python"},
                               headers={"Authorization": "Bearer s3cret"}, timeout=30)
         assert reply.status_code == 200 and json.loads(reply.text)["run_result"]["stdout"] == "1\n"
+
+
+def test_a_port_in_use_is_one_line_exit_2(capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        line = refused_in_process(["serve", "--port", str(taken.getsockname()[1])], capsys)
+    assert "cannot listen on 127.0.0.1:" in line and "--port" in line
