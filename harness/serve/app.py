@@ -11,7 +11,6 @@ from __future__ import annotations
 import hmac
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette
@@ -24,26 +23,12 @@ from harness.execution.time_limits import floor_limits
 from harness.execution.verdict_cache import VerdictCache
 from harness.serve import run_code, verify
 from harness.serve.dispatch import DeadlinePassed, run_jobs
-from harness.serve.input_limits import BadRequest, InputLimits, check_program, json_body
+from harness.serve.input_limits import BadRequest, check_program, json_body
 from harness.serve.metrics import Metrics
 from harness.serve.scheduler import QueueFull, Scheduler
+from harness.serve.settings import Settings
 from harness.serve.suites import Suites
 from sandbox.pool import Execution, Job, SandboxPool
-
-
-@dataclass(frozen=True)
-class Settings:
-    workers: int = 2
-    sandbox: str = "full"
-    sandbox_python: str | None = None
-    token: str | None = None
-    queue: int = 1024  # jobs waiting for a worker, all clients together
-    deadline_seconds: float = 120.0  # a request's default (and largest) time from arrival to answer
-    max_run_timeout: float = 60.0
-    timeout: float = 10.0  # /verify's floor, as evaluate's --timeout
-    memory_mb: int = 4096
-    verdict_cache: bool = True
-    input: InputLimits = field(default_factory=InputLimits)
 
 
 class Service:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from harness import validate_input as validate
 
 if TYPE_CHECKING:
-    from harness.serve.app import Settings
+    from harness.serve.settings import Settings
 
 
 def add_serve_command(commands: argparse._SubParsersAction) -> None:
@@ -42,8 +42,7 @@ def add_serve_command(commands: argparse._SubParsersAction) -> None:
 
 
 def settings_from(args: argparse.Namespace) -> "Settings":
-    from harness.serve.app import Settings
-    from harness.serve.input_limits import InputLimits
+    from harness.serve.settings import InputLimits, Settings
 
     return Settings(workers=args.workers, sandbox=args.sandbox, sandbox_python=args.sandbox_python, token=args.token,
                     queue=args.queue, deadline_seconds=args.deadline, timeout=args.timeout, memory_mb=args.memory_mb,

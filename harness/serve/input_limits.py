@@ -8,10 +8,11 @@ wrong; never a 500 and never a connection left hanging (a body over the limit is
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
+
+from harness.serve.settings import InputLimits
 
 
 class BadRequest(Exception):
@@ -21,13 +22,6 @@ class BadRequest(Exception):
         super().__init__(reason)
         self.reason = reason
         self.code = code
-
-
-@dataclass(frozen=True)
-class InputLimits:
-    body_bytes: int = 8 << 20
-    samples: int = 1024  # programs in one request
-    program_bytes: int = 256 << 10
 
 
 async def json_body(request: Request, limits: InputLimits) -> dict[str, Any]:

@@ -8,12 +8,16 @@ answered, then the queue is drained and the sandbox ends.
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import logging
 import socket
+from typing import TYPE_CHECKING
 
 from harness.errors import InputError
-from harness.serve.app import Service, Settings, build_app
+
+if TYPE_CHECKING:
+    from harness.serve.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +48,21 @@ def check_port_free(host: str, port: int) -> None:
             raise InputError(f"cannot listen on {host}:{port} ({exc.strerror})", field="--port") from None
 
 
-def serve(host: str, port: int, settings: Settings, trusted_network: bool = False) -> int:
-    import uvicorn
+def check_installed() -> None:
+    missing = [name for name in ("uvicorn", "starlette") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise InputError(f"serve needs {' and '.join(missing)}: pip install 'program-synthesis-harness[serve]'",
+                         field="serve")
 
+
+def serve(host: str, port: int, settings: "Settings", trusted_network: bool = False) -> int:
+    check_installed()
     check_binding(host, settings.token, trusted_network)
     check_port_free(host, port)
+    import uvicorn
+
+    from harness.serve.app import Service, build_app
+
     service = Service(settings)
     try:
         config = uvicorn.Config(build_app(service), host=host, port=port, log_level="warning", access_log=False,

@@ -22,7 +22,8 @@ from harness.execution.jobs import job_for
 from harness.execution.verdict_cache import VerdictCache, job_key
 from harness.runs.evaluate import conversations_from_samples
 from harness.scoring.passk import pass_at_k
-from harness.serve.input_limits import BadRequest, InputLimits, check_program
+from harness.serve.input_limits import BadRequest, check_program
+from harness.serve.settings import InputLimits
 from harness.serve.suites import Suites
 from sandbox.pool import Execution, Job
 
