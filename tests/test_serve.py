@@ -171,3 +171,10 @@ def test_a_port_in_use_is_one_line_exit_2(capsys):
         taken.listen()
         line = refused_in_process(["serve", "--port", str(taken.getsockname()[1])], capsys)
     assert "cannot listen on 127.0.0.1:" in line and "--port" in line
+
+
+def test_serve_without_its_extra_says_what_to_install(capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if the serve extra were not installed
+    assert "pip install 'program-synthesis-harness[serve]'" in refused_in_process(["serve"], capsys)
