@@ -38,6 +38,13 @@ def test_sandbox_fusion_client_passing_program_reads_stdin(service):
     assert result.run_result.execution_time is not None
 
 
+@pytest.mark.parametrize("reads", ["input() + ' ' + input()", "sys.stdin.buffer.read().decode().strip()",
+                                   "open(0).read().strip()", "os.read(0, 100).decode().strip()"])
+def test_stdin_reaches_every_way_a_script_reads_it(service, reads):
+    result = _run(service[0], f"import os, sys\nprint(repr({reads}))\n", stdin="a\nb\n")
+    assert result.run_result.stdout in ("'a b'\n", "'a\\nb'\n"), result.run_result.stderr
+
+
 def test_sandbox_fusion_client_failing_program(service):
     result = _run(service[0], "print('before')\nraise ValueError('wrong answer')\n")
     assert result.status == RunStatus.Failed
