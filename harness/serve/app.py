@@ -37,9 +37,13 @@ class Service:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.pool = SandboxPool(workers=settings.workers, mode=settings.sandbox, python=settings.sandbox_python)
+        try:  # a cache folder that cannot be made (HARNESS_CACHE) is an input error: end the pool's servers first
+            self.cache = VerdictCache(cache_root() / "verdicts.sqlite", self.pool.python) if settings.verdict_cache else None
+        except BaseException:
+            self.pool.close()
+            raise
         self.metrics = Metrics()
         self.scheduler = Scheduler(self.pool, settings.queue, self.metrics)
-        self.cache = VerdictCache(cache_root() / "verdicts.sqlite", self.pool.python) if settings.verdict_cache else None
         self.context = {"python": self.pool.python, "layers": self.pool.isolation.layers}  # the Executor's
         self.suites = Suites(self.pool.python, floor_limits(settings.timeout, settings.memory_mb), self._run_blocking)
         self.started = time.time()
