@@ -21,12 +21,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_service(*flags: str) -> Iterator[tuple[str, subprocess.Popen]]:
+def running_service(*flags: str, env: dict[str, str] | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
     """The service's base URL once it answers, and its process; ended with SIGTERM (it must stop cleanly)."""
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "serve", "--port", str(port), "--sandbox", "auto",
                              *flags], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+                            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
     try:
         line = proc.stdout.readline()  # "serving on ..." once the sandbox has passed its canary
         if not line.startswith("serving on"):

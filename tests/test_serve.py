@@ -163,8 +163,9 @@ def test_bad_flags_are_one_line_exit_2(capsys, argv, words):
     assert words in refused_in_process(argv, capsys)
 
 
-def test_unauthorised_requests_are_refused_when_a_token_is_set():
-    with running_service("--workers", "1", "--token", "s3cret") as (url, _):
+@pytest.mark.parametrize("flags, env", [(("--token", "s3cret"), {}), ((), {"HARNESS_SERVE_TOKEN": "s3cret"})])
+def test_unauthorised_requests_are_refused_when_a_token_is_set(flags, env):
+    with running_service("--workers", "1", *flags, env=env) as (url, _):
         assert requests.post(url + "/run_code", json={"code": "print(1)", "language": "python"},
                              timeout=30).status_code == 401
         reply = requests.post(url + "/run_code", json={"code": "print(1)", "language": "python"},
