@@ -4,6 +4,7 @@ the command line loads it for ``--help``."""
 from __future__ import annotations
 
 import argparse
+import os
 from typing import TYPE_CHECKING
 
 from harness import validate_input as validate
@@ -21,7 +22,9 @@ def add_serve_command(commands: argparse._SubParsersAction) -> None:
     add("--host", default="127.0.0.1")
     add("--port", type=validate.integer_flag(minimum=1, maximum=65535), default=8080)
     add("--workers", type=validate.integer_flag(minimum=1, maximum=1024), default=2)
-    add("--token", help="clients must send 'Authorization: Bearer TOKEN' (needed to bind a non-loopback address)")
+    add("--token", default=os.environ.get("HARNESS_SERVE_TOKEN") or None,
+        help="clients must send 'Authorization: Bearer TOKEN' (needed to bind a non-loopback address); default: "
+             "$HARNESS_SERVE_TOKEN, which, unlike the command line, other users' ps does not show")
     add("--trusted-network", action="store_true",
         help="bind a non-loopback address without a token (the network in front of it admits only trusted clients)")
     add("--sandbox", type=validate.flag(validate.sandbox_mode), default="full",
