@@ -31,7 +31,8 @@ def _forgery_samples() -> list[dict]:
     samples = []
     for template, _ in ASSERT_TRICKS.values():
         for expression in (WRONG, RIGHT):
-            samples.append({"task_id": "forgery/double", "completion": "    return 0\n" + template.replace("{e}", expression)})
+            samples.append({"task_id": "forgery/double",
+                            "completion": "    return 0\n" + template.replace("{e}", expression)})
     for template, scorers, _ in PRINTED_TRICKS.values():
         if "strict" in scorers:
             for value in (WRONG_VALUE, RIGHT_VALUE):

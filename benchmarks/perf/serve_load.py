@@ -118,7 +118,8 @@ class Load:
             self.answers[number] = self.answers.get(number, 0) + 1
             [verdict] = reply.json()["verdicts"]
             if verdict["task_id"] != sample["task_id"] or not verdict["passed"]:
-                self.wrong.append(f"request {number}: {verdict['task_id']} {verdict['status']} {verdict['reason'][:120]}")
+                self.wrong.append(f"request {number}: {verdict['task_id']} {verdict['status']} "
+                                  f"{verdict['reason'][:120]}")
 
 
 def hostile(url: str, ends: float) -> int:
@@ -188,7 +189,8 @@ def run_round(args: argparse.Namespace, samples: list[dict], with_chaos: bool) -
     return {"chaos": with_chaos, "sent": sent, "answered": len(load.answers), "seconds": round(elapsed, 2),
             "programs_per_second": round(len(load.answers) / elapsed, 2),
             "p50_seconds": round(statistics.median(latencies), 3) if latencies else None,
-            "p99_seconds": round(latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 3) if latencies else None,
+            "p99_seconds": (round(latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 3)
+                            if latencies else None),
             "429s": load.refused_429, "lost": sent - len(load.answers) - len(load.errors),
             "answered_twice": sum(1 for n in load.answers.values() if n > 1), "errors": load.errors[:5],
             "wrong_verdicts": load.wrong[:5], "workers_replaced": _metric(metrics, "serve_workers_replaced_total"),

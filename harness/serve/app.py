@@ -38,7 +38,8 @@ class Service:
         self.settings = settings
         self.pool = SandboxPool(workers=settings.workers, mode=settings.sandbox, python=settings.sandbox_python)
         try:  # a cache folder that cannot be made (HARNESS_CACHE) is an input error: end the pool's servers first
-            self.cache = VerdictCache(cache_root() / "verdicts.sqlite", self.pool.python) if settings.verdict_cache else None
+            self.cache = (VerdictCache(cache_root() / "verdicts.sqlite", self.pool.python)
+                          if settings.verdict_cache else None)
         except BaseException:
             self.pool.close()
             raise
@@ -91,7 +92,8 @@ def build_app(service: Service) -> Starlette:
 
     async def health(_: Request) -> Response:
         return JSONResponse({"status": "ok", "workers": service.pool.workers, "queue_depth": service.scheduler.depth,
-                             "isolation": service.pool.isolation.as_dict(), "uptime_seconds": time.time() - service.started})
+                             "isolation": service.pool.isolation.as_dict(),
+                             "uptime_seconds": time.time() - service.started})
 
     async def metrics_route(_: Request) -> Response:
         text = metrics.exposition(service.scheduler.depth, service.pool.workers, service.pool.servers_replaced)
