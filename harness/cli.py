@@ -1,4 +1,4 @@
-"""``run-benchmark``: run (and merge shards), evaluate, validate, list, report, view, compare, import."""
+"""``run-benchmark``: run (and merge shards), evaluate, validate, list, report, view, compare, import, serve."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from harness.backends.base import BackendError
 from harness.errors import InputError
 from harness.run_files import write_atomically
 from harness.run_flags import add_run_options
+from harness.serve.flags import add_serve_command, settings_from
 from sandbox.isolation import SandboxUnavailable
 
 if TYPE_CHECKING:
@@ -40,7 +41,8 @@ def parser() -> argparse.ArgumentParser:
     root.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     root.add_argument("-q", "--quiet", action="store_true", help="only warnings and the results")
     commands = root.add_subparsers(dest="command", required=True)
-    for add_commands in (_add_run_commands, _add_evaluate_command, _add_suite_commands, _add_report_commands):
+    for add_commands in (_add_run_commands, _add_evaluate_command, _add_suite_commands, _add_report_commands,
+                         add_serve_command):
         add_commands(commands)
     return root
 
@@ -294,6 +296,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 1 if result.failed else 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from harness.serve.runner import serve
+
+    return serve(args.host, args.port, settings_from(args), trusted_network=args.trusted_network)
+
+
 def _cmd_view(args: argparse.Namespace) -> int:
     from harness.reports.finished_runs import load_run
     from harness.reports.view import write_view
@@ -305,7 +313,7 @@ def _cmd_view(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": _cmd_run, "merge": _cmd_merge, "report": _cmd_report, "compare": _cmd_compare, "evaluate": _cmd_evaluate, "validate": _cmd_validate, "list": _cmd_list,
-            "import": _cmd_import, "view": _cmd_view}
+            "import": _cmd_import, "view": _cmd_view, "serve": _cmd_serve}
 
 
 class Terminated(KeyboardInterrupt):

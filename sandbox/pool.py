@@ -162,6 +162,7 @@ class SandboxPool:
         self._threads: list[threading.Thread] = []
         self._limit_dicts: dict[Limits, dict[str, Any]] = {}
         self._job_ids = itertools.count()
+        self.servers_replaced = 0  # servers found dead (or ended by a supervisor) and replaced
         layers = self.isolation.layers
         # RLIMIT_NPROC counts every process of a uid: without a PID namespace or a uid of their own,
         # programs get what already runs plus their budget, counted per job.
@@ -222,7 +223,15 @@ class SandboxPool:
         with self._lock:
             server = self._servers.pop(worker, None)
         if server is not None:
+            self.servers_replaced += 1
             server.close()
+
+    def server_pid(self, worker: int) -> int | None:
+        """The pid of the process started for ``worker``'s server, or None: a supervisor (``harness.serve``) that
+        finds a job overdue (a server stopped by a signal never answers) kills that process's tree, and
+        ``run_one`` then runs the job once more on a fresh server."""
+        server = self._servers.get(worker)
+        return server.proc.pid if server is not None else None
 
     def _limits_for_host(self, limits: Limits) -> dict[str, Any]:
         """The limits as the server applies them (shared between jobs: read, never changed)."""
