@@ -42,12 +42,7 @@ def run_tests(job, trusted, link, report, memo):
                 "reason": str(first.get("error"))[:400],
                 "turn": first.get("turn") if type(first.get("turn")) is int else None})
         return
-    names = list(trusted.get("names") or ())
-    entry_point = trusted.get("entry_point") or ""
-    if entry_point and entry_point not in names:
-        names.append(entry_point)
-    for name in names:
-        namespace[name] = Proxy(name, side.call)
+    entry_point = _bind_proxies(trusted, namespace, side)
     tiers, check = None, {}
     try:
         if job["mode"] == "evalplus":
@@ -73,6 +68,18 @@ def run_tests(job, trusted, link, report, memo):
     if tiers is not None:  # a tier finished before the program ended (its time limit, say) keeps its verdict
         message["tiers"] = dict([("base", False), ("plus", False)] + [(name, ok) for name, ok, _ in tiers])
     report(message)
+
+
+def _bind_proxies(trusted, namespace, side):
+    """The program's functions the tests use, entry point included, as proxies in ``namespace``; returns the
+    entry point's name ("" where there is none)."""
+    names = list(trusted.get("names") or ())
+    entry_point = trusted.get("entry_point") or ""
+    if entry_point and entry_point not in names:
+        names.append(entry_point)
+    for name in names:
+        namespace[name] = Proxy(name, side.call)
+    return entry_point
 
 
 def _failed_check(exc, side):
