@@ -18,7 +18,7 @@ from sandbox.channel import Link
 from sandbox.printing import run_printing_program
 
 MIB = 1024 * 1024
-_PRCTL = []
+_LIBC = []
 
 
 def rlimits(limits):
@@ -115,13 +115,18 @@ def set_dumpable(flag):
     the same uid can neither ptrace them nor read their /proc/<pid>/mem, environ or fd/. Back on in the
     program's process, whose /proc/self is then its own again."""
     try:
-        if not _PRCTL:
-            import ctypes
-
-            _PRCTL.append(ctypes.CDLL(None, use_errno=True).prctl)
-        _PRCTL[0](4, flag, 0, 0, 0)
+        libc().prctl(4, flag, 0, 0, 0)
     except Exception:
         pass
+
+
+def libc():
+    """The C library, loaded once (``ctypes``) and inherited by every fork."""
+    if not _LIBC:
+        import ctypes
+
+        _LIBC.append(ctypes.CDLL(None, use_errno=True))
+    return _LIBC[0]
 
 
 def close_all_but(keep, limit):

@@ -169,6 +169,7 @@ def server_command(report: IsolationReport, python: str, worker: int, settings: 
     # hide whatever was bound below /tmp.
     argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "01777", "--size", str(tmpfs_mb * 1024 * 1024),
              "--tmpfs", "/tmp"]
+    argv += ["--mqueue", "/dev/mqueue"]  # the namespace's POSIX message queues, for the server to remove (sandbox.ipc)
     made = {"/tmp"}
     for name in under_tmp:
         argv += ["--perms", "0755", "--size", str(1024 * 1024), "--tmpfs", f"/tmp/{name}"]

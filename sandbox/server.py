@@ -15,7 +15,8 @@ never made in a process the program runs in (``sandbox.scorers`` has the table o
 
 A program that exits early (``os._exit(0)``, ``sys.exit``, closing stdout, killing itself) has not
 answered and fails. After each job, everything it left is killed and its directory emptied
-(``sandbox.cleanup``).
+(``sandbox.cleanup``), and every IPC object it made removed (``sandbox.ipc``); a server that cannot make sure
+of that exits, and the pool starts a fresh one.
 
 The modules of this package that the server is made of (``sandbox.bytecode.SERVER_MODULES``) are sent to
 the interpreter as bytecode, so they import nothing from the project but each other, and the harness
@@ -37,6 +38,7 @@ import time
 from sandbox.channel import read_exactly
 from sandbox.children import candidate_child, printing_child, rlimits, set_dumpable
 from sandbox.cleanup import fresh_workdir, kill_leftovers
+from sandbox.ipc import clear_ipc
 from sandbox.collect import HarnessGone, collect_calls, collect_printing
 from sandbox.reply import reply
 from sandbox.tests_process import TestsProcess, process_state
@@ -120,8 +122,10 @@ class Server:
             try:
                 result = self.run(job)
             except HarnessGone:
-                kill_leftovers(None, self.is_pid1)  # the tests' process too: nothing outlives the harness
-                os._exit(0)
+                try:
+                    kill_leftovers(None, self.is_pid1)  # the tests' process too: nothing outlives the harness
+                finally:
+                    os._exit(0)
             except Exception:
                 import traceback
 
@@ -210,6 +214,8 @@ class Server:
     def _clean_up(self):
         if self._leftover:
             self._tests = kill_leftovers(self._tests, self.is_pid1)
+            if self.is_pid1:  # then the IPC namespace is this server's own (bubblewrap's --unshare-ipc)
+                clear_ipc()
             self._leftover = False
             self._fresh_workdir()
             self._workdir_checked = True
