@@ -104,6 +104,9 @@ class _Server:
         if not hello:
             self.close()
             raise RuntimeError(f"execution server failed to start: {' '.join(argv[:3])} ...")
+        if not json.loads(hello).get("keyrings_shut"):
+            log.warning("sandbox: the kernel refused the seccomp filter that shuts keyrings: a key a program "
+                        "adds can reach later programs")
 
     def run(self, payload: dict[str, Any], trusted: bytes) -> dict[str, Any] | None:
         """One job: a 25-byte head with both sizes, the job, then the part only the tests' process reads."""

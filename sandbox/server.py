@@ -39,6 +39,7 @@ from sandbox.channel import read_exactly
 from sandbox.children import candidate_child, printing_child, rlimits, set_dumpable
 from sandbox.cleanup import fresh_workdir, kill_leftovers
 from sandbox.ipc import clear_ipc
+from sandbox.keyrings import shut_keyrings
 from sandbox.collect import HarnessGone, collect_calls, collect_printing
 from sandbox.reply import reply
 from sandbox.tests_process import TestsProcess, process_state
@@ -56,6 +57,7 @@ class Server:
     def __init__(self, settings):
         self.is_pid1 = os.getpid() == 1
         set_dumpable(0)
+        self.keyrings_shut = shut_keyrings()  # before anything is forked: every process inherits it
         # PID 1 of a namespace gets only the signals it handles: Python's SIGINT handler would let a
         # program end the server with os.kill(1, SIGINT).
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -110,7 +112,7 @@ class Server:
 
     def serve(self):
         """One job at a time, until the harness closes the pipe."""
-        self._send({"ready": True, "pid1": self.is_pid1, "uid": os.getuid()})
+        self._send({"ready": True, "pid1": self.is_pid1, "uid": os.getuid(), "keyrings_shut": self.keyrings_shut})
         fd = self.proto_in.fileno()
         while True:
             head = read_exactly(fd, 25)
