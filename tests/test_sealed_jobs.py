@@ -240,3 +240,46 @@ def test_no_process_of_a_job_is_alive_when_the_next_starts():
         left = pool.run_one(Job(program=COUNT_LEFTOVERS, mode="assert", limits=LIMITS, test=test, entry_point="double"))
     assert made.passed, made
     assert left.passed and left.stdout == "leftovers 0\n", left
+
+
+# What an earlier job put through the server: its program, what it printed, the tests' reason. A later program
+# reads every mapping of its own memory (it inherits the server's at fork) for the marks' form, and prints the
+# marks it found; its own source holds only the pattern, which does not match itself.
+MARK = "sealedmark"
+SCANS_ITS_MEMORY = """
+import re
+found = set()
+with open("/proc/self/maps") as maps, open("/proc/self/mem", "rb", 0) as memory:
+    for line in maps:
+        fields = line.split()
+        if "r" not in fields[1] or fields[-1] in ("[vvar]", "[vsyscall]", "[vvar_vclock]"):
+            continue
+        start, end = (int(part, 16) for part in fields[0].split("-"))
+        try:
+            memory.seek(start)
+            found.update(re.findall(rb"%s([0-9a-f]{32})", memory.read(end - start)))
+        except (OSError, OverflowError, ValueError):
+            pass
+print(sorted(mark.decode() for mark in found))
+""" % MARK
+
+
+@pytest.mark.parametrize("mode", ["assert", "print_value"])
+def test_a_program_finds_nothing_of_earlier_jobs_in_its_memory(mode):
+    require_full_isolation()
+    marks = {what: uuid.uuid4().hex for what in ("program", "printed", "reason")}
+    earlier = (f"# {MARK}{marks['program']}\nprint('{MARK}' + {marks['printed']!r})\n"
+               f"def double(x):\n    raise ValueError('{MARK}' + {marks['reason']!r})\n")
+    test = "def check(candidate):\n    assert candidate(2) == 4\n"
+    if mode == "assert":
+        jobs = [Job(program=program, mode="assert", limits=LIMITS, test=test, entry_point="double")
+                for program in (earlier, SCANS_ITS_MEMORY + GOOD)]
+    else:
+        jobs = [Job(program=program, mode="print_value", limits=LIMITS, expected="4", scorer="strict")
+                for program in (earlier + "print(double(2))\n", SCANS_ITS_MEMORY + "print(4)\n")]
+    with SandboxPool(workers=1, preload=()) as pool:
+        for _ in range(2):  # a second time: a mark held only in a buffer a later job reuses counts too
+            first, scan = pool.run_one(jobs[0]), pool.run_one(jobs[1])
+    assert marks["reason"] in first.reason and marks["printed"] in first.stdout, first
+    assert scan.status == "passed" and not set(marks.values()) & set(eval(scan.stdout.splitlines()[0])), \
+        (scan.stdout, marks)
