@@ -20,7 +20,7 @@ from pathlib import Path
 
 # In the order they are run: each imports only those before it.
 SERVER_MODULES = ("reasons", "codec", "channel", "printing", "candidate", "proxies", "evalplus", "plan", "checking",
-                  "children", "keyrings", "collect", "tests_process", "cleanup", "ipc", "reply", "server")
+                  "children", "keyrings", "collect", "tests_process", "zygote", "cleanup", "ipc", "reply", "server")
 # The code that decides a verdict: every module of the server, and the scorers' table (the comparisons of
 # printed values run in the harness process). The verdict cache's namespace hashes them.
 DECIDING_MODULES = SERVER_MODULES + ("scorers",)

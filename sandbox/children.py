@@ -1,4 +1,4 @@
-"""The processes a job forks from the server, from the fork to the program's first line.
+"""The processes of a job (forked by the zygote, ``sandbox.zygote``), from the fork to the program's first line.
 
 In: the job, its private working directory, its resource limits (worked out once per set of limits by
 ``rlimits``) and the descriptors the process may keep. Out: a process in its own session, in that
@@ -72,10 +72,9 @@ def printing_child(job, workdir, resource_limits, out_w, err_w, res_w, max_fd):
     os._exit(0)
 
 
-def candidate_child(job, workdir, resource_limits, out_w, err_w, read_fd, write_fd, proto_fd, max_fd):
+def candidate_child(job, workdir, resource_limits, out_w, err_w, read_fd, write_fd, max_fd):
     """The program's process: its output pipes and its end of the channel are all it has."""
     try:
-        os.close(proto_fd)  # first of all: the tests' part may still be in the pipe
         _enter_job(workdir, resource_limits, out_w, err_w, (read_fd, write_fd), max_fd)
         run_candidate(job, Link(read_fd, write_fd))
         flush_output()

@@ -57,17 +57,17 @@ class LeftoverProcesses(Exception):
     """Processes of a finished job that could not be made to go: the server must not run another job."""
 
 
-def kill_leftovers(tests, is_pid1):
+def kill_leftovers(tests, is_pid1, zygote=None):
     """Kill everything the job left behind, setsid daemons included, and reap it, until a listing finds
     nothing but the tests' process (``LeftoverProcesses`` when that has not happened in
     ``GONE_WITHIN_SECONDS``). Then empty the channel's pipes, so that nothing a job wrote reaches the next.
     Returns the tests' process to keep, or None when it died or was changed and has been ended (a new one is
-    due)."""
+    due). The zygote (its pid) is left alone too."""
     keep = tests.pid if tests is not None else None
     deadline, pause = None, 0.0005
     while True:
         tests, keep = _reap(tests, keep)  # zombies first: they are gone once reaped
-        others = [pid for pid in processes(is_pid1) if pid != keep]
+        others = [pid for pid in processes(is_pid1) if pid != keep and pid != zygote]
         if not others:  # the listing after the last kill: nothing of the job is left
             break
         if deadline is None:
