@@ -27,17 +27,13 @@ class IpcLeft(Exception):
 
 
 def _counts():
+    """How many objects of each kind exist (one ``*_INFO`` call each; an error counts as one, so that /proc
+    is looked at)."""
     if not _INFO:
-        _INFO.append((ctypes.c_int * 64)())  # larger than any of the INFO structs
-    info = _INFO[0]
-    counts = []
-    for call, command, field, _ in _KINDS:
-        if call == "semctl":
-            result = libc().semctl(0, 0, command, info)
-        else:
-            result = getattr(libc(), call)(0, command, info)
-        counts.append(info[field] if result >= 0 else 1)  # an error: look at /proc instead
-    return counts
+        info = (ctypes.c_int * 64)()  # larger than any of the INFO structs
+        _INFO.extend((getattr(libc(), call), (0, 0, command, info) if call == "semctl" else (0, command, info),
+                      info, field) for call, command, field, _ in _KINDS)
+    return [info[field] if call(*arguments) >= 0 else 1 for call, arguments, info, field in _INFO]
 
 
 def clear_ipc():

@@ -5,12 +5,13 @@ part), the job as JSON, then the trusted part, which only the tests' process rea
 per job on stdout (``sandbox.reply``). The server itself never runs untrusted code, and the decision is
 never made in a process the program runs in (``sandbox.scorers`` has the table of scorers):
 
-* Printed-value jobs (``strict``, ``mtpb``): the server forks one child (``sandbox.children``), which runs
+* Printed-value jobs (``strict``, ``mtpb``): the worker's zygote forks one child (``sandbox.zygote``: a
+  process forked from the server before any job, so no program inherits memory that held an earlier job), which runs
   the program and sends back what it printed, converted and encoded as plain data (``sandbox.printing``).
   The expected value never reaches this process; the harness compares.
 * Assert-style and data-driven jobs: the tests run in the worker's tests' process
   (``sandbox.tests_process``, forked from the server before any job, kept between jobs, replaced when
-  anything may have touched it); the program runs in a child forked per job (``sandbox.candidate``), which
+  anything may have touched it); the program runs in a child the zygote forks per job (``sandbox.candidate``), which
   answers the tests' calls with plain data over a pair of pipes and can reach nothing else.
 
 A program that exits early (``os._exit(0)``, ``sys.exit``, closing stdout, killing itself) has not
