@@ -19,11 +19,17 @@ SLOTS = 1000  # uids SANDBOX_UID_BASE .. SANDBOX_UID_BASE + 999
 
 
 def runtime_folder() -> str:
-    """Root's runtime folder (a tmpfs: the locks go with a reboot), made private to root."""
-    base = "/run" if os.path.isdir("/run") else "/tmp"
-    folder = os.path.join(base, "harness-sandbox-uids")
-    os.makedirs(folder, mode=0o700, exist_ok=True)
-    return folder
+    """Root's runtime folder (a tmpfs: the locks go with a reboot), made private to root; /tmp where /run
+    cannot be written (a container)."""
+    for base in ("/run", "/tmp"):
+        folder = os.path.join(base, "harness-sandbox-uids")
+        try:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            if os.access(folder, os.W_OK):
+                return folder
+        except OSError:
+            continue
+    raise SandboxUnavailable("cannot claim a sandbox uid: neither /run nor /tmp can hold its lock files")
 
 
 def claim_slot() -> tuple[int, int]:
