@@ -26,6 +26,7 @@ from sandbox.collect import kill_group, pidfd_open, wait_for
 from sandbox.tests_process import process_state
 
 _REPORT = struct.Struct("=iid")  # pid, wait status, CPU seconds (user and system)
+REPORT_SECONDS = 5.0  # how long a killed child's report may take once its deadline has passed
 _RIGHTS = (_socket.SOL_SOCKET, _socket.SCM_RIGHTS)
 
 
@@ -49,6 +50,7 @@ class Zygote:
         theirs.close()
         self.socket = ours
         self.state = process_state(self.pid)
+        self.broken = False
 
     def spawn(self, kind, fds, setup, body):
         """Fork a child (``kind``: b"p" printed-value, b"c" code prompt) that gets ``fds`` (the caller keeps and
@@ -77,7 +79,9 @@ class Zygote:
         return Child(self, _REPORT.unpack(message)[0], pidfd)
 
     def intact(self):
-        """Whether it is alive and unchanged (limits, niceness, scheduling); a stop is undone."""
+        """Whether it is alive, has answered and is unchanged (limits, niceness, scheduling); a stop is undone."""
+        if self.broken:
+            return False
         try:
             os.kill(self.pid, signal.SIGCONT)
             return os.waitpid(self.pid, os.WNOHANG)[0] == 0 and process_state(self.pid) == self.state
@@ -92,12 +96,20 @@ class Child:
         self.zygote, self.pid, self.pidfd = zygote, pid, pidfd
 
     def wait(self, deadline):
-        """Its wait status and CPU time, as the zygote reaped it; killed at ``deadline`` if still running. If the
-        zygote has died, the child is the server's own (reparented to it) and is reaped here."""
-        sock = self.zygote.socket
-        if not select.select([sock], [], [], max(0.0, deadline - time.monotonic()))[0]:
-            kill_group(self.pid)  # the deadline: then its report comes at once
-        message = sock.recv(_REPORT.size)
+        """Its wait status and CPU time, as the zygote reaped it; killed at ``deadline`` if still running. A
+        zygote that a program stopped is continued; one that stays silent is marked broken (the server then
+        exits after this job), and one that has died leaves the child to the server (reparented to it)."""
+        zygote = self.zygote
+        for wait_until in (deadline, None):
+            _continue(zygote.pid)
+            wait_until = wait_until or time.monotonic() + REPORT_SECONDS
+            if select.select([zygote.socket], [], [], max(0.0, wait_until - time.monotonic()))[0]:
+                break
+            kill_group(self.pid)  # past the deadline: once it has died, its report comes at once
+        else:
+            zygote.broken = True
+            return signal.SIGKILL, 0.0
+        message = zygote.socket.recv(_REPORT.size)
         if message:
             return _REPORT.unpack(message)[1:]
         try:
@@ -108,6 +120,14 @@ class Child:
     def close(self):
         if self.pidfd is not None:
             os.close(self.pidfd)
+
+
+def _continue(pid):
+    """Undo a stop a program's process may have sent the zygote (same uid), so that it can report."""
+    try:
+        os.kill(pid, signal.SIGCONT)
+    except OSError:
+        pass
 
 
 def _serve(sock, max_fd):

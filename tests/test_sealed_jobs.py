@@ -283,3 +283,16 @@ def test_a_program_finds_nothing_of_earlier_jobs_in_its_memory(mode):
     assert marks["reason"] in first.reason and marks["printed"] in first.stdout, first
     assert scan.status == "passed" and not set(marks.values()) & set(eval(scan.stdout.splitlines()[0])), \
         (scan.stdout, marks)
+
+
+STOPS_ITS_PARENT = "import os, signal\nos.kill(os.getppid(), signal.SIGSTOP)\n" + GOOD
+
+
+def test_a_program_that_stops_the_process_it_was_forked_from_changes_no_later_verdict():
+    """Its parent is the zygote (same uid): stopping it must neither hang the worker nor fail later programs."""
+    require_full_isolation()
+    test = "def check(candidate):\n    assert candidate(2) == 4\n"
+    with SandboxPool(workers=1, preload=()) as pool:
+        results = [pool.run_one(Job(program=program, mode="assert", limits=LIMITS, test=test, entry_point="double"))
+                   for program in (STOPS_ITS_PARENT, GOOD, "def double(x):\n    return x\n")]
+    assert [r.status for r in results] == ["passed", "passed", "failed"], results
