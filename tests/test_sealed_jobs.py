@@ -296,3 +296,16 @@ def test_a_program_that_stops_the_process_it_was_forked_from_changes_no_later_ve
         results = [pool.run_one(Job(program=program, mode="assert", limits=LIMITS, test=test, entry_point="double"))
                    for program in (STOPS_ITS_PARENT, GOOD, "def double(x):\n    return x\n")]
     assert [r.status for r in results] == ["passed", "passed", "failed"], results
+
+
+def test_a_job_larger_than_a_pipe_is_handed_over_whole():
+    """The program's process reads its job from a pipe after its fork: one of 1 MiB (16 pipes' worth) arrives
+    whole, for both kinds of job."""
+    require_full_isolation()
+    program = "PADDING = %r\n" % ("x" * (1 << 20)) + "print(len(PADDING))\n" + GOOD
+    test = "def check(candidate):\n    assert candidate(2) == 4\n"
+    with SandboxPool(workers=1, preload=()) as pool:
+        calls = pool.run_one(Job(program=program, mode="assert", limits=LIMITS, test=test, entry_point="double"))
+        printed = pool.run_one(Job(program=program, mode="print_value", limits=LIMITS, expected="1048576"))
+    assert calls.passed and calls.stdout == "1048576\n", calls
+    assert printed.passed, printed
