@@ -42,7 +42,8 @@ def fresh_workdir(workdir, work_root, reserved, is_pid1):
             os.mkdir(path, 0o700)
         except FileExistsError:
             continue
-        # Set here, inherited by every child: cheaper than each child setting them after its fork.
+        # The tests' process inherits these when it is forked; a program's process sets its own from the job it
+        # is handed (``sandbox.zygote``).
         os.environ["HOME"] = path
         os.environ["TMPDIR"] = path
         return path
