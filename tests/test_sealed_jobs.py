@@ -309,3 +309,23 @@ def test_a_job_larger_than_a_pipe_is_handed_over_whole():
         printed = pool.run_one(Job(program=program, mode="print_value", limits=LIMITS, expected="1048576"))
     assert calls.passed and calls.stdout == "1048576\n", calls
     assert printed.passed, printed
+
+
+# The PID namespace's counter: a program that forks until its last child's pid ends in chosen digits sets the
+# next program's pid, a number the next program can read (os.getpid()).
+def steers_pids(target: int) -> str:
+    return ("import os\nwhile True:\n    pid = os.fork()\n    if pid == 0:\n        os._exit(0)\n"
+            f"    os.waitpid(pid, 0)\n    if pid % 100 == {target}:\n        break\n" + GOOD)
+
+
+def test_the_pid_a_program_gets_does_not_depend_on_the_job_before():
+    require_full_isolation()
+    test = "def check(candidate):\n    assert candidate(2) == 4\n"
+    reads = Job(program="import os\nprint(os.getpid() % 100)\n" + GOOD, mode="assert", limits=LIMITS, test=test,
+                entry_point="double")
+    seen = []
+    for target in (42, 77):
+        with SandboxPool(workers=1, preload=()) as pool:
+            pool.run_one(Job(program=steers_pids(target), mode="assert", limits=LIMITS, test=test, entry_point="double"))
+            seen.append(pool.run_one(reads).stdout)
+    assert seen[0] == seen[1], seen
