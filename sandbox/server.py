@@ -91,6 +91,7 @@ class Server:
                 pass
         self._warm_up()
         self._zygote = Zygote(self._max_fd)  # before the first job: what every program is forked from
+        self._last_pid = self._zygote.pid  # the last process made in this PID namespace (``_made``)
         self._state = process_state(0)  # checked after every job (``serve``)
 
     @staticmethod
@@ -195,6 +196,7 @@ class Server:
         tests_resource_limits = self._limits(job["limits"])[1]
         if self._tests is None:  # forked from this server before any job's trusted part exists here
             self._tests = TestsProcess(self.proto_in.fileno(), self._max_fd, self.work_root)
+            self._made(self._tests.pid)
         tests = self._tests
         self._sequence += 1
         tests.start_job(job, self._trusted_pending, self._sequence, tests_resource_limits)
@@ -212,11 +214,23 @@ class Server:
 
     def _spawn(self, kind, fds, handover):
         try:
-            return self._zygote.spawn(kind, fds, *handover)
+            child, job_w = self._zygote.spawn(kind, fds)
         except ZygoteGone:
             # Killed by the last job's program a moment before that job's clean-up could see it: no reply, so
             # the pool runs this job again on a fresh server.
             os._exit(3)
+        self._made(child.pid)
+        self._zygote.hand_over(job_w, *handover)
+        return child
+
+    def _made(self, pid):
+        """Note a process made for a job. In the server's own PID namespace it must have the pid after the last
+        one made; otherwise a job's processes forked or started threads in between, and the namespace's pid
+        counter, which the next program reads as its own pid, carries what they chose. The server then exits
+        before that program is handed its job (no reply: the pool runs the job again on a fresh server)."""
+        if self.is_pid1 and pid != self._last_pid + 1:
+            os._exit(3)
+        self._last_pid = pid
 
     def _clean_up(self):
         if self._leftover:

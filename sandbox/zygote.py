@@ -52,16 +52,30 @@ class Zygote:
         self.state = process_state(self.pid)
         self.broken = False
 
-    def spawn(self, kind, fds, setup, body):
+    def spawn(self, kind, fds):
         """Fork a child (``kind``: b"p" printed-value, b"c" code prompt) that gets ``fds`` (the caller keeps and
-        closes its own copies) and reads ``setup`` and the job's JSON ``body`` after the fork. A ``Child``."""
+        closes its own copies). The ``Child``, and the write end of its job pipe, for ``hand_over``: the child
+        waits for its job there."""
         job_r, job_w = os.pipe()
         try:
             self.socket.sendmsg([kind], [_RIGHTS + (array.array("i", (job_r,) + tuple(fds)),)])
-        except OSError as exc:
-            raise ZygoteGone(str(exc))
+            message, ancillary, _, _ = self.socket.recvmsg(_REPORT.size, _socket.CMSG_SPACE(4))
+        except OSError:
+            message = None
         finally:
             os.close(job_r)
+        if not message:
+            os.close(job_w)
+            raise ZygoteGone("the zygote has died")
+        pidfd = None
+        for level, kind_, data in ancillary:
+            if (level, kind_) == _RIGHTS:
+                pidfd = array.array("i", data[:4])[0]
+        return Child(self, _REPORT.unpack(message)[0], pidfd), job_w
+
+    @staticmethod
+    def hand_over(job_w, setup, body):
+        """Send the child its ``setup`` and the job's JSON ``body`` (as received from the harness)."""
         data = memoryview(json.dumps(setup).encode() + b"\n" + body)
         try:
             while data:  # the child reads it as it comes: a job larger than the pipe does not block for good
@@ -69,14 +83,6 @@ class Zygote:
         except OSError:  # the child died before reading it all: it reports nothing, and fails
             pass
         os.close(job_w)
-        message, ancillary, _, _ = self.socket.recvmsg(_REPORT.size, _socket.CMSG_SPACE(4))
-        if not message:
-            raise ZygoteGone("the zygote has died")
-        pidfd = None
-        for level, kind_, data in ancillary:
-            if (level, kind_) == _RIGHTS:
-                pidfd = array.array("i", data[:4])[0]
-        return Child(self, _REPORT.unpack(message)[0], pidfd)
 
     def intact(self):
         """Whether it is alive, has answered and is unchanged (limits, niceness, scheduling); a stop is undone."""
