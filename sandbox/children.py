@@ -1,4 +1,4 @@
-"""The processes a job forks from the server, from the fork to the program's first line.
+"""The processes of a job (forked by the zygote, ``sandbox.zygote``), from the fork to the program's first line.
 
 In: the job, its private working directory, its resource limits (worked out once per set of limits by
 ``rlimits``) and the descriptors the process may keep. Out: a process in its own session, in that
@@ -18,7 +18,7 @@ from sandbox.channel import Link
 from sandbox.printing import run_printing_program
 
 MIB = 1024 * 1024
-_PRCTL = []
+_LIBC = []
 
 
 def rlimits(limits):
@@ -72,10 +72,9 @@ def printing_child(job, workdir, resource_limits, out_w, err_w, res_w, max_fd):
     os._exit(0)
 
 
-def candidate_child(job, workdir, resource_limits, out_w, err_w, read_fd, write_fd, proto_fd, max_fd):
+def candidate_child(job, workdir, resource_limits, out_w, err_w, read_fd, write_fd, max_fd):
     """The program's process: its output pipes and its end of the channel are all it has."""
     try:
-        os.close(proto_fd)  # first of all: the tests' part may still be in the pipe
         _enter_job(workdir, resource_limits, out_w, err_w, (read_fd, write_fd), max_fd)
         run_candidate(job, Link(read_fd, write_fd))
         flush_output()
@@ -115,13 +114,18 @@ def set_dumpable(flag):
     the same uid can neither ptrace them nor read their /proc/<pid>/mem, environ or fd/. Back on in the
     program's process, whose /proc/self is then its own again."""
     try:
-        if not _PRCTL:
-            import ctypes
-
-            _PRCTL.append(ctypes.CDLL(None, use_errno=True).prctl)
-        _PRCTL[0](4, flag, 0, 0, 0)
+        libc().prctl(4, flag, 0, 0, 0)
     except Exception:
         pass
+
+
+def libc():
+    """The C library, loaded once (``ctypes``) and inherited by every fork."""
+    if not _LIBC:
+        import ctypes
+
+        _LIBC.append(ctypes.CDLL(None, use_errno=True))
+    return _LIBC[0]
 
 
 def close_all_but(keep, limit):

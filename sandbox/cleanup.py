@@ -1,8 +1,9 @@
 """Between jobs: nothing a job left may reach the next.
 
 In: the server's job directory and its tests' process after a job. Out: every process the job left
-killed and reaped (double-forked daemons included), the channel's pipes emptied, the tests' process
-replaced if the program changed it, and the job directory empty and private again (or made anew).
+killed and reaped (double-forked daemons included) and none left (checked), the channel's pipes emptied, the
+tests' process replaced if the program changed it or its pipes, and the job directory empty and private again
+(or made anew).
 """
 
 import os
@@ -41,43 +42,66 @@ def fresh_workdir(workdir, work_root, reserved, is_pid1):
             os.mkdir(path, 0o700)
         except FileExistsError:
             continue
-        # Set here, inherited by every child: cheaper than each child setting them after its fork.
+        # The tests' process inherits these when it is forked; a program's process sets its own from the job it
+        # is handed (``sandbox.zygote``).
         os.environ["HOME"] = path
         os.environ["TMPDIR"] = path
         return path
 
 
-def kill_leftovers(tests, is_pid1):
-    """Kill everything the job left behind, setsid daemons included, and reap it; only the tests'
-    process stays. Then empty the channel's pipes, so that nothing a job wrote reaches the next. Returns the
-    tests' process to keep, or None when it died or was changed and has been ended (a new one is due)."""
+# How long the processes a job left may take to be gone (a process that has touched 4 GiB takes the kernel about
+# a second to tear down). Past it, or if they keep coming back, the server exits and its namespace goes with it.
+GONE_WITHIN_SECONDS = 10.0
+
+
+class LeftoverProcesses(Exception):
+    """Processes of a finished job that could not be made to go: the server must not run another job."""
+
+
+def kill_leftovers(tests, is_pid1, zygote=None):
+    """Kill everything the job left behind, setsid daemons included, and reap it, until a listing finds
+    nothing but the tests' process (``LeftoverProcesses`` when that has not happened in
+    ``GONE_WITHIN_SECONDS``). Then empty the channel's pipes, so that nothing a job wrote reaches the next.
+    Returns the tests' process to keep, or None when it died or was changed and has been ended (a new one is
+    due). The zygote (its pid) is left alone too."""
     keep = tests.pid if tests is not None else None
-    for _ in range(100):
-        others = [pid for pid in processes(is_pid1) if pid != keep]
+    deadline, pause = None, 0.0005
+    while True:
+        tests, keep = _reap(tests, keep)  # zombies first: they are gone once reaped
+        others = [pid for pid in processes(is_pid1) if pid != keep and pid != zygote]
+        if not others:  # the listing after the last kill: nothing of the job is left
+            break
+        if deadline is None:
+            deadline = time.monotonic() + GONE_WITHIN_SECONDS
+        elif time.monotonic() > deadline:
+            raise LeftoverProcesses("%d processes of the last job are still there" % len(others))
         for pid in others:
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
-        try:
-            while True:
-                pid = os.waitpid(-1, os.WNOHANG)[0]
-                if not pid:
-                    break
-                if pid == keep:  # killed during the job: a new one for the next
-                    tests.closed()
-                    tests = keep = None
-        except ChildProcessError:
-            pass
-        if not others:
-            break
-        time.sleep(0.001)
+        time.sleep(pause)  # a killed process may take a while to exit (tearing down its memory)
+        pause = min(pause * 2, 0.01)
     if tests is not None:
         if tests.tampered():
             tests.end()
             return None
         tests.drain()
     return tests
+
+
+def _reap(tests, keep):
+    try:
+        while True:
+            pid = os.waitpid(-1, os.WNOHANG)[0]
+            if not pid:
+                break
+            if pid == keep:  # killed during the job: a new one for the next
+                tests.closed()
+                tests = keep = None
+    except ChildProcessError:
+        pass
+    return tests, keep
 
 
 def processes(is_pid1):

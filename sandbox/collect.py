@@ -100,12 +100,12 @@ def _harness_gone(fd):
     raise HarnessGone()
 
 
-def collect_printing(pid, out_r, err_r, res_r, limits, start, harness_fd):
-    """A printed-value job: read the pipes until they close and the program's process has exited, or a
-    limit is hit. The report belongs to the process that exited."""
+def collect_printing(child, out_r, err_r, res_r, limits, start, harness_fd):
+    """A printed-value job: read the pipes until they close and the program's process (``child``, see
+    ``sandbox.zygote``) has exited, or a limit is hit. The report belongs to the process that exited."""
     watch = Watch((out_r, err_r, res_r), (out_r, err_r), start + float(limits["wall_seconds"]),
                   int(limits["output_bytes"]), harness_fd)
-    pidfd = pidfd_open(pid)
+    pid, pidfd = child.pid, child.pidfd
 
     def exited(fd):
         watch.forget(fd)
@@ -121,9 +121,8 @@ def collect_printing(pid, out_r, err_r, res_r, limits, start, harness_fd):
     watch.run(True, report_too_big)
     if watch.killed_for is not None or watch.ended_at is not None:
         kill_group(pid)
-    status, cpu_seconds = wait_for(pid, pidfd, watch.deadline + 1.0)
-    if pidfd is not None:
-        os.close(pidfd)
+    status, cpu_seconds = child.wait(watch.deadline + 1.0)
+    child.close()
     watch.close()
     return {"killed_for": watch.killed_for, "wait_status": status, "cpu_seconds": cpu_seconds,
             "stdout": bytes(watch.buffers[out_r]), "stderr": bytes(watch.buffers[err_r]),
@@ -139,7 +138,7 @@ def collect_calls(tests, candidate, out_r, err_r, limits, start, sequence, harne
                   harness_fd)
     report = bytearray()
     state = {"tests_ended": False}
-    candidate_pidfd = pidfd_open(candidate)
+    candidate_pidfd = candidate.pidfd
 
     def candidate_exited(fd):
         watch.forget(fd)
@@ -158,7 +157,7 @@ def collect_calls(tests, candidate, out_r, err_r, limits, start, sequence, harne
         if len(report) >= 4 and len(report) >= 4 + int.from_bytes(report[:4], "big"):
             watch.forget(fd)
             watch.end()
-            kill_group(candidate)
+            kill_group(candidate.pid)
 
     def tests_gone():
         return (state["tests_ended"] and watch.ended_at is None) or len(report) > MAX_FRAME
@@ -168,10 +167,9 @@ def collect_calls(tests, candidate, out_r, err_r, limits, start, sequence, harne
     watch.on(tests.pidfd, tests_exited)
     watch.run(False, tests_gone)
     reported = watch.ended_at is not None and len(report) <= MAX_FRAME
-    kill_group(candidate)
-    candidate_status, cpu_seconds = wait_for(candidate, candidate_pidfd, watch.deadline + 1.0)
-    if candidate_pidfd is not None:
-        os.close(candidate_pidfd)
+    kill_group(candidate.pid)
+    candidate_status, cpu_seconds = candidate.wait(watch.deadline + 1.0)
+    candidate.close()
     acknowledged = tests.acknowledged()
     status = 0
     if watch.killed_for is not None or not reported:  # the tests' process may be anywhere: a new one

@@ -24,6 +24,7 @@ from sandbox.bytecode import server_bytecode
 from sandbox.isolation import (IsolationReport, SandboxUnavailable, drop_root_for_programs, probe,
                                scrubbed_environment, server_command)
 from sandbox.scorers import scorer_for
+from sandbox.uids import UidClaims
 
 log = logging.getLogger(__name__)
 
@@ -93,9 +94,10 @@ class PoolClosed(RuntimeError):
 
 
 class _Server:
-    def __init__(self, argv: list[str], env: dict[str, str], bytecode: bytes):
+    def __init__(self, argv: list[str], env: dict[str, str], bytecode: bytes, keep_fds: tuple[int, ...] = ()):
+        # ``keep_fds``: the lock of the worker's uid (``sandbox.uids``), held by the server too while it lives.
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     env=env, start_new_session=True)
+                                     env=env, start_new_session=True, pass_fds=keep_fds)
         try:
             self.proc.stdin.write(bytecode)
             self.proc.stdin.flush()
@@ -105,6 +107,9 @@ class _Server:
         if not hello:
             self.close()
             raise RuntimeError(f"execution server failed to start: {' '.join(argv[:3])} ...")
+        if not json.loads(hello).get("keyrings_shut"):
+            log.warning("sandbox: the kernel refused the seccomp filter that shuts keyrings: a key a program "
+                        "adds can reach later programs")
 
     def run(self, payload: dict[str, Any], trusted: bytes) -> dict[str, Any] | None:
         """One job: a 25-byte head with both sizes, the job, then the part only the tests' process reads."""
@@ -155,6 +160,7 @@ class SandboxPool:
         self.settings = {"preload": list(preload)}
         self.tmpfs_mb = tmpfs_mb
         self._servers: dict[int, _Server] = {}
+        self._uids = UidClaims()
         # ``close`` may come while workers start servers (Ctrl-C at the first verdict), or from a signal handler
         # in the thread that holds the lock: reentrant.
         self._lock = threading.RLock()
@@ -200,6 +206,7 @@ class SandboxPool:
         for server in servers:
             server.close()  # a worker waiting on it gets no reply, then PoolClosed: a sandbox_error, never a verdict
         self._join_workers()
+        self._uids.release()  # every server has ended: its uid is free for other commands
 
     def _server(self, worker: int) -> _Server:
         """The worker's server, started if it has none. One that has died is found by ``run_one``
@@ -208,8 +215,9 @@ class SandboxPool:
         if server is None:
             if self._closed:
                 raise PoolClosed("the sandbox pool is closed")
-            argv = server_command(self.isolation, self.python, worker, self.settings, self.tmpfs_mb)
-            server = _Server(argv, scrubbed_environment(), server_bytecode(self.python))
+            slot, keep_fds = self._uids.slot(worker)
+            argv = server_command(self.isolation, self.python, slot, self.settings, self.tmpfs_mb)
+            server = _Server(argv, scrubbed_environment(), server_bytecode(self.python), keep_fds)
             with self._lock:
                 closed = self._closed
                 if not closed:

@@ -5,17 +5,19 @@ part), the job as JSON, then the trusted part, which only the tests' process rea
 per job on stdout (``sandbox.reply``). The server itself never runs untrusted code, and the decision is
 never made in a process the program runs in (``sandbox.scorers`` has the table of scorers):
 
-* Printed-value jobs (``strict``, ``mtpb``): the server forks one child (``sandbox.children``), which runs
+* Printed-value jobs (``strict``, ``mtpb``): the worker's zygote forks one child (``sandbox.zygote``: a
+  process forked from the server before any job, so no program inherits memory that held an earlier job), which runs
   the program and sends back what it printed, converted and encoded as plain data (``sandbox.printing``).
   The expected value never reaches this process; the harness compares.
 * Assert-style and data-driven jobs: the tests run in the worker's tests' process
   (``sandbox.tests_process``, forked from the server before any job, kept between jobs, replaced when
-  anything may have touched it); the program runs in a child forked per job (``sandbox.candidate``), which
+  anything may have touched it); the program runs in a child the zygote forks per job (``sandbox.candidate``), which
   answers the tests' calls with plain data over a pair of pipes and can reach nothing else.
 
 A program that exits early (``os._exit(0)``, ``sys.exit``, closing stdout, killing itself) has not
 answered and fails. After each job, everything it left is killed and its directory emptied
-(``sandbox.cleanup``).
+(``sandbox.cleanup``), and every IPC object it made removed (``sandbox.ipc``); a server that cannot make sure
+of that exits, and the pool starts a fresh one.
 
 The modules of this package that the server is made of (``sandbox.bytecode.SERVER_MODULES``) are sent to
 the interpreter as bytecode, so they import nothing from the project but each other, and the harness
@@ -26,7 +28,6 @@ and error paths import theirs when they happen. The exception is ``COMMON_IMPORT
 import so often that loading them once here costs less than each program loading its own.
 """
 
-import gc
 import json
 import os
 import resource
@@ -35,12 +36,15 @@ import sys
 import time
 
 from sandbox.channel import read_exactly
-from sandbox.children import candidate_child, printing_child, rlimits, set_dumpable
+from sandbox.children import rlimits, set_dumpable
 from sandbox.cleanup import fresh_workdir, kill_leftovers
+from sandbox.ipc import clear_ipc
+from sandbox.keyrings import shut_keyrings
 from sandbox.collect import HarnessGone, collect_calls, collect_printing
 from sandbox.reply import reply
 from sandbox.syscall_filter import install as install_syscall_filter
 from sandbox.tests_process import TestsProcess, process_state
+from sandbox.zygote import Zygote, ZygoteGone
 
 
 # Standard modules that programs often import, imported here once so that each child finds them loaded:
@@ -57,6 +61,7 @@ class Server:
         set_dumpable(0)
         if settings.get("syscall_filter"):  # before anything is forked: no user namespaces (isolation.py)
             install_syscall_filter(settings["syscall_filter"])
+        self.keyrings_shut = shut_keyrings()  # before anything is forked: every process inherits it
         # PID 1 of a namespace gets only the signals it handles: Python's SIGINT handler would let a
         # program end the server with os.kill(1, SIGINT).
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -88,6 +93,8 @@ class Server:
             except Exception:
                 pass
         self._warm_up()
+        self._zygote = Zygote(self._max_fd)  # before the first job: what every program is forked from
+        self._last_pid = self._zygote.pid  # the last process made in this PID namespace (``_made``)
         self._state = process_state(0)  # checked after every job (``serve``)
 
     @staticmethod
@@ -111,7 +118,7 @@ class Server:
 
     def serve(self):
         """One job at a time, until the harness closes the pipe."""
-        self._send({"ready": True, "pid1": self.is_pid1, "uid": os.getuid()})
+        self._send({"ready": True, "pid1": self.is_pid1, "uid": os.getuid(), "keyrings_shut": self.keyrings_shut})
         fd = self.proto_in.fileno()
         while True:
             head = read_exactly(fd, 25)
@@ -120,19 +127,23 @@ class Server:
                 return
             job = json.loads(body)
             self._trusted_pending = int(head[12:24])
+            failed = False
             try:
-                result = self.run(job)
+                result = self.run(job, body)
             except HarnessGone:
-                kill_leftovers(None, self.is_pid1)  # the tests' process too: nothing outlives the harness
-                os._exit(0)
+                try:
+                    kill_leftovers(None, self.is_pid1)  # the tests' process too: nothing outlives the harness
+                finally:
+                    os._exit(0)
             except Exception:
                 import traceback
 
                 result = {"status": "sandbox_error", "passed": False, "reason": traceback.format_exc()[-500:]}
+                failed = True
             result["id"] = job["id"]
             self._send(result)
-            if self._trusted_pending:
-                os._exit(3)  # the stream is out of step: the pool starts a fresh server
+            if self._trusted_pending or failed:
+                os._exit(3)  # the stream (or the zygote's) may be out of step: the pool starts a fresh server
             try:
                 self._clean_up()  # after the reply, so the harness's round trip overlaps it; before the next job
             except Exception:
@@ -145,10 +156,9 @@ class Server:
     def _send(self, message):
         self.proto_out.write((json.dumps(message) + "\n").encode())
 
-    def run(self, job):
+    def run(self, job, body):
+        """One job (``body``: its JSON as received, which the program's process parses after its fork)."""
         printing = job["mode"] == "print_value"
-        if printing:
-            __import__("ast")  # once, here, rather than in every child that needs it
         workdir = self.workdir if self._workdir_checked else self._fresh_workdir()
         self._workdir_checked = False
         out_r, out_w = os.pipe()
@@ -156,7 +166,8 @@ class Server:
         start = time.monotonic()
         pipes = (out_r, out_w, err_r, err_w)
         run = self._run_printing if printing else self._run_calls
-        outcome = run(job, workdir, pipes, start)
+        setup = {"workdir": workdir, "limits": self._limits(job["limits"])[0]}
+        outcome = run(job, (setup, body), pipes, start)
         outcome["duration"] = round(time.monotonic() - start, 6)
         result = reply(outcome, printing)
         result["cpu_seconds"] = round(outcome["cpu_seconds"], 6)
@@ -174,31 +185,25 @@ class Server:
             both = self._rlimits[key] = (rlimits(limits), rlimits(tests_limits))
         return both
 
-    def _run_printing(self, job, workdir, pipes, start):
+    def _run_printing(self, job, handover, pipes, start):
         out_r, out_w, err_r, err_w = pipes
         res_r, res_w = os.pipe()
-        gc.freeze()  # objects the child inherits are not touched by its collector: fewer copied pages
-        candidate = os.fork()
-        if candidate == 0:
-            printing_child(job, workdir, self._limits(job["limits"])[0], out_w, err_w, res_w, self._max_fd)
+        candidate = self._spawn(b"p", (out_w, err_w, res_w), handover)
         for fd in (out_w, err_w, res_w):
             os.close(fd)
         self._leftover = True
         return collect_printing(candidate, out_r, err_r, res_r, job["limits"], start, self.proto_in.fileno())
 
-    def _run_calls(self, job, workdir, pipes, start):
+    def _run_calls(self, job, handover, pipes, start):
         out_r, out_w, err_r, err_w = pipes
-        resource_limits, tests_resource_limits = self._limits(job["limits"])
+        tests_resource_limits = self._limits(job["limits"])[1]
         if self._tests is None:  # forked from this server before any job's trusted part exists here
             self._tests = TestsProcess(self.proto_in.fileno(), self._max_fd, self.work_root)
+            self._made(self._tests.pid)
         tests = self._tests
         self._sequence += 1
         tests.start_job(job, self._trusted_pending, self._sequence, tests_resource_limits)
-        gc.freeze()
-        candidate = os.fork()
-        if candidate == 0:
-            candidate_child(job, workdir, resource_limits, out_w, err_w, tests.to_program_r, tests.to_tests_w,
-                            self.proto_in.fileno(), self._max_fd)
+        candidate = self._spawn(b"c", (out_w, err_w, tests.to_program_r, tests.to_tests_w), handover)
         os.close(out_w)
         os.close(err_w)
         self._leftover = True
@@ -210,9 +215,33 @@ class Server:
             self._trusted_pending = 0
         return outcome
 
+    def _spawn(self, kind, fds, handover):
+        try:
+            child, job_w = self._zygote.spawn(kind, fds)
+        except ZygoteGone:
+            # Killed by the last job's program a moment before that job's clean-up could see it: no reply, so
+            # the pool runs this job again on a fresh server.
+            os._exit(3)
+        self._made(child.pid)
+        self._zygote.hand_over(job_w, *handover)
+        return child
+
+    def _made(self, pid):
+        """Note a process made for a job. In the server's own PID namespace it must have the pid after the last
+        one made; otherwise a job's processes forked or started threads in between, and the namespace's pid
+        counter, which the next program reads as its own pid, carries what they chose. The server then exits
+        before that program is handed its job (no reply: the pool runs the job again on a fresh server)."""
+        if self.is_pid1 and pid != self._last_pid + 1:
+            os._exit(3)
+        self._last_pid = pid
+
     def _clean_up(self):
         if self._leftover:
-            self._tests = kill_leftovers(self._tests, self.is_pid1)
+            self._tests = kill_leftovers(self._tests, self.is_pid1, self._zygote.pid)
+            if not self._zygote.intact():
+                raise ZygoteGone("the zygote was killed or changed")
+            if self.is_pid1:  # then the IPC namespace is this server's own (bubblewrap's --unshare-ipc)
+                clear_ipc()
             self._leftover = False
             self._fresh_workdir()
             self._workdir_checked = True

@@ -15,7 +15,7 @@ import sys
 
 from sandbox.channel import Link, read_exactly
 from sandbox.checking import run_tests
-from sandbox.children import close_all_but
+from sandbox.children import close_all_but, libc
 from sandbox.collect import pidfd_open
 
 
@@ -53,13 +53,17 @@ class TestsProcess:
         self.pidfd = pidfd_open(self.pid)
         self.control = Link(None, self.control_w)
         self.state = process_state(self.pid)
+        self.pipes = pipe_state((self.to_program_r, self.to_tests_w))
 
     def tampered(self):
-        """Whether a finished job's processes changed it (lowered its limits, reniced it): then it is
-        replaced, so that one program cannot slow or break the next program's tests. A stop is undone."""
+        """Whether a finished job's processes changed it (lowered its limits, reniced it) or the channel's
+        pipes (a program shares their open file descriptions: ``O_NONBLOCK``, ``O_ASYNC``, packet mode, a
+        smaller pipe): then it is replaced, with new pipes, so that one program cannot slow or break the next
+        program or its tests. A stop is undone."""
         try:
             os.kill(self.pid, signal.SIGCONT)
-            return process_state(self.pid) != self.state
+            return (process_state(self.pid) != self.state
+                    or pipe_state((self.to_program_r, self.to_tests_w)) != self.pipes)
         except OSError:
             return True
 
@@ -120,6 +124,15 @@ def process_state(pid):
     limits = tuple(resource.prlimit(pid, which) for which in _LIMITS)
     return (limits, os.getpriority(os.PRIO_PROCESS, pid), os.sched_getscheduler(pid), os.sched_getparam(pid),
             os.sched_getaffinity(pid))
+
+
+def pipe_state(fds):
+    """What a process holding these pipe ends can change that outlives it: the open file description's
+    status flags (``F_GETFL``) and the pipe's size (``F_GETPIPE_SZ``). An owner or signal set with
+    ``F_SETOWN``/``F_SETSIG`` does nothing without ``O_ASYNC``, which the flags show. Through the C library,
+    already loaded: importing ``fcntl`` would grow the server that every job forks."""
+    fcntl = libc().fcntl
+    return tuple((fcntl(fd, 3, 0), fcntl(fd, 1032, 0)) for fd in fds)  # F_GETFL, F_GETPIPE_SZ
 
 
 def tests_main(fds):

@@ -237,7 +237,9 @@ def test_no_isolation_still_contains_limits():
 def test_a_server_killed_mid_job_costs_its_neighbours_nothing():
     """Without a PID namespace a program can kill its server: the job that killed it is retried once on a
     fresh server (and fails as a sandbox error), and the jobs after it run on the fresh server."""
-    killer = job("import os\nos.kill(os.getppid(), 9)\n" + GOOD)
+    # Its parent is the zygote; the server is the zygote's parent.
+    killer = job("import os\nstat = open('/proc/%d/stat' % os.getppid()).read()\n"
+                 "os.kill(int(stat.rsplit(')', 1)[1].split()[1]), 9)\n" + GOOD)
     jobs = [("good_0", job(GOOD)), ("killer", killer), ("good_1", job(GOOD)), ("good_2", job(GOOD)),
             ("wrong", job("def double(x):\n    return x\n")), ("good_3", job(GOOD))]
     with SandboxPool(workers=1, mode="none", python=python_for_sandbox_none(), preload=()) as pool:

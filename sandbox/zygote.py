@@ -1,0 +1,184 @@
+"""The worker's zygote: the process every program's process is forked from, which never holds any job.
+
+In (from the server, per job, on a socket pair): the kind of child (printed-value or code prompt) and the
+descriptors it gets, its job pipe first. Out: the child's pid and a pidfd for it, then, once it has exited and
+been reaped here, its wait status and CPU time. The zygote is forked from the server before the first job and
+the child reads its job (the program, its directory and limits) from its job pipe after the fork, so no job's
+program, printed values or tests' reasons ever enter the memory a program inherits: a program can read all of
+its own memory (``/proc/self/mem``), and the server that relays every job holds all of that in freed memory.
+A zygote that dies or is changed (a program of the same uid may kill, stop or ``prlimit`` it) cannot be
+replaced by a fork of the server: the server then exits, and the pool starts a fresh one.
+"""
+
+import _socket
+import array
+import gc
+import json
+import os
+import select
+import signal
+import struct
+import sys
+import time
+
+from sandbox.children import candidate_child, close_all_but, printing_child
+from sandbox.collect import kill_group, pidfd_open, wait_for
+from sandbox.tests_process import process_state
+
+_REPORT = struct.Struct("=iid")  # pid, wait status, CPU seconds (user and system)
+REPORT_SECONDS = 5.0  # how long a killed child's report may take once its deadline has passed
+_RIGHTS = (_socket.SOL_SOCKET, _socket.SCM_RIGHTS)
+
+
+class ZygoteGone(Exception):
+    """The zygote has died or cannot be reached: the server must not run another job."""
+
+
+class Zygote:
+    """The server's handle on its zygote."""
+
+    def __init__(self, max_fd):
+        ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET, 0)
+        self.pid = os.fork()
+        if self.pid == 0:
+            try:
+                close_all_but((theirs.fileno(),), max_fd)  # the protocol pipes too: nothing of a job reaches it
+                _serve(theirs, max_fd)
+            except BaseException:
+                os._exit(70)
+            os._exit(0)
+        theirs.close()
+        self.socket = ours
+        self.state = process_state(self.pid)
+        self.broken = False
+
+    def spawn(self, kind, fds):
+        """Fork a child (``kind``: b"p" printed-value, b"c" code prompt) that gets ``fds`` (the caller keeps and
+        closes its own copies). The ``Child``, and the write end of its job pipe, for ``hand_over``: the child
+        waits for its job there."""
+        job_r, job_w = os.pipe()
+        try:
+            self.socket.sendmsg([kind], [_RIGHTS + (array.array("i", (job_r,) + tuple(fds)),)])
+            message, ancillary, _, _ = self.socket.recvmsg(_REPORT.size, _socket.CMSG_SPACE(4))
+        except OSError:
+            message = None
+        finally:
+            os.close(job_r)
+        if not message:
+            os.close(job_w)
+            raise ZygoteGone("the zygote has died")
+        pidfd = None
+        for level, kind_, data in ancillary:
+            if (level, kind_) == _RIGHTS:
+                pidfd = array.array("i", data[:4])[0]
+        return Child(self, _REPORT.unpack(message)[0], pidfd), job_w
+
+    @staticmethod
+    def hand_over(job_w, setup, body):
+        """Send the child its ``setup`` and the job's JSON ``body`` (as received from the harness)."""
+        data = memoryview(json.dumps(setup).encode() + b"\n" + body)
+        try:
+            while data:  # the child reads it as it comes: a job larger than the pipe does not block for good
+                data = data[os.write(job_w, data):]
+        except OSError:  # the child died before reading it all: it reports nothing, and fails
+            pass
+        os.close(job_w)
+
+    def intact(self):
+        """Whether it is alive, has answered and is unchanged (limits, niceness, scheduling); a stop is undone."""
+        if self.broken:
+            return False
+        try:
+            os.kill(self.pid, signal.SIGCONT)
+            return os.waitpid(self.pid, os.WNOHANG)[0] == 0 and process_state(self.pid) == self.state
+        except OSError:
+            return False
+
+
+class Child:
+    """A process the zygote forked for a job: its pid, a pidfd (None where the kernel has none), and its end."""
+
+    def __init__(self, zygote, pid, pidfd):
+        self.zygote, self.pid, self.pidfd = zygote, pid, pidfd
+
+    def wait(self, deadline):
+        """Its wait status and CPU time, as the zygote reaped it; killed at ``deadline`` if still running. A
+        zygote that a program stopped is continued; one that stays silent is marked broken (the server then
+        exits after this job), and one that has died leaves the child to the server (reparented to it)."""
+        zygote = self.zygote
+        for wait_until in (deadline, None):
+            _continue(zygote.pid)
+            wait_until = wait_until or time.monotonic() + REPORT_SECONDS
+            if select.select([zygote.socket], [], [], max(0.0, wait_until - time.monotonic()))[0]:
+                break
+            kill_group(self.pid)  # past the deadline: once it has died, its report comes at once
+        else:
+            zygote.broken = True
+            return signal.SIGKILL, 0.0
+        message = zygote.socket.recv(_REPORT.size)
+        if message:
+            return _REPORT.unpack(message)[1:]
+        try:
+            return wait_for(self.pid, self.pidfd, deadline)
+        except ChildProcessError:  # reaped by the zygote before it died: how it ended is unknown
+            return signal.SIGKILL, 0.0
+
+    def close(self):
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+
+
+def _continue(pid):
+    """Undo a stop a program's process may have sent the zygote (same uid), so that it can report."""
+    try:
+        os.kill(pid, signal.SIGCONT)
+    except OSError:
+        pass
+
+
+def _serve(sock, max_fd):
+    """The zygote's loop: one child at a time, until the server closes its end."""
+    while True:
+        message, ancillary, _, _ = sock.recvmsg(1, _socket.CMSG_SPACE(8 * 4))
+        if not message:
+            return
+        fds = [fd for level, kind, data in ancillary if (level, kind) == _RIGHTS
+               for fd in array.array("i", data[:len(data) - len(data) % 4])]
+        if message == b"p" and "ast" not in sys.modules:
+            __import__("ast")  # once, here, rather than in every printed-value child
+        gc.freeze()  # objects the child inherits are not touched by its collector: fewer copied pages
+        pid = os.fork()
+        if pid == 0:
+            _child(message, fds, max_fd)
+        pidfd = pidfd_open(pid)  # before it can be reaped: the server watches its exit through it
+        for fd in fds:
+            os.close(fd)
+        sock.sendmsg([_REPORT.pack(pid, 0, 0.0)], [_RIGHTS + (array.array("i", [pidfd]),)] if pidfd is not None else [])
+        if pidfd is not None:
+            os.close(pidfd)
+        _, status, usage = os.wait4(pid, 0)
+        sock.send(_REPORT.pack(pid, status, usage.ru_utime + usage.ru_stime))
+
+
+def _child(kind, fds, max_fd):
+    """The job's process, from the fork to its program: it reads its job, then becomes what the server used to
+    fork (``sandbox.children``)."""
+    try:
+        job_r, fds = fds[0], fds[1:]
+        data = bytearray()
+        while True:
+            chunk = os.read(job_r, 1 << 20)
+            if not chunk:
+                break
+            data += chunk
+        os.close(job_r)
+        head, body = bytes(data).split(b"\n", 1)
+        setup, job = json.loads(head), json.loads(body)
+        workdir = setup["workdir"]
+        os.environ["HOME"] = os.environ["TMPDIR"] = workdir
+        limits = [tuple(triple) for triple in setup["limits"]]
+    except BaseException:
+        os._exit(70)
+    if kind == b"p":
+        printing_child(job, workdir, limits, *fds, max_fd)
+    candidate_child(job, workdir, limits, *fds, max_fd)

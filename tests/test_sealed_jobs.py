@@ -1,0 +1,331 @@
+"""Sealed jobs: nothing one job leaves in the kernel or the worker reaches a later job (issue 30).
+
+Each case runs hostile programs through the real sandbox and then checks, from a later program on the same
+worker (or a later or concurrent pool, standing for another command), that the state they left is gone and
+that the later verdicts are the ones those programs get alone.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import uuid
+
+import pytest
+
+from sandbox.pool import Job, Limits, SandboxPool
+from test_sandbox_hostile import require_full_isolation
+
+LIMITS = Limits(wall_seconds=4, cpu_seconds=3, memory_mb=1024, processes=32, output_bytes=200_000)
+CHECK = "def check(candidate):\n    assert candidate(0) == 3\n"
+GOOD = "def double(x):\n    return 2 * x\n"
+# add_key, keyctl for this machine's system call table (the learner reaches the keyrings through them).
+KEY_SYSCALLS = {"x86_64": (248, 250), "aarch64": (217, 219)}.get(platform.machine(), (248, 250))
+LEARNER_TAG = uuid.uuid4().hex[:12]  # a fresh name per test run: keys of an earlier run must not count
+
+# A "learner" with no algorithm: it keeps a counter in every kind of state that could outlive its job
+# (SysV shared memory, a semaphore, a message queue, a POSIX message queue, the user's and the session's
+# keyrings), answers the counter's next value, and so passes the check (answer 3) on its third sample if
+# any of them carries over. It prints what it found, which must be the same for every sample.
+LEARNER = """
+import ctypes, ctypes.util, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.shmat.restype = ctypes.c_void_p
+ADD_KEY, KEYCTL = %(syscalls)r
+KEY = 0x5EA1ED
+NAME = b"learner-%(tag)s"
+found = {}
+
+shm = libc.shmget(KEY, 4096, 0o1666)
+cell = ctypes.c_int.from_address(libc.shmat(shm, None, 0)) if shm >= 0 else None
+found["shm"] = cell.value if cell is not None else -1
+sem = libc.semget(KEY, 1, 0o1666)
+found["sem"] = libc.semctl(sem, 0, 12) if sem >= 0 else -1  # GETVAL
+msg = libc.msgget(KEY, 0o1666)
+found["msg"] = -1
+for line in open("/proc/sysvipc/msg").read().splitlines()[1:]:
+    if int(line.split()[1]) == msg:
+        found["msg"] = int(line.split()[4])  # messages in the queue
+try:
+    rt = ctypes.CDLL(ctypes.util.find_library("rt") or None, use_errno=True)
+    mq = rt.mq_open(b"/" + NAME, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK, 0o666, None)
+    attr = (ctypes.c_long * 8)()
+    found["mq"] = attr[3] if mq >= 0 and rt.mq_getattr(mq, attr) == 0 else -1
+except AttributeError:
+    mq, found["mq"] = -1, -1
+
+def key_value(ring):
+    key = libc.syscall(KEYCTL, 10, ring, b"user", NAME, 0)  # KEYCTL_SEARCH
+    if key < 0:
+        return -1
+    data = ctypes.create_string_buffer(32)
+    size = libc.syscall(KEYCTL, 11, key, data, 32)  # KEYCTL_READ
+    return int(data.raw[:size]) if size > 0 else -1
+
+found["user_keyring"] = key_value(-4)
+found["session_keyring"] = key_value(-3)
+print(sorted(found.items()))
+
+n = max(list(found.values()) + [0]) + 1
+if cell is not None:
+    cell.value = n
+if sem >= 0:
+    libc.semctl(sem, 0, 16, n)  # SETVAL
+if msg >= 0:
+    libc.msgsnd(msg, ctypes.create_string_buffer(b"\\1\\0\\0\\0\\0\\0\\0\\0x"), 1, 0)
+if mq >= 0:
+    rt.mq_send(mq, b"x", 1, 0)
+for ring in (-4, -3):
+    value = str(n).encode()
+    libc.syscall(ADD_KEY, b"user", NAME, value, len(value), ring)
+
+def double(x):
+    return n
+""" % {"syscalls": KEY_SYSCALLS, "tag": LEARNER_TAG}
+
+
+def learner_job() -> Job:
+    return Job(program=LEARNER, mode="assert", limits=LIMITS, test=CHECK, entry_point="double")
+
+
+def verdict(execution) -> tuple:
+    return execution.passed, execution.status, execution.reason, execution.stdout
+
+
+def test_a_learner_across_twenty_samples_on_one_worker_stays_at_zero():
+    """IPC objects (SysV and POSIX) and keys do not outlive the job that made them: the learner finds nothing
+    on every sample, so each of its 20 verdicts is the one it gets alone (the first)."""
+    require_full_isolation()
+    with SandboxPool(workers=1, preload=()) as pool:
+        results = [pool.run_one(learner_job()) for _ in range(20)]
+    alone = verdict(results[0])
+    assert not results[0].passed and "('shm', 0)" in results[0].stdout, results[0]
+    assert [verdict(r) for r in results] == [alone] * 20, [r.stdout for r in results]
+
+
+def test_a_learner_across_three_commands_stays_at_zero():
+    """Keys the sandbox uid (or the harness's session) holds do not outlive the command."""
+    require_full_isolation()
+    results = []
+    for _ in range(3):
+        with SandboxPool(workers=1, preload=()) as pool:
+            results.append(pool.run_one(learner_job()))
+    assert [verdict(r) for r in results] == [verdict(results[0])] * 3, [r.stdout for r in results]
+    assert not any(r.passed for r in results)
+
+
+IPC_AND_KEYS_LEFT = """
+import os
+objects = dict((kind, len(open("/proc/sysvipc/" + kind).read().splitlines()) - 1) for kind in ("shm", "sem", "msg"))
+objects["mq"] = len(os.listdir("/dev/mqueue")) if os.path.isdir("/dev/mqueue") else 0
+print(sorted(objects.items()))
+""" + GOOD
+
+MAKES_IPC = """
+import ctypes, ctypes.util, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.shmat.restype = ctypes.c_void_p
+segment = libc.shmget(0, 64 << 20, 0o1600)  # 64 MiB, touched: pinned while the segment lives
+ctypes.memset(libc.shmat(segment, None, 0), 1, 64 << 20)
+libc.semget(0, 4, 0o1600)
+libc.msgget(0, 0o1600)
+rt = ctypes.CDLL(ctypes.util.find_library("rt") or None, use_errno=True)
+rt.mq_open(b"/left-behind", os.O_RDWR | os.O_CREAT, 0o600, None)
+""" + GOOD
+
+
+def test_no_ipc_object_of_a_job_exists_when_the_next_starts():
+    require_full_isolation()
+    check = Job(program=IPC_AND_KEYS_LEFT, mode="assert", limits=LIMITS, test=CHECK.replace("0) == 3", "2) == 4"),
+                entry_point="double")
+    with SandboxPool(workers=1, preload=()) as pool:
+        made = pool.run_one(Job(program=MAKES_IPC, mode="assert", limits=LIMITS, test=check.test,
+                                entry_point="double"))
+        left = pool.run_one(check)
+    assert made.passed, made
+    assert left.passed and left.stdout == "[('mq', 0), ('msg', 0), ('sem', 0), ('shm', 0)]\n", left
+
+
+def test_keyrings_are_shut_in_the_sandbox():
+    """No program can add a key to any keyring (the sandbox uid's, the session's): nothing to carry over."""
+    require_full_isolation()
+    program = ("import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+               f"print([libc.syscall({KEY_SYSCALLS[0]}, b'user', b'k-{LEARNER_TAG}', b'1', 1, ring) < 0 "
+               "for ring in (-4, -3, -5)])\n" + GOOD)
+    with SandboxPool(workers=1, preload=()) as pool:
+        result = pool.run_one(Job(program=program, mode="assert", limits=LIMITS,
+                                  test="def check(candidate):\n    assert candidate(2) == 4\n", entry_point="double"))
+    assert result.passed and result.stdout == "[True, True, True]\n", result
+
+
+UID = "import os\nprint(os.getuid())\n" + GOOD
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="programs run as the harness's own uid when it is not root")
+def test_concurrent_pools_never_share_a_sandbox_uid():
+    """Two commands on one machine (two pools open at once): every worker of each runs as a uid of its own."""
+    require_full_isolation()
+    uid_job = Job(program=UID, mode="assert", limits=LIMITS, test="def check(candidate):\n    assert candidate(2) == 4\n",
+                  entry_point="double")
+    with SandboxPool(workers=2, preload=()) as first, SandboxPool(workers=2, preload=()) as second:
+        uids = [int(e.stdout) for pool in (first, second) for _, e in pool.run_many((i, uid_job) for i in range(8))]
+        by_pool = [set(uids[:8]), set(uids[8:])]
+    assert len(by_pool[0]) == 2 and len(by_pool[1]) == 2 and not by_pool[0] & by_pool[1], by_pool
+    assert 0 not in by_pool[0] | by_pool[1]
+
+
+# The calls the tests send ahead (300 of them, well over a 4 KiB pipe) must still not block the tests'
+# process once a program has shrunk its channel's pipes.
+MANY_CALLS = "def check(candidate):\n" + "    assert candidate(2) == 4\n" * 300
+SPOILS_CHANNEL = """
+import fcntl, os
+for fd in range(3, 64):
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
+        fcntl.fcntl(fd, 1031, 4096)  # F_SETPIPE_SZ
+    except OSError:
+        pass
+""" + GOOD
+
+
+def test_channel_pipe_settings_do_not_reach_later_programs():
+    """A program that sets O_NONBLOCK on its channel's pipes and shrinks them changes no later verdict: a
+    correct program still passes, a syntax error is still an error (not a wall-clock timeout)."""
+    require_full_isolation()
+    later = {"good": GOOD, "syntax_error": "def double(x:\n    return 2 * x\n", "wrong": "def double(x):\n    return x\n"}
+
+    def run(pool, program):
+        return pool.run_one(Job(program=program, mode="assert", limits=LIMITS, test=MANY_CALLS, entry_point="double"))
+
+    with SandboxPool(workers=1, preload=()) as pool:
+        alone = {name: run(pool, program) for name, program in later.items()}
+        run(pool, SPOILS_CHANNEL)
+        after = {name: run(pool, program) for name, program in later.items()}
+    assert alone["good"].passed and alone["syntax_error"].status == "syntax_error"
+    assert {n: (e.status, e.reason) for n, e in after.items()} == {n: (e.status, e.reason) for n, e in alone.items()}
+
+
+# A process that takes a while to die: tearing down 900 MiB it has touched takes the kernel about 0.25 s,
+# longer than the clean-up used to try before it gave up.
+LEFTOVER = """
+import ctypes, os
+r, w = os.pipe()
+if os.fork() == 0:
+    os.setsid()
+    ctypes.CDLL(None).prctl(15, b"sealed-leftover", 0, 0, 0)  # PR_SET_NAME
+    ballast = b"x" * (900 << 20)
+    os.write(w, b"1")
+    while True:
+        pass
+os.close(w)
+os.read(r, 1)
+""" + GOOD
+COUNT_LEFTOVERS = """
+import os
+found = 0
+for entry in os.listdir("/proc"):
+    try:
+        found += entry.isdigit() and open("/proc/%s/comm" % entry).read().strip() == "sealed-leftover"
+    except OSError:
+        pass
+print("leftovers", found)
+""" + GOOD
+
+
+def test_no_process_of_a_job_is_alive_when_the_next_starts():
+    require_full_isolation()
+    test = "def check(candidate):\n    assert candidate(2) == 4\n"
+    with SandboxPool(workers=1, preload=()) as pool:
+        made = pool.run_one(Job(program=LEFTOVER, mode="assert", limits=LIMITS, test=test, entry_point="double"))
+        left = pool.run_one(Job(program=COUNT_LEFTOVERS, mode="assert", limits=LIMITS, test=test, entry_point="double"))
+    assert made.passed, made
+    assert left.passed and left.stdout == "leftovers 0\n", left
+
+
+# What an earlier job put through the server: its program, what it printed, the tests' reason. A later program
+# reads every mapping of its own memory (it inherits the server's at fork) for the marks' form, and prints the
+# marks it found; its own source holds only the pattern, which does not match itself.
+MARK = "sealedmark"
+SCANS_ITS_MEMORY = """
+import re
+found = set()
+with open("/proc/self/maps") as maps, open("/proc/self/mem", "rb", 0) as memory:
+    for line in maps:
+        fields = line.split()
+        if "r" not in fields[1] or fields[-1] in ("[vvar]", "[vsyscall]", "[vvar_vclock]"):
+            continue
+        start, end = (int(part, 16) for part in fields[0].split("-"))
+        try:
+            memory.seek(start)
+            found.update(re.findall(rb"%s([0-9a-f]{32})", memory.read(end - start)))
+        except (OSError, OverflowError, ValueError):
+            pass
+print(sorted(mark.decode() for mark in found))
+""" % MARK
+
+
+@pytest.mark.parametrize("mode", ["assert", "print_value"])
+def test_a_program_finds_nothing_of_earlier_jobs_in_its_memory(mode):
+    require_full_isolation()
+    marks = {what: uuid.uuid4().hex for what in ("program", "printed", "reason")}
+    earlier = (f"# {MARK}{marks['program']}\nprint('{MARK}' + {marks['printed']!r})\n"
+               f"def double(x):\n    raise ValueError('{MARK}' + {marks['reason']!r})\n")
+    test = "def check(candidate):\n    assert candidate(2) == 4\n"
+    if mode == "assert":
+        jobs = [Job(program=program, mode="assert", limits=LIMITS, test=test, entry_point="double")
+                for program in (earlier, SCANS_ITS_MEMORY + GOOD)]
+    else:
+        jobs = [Job(program=program, mode="print_value", limits=LIMITS, expected="4", scorer="strict")
+                for program in (earlier + "print(double(2))\n", SCANS_ITS_MEMORY + "print(4)\n")]
+    with SandboxPool(workers=1, preload=()) as pool:
+        for _ in range(2):  # a second time: a mark held only in a buffer a later job reuses counts too
+            first, scan = pool.run_one(jobs[0]), pool.run_one(jobs[1])
+    assert marks["reason"] in first.reason and marks["printed"] in first.stdout, first
+    assert scan.status == "passed" and not set(marks.values()) & set(eval(scan.stdout.splitlines()[0])), \
+        (scan.stdout, marks)
+
+
+STOPS_ITS_PARENT = "import os, signal\nos.kill(os.getppid(), signal.SIGSTOP)\n" + GOOD
+
+
+def test_a_program_that_stops_the_process_it_was_forked_from_changes_no_later_verdict():
+    """Its parent is the zygote (same uid): stopping it must neither hang the worker nor fail later programs."""
+    require_full_isolation()
+    test = "def check(candidate):\n    assert candidate(2) == 4\n"
+    with SandboxPool(workers=1, preload=()) as pool:
+        results = [pool.run_one(Job(program=program, mode="assert", limits=LIMITS, test=test, entry_point="double"))
+                   for program in (STOPS_ITS_PARENT, GOOD, "def double(x):\n    return x\n")]
+    assert [r.status for r in results] == ["passed", "passed", "failed"], results
+
+
+def test_a_job_larger_than_a_pipe_is_handed_over_whole():
+    """The program's process reads its job from a pipe after its fork: one of 1 MiB (16 pipes' worth) arrives
+    whole, for both kinds of job."""
+    require_full_isolation()
+    program = "PADDING = %r\n" % ("x" * (1 << 20)) + "print(len(PADDING))\n" + GOOD
+    test = "def check(candidate):\n    assert candidate(2) == 4\n"
+    with SandboxPool(workers=1, preload=()) as pool:
+        calls = pool.run_one(Job(program=program, mode="assert", limits=LIMITS, test=test, entry_point="double"))
+        printed = pool.run_one(Job(program=program, mode="print_value", limits=LIMITS, expected="1048576"))
+    assert calls.passed and calls.stdout == "1048576\n", calls
+    assert printed.passed, printed
+
+
+# The PID namespace's counter: a program that forks until its last child's pid ends in chosen digits sets the
+# next program's pid, a number the next program can read (os.getpid()).
+def steers_pids(target: int) -> str:
+    return ("import os\nwhile True:\n    pid = os.fork()\n    if pid == 0:\n        os._exit(0)\n"
+            f"    os.waitpid(pid, 0)\n    if pid % 100 == {target}:\n        break\n" + GOOD)
+
+
+def test_the_pid_a_program_gets_does_not_depend_on_the_job_before():
+    require_full_isolation()
+    test = "def check(candidate):\n    assert candidate(2) == 4\n"
+    reads = Job(program="import os\nprint(os.getpid() % 100)\n" + GOOD, mode="assert", limits=LIMITS, test=test,
+                entry_point="double")
+    seen = []
+    for target in (42, 77):
+        with SandboxPool(workers=1, preload=()) as pool:
+            pool.run_one(Job(program=steers_pids(target), mode="assert", limits=LIMITS, test=test, entry_point="double"))
+            seen.append(pool.run_one(reads).stdout)
+    assert seen[0] == seen[1], seen
