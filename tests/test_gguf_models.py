@@ -52,12 +52,19 @@ def test_the_named_model_is_the_packaged_file_converted_once(converted, caplog):
     assert tokenizer.eos_token == "<|im_end|>" and "<|im_start|>assistant" in tokenizer.chat_template
 
 
-def test_a_damaged_cache_entry_is_converted_again(converted, tmp_path, monkeypatch, caplog):
-    """A truncated weights file (a full disk, a copy cut short) is found by its size and converted again;
-    a temporary folder left by an interrupted conversion is never taken for an entry."""
-    from harness.backends.checkpoints import resolve
+def test_a_damaged_cache_entry_is_converted_again_through_the_hub_path(converted, tmp_path):
+    """A truncated weights file (a full disk, a copy cut short) is found by its size and converted again; a
+    temporary folder left by an interrupted conversion is never taken for an entry. The conversion goes
+    through the hub code path, from_pretrained(hub id, gguf_file=...), offline from a hub cache holding the
+    file, and the run records the file's name and sha256."""
     from harness.backends.gguf_checkpoints import entry_problem
 
+    commit = "0" * 40
+    repo = tmp_path / "hub" / "models--someorg--smollm2"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    (repo / "snapshots" / commit).mkdir(parents=True)
+    (repo / "snapshots" / commit / FILE).symlink_to(converted.gguf.path)
     cache = tmp_path / "cache"
     entry = cache / "gguf" / SHA256
     shutil.copytree(converted.path, entry)
@@ -66,12 +73,17 @@ def test_a_damaged_cache_entry_is_converted_again(converted, tmp_path, monkeypat
     with weights.open("r+b") as handle:
         handle.truncate(weights.stat().st_size // 2)
     assert "model.safetensors" in entry_problem(entry, SHA256)
-    monkeypatch.setenv("HARNESS_CACHE", str(cache))
-    with caplog.at_level(logging.INFO, logger="harness"):
-        again = resolve(MODEL, None, None, False)
-    assert Path(again.path) == entry and entry_problem(entry, SHA256) is None
-    assert any("unusable" in r.getMessage() for r in caplog.records)
+    result = run_cli("run", "--suite", "core", "--model", "someorg/smollm2", "--gguf-file", FILE, "--problems",
+                     "core/he-roman", "--max-new-tokens", "4", "--results-dir", str(tmp_path),
+                     "--run-name", "via-hub",
+                     env_extra={"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "hub"),
+                                "HARNESS_CACHE": str(cache)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "unusable" in result.stderr and "converting" in result.stderr
+    assert entry_problem(entry, SHA256) is None
     assert weights.stat().st_size == (Path(converted.path) / "model.safetensors").stat().st_size
+    summary = json.loads((tmp_path / "via-hub" / "summary.json").read_text())
+    assert summary["model"]["gguf"] == {"file": FILE, "sha256": SHA256}
     (entry / "harness-gguf.json").unlink()  # an entry without its record (written last) is not one either
     assert entry_problem(entry, SHA256) == "no harness-gguf.json"
 
