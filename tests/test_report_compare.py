@@ -124,7 +124,9 @@ def test_the_real_model_reproduces_its_committed_baseline(tmp_path):
     gate = run_cli("compare", "--baseline", str(REAL_BASELINE), "--candidate", str(tmp_path / "now"), "--exact")
     assert gate.returncode == 0, gate.stdout
     summary = json.loads((REAL_BASELINE / "summary.json").read_text())
-    assert summary["prompt_format"] == "chat" and 0 < summary["overall"]["pass@1"] < 1
+    assert summary["prompt_format"] == "chat" and summary["model"]["gguf"]["file"].endswith(".gguf")
+    turns = [json.loads(line)["turns"][0] for line in (REAL_BASELINE / "samples.jsonl").read_text().splitlines()]
+    assert len(turns) == 10 and all(turn["raw"].strip() and turn["extraction"] for turn in turns)
 
 
 def test_exact_compare_names_package_versions_that_differ(tmp_path):
