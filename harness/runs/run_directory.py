@@ -213,13 +213,13 @@ class RunDirectory:
 
     def write_samples(self, records: list[dict[str, Any]], keep_note: str = "") -> None:
         """Atomically (see ``write_atomically``); on a full disk, one line (``keep_note``: what is kept)."""
-        write_atomically(self.directory / "samples.jsonl", (json.dumps(r, ensure_ascii=False) + "\n" for r in records),
-                         "results_dir", keep_note)
+        lines = (json.dumps(record, ensure_ascii=False) + "\n" for record in records)
+        write_atomically(self.directory / "samples.jsonl", lines, "results_dir", keep_note)
 
     def write_summary(self, summary: dict[str, Any], keep_note: str = "") -> None:
         """Atomically: a crash never leaves a half-written summary."""
-        write_atomically(self.directory / "summary.json",
-                         json.dumps(summary, indent=2, ensure_ascii=False, default=str) + "\n", "results_dir", keep_note)
+        text = json.dumps(summary, indent=2, ensure_ascii=False, default=str) + "\n"
+        write_atomically(self.directory / "summary.json", text, "results_dir", keep_note)
 
     def finished_already(self, config: RunConfig, inputs: dict[str, str | None], members: list[set[str]],
                          scope: list[int]) -> bool:
