@@ -97,10 +97,10 @@ def touch(path: Path) -> None:
 
 
 def write_atomically(path: Path, text: str | Iterable[str], field: str, keep_note: str = "") -> None:
-    """``path`` replaced by ``text`` (or its pieces) through a new ``<name>.tmp`` beside it and a rename, so a crash never leaves
-    it half-written. A leftover temporary of a killed process is replaced; a link there is refused. When the
-    write fails (a full disk), the temporary is removed and the error is one line (``keep_note`` says what was
-    kept)."""
+    """``path`` replaced by ``text`` (or its pieces) through a new ``<name>.tmp`` beside it and a rename, so a
+    crash never leaves it half-written. A leftover temporary of a killed process is replaced; a link there is
+    refused. When the write fails (a full disk), the temporary is removed and the error is one line
+    (``keep_note`` says what was kept)."""
     tmp = path.with_name(path.name + ".tmp")
     try:
         if tmp.is_symlink():

@@ -1,7 +1,8 @@
 """What the harness writes or deletes inside a run folder: only its own files, never through a symbolic link
 planted there, never a run's own files from ``view --out`` or ``compare --markdown``, and nothing at all when
 a finished run is resumed (the README's SLURM scripts pass ``--resume`` or a shard on every requeue). Every
-refusal is one line, exit 2, and every case checks on disk that nothing else changed."""
+refusal is one line, exit 2 (checked in-process where it comes before any work), and every case checks on
+disk that nothing else changed."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
-from test_run_folder_safety import one_error_line, snapshot
+from conftest import refused_in_process, run_cli
+from test_run_folder_safety import snapshot
 
 PROBLEMS = ["--model", "reference", "--problems", "core/vowel-count,core/he-roman,core/he-is-anagram",
             "--batch-size", "1"]
@@ -22,15 +23,23 @@ def run(results: Path, name: str, *extra: str):
     return run_cli("-q", "run", *PROBLEMS, "--results-dir", str(results), "--run-name", name, *extra)
 
 
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    results = tmp_path_factory.mktemp("finished")
+    out = run(results, "r")
+    assert out.returncode == 0, out.stderr[-3000:]
+    return results / "r"
+
+
 @pytest.fixture
-def tree(tmp_path: Path) -> Path:
-    """tmp/results/r (a finished run) and tmp/outside/{config.yaml,data.txt,dir/}: what a link may point at."""
+def tree(tmp_path: Path, finished: Path) -> Path:
+    """tmp/results/r (a copy of a finished run) and tmp/outside/{config.yaml,data.txt,dir/}: what a link may
+    point at."""
     outside = tmp_path / "outside"
     (outside / "dir").mkdir(parents=True)
     (outside / "data.txt").write_text("the user's\n")
-    finished = run(tmp_path / "results", "r")
-    assert finished.returncode == 0, finished.stderr[-3000:]
-    shutil.copy(tmp_path / "results" / "r" / "config.yaml", outside / "config.yaml")
+    shutil.copytree(finished, tmp_path / "results" / "r")
+    shutil.copy(finished / "config.yaml", outside / "config.yaml")
     return tmp_path
 
 
@@ -43,26 +52,27 @@ def interrupted(run_dir: Path) -> Path:
 
 
 @pytest.mark.parametrize("plant", ["parts/notes.txt", "samples.jsonl/notes.txt", "parts/sub/rank0-0.jsonl"])
-def test_overwrite_refuses_a_users_file_anywhere_inside_the_run_folder(tree, plant):
+def test_overwrite_refuses_a_users_file_anywhere_inside_the_run_folder(tree, plant, capsys):
     run_dir = tree / "results" / "r"
     if plant.startswith("samples.jsonl/"):
         (run_dir / "samples.jsonl").unlink()
     (run_dir / plant).parent.mkdir(parents=True, exist_ok=True)
     (run_dir / plant).write_text("mine\n")
     before = snapshot(tree)
-    line = one_error_line(run(tree / "results", "r", "--overwrite"))
+    line = refused_in_process(["run", *PROBLEMS, "--results-dir", str(tree / "results"), "--run-name", "r",
+                               "--overwrite"], capsys)
     assert plant.split("/")[-1] in line and "field 'overwrite'" in line, line
     assert snapshot(tree) == before
 
 
 @pytest.mark.parametrize("command", ["view", "compare"])
 @pytest.mark.parametrize("target", ["summary.json", "samples.jsonl", "config.yaml", ".run-benchmark"])
-def test_view_and_compare_never_write_over_a_runs_own_files(tree, command, target):
+def test_view_and_compare_never_write_over_a_runs_own_files(tree, command, target, capsys):
     run_dir = tree / "results" / "r"
     before = snapshot(tree)
     args = (["view", str(run_dir), "--out"] if command == "view"
             else ["compare", "--baseline", str(run_dir), "--candidate", str(run_dir), "--markdown"])
-    line = one_error_line(run_cli(*args, str(run_dir / target)))
+    line = refused_in_process([*args, str(run_dir / target)], capsys)
     assert target in line and "run folder" in line, line
     assert snapshot(tree) == before
 
@@ -71,7 +81,7 @@ def test_view_and_compare_never_write_over_a_runs_own_files(tree, command, targe
     ("config.yaml", "outside/config.yaml"), ("parts", "outside/dir"), (".run-benchmark", "outside/new.txt"),
     ("samples.jsonl.tmp", "outside/data.txt"), ("summary.json.tmp", "outside/data.txt"),
     ("run.lock", "outside/data.txt")])
-def test_resume_never_writes_through_a_link_planted_in_the_run_folder(tree, name, points_to):
+def test_resume_never_writes_through_a_link_planted_in_the_run_folder(tree, name, points_to, capsys):
     run_dir = interrupted(tree / "results" / "r")
     planted = run_dir / name
     if planted.is_dir():
@@ -79,7 +89,8 @@ def test_resume_never_writes_through_a_link_planted_in_the_run_folder(tree, name
     planted.unlink(missing_ok=True)
     planted.symlink_to(tree / points_to)
     before = snapshot(tree)
-    line = one_error_line(run(tree / "results", "r", "--resume"))
+    line = refused_in_process(["run", *PROBLEMS, "--results-dir", str(tree / "results"), "--run-name", "r",
+                               "--resume"], capsys)
     assert (name in line and "symbolic link" in line) or (name == ".run-benchmark" and "no marker file" in line), line
     assert snapshot(tree) == before
 

@@ -169,8 +169,8 @@ def _prepare(plan: _Plan) -> tuple[RunDirectory, dict[str, Any]]:
     run_dir = RunDirectory(run_folder.folder_for(config.results_dir, run_folder.run_name_for(config, suite.name)))
     config = with_threads(config, run_dir)
     inputs = run_inputs(suite, plan.problems)
-    if (config.resume or plan.shard is not None) and run_dir.finished_already(config, inputs, plan.members,
-                                                                              plan.scope):
+    sharded = plan.shard is not None
+    if (config.resume or sharded) and run_dir.finished_already(config, inputs, plan.members, plan.scope, sharded):
         return run_dir, {"directory": str(run_dir.directory), "todo": [], "threads": config.threads,
                          "finished": True}
     if plan.shard is None:

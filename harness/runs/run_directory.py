@@ -213,25 +213,32 @@ class RunDirectory:
 
     def write_samples(self, records: list[dict[str, Any]], keep_note: str = "") -> None:
         """Atomically (see ``write_atomically``); on a full disk, one line (``keep_note``: what is kept)."""
-        write_atomically(self.directory / "samples.jsonl", (json.dumps(r, ensure_ascii=False) + "\n" for r in records),
-                         "results_dir", keep_note)
+        lines = (json.dumps(record, ensure_ascii=False) + "\n" for record in records)
+        write_atomically(self.directory / "samples.jsonl", lines, "results_dir", keep_note)
 
     def write_summary(self, summary: dict[str, Any], keep_note: str = "") -> None:
         """Atomically: a crash never leaves a half-written summary."""
-        write_atomically(self.directory / "summary.json",
-                         json.dumps(summary, indent=2, ensure_ascii=False, default=str) + "\n", "results_dir", keep_note)
+        text = json.dumps(summary, indent=2, ensure_ascii=False, default=str) + "\n"
+        write_atomically(self.directory / "summary.json", text, "results_dir", keep_note)
 
     def finished_already(self, config: RunConfig, inputs: dict[str, str | None], members: list[set[str]],
-                         scope: list[int]) -> bool:
+                         scope: list[int], shard: bool) -> bool:
         """Whether a resumed run or a (requeued) shard finds its work done in a finished run's results: then it
-        must change nothing (its empty timings would replace the run's). Read only, before any lock: a run
-        with other settings is refused as a resume is; groups with a ``sandbox_error`` sample are not done."""
+        must change nothing (its empty timings would replace the run's). A run with other settings is refused
+        as a resume is; groups with a ``sandbox_error`` sample are not done. A plain run checks under the
+        folder's lock (refused while another process holds it, as before), which it then drops; a shard reads
+        without one (taking the shared lock would leave its file behind)."""
         existing = self.directory / "config.yaml"
         if not (self.directory / "summary.json").is_file() or not existing.is_file():
             return False
         refuse_tampering(self.directory)
-        self._check_resumable(existing, config, inputs)
-        done = self.done_groups(members, stale=set(self.sample_files()))
+        probe = None if shard else run_folder.FolderLock(self.directory)
+        try:
+            self._check_resumable(existing, config, inputs)
+            done = self.done_groups(members, stale=set(self.sample_files()))
+        finally:
+            if probe is not None:
+                probe.withdraw()
         return all(group in done for group in scope)
 
     def finish(self) -> None:
