@@ -21,6 +21,7 @@ from harness.errors import InputError
 from harness.run_files import write_atomically
 from harness.run_flags import add_run_options
 from harness.serve.flags import add_serve_command, settings_from
+from harness.terminal import not_utf8, print_result, stdout_to_devnull
 from sandbox.isolation import SandboxUnavailable
 
 if TYPE_CHECKING:
@@ -164,7 +165,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if outcome.note:
         print(outcome.note)
     if outcome.summary:  # rank 0 of a launch, or a single process
-        _print(f"{format_table(outcome.summary)}\nresults: {outcome.directory}  ({time.time() - started:.1f}s)")
+        print_result(f"{format_table(outcome.summary)}\nresults: {outcome.directory}  ({time.time() - started:.1f}s)")
         return _infrastructure_status(outcome.summary, resumable=True)
     return 0
 
@@ -191,9 +192,9 @@ def _cmd_merge(args: argparse.Namespace) -> int:
 
     summary = merge_run_folder(Path(args.run_dir))
     if summary is None:
-        _print(f"{args.run_dir}: merged already (summary.json, no parts); nothing to do, nothing was changed")
+        print_result(f"{args.run_dir}: merged already (summary.json, no parts); nothing to do, nothing was changed")
         return 0
-    _print(f"{format_table(summary)}\nresults: {args.run_dir}")
+    print_result(f"{format_table(summary)}\nresults: {args.run_dir}")
     return _infrastructure_status(summary, resumable=True)
 
 
@@ -211,7 +212,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                                args.sandbox, args.sandbox_python,
                                Limits(wall_seconds=args.timeout, cpu_seconds=args.timeout, memory_mb=args.memory_mb),
                                dedup=args.dedup, verdict_cache=args.verdict_cache)
-    _print(f"{format_table(summary)}\nresults: {folder}")
+    print_result(f"{format_table(summary)}\nresults: {folder}")
     return _infrastructure_status(summary, resumable=False)
 
 
@@ -295,7 +296,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     text = result.markdown()
     if args.markdown:
         write_atomically(Path(args.markdown), text, "markdown")
-    _print(text)  # the verdict is the exit status, whether or not anyone reads the text (`| head -1`)
+    print_result(text)  # the verdict is the exit status, whether or not anyone reads the text (`| head -1`)
     return 1 if result.failed else 0
 
 
@@ -332,7 +333,7 @@ def _terminate(signum: int, frame: object) -> NoReturn:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     _setup_logging(args.quiet)
-    if undecodable := _not_utf8(args):  # a file name in another encoding: refused before anything is made
+    if undecodable := not_utf8(args):  # a file name in another encoding: refused before anything is made
         print(f"error: the {undecodable} argument is not UTF-8 text (a file name in another encoding?), which "
               "results are written in; rename it", file=sys.stderr)
         return InputError.exit_code
@@ -343,18 +344,6 @@ def main(argv: list[str] | None = None) -> int:
         return _dispatch(args)
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _not_utf8(args: argparse.Namespace) -> str | None:
-    """The first argument whose text has bytes that are not UTF-8 (Python holds them as lone surrogates)."""
-    for name, value in vars(args).items():
-        for text in value if isinstance(value, list) else [value]:
-            if isinstance(text, str) and not text.isascii():
-                try:
-                    text.encode("utf-8")
-                except UnicodeEncodeError:
-                    return name
-    return None
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -370,7 +359,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"error: {exc} (samples finished so far are kept; --resume continues)", file=sys.stderr)
         return 1
     except BrokenPipeError:  # output piped into `head` and the like, by a command whose status says nothing more
-        _stdout_to_devnull()
+        stdout_to_devnull()
         return 0
     except OSError as exc:
         if exc.errno not in STORAGE_ERRORS:
@@ -384,20 +373,6 @@ def _dispatch(args: argparse.Namespace) -> int:
         terminated = isinstance(exc, Terminated)
         print(("terminated" if terminated else "interrupted") + interrupted_note(args), file=sys.stderr)
         return 128 + (signal.SIGTERM if terminated else signal.SIGINT)
-
-
-def _print(text: str) -> None:
-    """``text`` on standard output, which the reader may have closed (``| head -1``): then it is dropped and
-    the command goes on to its exit status."""
-    try:
-        print(text, flush=True)
-    except BrokenPipeError:
-        _stdout_to_devnull()
-
-
-def _stdout_to_devnull() -> None:
-    """Standard output, its reader gone, points at /dev/null: Python's flush at exit then has nowhere to fail."""
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def interrupted_note(args: argparse.Namespace) -> str:

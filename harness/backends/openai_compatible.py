@@ -116,8 +116,8 @@ class OpenAICompatibleBackend:
         except MalformedReply as exc:
             raise EndpointError(f"unexpected {'chat ' if chat else ''}completions reply: {exc}") from None
         if len(results) != len(requests):
-            raise EndpointError(f"the endpoint answered {len(results)} choices for n={len(requests)}; this server "
-                                "does not support n, use --samples-per-request 1")
+            hint = "; this server does not support n, use --samples-per-request 1" if len(requests) > 1 else ""
+            raise EndpointError(f"the endpoint answered {len(results)} choices for n={len(requests)}{hint}")
         return results
 
     def _post(self, path: str, body: dict[str, Any], stop: threading.Event) -> dict[str, Any]:
