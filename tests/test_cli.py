@@ -19,6 +19,7 @@ from conftest import ROOT, needs_shared_data, python_for_sandbox_none
 
 
 def test_list_names_every_suite_model_and_backend(cli):
+    from harness.backends.packaged_models import PACKAGED_MODELS
     from harness.backends.registry import backends
     from harness.backends.tiny_models import TINY_MODELS
     from harness.suites.registry import known_suites
@@ -28,17 +29,17 @@ def test_list_names_every_suite_model_and_backend(cli):
     sections = re.split(r"^(suites|models|backends \(--backend\)):$", out.stdout, flags=re.M)
     assert sections[1::2] == ["suites", "models", "backends (--backend)"], out.stdout
     listed = [re.findall(r"^  (\S+) +\S", section, flags=re.M) for section in sections[2::2]]
-    assert listed == [list(known_suites()), ["reference", *TINY_MODELS, "<hub"], list(backends())], listed
+    assert listed == [list(known_suites()), ["reference", *TINY_MODELS, *PACKAGED_MODELS, "<hub"], list(backends())], listed
 
 
 def test_every_subcommand_has_a_help_naming_its_options(capsys, monkeypatch):
-    """Each of the nine subcommands: ``--help`` exits 0 and prints its own usage, its description and every
+    """Each of the ten subcommands: ``--help`` exits 0 and prints its own usage, its description and every
     option it takes (so a subcommand that fails to build its parser, or lost an option, is caught)."""
     from harness.cli import COMMANDS, main, parser
 
     monkeypatch.setenv("COLUMNS", "10000")  # no wrapping: each text appears as written
     subcommands = next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction))
-    assert sorted(subcommands.choices) == sorted(COMMANDS) and len(COMMANDS) == 9
+    assert sorted(subcommands.choices) == sorted(COMMANDS) and len(COMMANDS) == 10
     with pytest.raises(SystemExit) as top:
         main(["--help"])
     listing = capsys.readouterr().out
