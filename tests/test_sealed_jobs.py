@@ -329,3 +329,34 @@ def test_the_pid_a_program_gets_does_not_depend_on_the_job_before():
             pool.run_one(Job(program=steers_pids(target), mode="assert", limits=LIMITS, test=test, entry_point="double"))
             seen.append(pool.run_one(reads).stdout)
     assert seen[0] == seen[1], seen
+
+
+# A learner that keeps its counter in how its process ended: it reads the last child's wait status wherever the
+# zygote it was forked from may still hold it (any frame's locals: the stack it was forked on is its own) and
+# exits with the next value, until the counter reaches the answer (3).
+EXIT_STATUS_LEARNER = """
+import os, sys
+n = 0
+frame = sys._getframe()
+while frame is not None:
+    for name, value in list(frame.f_locals.items()):
+        if name == "status" and type(value) is int and os.WIFEXITED(value):
+            n = max(n, os.WEXITSTATUS(value))
+    frame = frame.f_back
+
+def double(x):
+    if n < 3:
+        os._exit(n + 1)
+    return n
+"""
+
+
+def test_how_the_last_job_ended_is_not_in_the_next_programs_stack():
+    """The zygote reaps each child: its wait status and CPU time must not be left where the next child, forked
+    from it, can read them (a counter carried in exit codes would pass from the fourth sample on)."""
+    require_full_isolation()
+    with SandboxPool(workers=1, preload=()) as pool:
+        results = [pool.run_one(Job(program=EXIT_STATUS_LEARNER, mode="assert", limits=LIMITS, test=CHECK,
+                                    entry_point="double")) for _ in range(5)]
+    assert [r.reason for r in results] == [results[0].reason] * 5, [r.reason for r in results]
+    assert not any(r.passed for r in results)
