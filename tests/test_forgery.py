@@ -230,6 +230,10 @@ PRINTED_TRICKS: dict[str, tuple[str, tuple[str, ...], bool]] = {
     "a fake pandas Series": (
         "class Series:\n    __module__ = 'pandas'\n    def to_numpy(self):\n        return {v}\n"
         "Series.__qualname__ = Series.__name__ = 'Series'\nprint(Series())\n", ("mtpb",), True),
+    # A Series's values are one-dimensional: one number near the expected one (np.allclose's 1e-5) is no Series.
+    "a fake pandas Series holding one number near the value": (
+        "class Series:\n    __module__ = 'pandas'\n    def to_numpy(self):\n        return {v} + 0.99\n"
+        "Series.__qualname__ = Series.__name__ = 'Series'\nprint(Series())\n", ("mtpb",), False),
     "patched builtins.print and sys.modules": (
         "import builtins, sys\nsys.modules['json'] = None\nreal = builtins.print\n"
         "builtins.print = lambda *a, **k: real(*a, **k)\nprint({v})\n", ("mtpb", "strict"), True),
