@@ -226,11 +226,11 @@ PRINTED_TRICKS: dict[str, tuple[str, tuple[str, ...], bool]] = {
         "class Liar(int):\n    def __eq__(self, other):\n        return True\n    __hash__ = int.__hash__\n"
         "class Box:\n    def __int__(self):\n        return Liar({v})\n"
         "print(Box())\n", ("mtpb",), True),
-    # (Its values have the expected value's shape: a Series of another shape never matches.)
+    # A Series's values are one-dimensional: one number, even the expected one or near it (np.allclose's 1e-5),
+    # is no Series's.
     "a fake pandas Series": (
         "class Series:\n    __module__ = 'pandas'\n    def to_numpy(self):\n        return {v}\n"
-        "Series.__qualname__ = Series.__name__ = 'Series'\nprint(Series())\n", ("mtpb",), True),
-    # A Series's values are one-dimensional: one number near the expected one (np.allclose's 1e-5) is no Series.
+        "Series.__qualname__ = Series.__name__ = 'Series'\nprint(Series())\n", ("mtpb",), False),
     "a fake pandas Series holding one number near the value": (
         "class Series:\n    __module__ = 'pandas'\n    def to_numpy(self):\n        return {v} + 0.99\n"
         "Series.__qualname__ = Series.__name__ = 'Series'\nprint(Series())\n", ("mtpb",), False),
