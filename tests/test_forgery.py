@@ -405,6 +405,22 @@ def test_evalplus_tiers_are_data_and_reasons_never_hold_the_expected_output():
     assert "got 7" in wrong.reason and "10" not in wrong.reason, wrong.reason
 
 
+def test_a_recursive_reference_computes_its_outputs_with_itself_not_the_program():
+    """The reference calls itself by its name, which the program's function shares: its outputs (kept for the
+    problem's later samples) must come from its own recursion, never from the program's answers, or a program
+    returning 0 passes and every later right program fails."""
+    spec = json.dumps({"base": [[5]], "plus": [[7]], "atol": 0})
+    reference = "def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n"
+
+    def evalplus_job(program: str) -> Job:
+        return Job(program=program, mode="evalplus", limits=LIMITS, test=spec, entry_point="fib", helpers=reference)
+
+    with SandboxPool(workers=1, preload=()) as pool:
+        zero, right = (pool.run_one(evalplus_job(p)) for p in ("def fib(n):\n    return 0\n", reference))
+    assert (zero.passed, zero.tiers) == (False, {"base": False, "plus": False}), zero
+    assert (right.passed, right.tiers) == (True, {"base": True, "plus": True}), right
+
+
 def test_a_reported_array_cannot_make_the_harness_allocate_without_bound():
     """The report is at most 1 MiB, but a dtype names its own item size: decoding a claimed 400 MB string
     array (or a huge scalar) in the harness is refused, and a small real array still decodes."""
