@@ -76,6 +76,9 @@ def test_sandbox_fusion_client_crashing_program(service):
     ({"code": "print(1)", "language": "python", "files": {"a.txt": "eA=="}}, 400, "field 'files' is not supported"),
     ({"code": "print(1)", "language": "python", "run_timeout": -1}, 400, "'run_timeout' must be a number"),
     ({"code": 5, "language": "python"}, 400, "must be strings"),
+    # A client may lower the memory limit, never raise it past the service's --memory-mb (4096 here): one client's
+    # program touching 64 GiB would take the host's memory from every other client's programs.
+    ({"code": "print(1)", "language": "python", "memory_limit_MB": 65536}, 400, "'memory_limit_MB' must be"),
     ({"code": "print(1)", "language": "python", "shell": True}, 400, "unknown field 'shell'"),
     ({"code": "x = 1\n" * 60000, "language": "python"}, 413, "program over"),
 ])
