@@ -360,3 +360,38 @@ def test_how_the_last_job_ended_is_not_in_the_next_programs_stack():
                                     entry_point="double")) for _ in range(5)]
     assert [r.reason for r in results] == [results[0].reason] * 5, [r.reason for r in results]
     assert not any(r.passed for r in results)
+
+
+# A learner that keeps its counter in the page faults of the processes the worker keeps between jobs: the
+# zygote adds each child's to its own count of its children's (``cminflt`` in /proc/<pid>/stat), so a program
+# touches pages until that count is in the band of the next value. The tests' process and the server keep
+# such counts too; a program must not be able to read any of them.
+PAGE_FAULT_LEARNER = """
+import os
+STEP = 4000  # pages per value of the counter
+counts = []
+for entry in os.listdir("/proc"):
+    if entry.isdigit() and int(entry) != os.getpid():
+        try:
+            counts.append(int(open("/proc/%s/stat" % entry).read().rsplit(")", 1)[1].split()[8]))
+        except OSError:
+            pass
+n = max(counts, default=0) // STEP
+ballast = bytearray(max((n + 1) * STEP + STEP // 2 - max(counts, default=0), 1) * 4096)
+for i in range(0, len(ballast), 4096):
+    ballast[i] = 1
+
+def double(x):
+    return n
+"""
+
+
+def test_the_workers_processes_are_not_visible_to_programs():
+    """No program reads the counters of the processes that outlive its job (the server, the zygote, the tests'
+    process): a counter kept in their page faults would pass from the fourth sample on."""
+    require_full_isolation()
+    with SandboxPool(workers=1, preload=()) as pool:
+        results = [pool.run_one(Job(program=PAGE_FAULT_LEARNER, mode="assert", limits=LIMITS, test=CHECK,
+                                    entry_point="double")) for _ in range(5)]
+    assert [r.reason for r in results] == [results[0].reason] * 5, [r.reason for r in results]
+    assert not any(r.passed for r in results)
