@@ -107,6 +107,11 @@ def test_too_many_samples_and_unknown_suites_are_refused(service):
     body = {"suite": "core", "samples": [{"task_id": "core/he-running-max", "completion": "    return []\n"}] * 5}
     reply = requests.post(service[0] + "/verify", json=body, timeout=30)
     assert reply.status_code == 413 and "at most 4 per request" in reply.json()["error"]
+    # pass@k is worked out in the service's event loop for every k of every task: two million ks (6 MB) held every
+    # client's requests for seconds (minutes with more tasks). No more ks than samples are taken (k <= n).
+    body = {"suite": "core", "samples": body["samples"][:1], "k": [1, 2] * 1000000}
+    reply = requests.post(service[0] + "/verify", json=body, timeout=60)
+    assert reply.status_code == 413 and "field 'k'" in reply.json()["error"], reply.text
     reply = requests.post(service[0] + "/verify", json={"suite": "no-such-suite", "samples": [{}]}, timeout=60)
     assert reply.status_code == 400 and "unknown suite" in reply.json()["error"]
     reply = requests.post(service[0] + "/verify", json={"suite": "core", "samples": [{"task_id": "nope"}]}, timeout=60)
