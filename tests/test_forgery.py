@@ -114,8 +114,8 @@ ASSERT_TRICKS: dict[str, tuple[str, bool]] = {
         "    except OSError:\n        pass\n", True),
     "SIGINT to every other process (a KeyboardInterrupt in the tests)": (
         "import os, signal\ndef double(x):\n    return {e}\n"
-        "for pid in os.listdir('/proc'):\n    if pid.isdigit() and int(pid) not in (os.getpid(), 1):\n        try:\n"
-        "            os.kill(int(pid), signal.SIGINT)\n        except OSError:\n            pass\n", False),
+        "for pid in range(2, 1000):  # by number: /proc need not list them\n    if pid != os.getpid():\n        try:\n"
+        "            os.kill(pid, signal.SIGINT)\n        except OSError:\n            pass\n", False),
     "atexit hook that reports after the tests": (
         "import atexit, os\ndef double(x):\n    return {e}\n"
         "def late():\n    for fd in range(3, 64):\n        try:\n            os.write(fd, " + PASSING_REPORT + ")\n"
@@ -323,7 +323,7 @@ def test_exits_during_a_call_are_not_exceptions_the_tests_can_catch(verdicts):
 TAMPER_WITH_THE_TESTS_PROCESS = RIGHT_PROGRAM = "def double(x):\n    return 2 * x\n"
 TAMPER_WITH_THE_TESTS_PROCESS += (
     "import os, resource\n"
-    "for pid in os.listdir('/proc'):\n    if not pid.isdigit() or int(pid) in (1, os.getpid()):\n        continue\n"
+    "for pid in range(2, 1000):  # by number: /proc need not list them\n    if pid == os.getpid():\n        continue\n"
     "    for change in (lambda p: resource.prlimit(p, resource.RLIMIT_NOFILE, (3, 3)),\n"
     "                   lambda p: os.setpriority(os.PRIO_PROCESS, p, 19)):\n"
     "        try:\n            change(int(pid))\n        except OSError:\n            pass\n")
@@ -440,8 +440,8 @@ def test_a_reported_array_cannot_make_the_harness_allocate_without_bound():
 # fork) and the tests' process (kept between jobs).
 SLOW_DOWN_EVERYONE = RIGHT_PROGRAM + (
     "import os, resource\n"
-    "for pid in os.listdir('/proc'):\n    if not pid.isdigit() or int(pid) == os.getpid():\n        continue\n"
-    "    p = int(pid)\n"
+    "for pid in range(1, 1000):  # by number: /proc need not list them\n    if pid == os.getpid():\n        continue\n"
+    "    p = pid\n"
     "    for change in (lambda: os.sched_setscheduler(p, os.SCHED_IDLE, os.sched_param(0)),\n"
     "                   lambda: os.setpriority(os.PRIO_PROCESS, p, 19),\n"
     "                   lambda: resource.prlimit(p, resource.RLIMIT_STACK, (65536, 65536)),\n"
