@@ -394,5 +394,16 @@ def test_the_workers_processes_are_not_visible_to_programs():
     with SandboxPool(workers=1, preload=()) as pool:
         results = [pool.run_one(Job(program=PAGE_FAULT_LEARNER, mode="assert", limits=LIMITS, test=CHECK,
                                     entry_point="double")) for _ in range(5)]
+        # The remount's capability (given to the shell that starts the server) is nowhere left to a program.
+        capabilities = pool.run_one(Job(program=CAPABILITIES, mode="assert", limits=LIMITS, test=CHECK.replace(
+            "0) == 3", "2) == 4"), entry_point="double"))
     assert [r.reason for r in results] == [results[0].reason] * 5, [r.reason for r in results]
     assert not any(r.passed for r in results)
+    assert capabilities.passed and capabilities.stdout == "['0000000000000000'] * 5\n", capabilities
+
+
+CAPABILITIES = ("""
+fields = dict(line.split(":\\t") for line in open("/proc/self/status").read().splitlines() if line.startswith("Cap"))
+values = [fields[name] for name in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")]
+print("%r * %d" % (values[:1], len(values)) if len(set(values)) == 1 else values)
+""" + GOOD)
