@@ -42,12 +42,15 @@ def run_tests(job, trusted, link, report, memo):
                 "reason": str(first.get("error"))[:400],
                 "turn": first.get("turn") if type(first.get("turn")) is int else None})
         return
-    entry_point = _bind_proxies(trusted, namespace, side)
+    # evalplus: the reference's globals are the helpers' namespace, where a recursive reference finds its own
+    # name: the program's proxy goes into a copy, so the reference's outputs never come from the program.
+    bound = dict(namespace) if job["mode"] == "evalplus" else namespace
+    entry_point = _bind_proxies(trusted, bound, side)
     tiers, check = None, {}
     try:
         if job["mode"] == "evalplus":
             tiers = []  # filled tier by tier: one decided before the program ended keeps its verdict
-            evalplus_tiers(trusted, reference, namespace[entry_point], memo, tiers)
+            evalplus_tiers(trusted, reference, bound[entry_point], memo, tiers)
             failure = next((reason for _, ok, reason in tiers if not ok), None)
         else:
             exec(compiled(trusted["test"] + "\n", "<tests>"), namespace)

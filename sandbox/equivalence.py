@@ -21,7 +21,11 @@ def mtpb_equivalent(got: Any, expected: Any, was_series: bool = False) -> bool:
 
         # The original's np.allclose broadcasts one shape against the other (an empty Series would pass
         # every numeric problem, [5] an expected [], [3, 3] an expected 3): the shapes must be the same.
-        values, wanted = np.asarray(got), np.asarray(expected)
+        # A Series's values (``to_numpy``) are a one-dimensional array; the report says "Series" on the
+        # program's word, so anything else (one number, which np.allclose holds to 1e-5) is no Series.
+        if type(got) is not np.ndarray or got.ndim != 1:
+            raise ValueError("the program's process reported a Series whose values are not one-dimensional")
+        values, wanted = got, np.asarray(expected)
         return values.shape == wanted.shape and bool(np.allclose(values, wanted))
     if type(expected) == bool and type(got) == str:
         expected = str(expected)

@@ -220,7 +220,17 @@ def server_command(report: IsolationReport, python: str, worker: int, settings: 
             "--die-with-parent", "--new-session", "--as-pid-1", "--clearenv"]
     for name, value in SCRUBBED_ENV.items():
         argv += ["--setenv", name, value]
-    return argv + filesystem + ["--chdir", "/tmp", "--"] + _unprivileged(worker) + _inner(python, settings)
+    unprivileged = _unprivileged(worker)
+    hide = ["--cap-add", "CAP_SYS_ADMIN", "--"] + HIDE_PROCESSES if unprivileged else ["--"]
+    return argv + filesystem + ["--chdir", "/tmp"] + hide + unprivileged + _inner(python, settings)
+
+
+# /proc shows only the processes a program could ptrace: not the server, its zygote or its tests' process (not
+# dumpable), whose counters (page faults, CPU time, their children's) outlive each job and would carry what a
+# program chose to the next. Remounting needs CAP_SYS_ADMIN, which bubblewrap started by root gives the shell
+# only: setpriv's change to an unprivileged uid clears it before the server starts. (Bubblewrap started by a
+# user cannot remount /proc, even with the capability in its user namespace: there /proc lists them all.)
+HIDE_PROCESSES = ["/bin/sh", "-c", 'mount -o remount,hidepid=ptraceable /proc 2>/dev/null; exec "$@"', "sh"]
 
 
 def _inner(python: str, settings: dict) -> list[str]:

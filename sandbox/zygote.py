@@ -156,8 +156,15 @@ def _serve(sock, max_fd):
         sock.sendmsg([_REPORT.pack(pid, 0, 0.0)], [_RIGHTS + (array.array("i", [pidfd]),)] if pidfd is not None else [])
         if pidfd is not None:
             os.close(pidfd)
-        _, status, usage = os.wait4(pid, 0)
-        sock.send(_REPORT.pack(pid, status, usage.ru_utime + usage.ru_stime))
+        _reap(sock, pid)
+
+
+def _reap(sock, pid):
+    """Wait for the child and report how it ended, in a frame of its own: the next child is forked on this
+    loop's stack and can read every frame's locals, where a wait status or CPU time left bound would carry what
+    its program chose (an exit code, a peak of memory) to the next program."""
+    _, status, usage = os.wait4(pid, 0)
+    sock.send(_REPORT.pack(pid, status, usage.ru_utime + usage.ru_stime))
 
 
 def _child(kind, fds, max_fd):

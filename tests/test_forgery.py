@@ -114,8 +114,8 @@ ASSERT_TRICKS: dict[str, tuple[str, bool]] = {
         "    except OSError:\n        pass\n", True),
     "SIGINT to every other process (a KeyboardInterrupt in the tests)": (
         "import os, signal\ndef double(x):\n    return {e}\n"
-        "for pid in os.listdir('/proc'):\n    if pid.isdigit() and int(pid) not in (os.getpid(), 1):\n        try:\n"
-        "            os.kill(int(pid), signal.SIGINT)\n        except OSError:\n            pass\n", False),
+        "for pid in range(2, 1000):  # by number: /proc need not list them\n    if pid != os.getpid():\n        try:\n"
+        "            os.kill(pid, signal.SIGINT)\n        except OSError:\n            pass\n", False),
     "atexit hook that reports after the tests": (
         "import atexit, os\ndef double(x):\n    return {e}\n"
         "def late():\n    for fd in range(3, 64):\n        try:\n            os.write(fd, " + PASSING_REPORT + ")\n"
@@ -226,10 +226,14 @@ PRINTED_TRICKS: dict[str, tuple[str, tuple[str, ...], bool]] = {
         "class Liar(int):\n    def __eq__(self, other):\n        return True\n    __hash__ = int.__hash__\n"
         "class Box:\n    def __int__(self):\n        return Liar({v})\n"
         "print(Box())\n", ("mtpb",), True),
-    # (Its values have the expected value's shape: a Series of another shape never matches.)
+    # A Series's values are one-dimensional: one number, even the expected one or near it (np.allclose's 1e-5),
+    # is no Series's.
     "a fake pandas Series": (
         "class Series:\n    __module__ = 'pandas'\n    def to_numpy(self):\n        return {v}\n"
-        "Series.__qualname__ = Series.__name__ = 'Series'\nprint(Series())\n", ("mtpb",), True),
+        "Series.__qualname__ = Series.__name__ = 'Series'\nprint(Series())\n", ("mtpb",), False),
+    "a fake pandas Series holding one number near the value": (
+        "class Series:\n    __module__ = 'pandas'\n    def to_numpy(self):\n        return {v} + 0.99\n"
+        "Series.__qualname__ = Series.__name__ = 'Series'\nprint(Series())\n", ("mtpb",), False),
     "patched builtins.print and sys.modules": (
         "import builtins, sys\nsys.modules['json'] = None\nreal = builtins.print\n"
         "builtins.print = lambda *a, **k: real(*a, **k)\nprint({v})\n", ("mtpb", "strict"), True),
@@ -319,7 +323,7 @@ def test_exits_during_a_call_are_not_exceptions_the_tests_can_catch(verdicts):
 TAMPER_WITH_THE_TESTS_PROCESS = RIGHT_PROGRAM = "def double(x):\n    return 2 * x\n"
 TAMPER_WITH_THE_TESTS_PROCESS += (
     "import os, resource\n"
-    "for pid in os.listdir('/proc'):\n    if not pid.isdigit() or int(pid) in (1, os.getpid()):\n        continue\n"
+    "for pid in range(2, 1000):  # by number: /proc need not list them\n    if pid == os.getpid():\n        continue\n"
     "    for change in (lambda p: resource.prlimit(p, resource.RLIMIT_NOFILE, (3, 3)),\n"
     "                   lambda p: os.setpriority(os.PRIO_PROCESS, p, 19)):\n"
     "        try:\n            change(int(pid))\n        except OSError:\n            pass\n")
@@ -401,6 +405,22 @@ def test_evalplus_tiers_are_data_and_reasons_never_hold_the_expected_output():
     assert "got 7" in wrong.reason and "10" not in wrong.reason, wrong.reason
 
 
+def test_a_recursive_reference_computes_its_outputs_with_itself_not_the_program():
+    """The reference calls itself by its name, which the program's function shares: its outputs (kept for the
+    problem's later samples) must come from its own recursion, never from the program's answers, or a program
+    returning 0 passes and every later right program fails."""
+    spec = json.dumps({"base": [[5]], "plus": [[7]], "atol": 0})
+    reference = "def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n"
+
+    def evalplus_job(program: str) -> Job:
+        return Job(program=program, mode="evalplus", limits=LIMITS, test=spec, entry_point="fib", helpers=reference)
+
+    with SandboxPool(workers=1, preload=()) as pool:
+        zero, right = (pool.run_one(evalplus_job(p)) for p in ("def fib(n):\n    return 0\n", reference))
+    assert (zero.passed, zero.tiers) == (False, {"base": False, "plus": False}), zero
+    assert (right.passed, right.tiers) == (True, {"base": True, "plus": True}), right
+
+
 def test_a_reported_array_cannot_make_the_harness_allocate_without_bound():
     """The report is at most 1 MiB, but a dtype names its own item size: decoding a claimed 400 MB string
     array (or a huge scalar) in the harness is refused, and a small real array still decodes."""
@@ -420,8 +440,8 @@ def test_a_reported_array_cannot_make_the_harness_allocate_without_bound():
 # fork) and the tests' process (kept between jobs).
 SLOW_DOWN_EVERYONE = RIGHT_PROGRAM + (
     "import os, resource\n"
-    "for pid in os.listdir('/proc'):\n    if not pid.isdigit() or int(pid) == os.getpid():\n        continue\n"
-    "    p = int(pid)\n"
+    "for pid in range(1, 1000):  # by number: /proc need not list them\n    if pid == os.getpid():\n        continue\n"
+    "    p = pid\n"
     "    for change in (lambda: os.sched_setscheduler(p, os.SCHED_IDLE, os.sched_param(0)),\n"
     "                   lambda: os.setpriority(os.PRIO_PROCESS, p, 19),\n"
     "                   lambda: resource.prlimit(p, resource.RLIMIT_STACK, (65536, 65536)),\n"

@@ -329,3 +329,81 @@ def test_the_pid_a_program_gets_does_not_depend_on_the_job_before():
             pool.run_one(Job(program=steers_pids(target), mode="assert", limits=LIMITS, test=test, entry_point="double"))
             seen.append(pool.run_one(reads).stdout)
     assert seen[0] == seen[1], seen
+
+
+# A learner that keeps its counter in how its process ended: it reads the last child's wait status wherever the
+# zygote it was forked from may still hold it (any frame's locals: the stack it was forked on is its own) and
+# exits with the next value, until the counter reaches the answer (3).
+EXIT_STATUS_LEARNER = """
+import os, sys
+n = 0
+frame = sys._getframe()
+while frame is not None:
+    for name, value in list(frame.f_locals.items()):
+        if name == "status" and type(value) is int and os.WIFEXITED(value):
+            n = max(n, os.WEXITSTATUS(value))
+    frame = frame.f_back
+
+def double(x):
+    if n < 3:
+        os._exit(n + 1)
+    return n
+"""
+
+
+def test_how_the_last_job_ended_is_not_in_the_next_programs_stack():
+    """The zygote reaps each child: its wait status and CPU time must not be left where the next child, forked
+    from it, can read them (a counter carried in exit codes would pass from the fourth sample on)."""
+    require_full_isolation()
+    with SandboxPool(workers=1, preload=()) as pool:
+        results = [pool.run_one(Job(program=EXIT_STATUS_LEARNER, mode="assert", limits=LIMITS, test=CHECK,
+                                    entry_point="double")) for _ in range(5)]
+    assert [r.reason for r in results] == [results[0].reason] * 5, [r.reason for r in results]
+    assert not any(r.passed for r in results)
+
+
+# A learner that keeps its counter in the page faults of the processes the worker keeps between jobs: the
+# zygote adds each child's to its own count of its children's (``cminflt`` in /proc/<pid>/stat), so a program
+# touches pages until that count is in the band of the next value. The tests' process and the server keep
+# such counts too; a program must not be able to read any of them.
+PAGE_FAULT_LEARNER = """
+import os
+STEP = 4000  # pages per value of the counter
+counts = []
+for entry in os.listdir("/proc"):
+    if entry.isdigit() and int(entry) != os.getpid():
+        try:
+            counts.append(int(open("/proc/%s/stat" % entry).read().rsplit(")", 1)[1].split()[8]))
+        except OSError:
+            pass
+n = max(counts, default=0) // STEP
+ballast = bytearray(max((n + 1) * STEP + STEP // 2 - max(counts, default=0), 1) * 4096)
+for i in range(0, len(ballast), 4096):
+    ballast[i] = 1
+
+def double(x):
+    return n
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="remounting /proc needs root (bubblewrap as an unprivileged user cannot)")
+def test_the_workers_processes_are_not_visible_to_programs():
+    """No program reads the counters of the processes that outlive its job (the server, the zygote, the tests'
+    process): a counter kept in their page faults would pass from the fourth sample on."""
+    require_full_isolation()
+    with SandboxPool(workers=1, preload=()) as pool:
+        results = [pool.run_one(Job(program=PAGE_FAULT_LEARNER, mode="assert", limits=LIMITS, test=CHECK,
+                                    entry_point="double")) for _ in range(5)]
+        # The remount's capability (given to the shell that starts the server) is nowhere left to a program.
+        capabilities = pool.run_one(Job(program=CAPABILITIES, mode="assert", limits=LIMITS, test=CHECK.replace(
+            "0) == 3", "2) == 4"), entry_point="double"))
+    assert [r.reason for r in results] == [results[0].reason] * 5, [r.reason for r in results]
+    assert not any(r.passed for r in results)
+    assert capabilities.passed and capabilities.stdout == "['0000000000000000'] * 5\n", capabilities
+
+
+CAPABILITIES = ("""
+fields = dict(line.split(":\\t") for line in open("/proc/self/status").read().splitlines() if line.startswith("Cap"))
+values = [fields[name] for name in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")]
+print("%r * %d" % (values[:1], len(values)) if len(set(values)) == 1 else values)
+""" + GOOD)

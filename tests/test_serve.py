@@ -76,6 +76,9 @@ def test_sandbox_fusion_client_crashing_program(service):
     ({"code": "print(1)", "language": "python", "files": {"a.txt": "eA=="}}, 400, "field 'files' is not supported"),
     ({"code": "print(1)", "language": "python", "run_timeout": -1}, 400, "'run_timeout' must be a number"),
     ({"code": 5, "language": "python"}, 400, "must be strings"),
+    # A client may lower the memory limit, never raise it past the service's --memory-mb (4096 here): one client's
+    # program touching 64 GiB would take the host's memory from every other client's programs.
+    ({"code": "print(1)", "language": "python", "memory_limit_MB": 65536}, 400, "'memory_limit_MB' must be"),
     ({"code": "print(1)", "language": "python", "shell": True}, 400, "unknown field 'shell'"),
     ({"code": "x = 1\n" * 60000, "language": "python"}, 413, "program over"),
 ])
@@ -104,6 +107,11 @@ def test_too_many_samples_and_unknown_suites_are_refused(service):
     body = {"suite": "core", "samples": [{"task_id": "core/he-running-max", "completion": "    return []\n"}] * 5}
     reply = requests.post(service[0] + "/verify", json=body, timeout=30)
     assert reply.status_code == 413 and "at most 4 per request" in reply.json()["error"]
+    # pass@k is worked out in the service's event loop for every k of every task: two million ks (6 MB) held every
+    # client's requests for seconds (minutes with more tasks). No more ks than samples are taken (k <= n).
+    body = {"suite": "core", "samples": body["samples"][:1], "k": [1, 2] * 1000000}
+    reply = requests.post(service[0] + "/verify", json=body, timeout=60)
+    assert reply.status_code == 413 and "field 'k'" in reply.json()["error"], reply.text
     reply = requests.post(service[0] + "/verify", json={"suite": "no-such-suite", "samples": [{}]}, timeout=60)
     assert reply.status_code == 400 and "unknown suite" in reply.json()["error"]
     reply = requests.post(service[0] + "/verify", json={"suite": "core", "samples": [{"task_id": "nope"}]}, timeout=60)

@@ -84,7 +84,8 @@ def job_from(body: dict[str, Any], max_run_timeout: float, default_memory_mb: in
         raise BadRequest("fields 'code' and 'stdin' must be strings")
     timeout = _number(body, "run_timeout", 10.0, max_run_timeout)
     _number(body, "compile_timeout", 10.0, float("inf"))  # checked, unused: Python is not compiled first
-    memory = int(_number(body, "memory_limit_MB", default_memory_mb, 1 << 20))
+    # The service's --memory-mb is the ceiling: a client may lower it, never raise it (its programs share the host).
+    memory = int(_number(body, "memory_limit_MB", default_memory_mb, default_memory_mb))
     if memory < 64:
         raise BadRequest("field 'memory_limit_MB' must be at least 64")
     program = RUNNER.format(code=code, stdin=stdin.encode("utf-8", "surrogatepass"))

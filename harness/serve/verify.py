@@ -41,7 +41,10 @@ def _request_fields(body: dict[str, Any], limits: InputLimits) -> tuple[str, str
         raise BadRequest(f"field 'samples': {len(samples)} samples, at most {limits.samples} per request", 413)
     if not isinstance(ks, list) or not ks or not all(type(k) is int and k >= 1 for k in ks):
         raise BadRequest("field 'k' must be a non-empty list of integers from 1")
-    return suite, data, samples, ks
+    # pass@k is worked out in the event loop for each k of each task: bounded like the samples (only k <= n counts)
+    if len(ks) > limits.samples:
+        raise BadRequest(f"field 'k': {len(ks)} values, at most {limits.samples} per request", 413)
+    return suite, data, samples, list(dict.fromkeys(ks))
 
 
 async def verify(body: dict[str, Any], suites: Suites, cache: VerdictCache | None, context: dict[str, Any],
