@@ -119,7 +119,7 @@ def test_the_real_model_reproduces_its_committed_baseline(tmp_path):
     code extraction and scoring. Update: see README, "Regression gate"."""
     needs_real_model()
     result = run_cli("run", "--config", str(REAL_BASELINE / "config.yaml"), "--results-dir", str(tmp_path),
-                     "--run-name", "now")
+                     "--run-name", "now", timeout=1800)  # about a minute on a quiet 2-core machine
     assert result.returncode == 0, result.stderr[-2000:]
     gate = run_cli("compare", "--baseline", str(REAL_BASELINE), "--candidate", str(tmp_path / "now"), "--exact")
     assert gate.returncode == 0, gate.stdout
