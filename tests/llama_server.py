@@ -50,7 +50,7 @@ class LlamaServer:
     """``python -m llama_cpp.server`` serving ``gguf`` on 127.0.0.1 until closed (a context manager);
     ``url`` is its OpenAI base URL. The server writes its log to ``log`` (shown when it fails to start)."""
 
-    def __init__(self, gguf: Path, log: Path, threads: int = 2, start_timeout: float = 300.0):
+    def __init__(self, gguf: Path, log: Path, threads: int = 1, start_timeout: float = 300.0):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/v1"
         self.log = log

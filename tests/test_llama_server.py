@@ -37,11 +37,11 @@ def test_completions_format(llama, tmp_path):
     """Code prompts and a multi-turn problem through ``/v1/completions``: every turn is answered, and a
     code prompt's reply is what a direct greedy request with the same prompt, budget and stop strings gets."""
     samples = run_against(llama, tmp_path, "completions", "--problems", f"{CODE_PROMPTS},core/vowel-count",
-                          "--max-new-tokens", "48")
+                          "--max-new-tokens", "32")
     assert len(samples) == 2 + 4  # two code prompts, and vowel-count's four test cases
     assert all(turn["new_tokens"] > 0 and turn["raw"] for s in samples for turn in s["turns"])
     roman = next(s for s in samples if s["task_id"] == "core/he-roman")
-    direct = llama.post("/completions", {"prompt": roman["turns"][0]["prompt"], "max_tokens": 48,
+    direct = llama.post("/completions", {"prompt": roman["turns"][0]["prompt"], "max_tokens": 32,
                                          "temperature": 0, "top_p": 1.0, "seed": roman["seed"] % 2**31,
                                          "stop": ["\ndef", "\nclass", "\nif", "\nprint"]})
     assert direct["choices"][0]["text"] == roman["turns"][0]["raw"]
@@ -53,13 +53,13 @@ def test_chat_format(llama, tmp_path):
     the replies are fenced Python, the harness takes the code out of the fence and the program defines the
     entry point; each reply is what a direct greedy chat request with the same message gets."""
     samples = run_against(llama, tmp_path, "chat", "--problems", CODE_PROMPTS, "--prompt-format", "chat",
-                          "--max-new-tokens", "200")
+                          "--max-new-tokens", "128")
     assert len(samples) == 2
     for sample in samples:
         [turn] = sample["turns"]
         assert "```" in turn["raw"] and "```" not in turn["completion"] and turn["completion"].strip()
         assert f"def {ENTRY_POINTS[sample['task_id']]}(" in sample["program"]
         direct = llama.post("/chat/completions", {"messages": [{"role": "user", "content": turn["prompt"]}],
-                                                  "max_tokens": 200, "temperature": 0, "top_p": 1.0,
+                                                  "max_tokens": 128, "temperature": 0, "top_p": 1.0,
                                                   "seed": sample["seed"] % 2**31})
         assert direct["choices"][0]["message"]["content"] == turn["raw"]
