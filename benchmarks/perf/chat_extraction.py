@@ -81,7 +81,7 @@ def shape(reply: str, completion: str, entry_point: str, budget_hit: bool) -> li
     if len(code_blocks) > 1:
         traits.append("several Python blocks")
     if any(not parses(body) for body in code_blocks):
-        traits.append("a block that is not valid Python (prose inside)")
+        traits.append("a block that is not valid Python (prose inside, or the model's own syntax error)")
     if len(FENCE_LINE.findall(reply)) % 2 == 1:
         traits.append("a block cut off (unclosed fence)" + (" at the token budget" if budget_hit else ""))
     if re.search(rf"^(?:async\s+)?def\s+{re.escape(entry_point)}\s*\(", completion, re.MULTILINE):
