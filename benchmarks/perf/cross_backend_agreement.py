@@ -136,7 +136,7 @@ def cause(sample_a: dict[str, Any], sample_b: dict[str, Any], token_a: str, toke
 
 
 def table(names: tuple[str, str], a: dict[str, dict], b: dict[str, dict], problems: list[str],
-          diagnosis: Diagnosis) -> list[str]:
+          diagnosis: Diagnosis, every_parting: bool = False) -> list[str]:
     def passed(samples: dict[str, dict]) -> int:
         return sum(1 for p in problems if samples[p]["passed"])
 
@@ -162,7 +162,7 @@ def table(names: tuple[str, str], a: dict[str, dict], b: dict[str, dict], proble
               f"{names[0]} there | {names[1]} there | cause | logit margin ({names[0]}) | server top-3 |",
               "|---|---|---|---|---|---|---|---|---|"]
     for p in problems:
-        if a[p]["passed"] == b[p]["passed"]:
+        if a[p]["passed"] == b[p]["passed"] and not every_parting:
             continue
         index, chars, token_a, token_b = parting(diagnosis.tokenizer, a[p]["turns"][0]["raw"], b[p]["turns"][0]["raw"])
         prompt = diagnosis.prompt(a[p]["turns"][0]["prompt"])
@@ -183,6 +183,8 @@ def main() -> None:
     parser.add_argument("--first", type=int, default=None, help="only the first N problems both runs have")
     parser.add_argument("--tokenizer", default=None, help="checkpoint folder (default: RUN_A's model)")
     parser.add_argument("--base-url", default=None, help="the llama.cpp server, for its log-probabilities")
+    parser.add_argument("--every-parting", action="store_true",
+                        help="a row for every pair of differing replies, not only where the verdicts differ")
     args = parser.parse_args()
     folders_a, folders_b = ([Path(f) for f in run.split(",")] for run in (args.run_a, args.run_b))
     config_a, a = load_run(folders_a)
@@ -190,7 +192,7 @@ def main() -> None:
     problems = [p for p in a if p in b][:args.first]
     diagnosis = Diagnosis(args.tokenizer or checkpoint_folder(str(config_a["model"])), args.base_url)
     names = (folders_a[0].name, folders_b[0].name)
-    print("\n".join(table(names, a, b, problems, diagnosis)))
+    print("\n".join(table(names, a, b, problems, diagnosis, args.every_parting)))
 
 
 if __name__ == "__main__":
