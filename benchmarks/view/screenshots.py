@@ -1,13 +1,18 @@
 """The run browser at MTPB scale: builds a synthetic run the size of MTPB at n=20 (115 problems x 5 test
 cases x 20 samples = 11,500 samples, in the folder format ``run`` writes) and a candidate run in which some
 samples flip, writes ``run-benchmark view`` pages for them, opens them in headless Chromium and prints the
-page size and load times; then writes screenshots of a sample page and of the flipped list.
+page size and load times; then writes screenshots of a sample page and of the flipped list, from two real
+run folders with ``--real`` (a real model's runs, such as the llama.cpp and Hugging Face runs of
+SmolLM2-135M-Instruct in ``results/real/``), else from the synthetic runs.
 
-    python benchmarks/view/screenshots.py [--samples-per-task 20] [--out benchmarks/view] [--also 100000]
+    python benchmarks/view/screenshots.py [--samples-per-task 20] [--out benchmarks/view] [--also 100000] \
+        [--real RUN_DIR RUN_DIR2]
 
 ``--also N`` measures a second, larger synthetic run of about N samples (size and load time only). The
-runs are made up (plausible MTPB-like turns, completions, truncation, outputs and verdicts, seeded), not
-produced by a model: this measures the page, not a model. Needs Chromium (Debian: apt-get install chromium).
+synthetic runs are made up (plausible MTPB-like turns, completions, truncation, outputs and verdicts, seeded),
+not produced by a model: this measures the page, not a model, and their pages say so (the runs are named
+``synthetic-*`` and their model "synthetic: made-up samples, no model"). Needs Chromium (Debian: apt-get
+install chromium).
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ TURNS = [
 # What a model's completion looks like past the point where truncation stops it.
 OVERRUN = ["\n# Print the result.\nprint(nums)", "\n\n\n", '\n"""Test the code."""\nassert True',
            "\ndef helper(x):\n    return x"]
+SYNTHETIC_MODEL = "synthetic: made-up samples, no model"  # shown on the page, beside the run's name
 STATUSES = [("passed", 0.46), ("failed", 0.24), ("error", 0.2), ("syntax_error", 0.07), ("timeout", 0.03)]
 
 
@@ -118,11 +124,10 @@ def make_run(folder: Path, name: str, problems: int, cases: int, n: int, flip_fr
                         case=r["case"], sample=r["sample"], passed=r["passed"], status=r["status"],
                         turn=r["failed_turn"]) for r in records]
     ks = [k for k in (1, 10, 100) if k <= n]
-    config = {"suite": "mtpb", "model": name, "n": n, "k": ks, "temperature": 0.8, "top_p": 0.95,
+    config = {"suite": "mtpb", "model": SYNTHETIC_MODEL, "n": n, "k": ks, "temperature": 0.8, "top_p": 0.95,
               "max_new_tokens": None, "seed": 1234}
     summary = {"suite": {"name": "mtpb", "path": "synthetic", "scorer": "mtpb", "problems": problems},
-               "model": {"backend": "huggingface", "model": name, "model_type": "codegen",
-                         "parameters": 350_000_000 if "350M" in name else 2_700_000_000},
+               "model": {"backend": "synthetic", "model": SYNTHETIC_MODEL, "synthetic": True},
                "config": config, "ks": ks, "seed": 1234, **score(verdicts, ks, n)}
     (folder / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
     (folder / "config.yaml").write_text("".join(f"{key}: {json.dumps(value)}\n" for key, value in config.items()))
@@ -142,11 +147,31 @@ def measure(browser: Chromium, page: Path) -> dict[str, float]:
             "sample_ms": sample, "samples": timing["samples"]}
 
 
+def screenshots(browser: Chromium, one: Path, two: Path, out: Path) -> None:
+    """A sample page of the one-run page ``one`` (its first sample that did not pass: the turns, the program,
+    the verdict and its reason) and the flipped list of the two-run page ``two``."""
+    browser.open(one)
+    unit = browser.evaluate("""window.viewReady.then(() => { const c = V.runs[0].columns;
+        for (let i = 0; i < c.p.length; i++) if (V.strings[c.status[i]] !== 'passed') return i; return 0; })""")
+    browser.evaluate(f"(async () => {{ location.hash = '#s/0/{unit}'; await new Promise(r => "
+                     "addEventListener('hashchange', r, {once: true})); await window.viewRendering; })()")
+    browser.resize(1200, 1500)  # tall enough for the reply and the program
+    browser.screenshot(out / "sample-page.png")
+    browser.resize(1200, 860)
+    browser.open(two)
+    browser.evaluate("window.viewReady.then(async () => { location.hash = '#flipped'; await new Promise(r => "
+                     "addEventListener('hashchange', r, {once: true})); await window.viewRendering; })")
+    browser.screenshot(out / "flipped-list.png")
+    print(f"screenshots: {out / 'sample-page.png'}, {out / 'flipped-list.png'}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--samples-per-task", type=int, default=20)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "view"), help="folder for the screenshots")
     parser.add_argument("--also", type=int, default=0, help="also measure a run of about this many samples")
+    parser.add_argument("--real", nargs=2, type=Path, default=None, metavar=("RUN_DIR", "RUN_DIR2"),
+                        help="take the screenshots from these two real runs (default: the synthetic ones)")
     args = parser.parse_args()
     executable = find_chromium()
     if executable is None:
@@ -157,40 +182,30 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp, Chromium(executable, width=1200, height=860) as browser:
         work = Path(tmp)
         started = time.perf_counter()
-        base = make_run(work / "codegen-350M-mono", "codegen-350M-mono", 115, 5, args.samples_per_task, None)
-        make_run(work / "codegen-2B-mono", "codegen-2B-mono", 115, 5, args.samples_per_task, base)
+        base = make_run(work / "synthetic-a", "synthetic-a", 115, 5, args.samples_per_task, None)
+        make_run(work / "synthetic-b", "synthetic-b", 115, 5, args.samples_per_task, base)
         print(f"synthetic runs: 2 x {len(base)} samples ({time.perf_counter() - started:.1f}s to make)")
         one, two = work / "one.html", work / "two.html"
         started = time.perf_counter()
-        write_view([load_run(work / "codegen-350M-mono")], one)
+        write_view([load_run(work / "synthetic-a")], one)
         print(f"view written in {time.perf_counter() - started:.1f}s; samples.jsonl "
-              f"{(work / 'codegen-350M-mono' / 'samples.jsonl').stat().st_size / 1e6:.1f} MB")
-        write_view([load_run(work / "codegen-350M-mono"), load_run(work / "codegen-2B-mono")], two)
+              f"{(work / 'synthetic-a' / 'samples.jsonl').stat().st_size / 1e6:.1f} MB")
+        write_view([load_run(work / "synthetic-a"), load_run(work / "synthetic-b")], two)
         for label, page in (("one run", one), ("two runs", two)):
             m = measure(browser, page)
             print(f"{label}: {m['samples']} samples, page {m['mb']:.1f} MB, loaded in {m['load_ms']:.0f} ms "
                   f"(index decoded at {m['decode_ms']:.0f} ms), a sample opens in {m['sample_ms']:.0f} ms")
-        # Screenshots: a sample broken at a turn (dimmed truncation, marked lines), and the flipped list.
-        browser.open(one)
-        unit = browser.evaluate("""window.viewReady.then(() => { const c = V.runs[0].columns;
-            for (let i = 0; i < c.p.length; i++)
-                if (V.strings[c.status[i]] === 'syntax_error' && c.turn[i] === 1) return i; })""")
-        browser.evaluate(f"(async () => {{ location.hash = '#s/0/{unit}'; await new Promise(r => "
-                         "addEventListener('hashchange', r, {once: true})); await window.viewRendering; })()")
-        browser.resize(1200, 1500)  # tall enough for the program's marked lines
-        browser.screenshot(out / "sample-page.png")
-        browser.resize(1200, 860)
-        browser.open(two)
-        browser.evaluate("window.viewReady.then(async () => { location.hash = '#flipped'; await new Promise(r => "
-                         "addEventListener('hashchange', r, {once: true})); await window.viewRendering; })")
-        browser.screenshot(out / "flipped-list.png")
-        print(f"screenshots: {out / 'sample-page.png'}, {out / 'flipped-list.png'}")
+        if args.real:  # a real model's runs rather than the synthetic ones
+            one, two = work / "real-one.html", work / "real-two.html"
+            write_view([load_run(args.real[0])], one)
+            write_view([load_run(args.real[0]), load_run(args.real[1])], two)
+        screenshots(browser, one, two, out)
         if args.also:
             n = max(1, round(args.also / (115 * 5)))
-            make_run(work / "large", "codegen-350M-mono-large", 115, 5, n, None)
+            make_run(work / "synthetic-large", "synthetic-large", 115, 5, n, None)
             large = work / "large.html"
             started = time.perf_counter()
-            write_view([load_run(work / "large")], large)
+            write_view([load_run(work / "synthetic-large")], large)
             written = time.perf_counter() - started
             m = measure(browser, large)
             print(f"large run: {m['samples']} samples, view written in {written:.1f}s, page {m['mb']:.1f} MB, "

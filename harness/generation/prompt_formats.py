@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass
 
@@ -61,6 +62,28 @@ def extraction_outcome(reply: str) -> str:
     return "block" if len(matches) == 1 else "blocks"
 
 
+# What a reply to a code prompt keeps at its top level, as evalplus's sanitizer does: the rest (example calls,
+# prints, asserts, loops, a __main__ block) would run with the program, and fail it whatever the function does.
+_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom, ast.Assign,
+                ast.AnnAssign)
+
+
+def definitions_only(code: str) -> str:
+    """``code`` with only its top-level imports, definitions and assignments (and a leading docstring);
+    code that does not parse is returned as it is (its syntax error is the verdict)."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return code
+    lines = code.splitlines()
+    kept = []
+    for node in tree.body:
+        if isinstance(node, _DEFINITIONS):
+            start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
+            kept.append("\n".join(lines[start - 1:node.end_lineno]))
+    return "\n\n".join(kept) if kept else code
+
+
 @dataclass(frozen=True)
 class ChatFormat:
     """Instruct/chat models through the tokenizer's chat template (or a chat endpoint). A multi-turn problem
@@ -94,7 +117,7 @@ class ChatFormat:
         definition = re.search(rf"^(?:async\s+def|def|class)\s+{re.escape(problem.entry_point)}\b", problem.prompt,
                                re.MULTILINE) if problem.entry_point else None
         head = problem.prompt[:definition.start()] if definition else ""
-        return head + code + "\n"
+        return head + definitions_only(code) + "\n"
 
     @staticmethod
     def stop_rule(problem: Problem) -> StopRule:
