@@ -76,3 +76,16 @@ def test_multi_turn_with_kv_reuse_and_refill_equals_plain_re_encoding():
     computed = sum(t.prompt_tokens_computed for c in reused for t in c.turns)
     assert computed < sum(t.prompt_tokens for c in reused for t in c.turns) / 2
     assert len(refilling.caches) == 0
+
+
+def test_max_rows_option_reaches_the_backend(capsys):
+    """``--max-rows`` is a Hugging Face backend option: recorded with the config, given to the backend; a
+    value below 1 is refused with one line."""
+    from conftest import refused_in_process
+    from harness.backends.huggingface import build
+    from harness.config import build_config
+
+    assert "max_rows" in refused_in_process(["run", "--model", "tiny-llama", "--max-rows", "0"], capsys)
+    config = build_config({}, {"model": "tiny-llama", "max_rows": 2, "device": "cpu"})
+    assert config.as_dict()["max_rows"] == 2
+    assert build(config, None).max_rows == 2
