@@ -20,7 +20,6 @@ from harness.backends.kv_reuse import ConversationCaches
 from harness.backends.phases import PhaseClock
 from harness.backends.spec import BackendSpec, Option, choice, integer
 from harness.errors import InputError
-from harness.generation.conversations import AUTO_BATCH_SIZE
 from harness.generation.truncation import END_OF_MIDDLE, END_OF_SEQUENCE, StopRule
 
 if TYPE_CHECKING:
@@ -65,8 +64,8 @@ class HuggingFaceBackend:
         # Keys and values kept between a conversation's turns (and a shared first prompt encoded once).
         self.reuse_kv = reuse_kv
         self.caches = ConversationCaches()
-        # Rows decoded together at most: the run's --batch-size (None: all requests of a call); max_batch is
-        # lower only after running out of memory.
+        # Rows decoded together at most (None: all of a call's requests, i.e. the run's batch group);
+        # max_batch is set only after running out of memory.
         self.max_rows = max_rows
         self.max_batch = max_batch
         self.phases = PhaseClock()
@@ -186,17 +185,15 @@ def build(config: RunConfig, launch_device: str | None) -> HuggingFaceBackend:
                                  trust_remote_code=config.trust_remote_code, revision=config.revision,
                                  device_map=config.device_map, reuse_kv=config.kv_reuse,
                                  attn_implementation=config.attn_implementation, load_in=config.load_in,
-                                 max_length=config.max_length, max_rows=rows_for(config.batch_size))
+                                 max_length=config.max_length, max_rows=config.max_rows)
     backend.model_id = config.model
     return backend
 
 
-def rows_for(batch_size: int | str) -> int:
-    """Rows decoded together for ``--batch-size``: its value (``auto``: the size of its groups)."""
-    return AUTO_BATCH_SIZE if batch_size == "auto" else int(batch_size)
-
-
 BACKEND = BackendSpec("huggingface", "load the model here with transformers (default)", build, options=(
+    Option("max_rows", int, None, "rows decoded together at most (default: the whole batch group); with a "
+                                  "--batch-size above it, waiting conversations take the rows that finish",
+           check=integer(1, 1_000_000)),
     Option("kv_reuse", bool, True, "re-encode each turn's whole history instead of keeping the KV cache between "
                                    "turns (slower; for checking)"),
     Option("device", str, "auto", "cpu, cuda, cuda:N or auto (default)"),
