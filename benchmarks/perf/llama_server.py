@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -38,11 +39,14 @@ class LlamaServer:
     def __enter__(self) -> LlamaServer:
         if not Path(self.command[0]).exists():
             raise SystemExit(f"llama_server: {self.command[0]} does not exist (see --server-python)")
-        self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        # The server logs plenty while loading: into a file, as a pipe nobody reads would block it.
+        self.log = tempfile.TemporaryFile(mode="w+")
+        self.process = subprocess.Popen(self.command, stdout=self.log, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + self.wait_seconds
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise SystemExit(f"llama_server: the server exited: {self.process.stderr.read()[-2000:]}")
+                self.log.seek(0)
+                raise SystemExit(f"llama_server: the server exited: {self.log.read()[-2000:]}")
             try:
                 with urllib.request.urlopen(self.url + "/models", timeout=5):
                     return self
@@ -58,6 +62,7 @@ class LlamaServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        self.log.close()
 
 
 def openai_backend(url: str, concurrency: int) -> OpenAICompatibleBackend:
