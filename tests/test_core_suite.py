@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from harness.backends.base import SamplingParams
 from harness.backends.reference import ReferenceBackend
 from harness.generation.conversations import ConversationGenerator, units_for
-from harness.suites.problems import MULTI_TURN, Turn
+from harness.errors import InputError
+from harness.suites.problems import CODE, MULTI_TURN, Turn
 from harness.execution.executor import Executor
 from harness.execution.jobs import execute
 from harness.suites.registry import resolve_suite
@@ -50,3 +53,17 @@ def test_references_pass_and_dropping_the_last_turn_fails():
         by_problem.setdefault(conversation.unit.problem.id, []).append(execution.passed)
     still_passing = [pid for pid, results in by_problem.items() if all(results)]
     assert still_passing == []
+
+
+def test_problems_are_selected_by_id_or_pattern():
+    """``--problems`` takes ids and shell-style patterns (``core/he-*``: the code-prompt problems), in the
+    suite's order; a pattern or id that matches nothing is refused, naming it."""
+    suite = resolve_suite("core")
+    code = [p.id for p in suite.problems if p.kind == CODE]
+    assert [p.id for p in suite.select_problems(["core/he-*"], None)] == code and len(code) == 10
+    both = suite.select_problems(["core/vowel-count", "core/he-ro*"], None)
+    assert [p.id for p in both] == [p.id for p in suite.problems if p.id in ("core/vowel-count", "core/he-roman")]
+    assert [p.id for p in suite.select_problems(["core/he-*"], 2)] == code[:2]
+    with pytest.raises(InputError, match="no such problem") as refused:
+        suite.select_problems(["core/he-*", "core/nothing-*"], None)
+    assert refused.value.problem == "core/nothing-*"

@@ -17,7 +17,7 @@ from harness.backends.base import GenerationRequest
 from harness.backends.families import detect_family
 from harness.backends.huggingface import HuggingFaceBackend
 from harness.suites.problems import CODE, MULTI_TURN
-from harness.generation.prompt_formats import extract_code
+from harness.generation.prompt_formats import extract_code, extraction_outcome
 from harness.suites.registry import resolve_suite
 from harness.backends.tiny_models import tiny_model_path
 
@@ -102,6 +102,21 @@ def test_extract_code(reply, code):
     assert extract_code(reply) == code
 
 
+@pytest.mark.parametrize("reply, outcome", [
+    ("Here you go:\n```python\nx = 1\n```\nDone.", "block"),
+    ("```py\nimport os\n```\nthen\n```\nprint(os.sep)\n```", "blocks"),
+    ("```bash\nls\n```\n```python\ny = 2\n```", "block"),
+    ("```python\ndef f():\n    return 1", "cut_block"),
+    ("```python\na = 1\n```\n```python\n", "cut_block"),
+    ("x = 3\nprint(x)\n", "unfenced"),
+    ("```text\nno code here\n```", "no_code"),
+    ("", "no_code"),
+])
+def test_extraction_outcome(reply, outcome):
+    """How the code was taken from a chat reply, recorded with every chat turn."""
+    assert extraction_outcome(reply) == outcome
+
+
 def test_bitsandbytes_missing_is_a_one_line_error(tmp_path):
     if importlib.util.find_spec("bitsandbytes") is not None:
         pytest.skip("bitsandbytes is installed here")
@@ -181,5 +196,7 @@ def test_chat_turns_with_reference_answers_pass_every_problem(tmp_path, suite_na
     assert server.misses == 0
     summary = json.loads((tmp_path / "chat-ref" / "summary.json").read_text())
     assert summary["prompt_format"] == "chat"
+    samples = [json.loads(line) for line in (tmp_path / "chat-ref" / "samples.jsonl").read_text().splitlines()]
+    assert {turn["extraction"] for sample in samples for turn in sample["turns"]} == {"block"}
     assert summary["overall"]["pass@1"] == 1.0 and summary["overall"]["problems"] >= 40, \
         summary["overall"]

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, needs_real_model, run_cli
 
 RUN = ["--limit", "6", "--num-samples", "2", "--k", "1,2", "--max-new-tokens", "16", "--temperature", "0"]
 
@@ -107,6 +107,26 @@ def test_the_pipeline_reproduces_the_committed_baseline(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     gate = run_cli("compare", "--baseline", str(BASELINE), "--candidate", str(tmp_path / "now"), "--exact")
     assert gate.returncode == 0, gate.stdout
+
+
+REAL_BASELINE = ROOT / "results" / "baselines" / "core-smollm2"
+
+
+def test_the_real_model_reproduces_its_committed_baseline(tmp_path):
+    """The real-model gate: smollm2-135m-instruct (its GGUF file through the Hugging Face backend, fp32 on
+    CPU, one thread), greedy, through the chat format, on a few core problems, must match its committed
+    baseline sample for sample: real replies exercise the chat template, the stop at the end-of-turn token,
+    code extraction and scoring. Update: see README, "Regression gate"."""
+    needs_real_model()
+    result = run_cli("run", "--config", str(REAL_BASELINE / "config.yaml"), "--results-dir", str(tmp_path),
+                     "--run-name", "now")
+    assert result.returncode == 0, result.stderr[-2000:]
+    gate = run_cli("compare", "--baseline", str(REAL_BASELINE), "--candidate", str(tmp_path / "now"), "--exact")
+    assert gate.returncode == 0, gate.stdout
+    summary = json.loads((REAL_BASELINE / "summary.json").read_text())
+    assert summary["prompt_format"] == "chat" and summary["model"]["gguf"]["file"].endswith(".gguf")
+    turns = [json.loads(line)["turns"][0] for line in (REAL_BASELINE / "samples.jsonl").read_text().splitlines()]
+    assert len(turns) == 10 and all(turn["raw"].strip() and turn["extraction"] for turn in turns)
 
 
 def test_exact_compare_names_package_versions_that_differ(tmp_path):

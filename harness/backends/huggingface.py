@@ -69,6 +69,7 @@ class HuggingFaceBackend:
         self.max_rows = max_rows
         self.max_batch = max_batch
         self.phases = PhaseClock()
+        self.gguf: dict[str, str] | None = None  # the GGUF file the checkpoint was converted from (build sets it)
 
     def identity(self) -> dict[str, Any]:
         config = self.model.config
@@ -85,6 +86,7 @@ class HuggingFaceBackend:
             "family": self.family.as_dict(),
             "attn_implementation": getattr(config, "_attn_implementation", None),
             "config": config.to_dict(),
+            **({"gguf": self.gguf} if self.gguf else {}),
         }
 
     def encode(self, request: GenerationRequest) -> list[int]:
@@ -177,16 +179,18 @@ class HuggingFaceBackend:
 
 
 def build(config: RunConfig, launch_device: str | None) -> HuggingFaceBackend:
-    from harness.backends.tiny_models import TINY_MODELS, tiny_model_path
+    from harness.backends.checkpoints import resolve
 
-    model = str(tiny_model_path(config.model)) if config.model in TINY_MODELS else config.model
+    checkpoint = resolve(config.model, config.gguf_file, config.revision, config.trust_remote_code)
     device = launch_device if config.device == "auto" and launch_device else config.device
-    backend = HuggingFaceBackend(model, device=device, dtype=config.dtype,
-                                 trust_remote_code=config.trust_remote_code, revision=config.revision,
+    backend = HuggingFaceBackend(checkpoint.path, device=device, dtype=config.dtype,
+                                 trust_remote_code=config.trust_remote_code,
+                                 revision=None if checkpoint.gguf else config.revision,
                                  device_map=config.device_map, reuse_kv=config.kv_reuse,
                                  attn_implementation=config.attn_implementation, load_in=config.load_in,
                                  max_length=config.max_length, max_rows=config.max_rows)
     backend.model_id = config.model
+    backend.gguf = checkpoint.gguf.identity() if checkpoint.gguf else None
     return backend
 
 
@@ -201,6 +205,8 @@ BACKEND = BackendSpec("huggingface", "load the model here with transformers (def
     Option("device_map", str, None, "'auto': spread a model too large for one GPU over this process's GPUs "
                                     "(accelerate)"),
     Option("revision", str, None, "model revision on the hub"),
+    Option("gguf_file", str, None, "a GGUF file in --model's folder or hub repository (--model FILE.gguf needs "
+                                   "none); converted once into a plain checkpoint cached under HARNESS_CACHE"),
     Option("attn_implementation", str, None, "eager, sdpa, flash_attention_2, ... (default: transformers' choice)"),
     Option("load_in", str, None, "quantized weights through bitsandbytes (CUDA)", choices=("8bit", "4bit")),
     Option("max_length", int, None, "context length guard (default: the model's); longer prompts lose their "

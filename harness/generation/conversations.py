@@ -17,7 +17,7 @@ from harness.backends.base import Backend, GenerationRequest, GenerationResult, 
 from harness.errors import InputError
 from harness.generation.feedback_format import render, split_reasoning
 from harness.suites.problems import CODE, MULTI_TURN, Problem
-from harness.generation.prompt_formats import BaseCompletionFormat, ChatFormat, extract_code
+from harness.generation.prompt_formats import BaseCompletionFormat, ChatFormat, extract_code, extraction_outcome
 from harness.generation.truncation import INFILLING_STOP
 
 
@@ -67,6 +67,7 @@ class TurnRecord:
     prompt_tokens_computed: int | None = None
     reasoning_tokens: int | None = None  # a thinking model's reasoning, taken out before the code
     reasoning_over_budget: bool = False  # it reasoned past --max-reasoning-tokens: its answer was not used
+    extraction: str | None = None  # a chat reply: how its code was taken (prompt_formats.extraction_outcome)
 
 
 @dataclass
@@ -188,6 +189,12 @@ class ConversationGenerator:
             return extract_code(split_reasoning(raw)[0])
         return self.format.truncate(raw, problem)
 
+    def _extraction(self, request: GenerationRequest, raw: str) -> str | None:
+        """For a chat reply whose code was extracted (as ``_completion`` decides), how it was."""
+        if request.messages is None or self.backend.requires_reference or request.suffix is not None:
+            return None
+        return extraction_outcome(split_reasoning(raw)[0])
+
     def _reasoning_tokens(self, request: GenerationRequest, result: GenerationResult) -> int | None:
         """Tokens a chat model spent thinking (``<think>`` blocks or the server's ``reasoning_content``):
         the server's count where it gives one, else the tokenizer's; None when it did not think."""
@@ -241,7 +248,8 @@ class ConversationGenerator:
                                 prompt_tokens=result.prompt_tokens, new_tokens=result.new_tokens,
                                 prompt_truncated=result.prompt_truncated,
                                 prompt_tokens_computed=result.prompt_tokens_computed,
-                                reasoning_tokens=reasoning_tokens, reasoning_over_budget=over_budget)
+                                reasoning_tokens=reasoning_tokens, reasoning_over_budget=over_budget,
+                                extraction=self._extraction(request, result.text))
             conversation.turns.append(record)
             if repairs is not None:
                 if not repair:

@@ -47,6 +47,20 @@ def extract_code(reply: str) -> str:
     return reply.strip("\n") if not blocks else ""
 
 
+def extraction_outcome(reply: str) -> str:
+    """How ``extract_code`` took the code from a chat reply, recorded with each chat turn: ``block`` (one
+    fenced Python block), ``blocks`` (several, joined), ``cut_block`` (the last one never closed: the token
+    budget ran out), ``unfenced`` (no fence: the whole reply) or ``no_code`` (only other languages' blocks, or
+    an empty reply)."""
+    matches = [m for m in FENCE.finditer(reply) if m.group(1).lower() in CODE_LANGUAGES]
+    if not matches:
+        return "unfenced" if reply.strip() and not FENCE.search(reply) else "no_code"
+    lines = matches[-1].group(0).rstrip("\n").splitlines()
+    if len(lines) < 2 or lines[-1].strip() != "```":
+        return "cut_block"
+    return "block" if len(matches) == 1 else "blocks"
+
+
 @dataclass(frozen=True)
 class ChatFormat:
     """Instruct/chat models through the tokenizer's chat template (or a chat endpoint). A multi-turn problem

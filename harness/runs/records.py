@@ -28,7 +28,8 @@ def sample_record(conversation: Conversation, execution: Execution, seed: int) -
                       if t.prompt_tokens_computed is not None else {}),
                    **({"prompt_truncated": True} if t.prompt_truncated else {}),
                    **({"reasoning_tokens": t.reasoning_tokens} if t.reasoning_tokens is not None else {}),
-                   **({"reasoning_over_budget": True} if t.reasoning_over_budget else {})}
+                   **({"reasoning_over_budget": True} if t.reasoning_over_budget else {}),
+                   **({"extraction": t.extraction} if t.extraction is not None else {})}
                   for t in conversation.turns],
         "program": conversation.program,
         "passed": execution.passed,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import string
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from typing import Any
 
 from harness.errors import InputError
@@ -107,20 +108,23 @@ class Suite:
         raise KeyError(problem_id)
 
     def select_problems(self, wanted: list[str], limit: int | None, exclude_defective: bool = False) -> list[Problem]:
-        """The problems a run scores: ``wanted`` ids (all if empty), without the known-defective ones if
-        asked, the first ``limit`` of them."""
+        """The problems a run scores: ``wanted`` ids or shell-style patterns (``core/he-*``; all if empty), in
+        the suite's order, without the known-defective ones if asked, the first ``limit`` of them."""
         problems = list(self.problems)
         if exclude_defective:
             problems = [p for p in problems if p.id not in self.excluded_if_defective]
         if wanted:
-            known = {p.id for p in problems}
-            missing = [w for w in wanted if w not in known]
+            missing = [w for w in wanted if not any(_selects(w, p.id) for p in problems)]
             if missing:
                 raise InputError(f"no such problem in suite {self.name}", file=self.path, problem=missing[0],
                                  field="problems")
-            problems = [p for p in problems if p.id in set(wanted)]
+            problems = [p for p in problems if any(_selects(w, p.id) for w in wanted)]
         return problems[:limit] if limit else problems
 
+
+
+def _selects(wanted: str, problem_id: str) -> bool:
+    return problem_id == wanted or fnmatchcase(problem_id, wanted)  # an id is itself, even with a [ in it
 
 
 # Problem fields that do not change what a sample is or how it is scored (where the file lies, notes).
