@@ -83,8 +83,8 @@ FIELD_NAMES = set(CORE_FIELD_NAMES) | {option.name for option in built_in_option
 _RECORDED_ORDER = (
     "suite", "data", "exclude_defective", "model", "backend", "base_url", "api_key_env", "concurrency",
     "request_timeout", "max_retries", "samples_per_request", "n", "k", "temperature", "top_p", "max_new_tokens",
-    "max_reasoning_tokens", "seed", "batch_size", "kv_reuse", "device", "dtype", "device_map", "revision", "gguf_file",
-    "prompt_format", "feedback", "max_repairs", "attn_implementation", "load_in", "max_length", "trust_remote_code",
+    "max_reasoning_tokens", "seed", "batch_size", "max_rows", "kv_reuse", "device", "dtype", "device_map", "revision",
+    "gguf_file", "prompt_format", "feedback", "max_repairs", "attn_implementation", "load_in", "max_length", "trust_remote_code",
     "threads", "problems", "limit", "workers", "sandbox", "sandbox_python", "timeout", "memory_mb", "dedup",
     "verdict_cache", "results_dir", "run_name", "overwrite", "resume", "shard", "merge_when_complete")
 

@@ -1,21 +1,22 @@
-"""Hugging Face transformers backend with its own decoding loop.
+"""Hugging Face transformers backend with its own decoding loop (``hf_decoding``).
 
 Why not ``model.generate``: sampling there draws from one global random stream for the whole batch, so
 a row's sample depends on its batch neighbours and on the process count. Here every row has its own
 ``torch.Generator`` seeded from the unit, rows stop as soon as their stop detector fires (it sees only
-the newly decoded text), and finished rows leave the batch and its KV cache.
+the newly decoded text), finished rows leave the batch and its KV cache, and waiting requests take their
+place (at most ``max_batch`` rows decode together).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from harness.backends.base import GenerationRequest, GenerationResult, SamplingParams
 from harness.backends.families import detect_family
 from harness.backends.hf_loading import DTYPES, load_model
-from harness.backends.kv_reuse import ConversationCaches, batched_cache
+from harness.backends.hf_decoding import RefillLoop
+from harness.backends.kv_reuse import ConversationCaches
 from harness.backends.phases import PhaseClock
 from harness.backends.spec import BackendSpec, Option, choice, integer
 from harness.errors import InputError
@@ -27,39 +28,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class IncrementalDecoder:
-    """Decodes one row's new tokens without re-decoding the whole output (prefix/read offsets)."""
-
-    def __init__(self, tokenizer: Any):
-        self.tokenizer = tokenizer
-        self.ids: list[int] = []
-        self.prefix_offset = 0
-        self.read_offset = 0
-
-    def add(self, token_id: int) -> str:
-        self.ids.append(token_id)
-        decode = self.tokenizer.decode
-        before = decode(self.ids[self.prefix_offset:self.read_offset])
-        after = decode(self.ids[self.prefix_offset:])
-        if len(after) > len(before) and not after.endswith("\ufffd"):
-            self.prefix_offset, self.read_offset = self.read_offset, len(self.ids)
-            return after[len(before):]
-        return ""
-
-
-@dataclass
-class _Prefill:
-    """The first forward pass's inputs, and what the decoding loop needs to know about them."""
-
-    step_ids: Any
-    mask: Any
-    positions: Any
-    cache: Any
-    keys: list[str | None]  # each row's conversation, under which its cache may be kept
-    expand: list[int] | None  # after a shared prefill: each row's index among the rows fed, else None
-    processed: list[int]  # prompt tokens computed per row
-
-
 class HuggingFaceBackend:
     requires_reference = False
     name = "huggingface"
@@ -67,7 +35,7 @@ class HuggingFaceBackend:
     def __init__(self, model: str, device: str = "auto", dtype: str = "auto", trust_remote_code: bool = False,
                  revision: str | None = None, max_length: int | None = None, device_map: str | None = None,
                  reuse_kv: bool = True, max_batch: int | None = None, attn_implementation: str | None = None,
-                 load_in: str | None = None):
+                 load_in: str | None = None, max_rows: int | None = None):
         import torch
 
         self.torch = torch
@@ -96,6 +64,9 @@ class HuggingFaceBackend:
         # Keys and values kept between a conversation's turns (and a shared first prompt encoded once).
         self.reuse_kv = reuse_kv
         self.caches = ConversationCaches()
+        # Rows decoded together at most (None: all of a call's requests, i.e. the run's batch group);
+        # max_batch is set only after running out of memory.
+        self.max_rows = max_rows
         self.max_batch = max_batch
         self.phases = PhaseClock()
         self.gguf: dict[str, str] | None = None  # the GGUF file the checkpoint was converted from (build sets it)
@@ -149,7 +120,7 @@ class HuggingFaceBackend:
                              field="model")
         return ids[1:]
 
-    def _encode(self, requests: list[GenerationRequest], budget: list[int]) -> tuple[list[list[int]], list[bool]]:
+    def encode_rows(self, requests: list[GenerationRequest], budget: list[int]) -> tuple[list[list[int]], list[bool]]:
         rows, truncated = [], []
         for request, new in zip(requests, budget):
             ids = self.encode(request)
@@ -162,138 +133,34 @@ class HuggingFaceBackend:
         return rows, truncated
 
     def generate(self, requests: list[GenerationRequest], sampling: SamplingParams) -> list[GenerationResult]:
-        """Generates in batches of at most ``max_batch`` rows, rows of similar length together to limit
-        padding; out of GPU memory, halves the batch and goes on."""
+        """At most ``max_rows`` (and ``max_batch``) rows decode together, admitted shortest prompt first to
+        limit padding; a finished row's place goes to the next waiting request. Out of GPU memory, the rows
+        not yet finished start again with half as many at once."""
         order = sorted(range(len(requests)), key=lambda i: len(requests[i].prompt) + len(requests[i].suffix or ""))
-        done: list[GenerationResult] = []
-        while len(done) < len(order):
-            size = min(self.max_batch or len(order), len(order) - len(done))
+        results: dict[int, GenerationResult] = {}
+        while len(results) < len(requests):
+            todo = [i for i in order if i not in results]
+            cap = min(self.max_rows or len(todo), self.max_batch or len(todo), len(todo))
+            loop = RefillLoop(self, requests, sampling, cap)
             try:
-                done.extend(self._generate_batch([requests[i] for i in order[len(done):len(done) + size]], sampling))
+                loop.run(todo)
             except self.torch.OutOfMemoryError:
-                if size == 1:
+                if cap == 1:
                     raise
-                self.max_batch = size // 2
+                self.max_batch = cap // 2
                 if self.torch.cuda.is_available():
                     self.torch.cuda.empty_cache()
-                log.warning("out of memory generating %d rows together; going on with at most %d", size,
+                log.warning("out of memory generating %d rows together; going on with at most %d", cap,
                             self.max_batch)
-        results: list[GenerationResult] = [GenerationResult(text="")] * len(requests)
-        for position, result in zip(order, done):
-            results[position] = result
-        return results
-
-    def _generate_batch(self, requests: list[GenerationRequest], sampling: SamplingParams) -> list[GenerationResult]:
-        clock = self.phases
-        clock.start()
-        budget = [min(r.max_new_tokens, self.max_length - 1) for r in requests]
-        rows, truncated = self._encode(requests, budget)
-        clock.lap("tokenize")
-        stops = [self.stop_ids(r.stop) for r in requests]
-        prefill = self._prefill_inputs(rows, [r.conversation for r in requests])
-        chosen_ids = self._decode(requests, sampling, rows, budget, stops, prefill)
-        clock.lap("decode")  # dropping finished rows from the cache
-        results = []
-        for row in range(len(requests)):
-            ids = [t for t in chosen_ids[row] if t not in stops[row]]
-            results.append(GenerationResult(text=self.tokenizer.decode(ids), prompt_tokens=len(rows[row]),
-                                            new_tokens=len(chosen_ids[row]), prompt_truncated=truncated[row],
-                                            prompt_tokens_computed=prefill.processed[row]))
-        clock.lap("detokenize")
-        return results
+            results.update(loop.results)
+        return [results[i] for i in range(len(requests))]
 
     def stop_ids(self, rule: StopRule) -> set[int]:
         """The token ids that end a row under ``rule`` (its end-of-text tokens, as this tokenizer has them)."""
         ids = {END_OF_SEQUENCE: self.eos_ids, END_OF_MIDDLE: {self.eot_id} if self.eot_id is not None else set()}
         return set().union(*(ids.get(token, set()) for token in rule.tokens))
 
-    def _prefill_inputs(self, rows: list[list[int]], keys: list[str | None]) -> _Prefill:
-        """The first forward pass's inputs: each row's prompt past what its kept cache holds. Rows with the
-        same prompt and nothing kept (a problem's samples at their first turn) are encoded once and
-        expanded after the prefill."""
-        torch = self.torch
-        reuse = [self.caches.reusable(key, ids) if self.reuse_kv else (None, 0) for key, ids in zip(keys, rows)]
-        first_of: dict[tuple[int, ...] | int, int] = {}
-        encoded: list[int] = []  # the rows actually fed in the prefill
-        expand: list[int] = []  # each row's index among them
-        for i, ids in enumerate(rows):
-            share = tuple(ids) if self.reuse_kv and not reuse[i][1] else i
-            if share not in first_of:
-                first_of[share] = len(encoded)
-                encoded.append(i)
-            expand.append(first_of[share])
-        cache, mask = batched_cache(torch, self.model.config, [reuse[i] for i in encoded], self.device)
-        self.caches.forget(keys)
-        fed = [rows[i][reuse[i][1]:] for i in encoded]
-        width = max(len(ids) for ids in fed)
-        pad = self.tokenizer.pad_token_id
-        step_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in fed], device=self.device)
-        new_mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in fed], device=self.device)
-        mask = new_mask if mask is None else torch.cat([mask, new_mask], dim=1)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -width:]
-        processed = [0] * len(rows)
-        for i, ids in zip(encoded, fed):
-            processed[i] = len(ids)
-        return _Prefill(step_ids, mask, positions, cache, keys, expand if len(encoded) < len(rows) else None,
-                        processed)
-
-    def _decode(self, requests: list[GenerationRequest], sampling: SamplingParams, rows: list[list[int]],
-                budget: list[int], stops: list[set[int]], prefill: _Prefill) -> list[list[int]]:
-        """Every row's new token ids. A row leaves the batch (and the cache) at a stop token, when its stop
-        detector fires or at its budget; a row whose conversation continues keeps its cache for the next turn."""
-        torch, clock, keys = self.torch, self.phases, prefill.keys
-        step_ids, mask, positions, cache = prefill.step_ids, prefill.mask, prefill.positions, prefill.cache
-        generators = [torch.Generator(device="cpu").manual_seed(r.seed) for r in requests]
-        decoders = [IncrementalDecoder(self.tokenizer) for _ in requests]
-        detectors = [r.stop.detector() for r in requests]
-        alive = list(range(len(requests)))  # original row index of each batch row
-        chosen_ids: list[list[int]] = [[] for _ in requests]
-        expand, phase = prefill.expand, "prefill"
-        with torch.inference_mode():
-            while alive:
-                out = self.model(input_ids=step_ids, attention_mask=mask, position_ids=positions,
-                                 past_key_values=cache, use_cache=True)
-                clock.lap(phase)
-                phase = "decode"
-                cache = out.past_key_values
-                logits = out.logits[:, -1, :].float()
-                if expand is not None:  # after a shared prefill: one row per request again
-                    index = torch.tensor(expand, device=self.device)
-                    cache.batch_select_indices(index)
-                    logits, mask, positions = logits[index], mask[index], positions[index]
-                    expand = None
-                chosen = self._pick(logits, [generators[i] for i in alive], sampling)
-                clock.lap("sampling")
-                keep = []
-                for batch_row, row in enumerate(alive):
-                    token = chosen[batch_row]
-                    chosen_ids[row].append(token)
-                    finished = token in stops[row]
-                    if not finished:
-                        piece = decoders[row].add(token)
-                        clock.lap("detokenize")
-                        finished = detectors[row].feed(piece)
-                        clock.lap("stop_detection")
-                    if not finished and len(chosen_ids[row]) < budget[row]:
-                        keep.append(batch_row)
-                    elif self.reuse_kv and requests[row].continues and keys[row] is not None:
-                        # Everything fed so far: the prompt and the new tokens but the last, never fed.
-                        self.caches.keep(keys[row], rows[row] + chosen_ids[row][:-1], cache, batch_row,
-                                         mask[batch_row].bool())
-                next_tokens = torch.tensor(chosen, device=self.device)[:, None]
-                if len(keep) < len(alive):
-                    if not keep:
-                        break
-                    index = torch.tensor(keep, device=self.device)
-                    cache.batch_select_indices(index)
-                    mask, next_tokens, positions = mask[index], next_tokens[index], positions[index]
-                    alive = [alive[i] for i in keep]
-                mask = torch.cat([mask, mask.new_ones((len(alive), 1))], dim=1)
-                positions = positions[:, -1:] + 1
-                step_ids = next_tokens
-        return chosen_ids
-
-    def _pick(self, logits: Any, generators: list[Any], sampling: SamplingParams) -> list[int]:
+    def pick(self, logits: Any, generators: list[Any], sampling: SamplingParams) -> list[int]:
         """Greedy, or inverse-CDF sampling on the device: each row's uniform draw comes from its own
         generator, so a row's sample does not depend on its batch neighbours."""
         torch = self.torch
@@ -321,13 +188,16 @@ def build(config: RunConfig, launch_device: str | None) -> HuggingFaceBackend:
                                  revision=None if checkpoint.gguf else config.revision,
                                  device_map=config.device_map, reuse_kv=config.kv_reuse,
                                  attn_implementation=config.attn_implementation, load_in=config.load_in,
-                                 max_length=config.max_length)
+                                 max_length=config.max_length, max_rows=config.max_rows)
     backend.model_id = config.model
     backend.gguf = checkpoint.gguf.identity() if checkpoint.gguf else None
     return backend
 
 
 BACKEND = BackendSpec("huggingface", "load the model here with transformers (default)", build, options=(
+    Option("max_rows", int, None, "rows decoded together at most (default: the whole batch group); with a "
+                                  "--batch-size above it, waiting conversations take the rows that finish",
+           check=integer(1, 1_000_000)),
     Option("kv_reuse", bool, True, "re-encode each turn's whole history instead of keeping the KV cache between "
                                    "turns (slower; for checking)"),
     Option("device", str, "auto", "cpu, cuda, cuda:N or auto (default)"),
