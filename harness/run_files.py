@@ -52,9 +52,10 @@ def _first_inside(path: Path, shown: str) -> str:
     return shown
 
 
-def refuse_tampering(folder: Path) -> None:
+def refuse_tampering(folder: Path, field: str = "run_name", other: str = "choose another --run-name") -> None:
     """Refuse a run folder where one of the harness's own names (or a part file) is a symbolic link, which
-    writing or removing would follow, or is not what the harness makes there (a folder named like a file)."""
+    writing or removing would follow, or is not what the harness makes there (a folder named like a file).
+    ``field`` and ``other`` name the caller's argument (``merge`` has RUN_DIR, not --run-name)."""
     candidates = [folder / name for name in sorted(HARNESS_FILES)]
     parts = folder / PARTS
     if parts.is_dir() and not parts.is_symlink():
@@ -63,12 +64,11 @@ def refuse_tampering(folder: Path) -> None:
         shown = str(path.relative_to(folder))
         if path.is_symlink():
             raise InputError(f"{shown} is a symbolic link, which run-benchmark never writes through nor removes; "
-                             "nothing was changed: remove it or choose another --run-name", file=str(folder),
-                             field="run_name")
+                             f"nothing was changed: remove it or {other}", file=str(folder), field=field)
         if path.exists() and path.is_dir() != (path == parts):
             raise InputError(f"{shown} is a {'folder' if path.is_dir() else 'file'}, where run-benchmark keeps a "
-                             f"{'file' if path.is_dir() else 'folder'}; nothing was changed: move it away or choose "
-                             "another --run-name", file=str(folder), field="run_name")
+                             f"{'file' if path.is_dir() else 'folder'}; nothing was changed: move it away or {other}",
+                             file=str(folder), field=field)
 
 
 def refuse_run_file(path: Path, field: str) -> None:

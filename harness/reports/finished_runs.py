@@ -99,8 +99,14 @@ def load_run(directory: str | Path) -> FinishedRun:
         summary = json.loads(path.read_bytes().decode("utf-8"))
     except (OSError, ValueError, RecursionError) as exc:  # ValueError: not UTF-8, not JSON
         raise InputError(f"cannot read summary ({exc})", file=str(path)) from None
+    if isinstance(summary, dict):  # an optional entry set to null reads as absent (its readers' default)
+        summary = {k: v for k, v in summary.items() if v is not None or k not in OPTIONAL_MAPPINGS}
     _check_summary(summary, path)
     return FinishedRun(folder, summary)
+
+
+REQUIRED = ("suite", "per_problem", "overall")
+OPTIONAL_MAPPINGS = ("per_category", "model", "config", "timings", "tiers")
 
 
 SAMPLE_KEYS = ("task_id", "unit", "program", "status", "passed", "turns")
@@ -123,11 +129,11 @@ def _scores_ok(entry: dict[str, Any]) -> bool:
 def _check_summary(summary: Any, path: Path) -> None:
     """The entries reports and comparisons read, with their types, so a hand-edited summary is one line."""
     _require(isinstance(summary, dict), path, "summary", "a JSON object")
-    for key in ("suite", "per_problem", "overall"):
+    for key in REQUIRED:
         if key not in summary:
             raise InputError("summary lacks a required entry", file=str(path), field=key)
-    for key in ("suite", "per_problem", "overall", "per_category", "model", "config", "timings", "tiers"):
-        _require(summary.get(key) is None or isinstance(summary[key], dict), path, key, "a mapping")
+    for key in (*REQUIRED, *OPTIONAL_MAPPINGS):
+        _require(key not in summary or isinstance(summary[key], dict), path, key, "a mapping")
     _require(isinstance(summary["suite"].get("name"), str), path, "suite.name", "a string")
     for key in ("per_problem", "per_category", "tiers"):
         entries = (summary.get(key) or {}).values()

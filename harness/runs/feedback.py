@@ -126,7 +126,18 @@ def public_test_code(problem: Problem, tests: tuple[str, ...]) -> str:
     body = "\n".join(_logical_lines(test) for test in tests)
     if problem.entry_point:
         return "def check(candidate):\n" + "".join(f"    {line}\n" for line in body.splitlines())
-    return body + "\n"
+    return _test_setup(problem.test) + body + "\n"
+
+
+def _test_setup(test: str) -> str:
+    """What a top-level test (MBPP's) runs before its first assert: MBPP 367's tree, the sanitized set's
+    ``test_imports``. The public assert needs it as the hidden ones do (else it raises a NameError for
+    every program). Empty where the first assert is inside a block."""
+    lines = test.splitlines()
+    first = next((i for i, line in enumerate(lines) if line.strip().startswith("assert")), 0)
+    if not lines or lines[first].startswith((" ", "\t")):
+        return ""
+    return "".join(line + "\n" for line in lines[:first])
 
 
 def _logical_lines(test: str) -> str:

@@ -27,7 +27,7 @@ def merge_run_folder(folder: Path) -> dict[str, Any] | None:
         raise InputError("is not a run folder that run-benchmark made", file=str(folder), field="run_dir")
     if not config_file.is_file():
         raise InputError("has no config.yaml: no shard has started there", file=str(folder), field="run_dir")
-    run_files.refuse_tampering(folder)
+    run_files.refuse_tampering(folder, "run_dir", "give merge another RUN_DIR")
     parts = folder / run_files.PARTS
     if (folder / "summary.json").is_file() and not (parts.is_dir() and any(run_files.PART_FILE.fullmatch(p.name)
                                                                            for p in parts.iterdir())):
