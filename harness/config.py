@@ -34,6 +34,7 @@ class RunConfig:
     seed: int = 1234
     batch_size: int | str = 16
     prompt_format: str = "auto"
+    infilling_mode: str = "psm"  # Code Llama infilling: prefix-suffix-middle or suffix-prefix-middle order
     # Execution feedback (harness.runs.feedback): none (plain sampling), errors (exceptions only) or tests (also
     # failing public tests); up to max_repairs attempts more per turn. None: the suite's YAML, else none / 1.
     feedback: str | None = None
@@ -85,6 +86,7 @@ _RECORDED_ORDER = (
     "request_timeout", "max_retries", "samples_per_request", "n", "k", "temperature", "top_p", "max_new_tokens",
     "max_reasoning_tokens", "seed", "batch_size", "kv_reuse", "device", "dtype", "device_map", "revision",
     "prompt_format", "feedback", "max_repairs", "attn_implementation", "load_in", "max_length", "trust_remote_code",
+    "infilling_mode",
     "threads", "problems", "limit", "workers", "sandbox", "sandbox_python", "timeout", "memory_mb", "dedup",
     "verdict_cache", "results_dir", "run_name", "overwrite", "resume", "shard", "merge_when_complete")
 
@@ -155,7 +157,7 @@ _CHECKS: dict[str, Callable[[Any, str, str], Any]] = {
     "top_p": lambda v, n, s: validate.number(v, n, above=0, maximum=1, file=s),
     "max_new_tokens": optional(integer(1, 1_000_000)),
     "max_reasoning_tokens": optional(integer(1, 10_000_000)), "seed": integer(*SEED_RANGE), "batch_size": _batch_size,
-    "prompt_format": choice("auto", "base", "chat"),
+    "prompt_format": choice("auto", "base", "chat"), "infilling_mode": choice("psm", "spm"),
     "feedback": optional(choice("none", "errors", "tests")), "max_repairs": optional(integer(0, 100)),
     "threads": optional(integer(1, 4096)),
     "problems": lambda v, n, s: validate.string_list(v, n, s), "limit": optional(integer(1)),

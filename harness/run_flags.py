@@ -52,6 +52,9 @@ def _add_sampling(parser: argparse.ArgumentParser) -> None:
         help="auto (default): the chat template for models that have one (Instruct), else plain completion; "
              "base: MTPB comment turns / code completion; chat: each turn a user message, code taken from the "
              "reply's ```python blocks (with --backend openai: the /chat/completions endpoint)")
+    add("--infilling-mode", choices=["psm", "spm"],
+        help="infilling suites: psm (default; <PRE> prefix <SUF> suffix <MID>) or spm (<PRE> <SUF> suffix <MID> "
+             "prefix), with Code Llama's token ids as Meta's reference builds them")
     add("--feedback", choices=["none", "errors", "tests"],
         help="execution feedback: none (default: plain sampling), errors (after each turn the program so far "
              "runs; an exception goes back to the model, which writes the turn again), tests (also failing "

@@ -81,11 +81,6 @@ def test_an_spm_run_completes_on_each_release_and_records_its_mode(variant, tmp_
     summary = json.loads((tmp_path / "spm" / "summary.json").read_text())
     assert summary["config"]["infilling_mode"] == "spm"
     assert summary["suite"]["origin"]["sha256"] == INFILLING[variant].sha256
-    # The canonical middles still pass every problem: the mode changes the prompt, never the program.
-    reference = run_cli("run", "--suite", suite, "--data", data, "--model", "reference", "--infilling-mode", "spm",
-                        "--limit", "3", "--results-dir", str(tmp_path), "--run-name", "ref")
-    assert reference.returncode == 0, reference.stderr[-2000:]
-    assert json.loads((tmp_path / "ref" / "summary.json").read_text())["overall"]["pass@1"] == 1.0
 
 
 def test_resume_and_compare_tell_the_modes_apart(tmp_path):
@@ -94,6 +89,8 @@ def test_resume_and_compare_tell_the_modes_apart(tmp_path):
               "--limit", "2", "--results-dir", str(tmp_path))
     assert run_cli("run", *common, "--run-name", "psm").returncode == 0
     assert run_cli("run", *common, "--run-name", "spm", "--infilling-mode", "spm").returncode == 0
+    # The canonical middles still pass: the mode changes the prompt, never the program.
+    assert json.loads((tmp_path / "spm" / "summary.json").read_text())["overall"]["pass@1"] == 1.0
     resumed = run_cli("run", *common, "--run-name", "spm", "--resume")
     assert resumed.returncode == 2 and "infilling_mode" in resumed.stderr
     compared = run_cli("compare", "--baseline", str(tmp_path / "psm"), "--candidate", str(tmp_path / "spm"))

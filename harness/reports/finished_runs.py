@@ -47,6 +47,8 @@ class FinishedRun:
         config, suite = self.summary.get("config") or {}, self.summary.get("suite") or {}
         return {"suite": self.suite, **{name: config.get(name) for name in SCORED_OPTIONS},
                 "prompt_format": self.summary.get("prompt_format", config.get("prompt_format")),
+                # Named only for SPM: runs made before the option, all PSM, compare with PSM runs.
+                "infilling_mode": config.get("infilling_mode") if config.get("infilling_mode") == "spm" else None,
                 "data_sha256": (suite.get("origin") or {}).get("sha256", suite.get("data_sha256")),
                 "suite_sha256": suite.get("suite_sha256")}
 

@@ -284,5 +284,8 @@ class PartWriter:
 
 
 def _current_name(option: str, value: Any) -> Any:
-    """A value an older run recorded under the name it had then (``sandbox: strict`` is now ``full``)."""
+    """A value an older run recorded under the name it had then (``sandbox: strict`` is now ``full``), or
+    did not record (runs before ``infilling_mode`` were all PSM)."""
+    if option == "infilling_mode" and value is None:
+        return "psm"
     return LEGACY_MODES.get(value, value) if option == "sandbox" and isinstance(value, str) else value
