@@ -35,6 +35,9 @@ class RunConfig:
     batch_size: int | str = 16
     prompt_format: str = "auto"
     infilling_mode: str = "psm"  # Code Llama infilling: prefix-suffix-middle or suffix-prefix-middle order
+    # A paper's published setting (harness.presets), and the options where this run departs from it.
+    preset: str | None = None
+    preset_deviations: dict[str, Any] = field(default_factory=dict)
     # Execution feedback (harness.runs.feedback): none (plain sampling), errors (exceptions only) or tests (also
     # failing public tests); up to max_repairs attempts more per turn. None: the suite's YAML, else none / 1.
     feedback: str | None = None
@@ -86,7 +89,7 @@ _RECORDED_ORDER = (
     "request_timeout", "max_retries", "samples_per_request", "n", "k", "temperature", "top_p", "max_new_tokens",
     "max_reasoning_tokens", "seed", "batch_size", "kv_reuse", "device", "dtype", "device_map", "revision",
     "prompt_format", "feedback", "max_repairs", "attn_implementation", "load_in", "max_length", "trust_remote_code",
-    "infilling_mode",
+    "infilling_mode", "preset", "preset_deviations",
     "threads", "problems", "limit", "workers", "sandbox", "sandbox_python", "timeout", "memory_mb", "dedup",
     "verdict_cache", "results_dir", "run_name", "overwrite", "resume", "shard", "merge_when_complete")
 
@@ -166,4 +169,11 @@ _CHECKS: dict[str, Callable[[Any, str, str], Any]] = {
     "memory_mb": integer(64, 1 << 30), "dedup": boolean, "verdict_cache": boolean, "results_dir": text,
     "run_name": optional(validate.run_name), "overwrite": boolean, "resume": boolean,
     "shard": optional(validate.shard_spec), "merge_when_complete": boolean,
+    "preset": optional(text), "preset_deviations": lambda v, n, s: _mapping(v, n, s),
 }
+
+
+def _mapping(value: Any, name: str, source: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InputError("must be a mapping", file=source, field=name)
+    return value

@@ -21,6 +21,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 def _add_inputs(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("--config", help="YAML run config; flags given here override its values")
+    add("--preset", help="a paper's published setting (`run-benchmark list --presets`); --config values and flags "
+                         "override it and are recorded as deviations")
     add("--suite", help="suite name (see `run-benchmark list`) or path to a suite folder/YAML file")
     add("--data", help="the suite's data file (mtpb.jsonl, HumanEval.jsonl.gz, mbpp.jsonl, ...) instead of the "
                        "bundled, cached or downloaded copy")
