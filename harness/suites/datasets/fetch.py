@@ -1,7 +1,7 @@
 """Finding a benchmark's data file: an explicit path, else a cached download, else a download from
 its public location (once). Every file, whichever way it came, is checked against the release it claims
-to be: its SHA-256 against the pinned one (or, where the release's checksum is not pinned, its record
-count, and a cached copy against the checksum recorded when it was downloaded). A cached copy that
+to be: its SHA-256 against the pinned one (or, where the release's checksum is not pinned, a cached copy
+against the checksum recorded when it was downloaded). A cached copy that
 changed since is fetched again (or refused); a ``--data`` file that differs is used, with a warning and
 ``matches_release: false`` in the run's summary."""
 
