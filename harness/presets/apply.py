@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.config import RunConfig, build_config
+from harness.errors import InputError
 from harness.presets.catalog import preset
 
 # Options that change what a run measures: where the run's value differs from the preset's, it is a
@@ -20,6 +21,8 @@ def config_with_preset(file_values: dict[str, Any], flag_values: dict[str, Any],
     file_values = dict(file_values)
     file_values.pop("preset_deviations", None)
     name = flag_values.get("preset") or file_values.pop("preset", None)
+    if name is not None and not isinstance(name, str):
+        raise InputError("must be a preset's name (run-benchmark list --presets)", file=source, field="preset")
     if not name:
         return build_config(file_values, flag_values, source)
     chosen = preset(name)
