@@ -95,7 +95,8 @@ def markdown(rows: list[list[str]]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"),
-                        help="folder with HumanEval.jsonl.gz, mbpp.jsonl, mtpb.jsonl, infilling/ (default ../shared/data)")
+                        help="folder with HumanEval.jsonl.gz, mbpp.jsonl, mtpb.jsonl and infilling/ "
+                             "(default ../shared/data)")
     parser.add_argument("--out", default="results/paper-parity", help="folder for the run folders and parity.md")
     parser.add_argument("--sampled", action="store_true", help="also the sampled presets (about 60x the cost)")
     parser.add_argument("--model", action="append", choices=[CODELLAMA, CODELLAMA_PYTHON, CODEGEN],

@@ -49,7 +49,7 @@ def model_key(model: str) -> str | None:
 @functools.cache
 def presets(path: Path = PRESETS_FILE) -> dict[str, Preset]:
     data = load_yaml_file(path)
-    if not isinstance(data, dict) or not isinstance(data.get("papers"), dict) or not isinstance(data.get("presets"), dict):
+    if not (isinstance(data, dict) and isinstance(data.get("papers"), dict) and isinstance(data.get("presets"), dict)):
         raise InputError("must be a mapping with 'papers' and 'presets'", file=str(path))
     return {name: _preset(name, entry, data["papers"], path) for name, entry in data["presets"].items()}
 
