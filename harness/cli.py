@@ -95,7 +95,9 @@ def _add_suite_commands(commands: argparse._SubParsersAction) -> None:
     validating.add_argument("path", help="suite name or path")
     validating.add_argument("--data", help="the suite's data file (see run --data)")
     validating.add_argument("--references", action="store_true", help="execute the reference solutions too")
-    commands.add_parser("list", help="suites and models the harness knows")
+    listing = commands.add_parser("list", help="suites and models the harness knows (--presets: the papers' settings)")
+    listing.add_argument("--presets", action="store_true",
+                         help="the papers' published settings (run --preset NAME), each with its source")
     importer = commands.add_parser("import", help="convert a published benchmark into this harness's YAML",
                                    description="Write a published benchmark as a YAML suite folder that "
                                                "`--suite DIR` runs exactly like the built-in loader.")
@@ -147,12 +149,13 @@ def _setup_logging(quiet: bool) -> None:
 
 def run_config(args: argparse.Namespace) -> "RunConfig":
     """``run``'s settings: the --config file's values, overridden by the flags given, all checked."""
-    from harness.config import build_config, known_names, load_config_file
+    from harness.config import known_names, load_config_file
+    from harness.presets.apply import config_with_preset
 
     file_values = load_config_file(args.config) if args.config else {}
     names = known_names()
     flags = {key: value for key, value in vars(args).items() if key in names}
-    return build_config(file_values, flags, source=args.config or "command line")
+    return config_with_preset(file_values, flags, source=args.config or "command line")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -227,7 +230,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 1 if report.failures else 0
 
 
-def _cmd_list(_: argparse.Namespace) -> int:
+def _cmd_list(args: argparse.Namespace) -> int:
+    if args.presets:
+        from harness.presets.listing import print_presets
+
+        print_presets()
+        return 0
     from harness.backends.packaged_models import PACKAGED_MODELS
     from harness.backends.registry import backends
     from harness.backends.tiny_models import TINY_MODELS

@@ -34,6 +34,10 @@ class RunConfig:
     seed: int = 1234
     batch_size: int | str = 16
     prompt_format: str = "auto"
+    infilling_mode: str = "psm"  # Code Llama infilling: prefix-suffix-middle or suffix-prefix-middle order
+    # A paper's published setting (harness.presets), and the options where this run departs from it.
+    preset: str | None = None
+    preset_deviations: dict[str, Any] = field(default_factory=dict)
     # Execution feedback (harness.runs.feedback): none (plain sampling), errors (exceptions only) or tests (also
     # failing public tests); up to max_repairs attempts more per turn. None: the suite's YAML, else none / 1.
     feedback: str | None = None
@@ -84,7 +88,8 @@ _RECORDED_ORDER = (
     "suite", "data", "exclude_defective", "model", "backend", "base_url", "api_key_env", "concurrency",
     "request_timeout", "max_retries", "samples_per_request", "n", "k", "temperature", "top_p", "max_new_tokens",
     "max_reasoning_tokens", "seed", "batch_size", "max_rows", "kv_reuse", "device", "dtype", "device_map", "revision",
-    "gguf_file", "prompt_format", "feedback", "max_repairs", "attn_implementation", "load_in", "max_length", "trust_remote_code",
+    "gguf_file", "prompt_format", "feedback", "max_repairs", "attn_implementation", "load_in", "max_length",
+    "trust_remote_code", "infilling_mode", "preset", "preset_deviations",
     "threads", "problems", "limit", "workers", "sandbox", "sandbox_python", "timeout", "memory_mb", "dedup",
     "verdict_cache", "results_dir", "run_name", "overwrite", "resume", "shard", "merge_when_complete")
 
@@ -180,7 +185,7 @@ _CHECKS: dict[str, Callable[[Any, str, str], Any]] = {
     "top_p": lambda v, n, s: validate.number(v, n, above=0, maximum=1, file=s),
     "max_new_tokens": optional(integer(1, 1_000_000)),
     "max_reasoning_tokens": optional(integer(1, 10_000_000)), "seed": integer(*SEED_RANGE), "batch_size": _batch_size,
-    "prompt_format": choice("auto", "base", "chat"),
+    "prompt_format": choice("auto", "base", "chat"), "infilling_mode": choice("psm", "spm"),
     "feedback": optional(choice("none", "errors", "tests")), "max_repairs": optional(integer(0, 100)),
     "threads": optional(integer(1, 4096)),
     "problems": lambda v, n, s: validate.string_list(v, n, s), "limit": optional(integer(1)),
@@ -189,4 +194,11 @@ _CHECKS: dict[str, Callable[[Any, str, str], Any]] = {
     "memory_mb": integer(64, 1 << 30), "dedup": boolean, "verdict_cache": boolean, "results_dir": text,
     "run_name": optional(validate.run_name), "overwrite": boolean, "resume": boolean,
     "shard": optional(validate.shard_spec), "merge_when_complete": boolean,
+    "preset": optional(text), "preset_deviations": lambda v, n, s: _mapping(v, n, s),
 }
+
+
+def _mapping(value: Any, name: str, source: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InputError("must be a mapping", file=source, field=name)
+    return value

@@ -22,6 +22,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 def _add_inputs(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("--config", help="YAML run config; flags given here override its values")
+    add("--preset", help="a paper's published setting (`run-benchmark list --presets`); --config values and flags "
+                         "override it and are recorded as deviations")
     add("--suite", help="suite name (see `run-benchmark list`) or path to a suite folder/YAML file")
     add("--data", help="the suite's data file (mtpb.jsonl, HumanEval.jsonl.gz, mbpp.jsonl, ...) instead of the "
                        "bundled, cached or downloaded copy")
@@ -53,6 +55,9 @@ def _add_sampling(parser: argparse.ArgumentParser) -> None:
         help="auto (default): the chat template for models that have one (Instruct), else plain completion; "
              "base: MTPB comment turns / code completion; chat: each turn a user message, code taken from the "
              "reply's ```python blocks (with --backend openai: the /chat/completions endpoint)")
+    add("--infilling-mode", choices=["psm", "spm"],
+        help="infilling suites: psm (default; <PRE> prefix <SUF> suffix <MID>) or spm (<PRE> <SUF> suffix <MID> "
+             "prefix), with Code Llama's token ids as Meta's reference builds them")
     add("--feedback", choices=["none", "errors", "tests"],
         help="execution feedback: none (default: plain sampling), errors (after each turn the program so far "
              "runs; an exception goes back to the model, which writes the turn again), tests (also failing "

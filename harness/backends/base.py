@@ -37,6 +37,8 @@ class GenerationRequest:
     reference: str | None = None
     # Fill in the middle: ``prompt`` is the prefix and this the suffix; the answer is the middle.
     suffix: str | None = None
+    # Infilling in suffix-prefix-middle order (Code Llama's SPM) instead of prefix-suffix-middle.
+    suffix_first: bool = False
     # The conversation this row belongs to, and whether it has another turn: a backend may keep the row's
     # state (its KV cache) under this key for the next turn.
     conversation: str | None = None

@@ -14,6 +14,10 @@ from typing import Any
 
 from harness.model_families import CODEGEN_NAME, CODELLAMA_NAME
 
+# Meta's reference (facebookresearch/codellama, llama/tokenizer.py, ``encode_infilling``) encodes an infilling
+# suffix as ``encode("☺" + suffix)[2:]``: the implicit leading space and this piece, dropped.
+INFILLING_SMILEY = "☺"
+
 
 @dataclass(frozen=True)
 class ModelFamily:

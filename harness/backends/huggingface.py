@@ -13,7 +13,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from harness.backends.base import GenerationRequest, GenerationResult, SamplingParams
-from harness.backends.families import detect_family
+from harness.backends.families import INFILLING_SMILEY, detect_family
 from harness.backends.hf_loading import DTYPES, load_model
 from harness.backends.hf_decoding import RefillLoop
 from harness.backends.kv_reuse import ConversationCaches
@@ -106,19 +106,25 @@ class HuggingFaceBackend:
                              "<EOT> tokens); infilling needs a model such as codellama/CodeLlama-7b-hf",
                              file=self.model_id, field="model")
         tok = self.tokenizer
-        return ([tok.bos_token_id, tok.prefix_id] + tok(request.prompt, add_special_tokens=False)["input_ids"]
-                + [tok.suffix_id] + self._without_leading_space(request.suffix) + [tok.middle_id])
+        prefix = tok(request.prompt, add_special_tokens=False)["input_ids"]
+        suffix = self._encode_infilling(request.suffix)
+        # Meta's infilling_prompt_tokens (facebookresearch/codellama, llama/generation.py), token for token.
+        if request.suffix_first:  # SPM: <s> <PRE> <SUF>{suffix} <MID> {prefix}
+            return [tok.bos_token_id, tok.prefix_id, tok.suffix_id] + suffix + [tok.middle_id] + prefix
+        return [tok.bos_token_id, tok.prefix_id] + prefix + [tok.suffix_id] + suffix + [tok.middle_id]
 
-    def _without_leading_space(self, text: str) -> list[int]:
-        """Code Llama's ``<SUF>{suffix}``: the suffix without SentencePiece's implicit leading space, as Meta's
-        ``encode_infilling`` does. (The fast tokenizer's own suffix handling adds one.) Text right after a
-        special token gets no implicit space, so a leading <unk> is encoded and dropped."""
+    def _encode_infilling(self, text: str) -> list[int]:
+        """Meta's ``encode_infilling``: the suffix without SentencePiece's implicit leading space, encoded as
+        ``"☺" + text`` with its first two tokens (the space and the smiley) dropped. (The fast tokenizer's own
+        suffix handling adds a space.) A tokenizer on which the trick does not give those two tokens is refused
+        rather than losing a token of the suffix."""
         tok = self.tokenizer
-        ids = tok(tok.unk_token + text, add_special_tokens=False)["input_ids"]
-        if not ids or ids[0] != tok.unk_token_id:
-            raise InputError(f"cannot encode an infilling suffix with {type(tok).__name__}", file=self.model_id,
-                             field="model")
-        return ids[1:]
+        ids = tok(INFILLING_SMILEY + text, add_special_tokens=False)["input_ids"]
+        if tok.convert_ids_to_tokens(ids[:2]) != ["▁", INFILLING_SMILEY]:
+            raise InputError(f"cannot encode an infilling suffix as Code Llama's reference does with "
+                             f"{type(tok).__name__} ('{INFILLING_SMILEY}' is not a piece of its own)",
+                             file=self.model_id, field="model")
+        return ids[2:]
 
     def encode_rows(self, requests: list[GenerationRequest], budget: list[int]) -> tuple[list[list[int]], list[bool]]:
         rows, truncated = [], []
@@ -126,8 +132,8 @@ class HuggingFaceBackend:
             ids = self.encode(request)
             room = self.max_length - new
             truncated.append(len(ids) > room)
-            if len(ids) > room:  # keep the end; an infilling prompt keeps its <s> <PRE> head too
-                head = ids[:2] if request.suffix is not None else []
+            if len(ids) > room:  # keep the end; an infilling prompt keeps its <s> <PRE> (SPM: <SUF>) head too
+                head = ids[:3 if request.suffix_first else 2] if request.suffix is not None else []
                 ids = head + ids[len(ids) - room + len(head):]
             rows.append(ids)
         return rows, truncated

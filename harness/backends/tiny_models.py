@@ -16,6 +16,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from harness.backends.families import INFILLING_SMILEY
 from harness.suites.bundled import core_suite_dir
 from harness.cache_paths import cache_root
 
@@ -46,6 +47,10 @@ BUILD_VERSION = "2"
 WEIGHT_SEED = 0
 WEIGHT_STD = 0.1
 CODELLAMA_SPECIAL = ["▁<PRE>", "▁<MID>", "▁<SUF>", "▁<EOT>"]
+# Meta's reference encodes an infilling suffix as ``encode("☺" + suffix)[2:]``, dropping the implicit leading
+# space and the smiley: Code Llama's vocabulary has the smiley as an ordinary piece that merges with nothing,
+# and so does this one's (one occurrence in the corpus, after no space; character_coverage keeps every character).
+SMILEY = INFILLING_SMILEY
 
 _EXTRA_CORPUS = '''import numpy as np
 import pandas as pd
@@ -78,6 +83,7 @@ def corpus_lines() -> list[str]:
         raise FileNotFoundError(f"the core suite, the tiny models' corpus, is missing from {root}")
     texts = [p.read_text(encoding="utf-8") for p in files]
     texts.append(_EXTRA_CORPUS)
+    texts.append(f"#{SMILEY}")
     return [line for text in texts for line in text.splitlines() if line.strip()]
 
 
@@ -179,11 +185,14 @@ def _build_llama(out: Path, chat: bool) -> None:
     (out / "spm.vocab").unlink()
     (out / "tokenizer_config.json").write_text('{"tokenizer_class": "CodeLlamaTokenizer"}')
     tokenizer = AutoTokenizer.from_pretrained(out)
+    model_file = (out / "tokenizer.model").read_bytes()
     (out / "tokenizer.model").unlink()
     (out / "tokenizer_config.json").unlink()
     if chat:
         tokenizer.chat_template = CODELLAMA_INSTRUCT_TEMPLATE
     tokenizer.save_pretrained(out)
+    # Kept beside tokenizer.json, as Code Llama's hub folders keep it: SentencePiece itself can read it back.
+    (out / "tokenizer.model").write_bytes(model_file)
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=2048,
                          bos_token_id=1, eos_token_id=2, tie_word_embeddings=False)

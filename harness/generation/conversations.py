@@ -110,8 +110,9 @@ class ConversationGenerator:
 
     def __init__(self, backend: Backend, sampling: SamplingParams, seed: int, program_prefix: str,
                  prompt_format: BaseCompletionFormat | ChatFormat | None = None, max_new_tokens: int | None = None,
-                 max_reasoning_tokens: int | None = None):
+                 max_reasoning_tokens: int | None = None, suffix_first: bool = False):
         self.backend = backend
+        self.suffix_first = suffix_first  # infilling in suffix-prefix-middle order (--infilling-mode spm)
         self.sampling = sampling
         self.seed = seed
         self.program_prefix = program_prefix
@@ -156,7 +157,7 @@ class ConversationGenerator:
                 raise InputError("this model cannot fill in the middle, which the infilling suites need (Code "
                                  "Llama 7B/13B can)", file=problem.source, problem=problem.id, field="model")
             # Infilling uses the model's prefix-suffix-middle tokens, whatever its chat format.
-            return GenerationRequest(prompt=problem.prompt, suffix=problem.suffix,
+            return GenerationRequest(prompt=problem.prompt, suffix=problem.suffix, suffix_first=self.suffix_first,
                                      stop=INFILLING_STOP, **common), ""
         if isinstance(self.format, ChatFormat):
             fmt = self.format

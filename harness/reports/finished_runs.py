@@ -48,6 +48,8 @@ class FinishedRun:
         prompt_format = self.summary.get("prompt_format", config.get("prompt_format"))
         scored = {name: config.get(name) for name in SCORED_OPTIONS}
         return {"suite": self.suite, **scored, **_in_effect(config, prompt_format), "prompt_format": prompt_format,
+                # Named only for SPM: runs made before the option, all PSM, compare with PSM runs.
+                "infilling_mode": config.get("infilling_mode") if config.get("infilling_mode") == "spm" else None,
                 "data_sha256": (suite.get("origin") or {}).get("sha256", suite.get("data_sha256")),
                 "suite_sha256": suite.get("suite_sha256")}
 

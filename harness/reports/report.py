@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from harness.reports import feedback_report as report_feedback
+from harness.reports import paper_column
 from harness.reports.finished_runs import FinishedRun, distinct_runs, run_labels
 from harness.scoring.statistics import bootstrap_mean
 from harness.reports.view import write_view
@@ -52,6 +53,7 @@ def runs_table(runs: list[FinishedRun], seed: int, labels: list[str] | None = No
                 interval = bootstrap_mean(values, seed=seed)
                 row.update({f"pass@{k}": interval.estimate, f"pass@{k} low": interval.low,
                             f"pass@{k} high": interval.high})
+        row["paper"] = " / ".join(paper_column.summary_line(r) for r in paper_column.paper_rows(run, label, seed))
         row["pass rate"] = run.summary["overall"].get("pass_rate")
         tiers = run.summary.get("tiers") or {}
         if "base" in tiers:
@@ -222,19 +224,22 @@ def write_report(runs: list[FinishedRun], out: Path, seed: int = 0) -> list[Path
     frame["samples"] = [views[label].name if label in views else "" for label in frame["run"]]
     frame.to_csv(out / "report.csv", index=False)
 
-    (out / "report.md").write_text(_markdown(frame, categories, turns, gains, views, plots, ks, repair_rounds),
+    paper = [row for run, label in zip(runs, labels) for row in paper_column.paper_rows(run, label, seed)]
+    (out / "report.md").write_text(_markdown(frame, categories, turns, gains, views, plots, ks, repair_rounds, paper),
                                    encoding="utf-8")
-    (out / "report.html").write_text(_html(frame, categories, turns, gains, views, plots, ks), encoding="utf-8")
+    (out / "report.html").write_text(_html(frame, categories, turns, gains, views, plots, ks, paper), encoding="utf-8")
     return [out / "report.md", out / "report.csv", out / "report.html", *plots, *views.values()]
 
 
 def _markdown(frame: pd.DataFrame, categories: pd.DataFrame, turns: pd.DataFrame, gains: Gains,
-              views: dict[str, Path], plots: list[Path], ks: list[int], repair_rounds: list[dict[str, Any]]) -> str:
+              views: dict[str, Path], plots: list[Path], ks: list[int], repair_rounds: list[dict[str, Any]],
+              paper: list[dict[str, Any]]) -> str:
     md = ["# Benchmark report", "",
           "pass@k with 95% bootstrap intervals over problems (seeded). Runs with different suites or sampling "
           "settings are in separate groups, never averaged together.", ""]
     for group, rows in frame.groupby("group", sort=True):
         md += [f"## {group}", "", _format(rows, ks).to_markdown(index=False), ""]
+    md += paper_column.markdown(paper)
     md += ["## Per category (pass@1)", "", (categories * 100).round(1).to_markdown(), "",
            "## Where failed conversations broke", "", turns.to_markdown(), ""]
     md += report_feedback.markdown(repair_rounds)
@@ -252,7 +257,7 @@ def _markdown(frame: pd.DataFrame, categories: pd.DataFrame, turns: pd.DataFrame
 
 
 def _html(frame: pd.DataFrame, categories: pd.DataFrame, turns: pd.DataFrame, gains: Gains,
-          views: dict[str, Path], plots: list[Path], ks: list[int]) -> str:
+          views: dict[str, Path], plots: list[Path], ks: list[int], paper: list[dict[str, Any]]) -> str:
     images = "".join(f'<figure><img alt="{p.stem}" src="data:image/png;base64,'
                      f'{base64.b64encode(p.read_bytes()).decode()}"></figure>' for p in plots)
     sections = "".join(f"<h2>{html.escape(str(group))}</h2>{_format(rows, ks).to_html(index=False, border=0)}"
@@ -266,7 +271,7 @@ body{{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}}
 table{{border-collapse:collapse;margin:1em 0;font-size:14px}}th,td{{padding:4px 10px;border-bottom:1px solid #ddd;
 text-align:right}}th{{background:#f4f4f4}}td:first-child,th:first-child{{text-align:left}}img{{max-width:100%}}
 </style></head><body><h1>Benchmark report</h1><p>pass@k with 95% bootstrap intervals over problems. Groups
-differ in suite or sampling settings and are never averaged together.</p>{sections}
+differ in suite or sampling settings and are never averaged together.</p>{sections}{paper_column.html_table(paper)}
 <h2>Per category (pass@1, %)</h2>{(categories * 100).round(1).to_html(border=0)}
 <h2>Where failed conversations broke</h2>{turns.to_html(border=0)}
 {'<h2>What size buys</h2><ul>' + gain_items + '</ul>' if gains else ''}

@@ -16,6 +16,7 @@ from typing import Any
 
 from harness.reports.compare import compare_runs
 from harness.reports.finished_runs import FinishedRun
+from harness.reports.paper_column import paper_rows, summary_line
 
 # Fields shown in their own place on the sample page; anything else in a sample line goes under "other fields".
 KNOWN_FIELDS = {"group", "task_id", "case", "sample", "unit", "seed", "inputs", "expected", "turns", "program",
@@ -138,7 +139,8 @@ def _run_entry(run: FinishedRun, label: str, samples: int) -> dict[str, Any]:
             "variant": variant, "parameters": run.parameters, "suite": run.suite, "n": config.get("n"),
             "temperature": config.get("temperature"), "seed": run.summary.get("seed"),
             "ks": [int(k) for k in run.summary.get("ks", [1])], "samples": samples,
-            "overall": run.summary.get("overall"), "tiers": run.summary.get("tiers")}
+            "overall": run.summary.get("overall"), "tiers": run.summary.get("tiers"),
+            "paper": [summary_line(row) for row in paper_rows(run, label)]}
 
 
 def flipped(base: list[dict[str, Any]], cand: list[dict[str, Any]]) -> dict[str, dict[str, list[str]]]:

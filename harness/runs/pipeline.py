@@ -221,7 +221,8 @@ def _work_share(plan: _Plan, start: _Started, mine: list[int], part: PartWriter,
     sampling = SamplingParams(temperature=config.temperature, top_p=config.top_p)
     generator = ConversationGenerator(start.backend, sampling, config.seed, suite.program_prefix,
                                       prompt_format=start.prompt_format, max_new_tokens=config.max_new_tokens,
-                                      max_reasoning_tokens=config.max_reasoning_tokens)
+                                      max_reasoning_tokens=config.max_reasoning_tokens,
+                                      suffix_first=config.infilling_mode == "spm")
     try:
         with start.pool as pool:
             log.info("sandbox: %s", pool.isolation.as_dict())

@@ -279,7 +279,10 @@ def _check_header(part: Path, first: bytes, fingerprint: str) -> None:
 
 def _current_name(option: str, value: Any) -> Any:
     """A value an older run recorded under the name it had then (``sandbox: strict`` is now ``full``;
-    ``feedback: none`` is now recorded as no feedback, None)."""
+    ``feedback: none`` is now recorded as no feedback, None), or did not record (runs before ``infilling_mode``
+    were all PSM)."""
     if option == "feedback" and value == "none":
         return None
+    if option == "infilling_mode" and value is None:
+        return "psm"
     return LEGACY_MODES.get(value, value) if option == "sandbox" and isinstance(value, str) else value

@@ -1,7 +1,7 @@
 """Finding a benchmark's data file: an explicit path, else a cached download, else a download from
 its public location (once). Every file, whichever way it came, is checked against the release it claims
-to be: its SHA-256 against the pinned one (or, where the release's checksum is not pinned, its record
-count, and a cached copy against the checksum recorded when it was downloaded). A cached copy that
+to be: its SHA-256 against the pinned one (or, where the release's checksum is not pinned, a cached copy
+against the checksum recorded when it was downloaded). A cached copy that
 changed since is fetched again (or refused); a ``--data`` file that differs is used, with a warning and
 ``matches_release: false`` in the run's summary."""
 
@@ -12,7 +12,7 @@ import logging
 import os
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,6 @@ class DataFile:
     filename: str
     url: str
     sha256: str | None = None
-    records: int | None = None  # the release's record count, checked where its SHA-256 is not pinned
 
 
 @dataclass(frozen=True)
@@ -66,15 +65,6 @@ def checked(spec: DataFile, path: Path, source: str) -> LocatedFile:
                     "comparable with published ones (recorded as matches_release: false)", spec.name, path, digest,
                     spec.sha256)
     return LocatedFile(path, digest, source, spec.sha256, matches)
-
-
-def check_record_count(spec: DataFile, located: LocatedFile, count: int) -> LocatedFile:
-    """Where the release's checksum is not pinned, its record count still tells a wrong file apart."""
-    if spec.records is None or located.matches_release is not None or count == spec.records:
-        return located
-    log.warning("%s data %s is NOT the release: it has %d records, the release has %d (recorded as "
-                "matches_release: false)", spec.name, located.path, count, spec.records)
-    return replace(located, matches_release=False)
 
 
 def locate(spec: DataFile, explicit: str | None) -> LocatedFile:
