@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, needs_shared_data, run_cli
+from conftest import ROOT, needs_shared_data, python_for_sandbox_none, run_cli
 from test_verdict_cache import mount_argv
 
 REFERENCE = ["--model", "reference", "--problems", "core/vowel-count,core/he-roman,core/he-is-anagram",
@@ -84,6 +84,7 @@ def test_evaluate_on_a_full_disk_keeps_every_verdict_beside_the_samples(tmp_path
                                for p in problems))
     rc, err, listing = on_full_disk(tmp_path, ["-q", "evaluate", "--suite", "humaneval", "--data", str(data),
                                                "--samples", str(samples), "--no-verdict-cache", "--sandbox", "none",
+                                               "--sandbox-python", python_for_sandbox_none(),
                                                "--results-dir", str(tmp_path / "disk"), "--run-name", "e"], 2 << 10)
     line = refused_in_one_line(rc, err, listing, "every verdict is kept in")
     kept = [json.loads(line) for line in (tmp_path / "samples.jsonl_results.jsonl").read_text().splitlines()]

@@ -20,7 +20,7 @@ def _backend() -> HuggingFaceBackend:
 def _draw(backend: HuggingFaceBackend, rows: int, sampling: SamplingParams, seed0: int = 0) -> list[int]:
     logits = torch.tensor([[math.log(p) for p in PROBS]] * rows)
     generators = [torch.Generator().manual_seed(seed0 + i) for i in range(rows)]
-    return backend._pick(logits, generators, sampling)
+    return backend.pick(logits, generators, sampling)
 
 
 def test_frequencies_follow_the_softmax_at_temperature_one():
