@@ -42,6 +42,7 @@ from sandbox.ipc import clear_ipc
 from sandbox.keyrings import shut_keyrings
 from sandbox.collect import HarnessGone, collect_calls, collect_printing
 from sandbox.reply import reply
+from sandbox.signal_guard import Guard
 from sandbox.syscall_filter import install as install_syscall_filter
 from sandbox.tests_process import TestsProcess, process_state
 from sandbox.zygote import Zygote, ZygoteGone
@@ -95,6 +96,7 @@ class Server:
         self._warm_up()
         self._zygote = Zygote(self._max_fd)  # before the first job: what every program is forked from
         self._last_pid = self._zygote.pid  # the last process made in this PID namespace (``_made``)
+        self._guard = Guard(self._zygote.pid, self.keyrings_shut)
         self._state = process_state(0)  # checked after every job (``serve``)
 
     @staticmethod
@@ -216,6 +218,7 @@ class Server:
         return outcome
 
     def _spawn(self, kind, fds, handover):
+        handover[0]["guard"] = self._guard.for_job(self._tests.pid if self._tests is not None else 0)
         try:
             child, job_w = self._zygote.spawn(kind, fds)
         except ZygoteGone:

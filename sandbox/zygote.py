@@ -21,6 +21,7 @@ import struct
 import sys
 import time
 
+from sandbox.bpf import install as install_filter
 from sandbox.children import candidate_child, close_all_but, printing_child
 from sandbox.collect import kill_group, pidfd_open, wait_for
 from sandbox.tests_process import process_state
@@ -184,6 +185,8 @@ def _child(kind, fds, max_fd):
         workdir = setup["workdir"]
         os.environ["HOME"] = os.environ["TMPDIR"] = workdir
         limits = [tuple(triple) for triple in setup["limits"]]
+        if setup.get("guard"):  # before the program's first line: the worker's processes are out of its reach
+            install_filter(bytes.fromhex(setup["guard"]))
     except BaseException:
         os._exit(70)
     if kind == b"p":

@@ -115,7 +115,19 @@ ASSERT_TRICKS: dict[str, tuple[str, bool]] = {
     "SIGINT to every other process (a KeyboardInterrupt in the tests)": (
         "import os, signal\ndef double(x):\n    return {e}\n"
         "for pid in range(2, 1000):  # by number: /proc need not list them\n    if pid != os.getpid():\n        try:\n"
-        "            os.kill(pid, signal.SIGINT)\n        except OSError:\n            pass\n", False),
+        "            os.kill(pid, signal.SIGINT)\n        except OSError:\n            pass\n", True),
+    "SIGKILL to every other process through pidfds (pidfd_send_signal)": (
+        "import os, signal\ndef double(x):\n    return {e}\n"
+        "for pid in range(2, 1000):\n    if pid != os.getpid():\n        try:\n            fd = os.pidfd_open(pid)\n"
+        "        except OSError:\n            continue\n        try:\n"
+        "            signal.pidfd_send_signal(fd, signal.SIGKILL)\n        except OSError:\n            pass\n", True),
+    "SIGIO to every other process from the channel's pipes (F_SETOWN, O_ASYNC)": (
+        "import fcntl, os\ndef double(x):\n    return {e}\n"
+        "others = [pid for pid in range(2, 1000) if pid != os.getpid()]\n"
+        "for fd in range(3, 64):\n    for pid in others:\n        try:\n            fcntl.fcntl(fd, fcntl.F_SETOWN, pid)\n"
+        "        except OSError:\n            continue\n        try:\n"
+        "            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_ASYNC)\n"
+        "        except OSError:\n            pass\n", True),
     "atexit hook that reports after the tests": (
         "import atexit, os\ndef double(x):\n    return {e}\n"
         "def late():\n    for fd in range(3, 64):\n        try:\n            os.write(fd, " + PASSING_REPORT + ")\n"
@@ -179,12 +191,14 @@ ASSERT_TRICKS: dict[str, tuple[str, bool]] = {
         "    def __hash__(self):\n        raise RuntimeError('hash')\n"
         "def double(x):\n    return Bad({e})\n", True),
     "kill its own process group and the tests' process": (
-        "import os, signal\ndef double(x):\n    return {e}\nos.kill(-1, signal.SIGKILL)\n", False),
+        "import os, signal\ndef double(x):\n    return {e}\nos.kill(-1, signal.SIGKILL)\n", False),  # EPERM: an error
 }
 
 # Without a PID namespace these would reach the host's processes (pytest's own descriptors, signals).
 NEED_PID_NAMESPACE = {"other processes' descriptors through /proc", "read the tests out of other processes' memory",
                       "signals to the parent", "SIGINT to every other process (a KeyboardInterrupt in the tests)",
+                      "SIGKILL to every other process through pidfds (pidfd_send_signal)",
+                      "SIGIO to every other process from the channel's pipes (F_SETOWN, O_ASYNC)",
                       "kill its own process group and the tests' process"}
 PID_NAMESPACE = probe("auto").layers["pid_namespace"]
 
