@@ -20,8 +20,8 @@ from pathlib import Path
 
 # In the order they are run: each imports only those before it.
 SERVER_MODULES = ("reasons", "codec", "exception_identity", "channel", "printing", "candidate", "proxies", "evalplus",
-                  "plan", "checking", "children", "keyrings", "bpf", "collect", "tests_process", "zygote", "cleanup",
-                  "ipc", "reply", "syscall_filter", "signal_guard", "server")
+                  "plan", "checking", "children", "keyrings", "bpf", "signal_guard", "collect", "tests_process", "zygote",
+                  "cleanup", "ipc", "reply", "syscall_filter", "server")
 # The code that decides a verdict: every module of the server, and the scorers' table and comparisons (those
 # of printed values run in the harness process). The verdict cache's namespace hashes them.
 DECIDING_MODULES = SERVER_MODULES + ("scorers", "equivalence", "failed_check")

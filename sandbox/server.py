@@ -42,7 +42,6 @@ from sandbox.ipc import clear_ipc
 from sandbox.keyrings import shut_keyrings
 from sandbox.collect import HarnessGone, collect_calls, collect_printing
 from sandbox.reply import reply
-from sandbox.signal_guard import Guard
 from sandbox.syscall_filter import install as install_syscall_filter
 from sandbox.tests_process import TestsProcess, process_state
 from sandbox.zygote import Zygote, ZygoteGone
@@ -81,7 +80,6 @@ class Server:
         # Read-only mounts in /tmp holding the interpreter (see isolation.server_command): not a job's leftovers.
         self.reserved = frozenset(settings.get("reserved_tmp", ()))
         self._leftover = False
-        self._tests = None
         self._sequence = 0
         self._trusted_pending = 0
         self._max_fd = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
@@ -94,9 +92,11 @@ class Server:
             except Exception:
                 pass
         self._warm_up()
-        self._zygote = Zygote(self._max_fd)  # before the first job: what every program is forked from
+        # Both before the first job: the tests' process, then the zygote every program is forked from, which
+        # puts the signal guard (naming the tests' process) on itself, and so on every program.
+        self._tests = TestsProcess(self.proto_in.fileno(), self._max_fd, self.work_root)
+        self._zygote = Zygote(self._max_fd, self._tests.pid if self.keyrings_shut else None)
         self._last_pid = self._zygote.pid  # the last process made in this PID namespace (``_made``)
-        self._guard = Guard(self._zygote.pid, self.keyrings_shut)
         self._state = process_state(0)  # checked after every job (``serve``)
 
     @staticmethod
@@ -150,9 +150,11 @@ class Server:
                 self._clean_up()  # after the reply, so the harness's round trip overlaps it; before the next job
             except Exception:
                 os._exit(3)  # never run a job in a directory that may not be clean; the pool restarts us
-            if process_state(0) != self._state:
-                # A program of the same uid lowered this server's limits, reniced it or made it idle-scheduled
-                # (prlimit, setpriority, sched_setscheduler): every later program would inherit that at fork.
+            if self._tests is None or process_state(0) != self._state:
+                # A fresh server (the pool starts one) when the tests' process has ended (killed, timed out or
+                # changed: the signal guard that every program inherits from the zygote names it, so a new one
+                # needs a new zygote), or when this server's limits, niceness or scheduling changed (a kernel
+                # without seccomp lets a program of the same uid do that): every later program would inherit it.
                 os._exit(3)
 
     def _send(self, message):
@@ -199,9 +201,6 @@ class Server:
     def _run_calls(self, job, handover, pipes, start):
         out_r, out_w, err_r, err_w = pipes
         tests_resource_limits = self._limits(job["limits"])[1]
-        if self._tests is None:  # forked from this server before any job's trusted part exists here
-            self._tests = TestsProcess(self.proto_in.fileno(), self._max_fd, self.work_root)
-            self._made(self._tests.pid)
         tests = self._tests
         self._sequence += 1
         tests.start_job(job, self._trusted_pending, self._sequence, tests_resource_limits)
@@ -218,7 +217,6 @@ class Server:
         return outcome
 
     def _spawn(self, kind, fds, handover):
-        handover[0]["guard"] = self._guard.for_job(self._tests.pid if self._tests is not None else 0)
         try:
             child, job_w = self._zygote.spawn(kind, fds)
         except ZygoteGone:

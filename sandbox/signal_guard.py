@@ -1,20 +1,22 @@
 """The seccomp filter that keeps a job's processes off the worker's own processes.
 
-In (server, per job): the machine's architecture and the pids and process groups of the processes a program
-must not reach: the server, its zygote, the tests' process (and the harness, where the server is its child).
-Out: a filter, as bytes, that the job's process installs after its fork and before its program's first line,
-so that it and everything it forks get EPERM, as from a process of another uid, for: a signal to one of those
+In (zygote, once, before its first child): the pid of the worker's tests' process. Out: a filter on the zygote,
+which every program's process inherits at its fork, naming the processes a program must not reach (the server,
+the zygote, the tests' process, and the harness where the server is its child), so that a program and
+everything it forks get EPERM, as from a process of another uid, for: a signal to one of those
 pids or groups or to every process (``kill(-1)``), by ``kill``, ``tkill``, ``tgkill`` or ``rt_(tg)sigqueueinfo``;
 any ``pidfd_send_signal`` (a pidfd also comes from ``open("/proc/<pid>")``, which a filter cannot see);
 changing their limits, priority, scheduling or CPU affinity; and naming one as a file's owner for ``SIGIO``
 (``F_SETOWN``; ``F_SETOWN_EX`` and the ``ioctl`` forms, whose argument a filter cannot read, always). Why: a
 program of the same uid could otherwise kill or slow them by pid, and whether it reaches them depends on which
-pids they were given, which depends on what the worker ran before: the verdict would too.
+pids they were given, which depends on what the worker ran before: the verdict would too. Once per zygote, not
+per job: the kernel compiles a filter as it installs it, which cost 0.25 ms per job. A tests' process that
+ends therefore ends its server too (``sandbox.server``).
 """
 
 import os
 
-from sandbox.bpf import ALLOW, ARCHITECTURE, EPERM, JUMP_EQUAL, LOAD, NUMBER, RETURN, argument, assemble
+from sandbox.bpf import ALLOW, ARCHITECTURE, EPERM, JUMP_EQUAL, LOAD, NUMBER, RETURN, argument, assemble, install
 
 # Per architecture: its AUDIT_ARCH value and system call numbers.
 _ARCHITECTURES = {
@@ -66,22 +68,15 @@ def guard_program(machine, pids, groups):
     return assemble(code)
 
 
-class Guard:
-    """The server's filter for its jobs, rebuilt when its tests' process is replaced (a new pid)."""
-
-    def __init__(self, zygote_pid, seccomp_works):
-        parent = os.getppid()  # the harness where the server is its child (no PID namespace); else 0
-        self._pids = [os.getpid(), zygote_pid, parent]
-        self._groups = [os.getpgid(0), _group_of(parent)]
-        self._enabled = seccomp_works and os.uname().machine in _ARCHITECTURES
-        self._for, self._hex = -1, None
-
-    def for_job(self, tests_pid):
-        """The filter as hex text for a job of this server (``tests_pid``: 0 before the first code-prompt job)."""
-        if self._enabled and tests_pid != self._for:
-            self._for = tests_pid
-            self._hex = guard_program(os.uname().machine, self._pids + [tests_pid], self._groups + [tests_pid]).hex()
-        return self._hex
+def guard_worker(tests_pid, harness_pid):
+    """Install the filter on this process (the zygote, before its first child), protecting it, its parent (the
+    server), ``harness_pid`` (the server's parent, where no PID namespace hides it; else 0), ``tests_pid`` and
+    their process groups. An OSError if the kernel refuses it; nothing on an architecture this module does
+    not know."""
+    program = guard_program(os.uname().machine, [os.getpid(), os.getppid(), harness_pid, tests_pid],
+                            [os.getpgid(0), _group_of(harness_pid), tests_pid])
+    if program is not None:
+        install(program)
 
 
 def _group_of(pid):

@@ -25,7 +25,8 @@ class TestsProcess:
     but the one it runs. Per job it reads its trusted part from the protocol pipe, runs the tests against
     the program's process over the channel, and writes one report frame. It is in its own session, not
     dumpable, in ``/`` with no writable directory on ``sys.path``; if it ends or may be in a bad state
-    (killed by a program, timed out) the server ends it and forks a new one."""
+    (killed by a time limit, changed by a program) the server ends it and then itself: the signal guard that
+    every program inherits from the zygote names this process, so a new one needs a fresh server."""
 
     def __init__(self, proto_fd, max_fd, work_root):
         control_r, self.control_w = os.pipe()

@@ -21,9 +21,9 @@ import struct
 import sys
 import time
 
-from sandbox.bpf import install as install_filter
 from sandbox.children import candidate_child, close_all_but, printing_child
 from sandbox.collect import kill_group, pidfd_open, wait_for
+from sandbox.signal_guard import guard_worker
 from sandbox.tests_process import process_state
 
 _REPORT = struct.Struct("=iid")  # pid, wait status, CPU seconds (user and system)
@@ -38,12 +38,16 @@ class ZygoteGone(Exception):
 class Zygote:
     """The server's handle on its zygote."""
 
-    def __init__(self, max_fd):
+    def __init__(self, max_fd, tests_pid):
+        """``tests_pid``: the tests' process the signal guard names (None: no guard, where seccomp fails)."""
         ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET, 0)
+        harness = os.getppid()
         self.pid = os.fork()
         if self.pid == 0:
             try:
                 close_all_but((theirs.fileno(),), max_fd)  # the protocol pipes too: nothing of a job reaches it
+                if tests_pid is not None:
+                    guard_worker(tests_pid, harness)
                 _serve(theirs, max_fd)
             except BaseException:
                 os._exit(70)
@@ -185,8 +189,6 @@ def _child(kind, fds, max_fd):
         workdir = setup["workdir"]
         os.environ["HOME"] = os.environ["TMPDIR"] = workdir
         limits = [tuple(triple) for triple in setup["limits"]]
-        if setup.get("guard"):  # before the program's first line: the worker's processes are out of its reach
-            install_filter(bytes.fromhex(setup["guard"]))
     except BaseException:
         os._exit(70)
     if kind == b"p":
