@@ -1,6 +1,7 @@
 """The README and the ``docs/`` pages hold together: every page is reached from the README, every relative link
-points at a file that exists, every ``run-benchmark`` command shown in a shell block parses with the real
-command-line parser (an unknown or misspelt flag fails), and the README's test command is the one CI runs.
+and every repository path they name points at something that exists, every ``run-benchmark`` command shown in a
+shell block parses with the real command-line parser (an unknown or misspelt flag fails), the README's test
+command is the one CI runs, and the code map numbers the stages as the packages do.
 
 A shell block whose commands cannot run on a CPU machine without the network (GPUs, SLURM, Kubernetes, a
 model hub, a server elsewhere) is marked with ``<!-- not run: why -->`` on the line before its fence; its
@@ -97,6 +98,16 @@ def test_every_relative_link_resolves():
     broken = [f"{page.relative_to(ROOT)}: {target}" for page in PAGES for target in _links(page)
               if target.split("#")[0] and not (page.parent / target.split("#")[0]).exists()]
     assert not broken, broken
+
+
+def test_every_repository_path_named_exists():
+    """A file or folder of the repository named in the text (``harness/...``, ``tests/...``, ``benchmarks/...``)
+    exists, so a move that leaves the docs behind fails here. ``results/`` is left out: its examples name run
+    folders of the reader's."""
+    named = r"(?<![\w./$-])((?:harness|sandbox|benchmarks|tests|\.ci|\.github)/[\w./-]*[\w/])"
+    missing = [f"{page.relative_to(ROOT)}: {path}" for page in PAGES
+               for path in re.findall(named, page.read_text(encoding="utf-8")) if not (ROOT / path).exists()]
+    assert not missing, missing
 
 
 def test_every_shell_block_holds_commands_that_the_harness_parses():
