@@ -143,6 +143,17 @@ def test_suites_named_in_commands_exist():
     assert "core" in names and not unknown, unknown
 
 
+def test_the_example_problems_load(tmp_path):
+    """The problem files shown in docs/problems-and-suites.md are problems the loader accepts
+    (``run-benchmark validate``, as a user would check them)."""
+    examples = [text for language, text, _, _ in _blocks(DOCS / "problems-and-suites.md")
+                if language == "yaml" and re.search(r"^id: ", text, flags=re.M)]
+    for number, text in enumerate(examples):
+        (tmp_path / f"example{number}.yaml").write_text(text + "\n", encoding="utf-8")
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert len(examples) == 2 and main(["-q", "validate", str(tmp_path)]) == 0
+
+
 def test_the_readme_test_command_is_the_one_ci_runs():
     command = 'python -m pip install -q -c constraints.txt -e ".[test]" && python -m pytest -q'
     readme_blocks = [text for language, text, _, _ in _blocks(README) if language in SHELL]
