@@ -187,7 +187,7 @@ def test_existing_results_are_not_overwritten(cli, tmp_path):
 
 
 def test_include_takes_shared_fields_and_the_included_file_is_not_a_problem(cli, tmp_path):
-    """README, "Writing problems": `include: other.yaml` pulls in shared fields; the file it names is a
+    """docs/problems-and-suites.md, "Writing problems": `include: other.yaml` pulls in shared fields; the file it names is a
     fragment (here without an id, which as a problem file would be refused)."""
     folder = tmp_path / "suite"
     folder.mkdir()

@@ -25,7 +25,7 @@ from harness.backends.openai_compatible import EndpointError, OpenAICompatibleBa
 from harness.cli import main
 from harness.errors import InputError
 
-RETRY_AFTER_CAP = 60.0  # seconds: README, "Several replicas..."
+RETRY_AFTER_CAP = 60.0  # seconds: docs/models.md, "Several replicas..."
 GOOD = {"choices": [{"index": 0, "text": "    return 1\n"}], "usage": {"prompt_tokens": 5, "completion_tokens": 3}}
 RUN = ["run", "--suite", "core", "--limit", "1", "--backend", "openai", "--model", "m", "--no-verdict-cache"]
 

@@ -19,9 +19,10 @@ ORACLE = Path(__file__).with_name("evalplus_oracle.py")
 # Their canonical solutions alone take 1-5 s of CPU on the plus inputs: they would double the test's time.
 SLOW = {"HumanEval/15", "HumanEval/36", "HumanEval/59", "HumanEval/83", "HumanEval/94", "HumanEval/130",
         "HumanEval/139"}
-# The deliberate differences from evalplus (README, "Scorers"), each with a sample that shows it and the
-# (base, plus) verdicts of the harness and of evalplus on it. Shapes must match before np.allclose: evalplus
-# broadcasts [[]] against an answer holding one float (HumanEval/30's plus inputs have 12) and passes it.
+# The deliberate differences from evalplus (docs/problems-and-suites.md, "Published benchmarks"), each with a
+# sample that shows it and the (base, plus) verdicts of the harness and of evalplus on it. Shapes must match
+# before np.allclose: evalplus broadcasts [[]] against an answer holding one float (HumanEval/30's plus inputs
+# have 12) and passes it.
 LISTED_DIFFERENCES = {
     ("HumanEval/30", "    r = [e for e in l if e > 0]\n"
                      "    return [[]] if len(r) == 1 and isinstance(r[0], float) else r\n"): ((True, False), (True, True)),

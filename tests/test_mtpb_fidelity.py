@@ -264,7 +264,7 @@ BATTERY = [
     ("print(1, 2)", 1),                               # the first argument is compared
     ("import pandas as pd\nprint(pd.Series([], dtype=float))", []),
     ("import pandas as pd\nprint(pd.Series([1, 2]))", []),  # np.allclose cannot broadcast (2,) against (0,)
-    # The deliberate differences (README, "MTPB"): a Series matches only an expected value of its own shape,
+    # The deliberate differences (docs/problems-and-suites.md, "MTPB"): a Series matches only an expected value of its own shape,
     # where the original's np.allclose broadcasts one against the other.
     ("import pandas as pd\nprint(pd.Series([5]))", []),
     ("import pandas as pd\nprint(pd.Series([], dtype=float))", 5),

@@ -101,7 +101,7 @@ BASELINE = ROOT / "results" / "baselines" / "core-tiny-codegen"
 def test_the_pipeline_reproduces_the_committed_baseline(tmp_path):
     """The project's own regression gate: the tiny model's run of the core suite, fixed seed, greedy, must
     match the committed baseline sample for sample. A change in prompting, truncation, sampling or scoring
-    fails here, naming the problems that changed. Update: see README, "Regression gate"."""
+    fails here, naming the problems that changed. Update: see docs/reports.md, "Regression gate"."""
     config = BASELINE / "config.yaml"
     result = run_cli("run", "--config", str(config), "--results-dir", str(tmp_path), "--run-name", "now")
     assert result.returncode == 0, result.stderr[-2000:]
@@ -116,7 +116,7 @@ def test_the_real_model_reproduces_its_committed_baseline(tmp_path):
     """The real-model gate: smollm2-135m-instruct (its GGUF file through the Hugging Face backend, fp32 on
     CPU, one thread), greedy, through the chat format, on a few core problems, must match its committed
     baseline sample for sample: real replies exercise the chat template, the stop at the end-of-turn token,
-    code extraction and scoring. Update: see README, "Regression gate"."""
+    code extraction and scoring. Update: see docs/reports.md, "Regression gate"."""
     needs_real_model()
     result = run_cli("run", "--config", str(REAL_BASELINE / "config.yaml"), "--results-dir", str(tmp_path),
                      "--run-name", "now", timeout=1800)  # about a minute on a quiet 2-core machine

@@ -1,6 +1,6 @@
 """What the harness writes or deletes inside a run folder: only its own files, never through a symbolic link
 planted there, never a run's own files from ``view --out`` or ``compare --markdown``, and nothing at all when
-a finished run is resumed (the README's SLURM scripts pass ``--resume`` or a shard on every requeue). Every
+a finished run is resumed (docs/scaling-out.md's SLURM scripts pass ``--resume`` or a shard on every requeue). Every
 refusal is one line, exit 2 (checked in-process where it comes before any work), and every case checks on
 disk that nothing else changed."""
 
@@ -111,7 +111,7 @@ def test_a_requeued_shard_after_the_merge_changes_nothing_nor_does_the_merge_aft
         assert done.returncode == 0, done.stderr[-3000:]
     merged = snapshot(tmp_path)
     assert json.loads((results / "s" / "summary.json").read_text())["timings"]["executions"]["requested"] == 6
-    for extra in ([], ["--merge-when-complete"], ["--resume"]):  # a requeued task, as the README's scripts run it
+    for extra in ([], ["--merge-when-complete"], ["--resume"]):  # a requeued task, as docs/scaling-out.md's scripts run it
         again = run(results, "s", "--shard", "0/2", *extra)
         assert again.returncode == 0 and "nothing to do" in again.stdout, again.stderr[-3000:] + again.stdout
         assert snapshot(tmp_path) == merged

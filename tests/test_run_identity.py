@@ -1,4 +1,4 @@
-"""What the README claims about a sample's dependence on how it was computed. On CPU the intra-op thread
+"""What docs/models.md claims about a sample's dependence on how it was computed. On CPU the intra-op thread
 count changes how matrix products are split, and batching changes padding and shapes, so both can change
 samples: they are part of a run's identity. The thread count is recorded, set the same in every process
 (rank 0's), adopted by ``--resume`` and refused there when it differs, like the batch size."""

@@ -1,5 +1,5 @@
 """What a program can reach beyond its job, through the real sandbox: kernel surface no program needs (user
-namespaces, /dev/pts), files the README says it cannot read (the repository, the real home's pyenv), and, with
+namespaces, /dev/pts), files docs/sandbox.md says it cannot read (the repository, the real home's pyenv), and, with
 ``--sandbox none`` as root, other processes' open files (a program never runs as root)."""
 
 from __future__ import annotations
