@@ -1,5 +1,5 @@
 """A minimal driver for headless Chromium over the DevTools protocol's pipe (``--remote-debugging-pipe``):
-no port, no websocket, no extra package. The view's tests and ``benchmarks/view/screenshots.py`` use it to
+no port, no websocket, no extra package. The view's tests and ``tools/view/screenshots.py`` use it to
 open pages, run script in them, take screenshots, and see every dialog and network request a page makes.
 
 Chromium reads commands on its fd 3 and writes replies and events on its fd 4, each a JSON message ended

@@ -5,7 +5,7 @@ page size and load times; then writes screenshots of a sample page and of the fl
 run folders with ``--real`` (a real model's runs, such as the llama.cpp and Hugging Face runs of
 SmolLM2-135M-Instruct in ``results/real/``), else from the synthetic runs.
 
-    python benchmarks/view/screenshots.py [--samples-per-task 20] [--out benchmarks/view] [--also 100000] \
+    python tools/view/screenshots.py [--samples-per-task 20] [--out docs/images] [--also 100000] \
         [--real RUN_DIR RUN_DIR2]
 
 ``--also N`` measures a second, larger synthetic run of about N samples (size and load time only). The
@@ -168,7 +168,7 @@ def screenshots(browser: Chromium, one: Path, two: Path, out: Path) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--samples-per-task", type=int, default=20)
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "view"), help="folder for the screenshots")
+    parser.add_argument("--out", default=str(ROOT / "docs" / "images"), help="folder for the screenshots")
     parser.add_argument("--also", type=int, default=0, help="also measure a run of about this many samples")
     parser.add_argument("--real", nargs=2, type=Path, default=None, metavar=("RUN_DIR", "RUN_DIR2"),
                         help="take the screenshots from these two real runs (default: the synthetic ones)")
