@@ -18,6 +18,8 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
+from sandbox.interpreter import SandboxUnavailable, run_python
+
 # In the order they are run: each imports only those before it.
 SERVER_MODULES = ("reasons", "codec", "exception_identity", "channel", "printing", "candidate", "proxies", "evalplus",
                   "plan", "checking", "children", "keyrings", "bpf", "signal_guard", "collect", "tests_process", "zygote",
@@ -60,8 +62,6 @@ def server_bytecode(python: str) -> bytes:
     """The server's modules compiled and marshalled by ``python`` itself: marshal data belongs to one
     interpreter version, and the sandbox interpreter need not be the harness's. When it is the harness's
     own (the default), they are compiled here, which saves starting an interpreter per command."""
-    from sandbox.isolation import SandboxUnavailable, run_python  # isolation imports this module
-
     if os.path.realpath(python) == os.path.realpath(sys.executable):
         return marshal.dumps([(name, compile(_source(name), f"sandbox/{name}.py", "exec", dont_inherit=True,
                                              optimize=0)) for name in SERVER_MODULES])
