@@ -15,9 +15,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from sandbox.bytecode import SERVER_BOOTSTRAP, server_bytecode
+from sandbox.inside.confine.syscall_filter import filter_program
 from sandbox.interpreter import SandboxUnavailable, run_python
 from sandbox.mounts import filesystem_args
-from sandbox.syscall_filter import filter_program
 
 log = logging.getLogger(__name__)
 

@@ -66,7 +66,7 @@ class _Server:
     def close(self) -> None:
         """End the server. Killing the process started (bubblewrap) is not enough: once ``setpriv`` has
         changed the server's uid, bubblewrap's --die-with-parent no longer reaches it. Closing its stdin
-        is: on that hang-up it ends its job, its processes and itself (``sandbox.server``)."""
+        is: on that hang-up it ends its job, its processes and itself (``sandbox.inside.server``)."""
         try:
             self.proc.stdin.close()
         except OSError:  # what was left in the buffer cannot reach a server that has died

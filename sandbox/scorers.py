@@ -23,11 +23,11 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
-from sandbox.codec import decode_value
 from sandbox.equivalence import mtpb_equivalent, strict_equivalent
 from sandbox.failed_check import explained
+from sandbox.inside.wire.codec import decode_value
+from sandbox.inside.wire.reasons import describe, short
 from sandbox.jobs import Job, Limits
-from sandbox.reasons import describe, short
 
 
 @dataclass(frozen=True)
