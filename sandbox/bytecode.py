@@ -4,8 +4,9 @@ In: the sources of the modules the server is made of (``SERVER_MODULES``) and th
 Out: their bytecode, compiled and marshalled by that interpreter, and the bootstrap that runs it. The
 server starts from bytecode rather than from source: parsing the source leaves about 2 MB of the parser's
 memory in the server for good, and every page the server holds is copied into each child's page table at
-fork and torn down at its exit. The bootstrap makes each module a module object of a ``sandbox`` package
-in ``sys.modules`` (so that their ``from sandbox.x import y`` find each other) without importing anything.
+fork and torn down at its exit. The bootstrap makes each module (all under ``sandbox/inside/``, see
+``sandbox.inside``) a module object of its package in ``sys.modules``, under its own name (so that their
+``from sandbox.inside.x import y`` find each other), without importing anything.
 """
 
 from __future__ import annotations
@@ -18,14 +19,23 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
+from sandbox.interpreter import SandboxUnavailable, run_python
+
 # In the order they are run: each imports only those before it.
-SERVER_MODULES = ("reasons", "codec", "exception_identity", "channel", "printing", "candidate", "proxies", "evalplus",
-                  "plan", "checking", "children", "keyrings", "bpf", "signal_guard", "collect", "tests_process", "zygote",
-                  "cleanup", "ipc", "reply", "syscall_filter", "server")
+SERVER_MODULES = tuple("sandbox.inside." + name for name in (
+    "wire.reasons", "wire.codec", "wire.exception_identity", "wire.channel", "job.printing", "job.candidate",
+    "job.proxies", "job.evalplus", "job.plan", "job.checking", "confine.children", "confine.keyrings", "confine.bpf",
+    "confine.signal_guard", "collect", "tests_process", "zygote", "cleanup", "ipc", "reply", "confine.syscall_filter",
+    "server"))
+# The packages they sit in, each before the modules in it: empty package objects in the sandbox (their
+# ``__init__`` modules hold docstrings only, and are not sent).
+SERVER_PACKAGES = tuple(dict.fromkeys(name.rsplit(".", depth)[0] for name in SERVER_MODULES
+                                      for depth in range(name.count("."), 0, -1)))
 # The code that decides a verdict: every module of the server, and the scorers' table and comparisons (those
 # of printed values run in the harness process). The verdict cache's namespace hashes them.
-DECIDING_MODULES = SERVER_MODULES + ("scorers", "equivalence", "failed_check")
+DECIDING_MODULES = SERVER_MODULES + ("sandbox.scorers", "sandbox.equivalence", "sandbox.failed_check")
 
+# Entries are (name, code), or (name, None) for a package.
 SERVER_BOOTSTRAP = """import marshal, os, sys
 _size, _code = int(sys.argv.pop(1)), b""
 while len(_code) < _size:
@@ -33,26 +43,35 @@ while len(_code) < _size:
     if not _chunk:
         sys.exit(3)
     _code += _chunk
-_package = type(sys)("sandbox")
-_package.__path__ = []
-sys.modules["sandbox"] = _package
 for _name, _body in marshal.loads(_code):
-    _module = type(sys)("sandbox." + _name)
-    sys.modules[_module.__name__] = _module
-    setattr(_package, _name, _module)
-    exec(_body, _module.__dict__)
+    _module = type(sys)(_name)
+    sys.modules[_name] = _module
+    _parent, _, _leaf = _name.rpartition(".")
+    if _parent:
+        setattr(sys.modules[_parent], _leaf, _module)
+    if _body is None:
+        _module.__path__ = []
+    else:
+        exec(_body, _module.__dict__)
 del _code, _chunk, _body, _module
-sys.modules["sandbox.server"].main()
+sys.modules["sandbox.inside.server"].main()
 """
 
 _COMPILE = ("import json, marshal, sys\n"
             "modules = json.loads(sys.stdin.buffer.read())\n"
-            "sys.stdout.buffer.write(marshal.dumps([(name, compile(source, 'sandbox/%s.py' % name, 'exec'))\n"
+            "sys.stdout.buffer.write(marshal.dumps([(name, None if source is None else\n"
+            "                                        compile(source, name.replace('.', '/') + '.py', 'exec'))\n"
             "                                       for name, source in modules]))\n")
+# The folder that holds the ``sandbox`` package: a module's file is its dotted name under it.
+_ROOT = Path(__file__).parent.parent
+
+
+def _filename(name: str) -> str:
+    return name.replace(".", "/") + ".py"
 
 
 def _source(name: str) -> str:
-    return Path(__file__).with_name(f"{name}.py").read_text(encoding="utf-8")
+    return (_ROOT / _filename(name)).read_text(encoding="utf-8")
 
 
 @lru_cache(maxsize=None)
@@ -60,12 +79,12 @@ def server_bytecode(python: str) -> bytes:
     """The server's modules compiled and marshalled by ``python`` itself: marshal data belongs to one
     interpreter version, and the sandbox interpreter need not be the harness's. When it is the harness's
     own (the default), they are compiled here, which saves starting an interpreter per command."""
-    from sandbox.isolation import SandboxUnavailable, run_python  # isolation imports this module
-
     if os.path.realpath(python) == os.path.realpath(sys.executable):
-        return marshal.dumps([(name, compile(_source(name), f"sandbox/{name}.py", "exec", dont_inherit=True,
-                                             optimize=0)) for name in SERVER_MODULES])
-    sources = json.dumps([[name, _source(name)] for name in SERVER_MODULES]).encode()
+        return marshal.dumps([(name, None) for name in SERVER_PACKAGES]
+                             + [(name, compile(_source(name), _filename(name), "exec", dont_inherit=True, optimize=0))
+                                for name in SERVER_MODULES])
+    sources = json.dumps([[name, None] for name in SERVER_PACKAGES]
+                         + [[name, _source(name)] for name in SERVER_MODULES]).encode()
     bytecode = run_python(python, _COMPILE, "compile the execution server", stdin=sources)
     if not bytecode:
         raise SandboxUnavailable(f"sandbox python {python!r} does not run Python: it printed no bytecode")

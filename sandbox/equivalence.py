@@ -1,7 +1,8 @@
 """The comparisons of the printed-value scorers, run in the harness process on decoded plain data.
 
-In: the value the program printed, decoded (``sandbox.codec``) and, for ``mtpb``, already coerced towards
-the expected type in the program's process (``sandbox.printing.mtpb_convert``), and the expected value.
+In: the value the program printed, decoded (``sandbox.inside.wire.codec``) and, for ``mtpb``, already coerced
+towards the expected type in the program's process (``sandbox.inside.job.printing.mtpb_convert``), and the
+expected value.
 Out: whether they are equivalent under the scorer's rule (``strict_equivalent``, ``mtpb_equivalent``).
 """
 

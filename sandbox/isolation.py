@@ -15,8 +15,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from sandbox.bytecode import SERVER_BOOTSTRAP, server_bytecode
+from sandbox.inside.confine.syscall_filter import filter_program
+from sandbox.interpreter import SandboxUnavailable, run_python
 from sandbox.mounts import filesystem_args
-from sandbox.syscall_filter import filter_program
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +44,6 @@ SCRUBBED_ENV = {
 }
 
 
-class SandboxUnavailable(RuntimeError):
-    """``--sandbox full`` was asked for and a layer is missing."""
-
-
 @dataclass(frozen=True)
 class IsolationReport:
     """What isolation is in force, recorded in every run's summary."""
@@ -61,19 +58,6 @@ class IsolationReport:
 
     def as_dict(self) -> dict:
         return {"mode": self.mode, "layers": dict(self.layers), "missing": self.missing, "notes": list(self.notes)}
-
-
-def run_python(python: str, code: str, what: str, stdin: bytes = b"") -> bytes:
-    """Runs ``code`` in the sandbox interpreter (isolated mode, as the server runs) and returns its stdout;
-    if it cannot, a SandboxUnavailable that says why."""
-    try:
-        return subprocess.run([python, "-I", "-c", code], input=stdin, capture_output=True, timeout=60,
-                              check=True).stdout
-    except subprocess.CalledProcessError as exc:
-        last = (exc.stderr.decode(errors="replace").strip().splitlines() or ["no error output"])[-1]
-        raise SandboxUnavailable(f"sandbox python {python!r} cannot {what}: {last}") from exc
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise SandboxUnavailable(f"sandbox python {python!r} does not run: {exc}") from exc
 
 
 # Run in the sandbox interpreter: the folders and files it needs (its standard library, site-packages, the

@@ -24,7 +24,7 @@ def _minimal_dev() -> list[str]:
         argv += ["--dev-bind", f"/dev/{name}", f"/dev/{name}"]
     for number, name in enumerate(("stdin", "stdout", "stderr")):
         argv += ["--symlink", f"/proc/self/fd/{number}", f"/dev/{name}"]
-    # The namespace's own POSIX message queues, for the server to remove after each job (sandbox.ipc).
+    # The namespace's own POSIX message queues, for the server to remove after each job (sandbox.inside.ipc).
     return argv + ["--symlink", "/proc/self/fd", "/dev/fd", "--mqueue", "/dev/mqueue"]
 
 

@@ -17,76 +17,17 @@ import queue
 import subprocess
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 from sandbox.bytecode import server_bytecode
-from sandbox.isolation import (IsolationReport, SandboxUnavailable, drop_root_for_programs, probe,
-                               scrubbed_environment, server_command)
+from sandbox.isolation import (IsolationReport, SandboxUnavailable, default_sandbox_python, drop_root_for_programs,
+                               probe, scrubbed_environment, server_command)
+from sandbox.jobs import Execution, Job, Limits
 from sandbox.scorers import scorer_for
 from sandbox.uids import UidClaims
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Hard limits for one execution. ``wall_seconds`` is measured by the server, not the harness."""
-
-    wall_seconds: float = 10.0
-    cpu_seconds: float = 10.0
-    memory_mb: int = 4096
-    file_size_mb: int = 64
-    open_files: int = 256
-    processes: int = 64
-    output_bytes: int = 1_000_000
-    # CPU for a code prompt's tests' process, when it needs more than the program (None: ``cpu_seconds``).
-    tests_cpu_seconds: float | None = None
-
-
-@dataclass(frozen=True)
-class Job:
-    """One program to run, with everything that decides its verdict. ``mode`` is ``print_value`` (the
-    first argument of the last ``print`` is compared with ``expected`` by ``scorer``: ``strict`` or
-    ``mtpb``), ``assert`` (``test`` runs with ``entry_point`` and ``names`` bound to the program's
-    functions; ``helpers`` is trusted code the tests may use, e.g. the prompt's ``poly``) or ``evalplus``
-    (``test`` is JSON: base and plus inputs and ``atol``; ``helpers`` is the reference program).
-    What of it crosses into the sandbox, and to which process, is the scorer's business
-    (``sandbox.scorers``): the expected value and the tests never reach the program's process."""
-
-    program: str
-    mode: str
-    limits: Limits
-    test: str = ""
-    entry_point: str = ""
-    expected: str = ""
-    scorer: str = "strict"
-    program_timeout: float | None = None
-    turn_line_starts: tuple[int, ...] = ()
-    helpers: str = ""
-    names: tuple[str, ...] = ()
-
-    @property
-    def scorer_name(self) -> str:
-        return self.scorer if self.mode == "print_value" else self.mode
-
-
-@dataclass(frozen=True)
-class Execution:
-    """The verdict of one job. ``origin`` says where it came from: ``run`` (executed for this job),
-    ``duplicate`` (an identical job of the same run was executed) or ``cache`` (the verdict cache)."""
-
-    passed: bool
-    status: str
-    reason: str
-    turn: int | None
-    stdout: str
-    stderr: str
-    duration: float
-    origin: str = "run"
-    tiers: dict[str, bool] | None = None  # HumanEval+: {"base": ..., "plus": ...}, decided with the verdict
-    cpu_seconds: float | None = None  # the program's process's CPU time (None: not measured)
-    line: int | None = None  # printed-value jobs: the program's line that raised (execution feedback names it)
 
 
 class PoolClosed(RuntimeError):
@@ -125,7 +66,7 @@ class _Server:
     def close(self) -> None:
         """End the server. Killing the process started (bubblewrap) is not enough: once ``setpriv`` has
         changed the server's uid, bubblewrap's --die-with-parent no longer reaches it. Closing its stdin
-        is: on that hang-up it ends its job, its processes and itself (``sandbox.server``)."""
+        is: on that hang-up it ends its job, its processes and itself (``sandbox.inside.server``)."""
         try:
             self.proc.stdin.close()
         except OSError:  # what was left in the buffer cannot reach a server that has died
@@ -150,8 +91,6 @@ class SandboxPool:
 
     def __init__(self, workers: int = 2, mode: str = "auto", python: str | None = None,
                  preload: Iterable[str] = ("numpy",), tmpfs_mb: int = 512):
-        from sandbox.isolation import default_sandbox_python
-
         self.workers = max(1, workers)
         self.python = python or default_sandbox_python()
         self.isolation: IsolationReport = probe(mode)

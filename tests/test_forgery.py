@@ -160,28 +160,28 @@ ASSERT_TRICKS: dict[str, tuple[str, bool]] = {
         "for name, module in list(sys.modules.items()):\n    if name.startswith('sandbox'):\n"
         "        for attr in ('run_tests', 'evalplus_tiers', '_rebuilt_exception', 'reply'):\n"
         "            if hasattr(module, attr):\n                setattr(module, attr, passed)\n"
-        "sys.modules['sandbox.checking'] = sys.modules['sandbox.proxies'] = None\n", True),
+        "sys.modules['sandbox.inside.job.checking'] = sys.modules['sandbox.inside.job.proxies'] = None\n", True),
     "answer every call with the value its reply-maker gets, wrapped as passed": (
         "import sys\ndef double(x):\n    return {e}\n"
-        "candidate = sys.modules['sandbox.candidate']\nreal = candidate._result\n"
+        "candidate = sys.modules['sandbox.inside.job.candidate']\nreal = candidate._result\n"
         "def _result(value, classes, handles):\n    reply = real(value, classes, handles)\n"
         "    reply.update(passed=True, status='passed', done=True)\n    return reply\n"
         "candidate._result = _result\n", True),
-    # The calls sent ahead in batches (``sandbox.plan``): whatever the program does to the stream, the
+    # The calls sent ahead in batches (``sandbox.inside.job.plan``): whatever the program does to the stream, the
     # tests read one reply per call and decide on the values alone.
     "replay the first call's reply for every later call": (
         "import sys\ndef double(x):\n    return {e}\n"
-        "Link = sys.modules['sandbox.channel'].Link\nsend, first = Link.send, []\n"
+        "Link = sys.modules['sandbox.inside.wire.channel'].Link\nsend, first = Link.send, []\n"
         "def replay(self, message):\n    if 'value' in message:\n        first.append(first[0] if first else message)\n"
         "        message = first[-1]\n    send(self, message)\nLink.send = replay\n", False),
     "answer a batch's calls in reverse order": (
         "import sys\ndef double(x):\n    return {e}\n"
-        "Link = sys.modules['sandbox.channel'].Link\nrecv = Link.recv\n"
+        "Link = sys.modules['sandbox.inside.wire.channel'].Link\nrecv = Link.recv\n"
         "def reversed_batch(self):\n    request = recv(self)\n    if isinstance(request, dict) and 'batch' in request:\n"
         "        request['batch'].reverse()\n    return request\nLink.recv = reversed_batch\n", False),
     "extra replies and an early end mark after every reply": (
         "import sys\ndef double(x):\n    return {e}\n"
-        "Link = sys.modules['sandbox.channel'].Link\nsend = Link.send\n"
+        "Link = sys.modules['sandbox.inside.wire.channel'].Link\nsend = Link.send\n"
         "def more(self, message):\n    send(self, message)\n    if 'value' in message:\n"
         "        send(self, {'value': 4})\n        send(self, {'done': True})\nLink.send = more\n", False),
     "close every descriptor during the second call": (
@@ -438,7 +438,7 @@ def test_a_recursive_reference_computes_its_outputs_with_itself_not_the_program(
 def test_a_reported_array_cannot_make_the_harness_allocate_without_bound():
     """The report is at most 1 MiB, but a dtype names its own item size: decoding a claimed 400 MB string
     array (or a huge scalar) in the harness is refused, and a small real array still decodes."""
-    from sandbox.codec import decode_value
+    from sandbox.inside.wire.codec import decode_value
 
     with pytest.raises(ValueError):
         decode_value({"ndarray": ["<U100000000", [1], ["a"]]})

@@ -1,7 +1,8 @@
 """The stages' layering (pyproject.toml, ``[tool.importlinter]``), checked by import-linter run as CI runs it:
-``sandbox`` imports nothing of ``harness``; each stage imports only the stages below it; no stage below
-``runs`` imports a backend (generation: the protocol only); no model library below the backends and the
-pipeline. The second test breaks each rule in a copy of the tree and checks that the linter says so."""
+``sandbox`` imports nothing of ``harness``, and ``sandbox.inside`` (run inside the isolation) only the standard
+library; each stage imports only the stages below it; no stage below ``runs`` imports a backend (generation:
+the protocol only); no model library below the backends and the pipeline. The second test breaks each rule in a
+copy of the tree and checks that the linter says so."""
 
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ def test_the_contracts_hold():
 
 @pytest.mark.parametrize("module,source,broken", [
     ("sandbox/leak.py", "from harness.errors import InputError\n", "sandbox/ stands alone"),
+    ("sandbox/inside/leak.py", "from sandbox.pool import SandboxPool\n", "sandbox/inside/ runs inside"),
+    ("sandbox/inside/wire/leak.py", "def load():\n    import yaml\n", "sandbox/inside/ runs inside"),
     ("harness/suites/leak.py", "from harness.runs.pipeline import run_benchmark\n", "Each stage imports only"),
     ("harness/scoring/leak.py", "def load():\n    from harness.backends.reference import ReferenceBackend\n",
      "import no backend"),

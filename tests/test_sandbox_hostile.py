@@ -198,7 +198,8 @@ def test_network_and_filesystem_are_isolated(batch, host):
 
 def test_killing_parent_or_everything_does_not_break_the_pool(batch):
     require_full_isolation()
-    # Its parent (the zygote) and every other process of the worker are out of its reach (sandbox.signal_guard).
+    # Its parent (the zygote) and every other process of the worker are out of its reach
+    # (sandbox.inside.confine.signal_guard).
     parent = batch["results"]["kill_parent"]
     assert parent.status == "error" and "PermissionError" in parent.reason, parent
     # kill(-1) would reach the tests' process (the program's sibling, same uid): the signal guard refuses it.
@@ -237,8 +238,9 @@ def test_no_isolation_still_contains_limits():
 
 
 def test_a_server_killed_mid_job_costs_its_neighbours_nothing():
-    """A server killed while it runs a job (by the host: a program cannot reach it, see ``sandbox.signal_guard``):
-    that job runs once more on a fresh server, and the jobs after it run there."""
+    """A server killed while it runs a job (by the host: a program cannot reach it, see
+    ``sandbox.inside.confine.signal_guard``): that job runs once more on a fresh server, and the jobs after it run
+    there."""
     slow = job("import time\ntime.sleep(2)\n" + GOOD)
     with SandboxPool(workers=1, mode="none", python=python_for_sandbox_none(), preload=()) as pool:
         assert pool.run_one(job(GOOD)).passed
@@ -297,7 +299,7 @@ def test_each_program_gets_its_own_output_directory_and_limits(mode):
 def test_modules_the_server_imports_for_programs_are_each_programs_own():
     """The server imports common modules once (``COMMON_IMPORTS``) so that programs find them loaded; a
     program that changes them (``math.pi``, ``typing.List``) changes its own copy, never the next one's."""
-    from sandbox.server import COMMON_IMPORTS
+    from sandbox.inside.server import COMMON_IMPORTS
 
     looks = ("import sys\nprint(sorted(m for m in %r if m in sys.modules))\n" % (COMMON_IMPORTS,))
     spoil = looks + "import math, typing\nmath.pi = 3\ntyping.List = None\n" + GOOD

@@ -1,9 +1,9 @@
-"""Calls sent ahead: the tests' straight-line asserts are planned (``sandbox.plan``) and their calls sent to
+"""Calls sent ahead: the tests' straight-line asserts are planned (``sandbox.inside.job.plan``) and their calls sent to
 the program's process in batches; the verdicts are those of one call at a time."""
 
 from __future__ import annotations
 
-from sandbox.plan import planned_calls
+from sandbox.inside.job.plan import planned_calls
 from sandbox.pool import Job, Limits, SandboxPool
 
 LIMITS = Limits(wall_seconds=20, cpu_seconds=10)

@@ -20,7 +20,7 @@ from typing import Any
 
 from harness.serve.input_limits import BadRequest
 from sandbox.pool import Execution, Job, Limits
-from sandbox.reply import SIGNAL_REASONS
+from sandbox.inside.reply import SIGNAL_REASONS
 
 LANGUAGES = ("python", "python3")
 # Fields the client may send that this service cannot honour when set (empty values are what it sends by default).

@@ -11,7 +11,7 @@ exits, and the pool starts a fresh one in a fresh namespace). The common case, n
 import ctypes
 import os
 
-from sandbox.children import libc
+from sandbox.inside.confine.children import libc
 
 MQUEUE = "/dev/mqueue"
 IPC_RMID = 0

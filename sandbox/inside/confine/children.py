@@ -1,9 +1,9 @@
-"""The processes of a job (forked by the zygote, ``sandbox.zygote``), from the fork to the program's first line.
+"""The processes of a job (forked by the zygote, ``sandbox.inside.zygote``), from the fork to the program's first line.
 
 In: the job, its private working directory, its resource limits (worked out once per set of limits by
 ``rlimits``) and the descriptors the process may keep. Out: a process in its own session, in that
 directory, under those limits, with its output on its own pipes and every other descriptor of the
-server closed; it runs the program (``sandbox.printing`` or ``sandbox.candidate``) and exits.
+server closed; it runs the program (``sandbox.inside.job.printing`` or ``sandbox.inside.job.candidate``) and exits.
 """
 
 import io
@@ -13,9 +13,9 @@ import resource
 import _signal
 import sys
 
-from sandbox.candidate import flush_output, run_candidate
-from sandbox.channel import Link
-from sandbox.printing import run_printing_program
+from sandbox.inside.job.candidate import flush_output, run_candidate
+from sandbox.inside.wire.channel import Link
+from sandbox.inside.job.printing import run_printing_program
 
 MIB = 1024 * 1024
 _LIBC = []

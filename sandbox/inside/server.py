@@ -2,22 +2,23 @@
 
 In: jobs from the harness on stdin, each a fixed 25-byte head (the sizes of the job and of its trusted
 part), the job as JSON, then the trusted part, which only the tests' process reads. Out: one JSON line
-per job on stdout (``sandbox.reply``). The server itself never runs untrusted code, and the decision is
-never made in a process the program runs in (``sandbox.scorers`` has the table of scorers):
+per job on stdout (``sandbox.inside.reply``). The server itself never runs untrusted code, and the decision
+is never made in a process the program runs in (``sandbox.scorers`` has the table of scorers):
 
-* Printed-value jobs (``strict``, ``mtpb``): the worker's zygote forks one child (``sandbox.zygote``: a
+* Printed-value jobs (``strict``, ``mtpb``): the worker's zygote forks one child (``sandbox.inside.zygote``: a
   process forked from the server before any job, so no program inherits memory that held an earlier job), which runs
-  the program and sends back what it printed, converted and encoded as plain data (``sandbox.printing``).
+  the program and sends back what it printed, converted and encoded as plain data (``sandbox.inside.job.printing``).
   The expected value never reaches this process; the harness compares.
 * Assert-style and data-driven jobs: the tests run in the worker's tests' process
-  (``sandbox.tests_process``, forked from the server before any job, kept between jobs, replaced when
-  anything may have touched it); the program runs in a child the zygote forks per job (``sandbox.candidate``), which
-  answers the tests' calls with plain data over a pair of pipes and can reach nothing else.
+  (``sandbox.inside.tests_process``, forked from the server before any job, kept between jobs, replaced when
+  anything may have touched it); the program runs in a child the zygote forks per job
+  (``sandbox.inside.job.candidate``), which answers the tests' calls with plain data over a pair of pipes and can
+  reach nothing else.
 
 A program that exits early (``os._exit(0)``, ``sys.exit``, closing stdout, killing itself) has not
 answered and fails. After each job, everything it left is killed and its directory emptied
-(``sandbox.cleanup``), and every IPC object it made removed (``sandbox.ipc``); a server that cannot make sure
-of that exits, and the pool starts a fresh one.
+(``sandbox.inside.cleanup``), and every IPC object it made removed (``sandbox.inside.ipc``); a server that cannot
+make sure of that exits, and the pool starts a fresh one.
 
 The modules of this package that the server is made of (``sandbox.bytecode.SERVER_MODULES``) are sent to
 the interpreter as bytecode, so they import nothing from the project but each other, and the harness
@@ -35,16 +36,16 @@ import signal
 import sys
 import time
 
-from sandbox.channel import read_exactly
-from sandbox.children import rlimits, set_dumpable
-from sandbox.cleanup import fresh_workdir, kill_leftovers
-from sandbox.ipc import clear_ipc
-from sandbox.keyrings import shut_keyrings
-from sandbox.collect import HarnessGone, collect_calls, collect_printing
-from sandbox.reply import reply
-from sandbox.syscall_filter import install as install_syscall_filter
-from sandbox.tests_process import TestsProcess, process_state
-from sandbox.zygote import Zygote, ZygoteGone
+from sandbox.inside.wire.channel import read_exactly
+from sandbox.inside.confine.children import rlimits, set_dumpable
+from sandbox.inside.cleanup import fresh_workdir, kill_leftovers
+from sandbox.inside.ipc import clear_ipc
+from sandbox.inside.confine.keyrings import shut_keyrings
+from sandbox.inside.collect import HarnessGone, collect_calls, collect_printing
+from sandbox.inside.reply import reply
+from sandbox.inside.confine.syscall_filter import install as install_syscall_filter
+from sandbox.inside.tests_process import TestsProcess, process_state
+from sandbox.inside.zygote import Zygote, ZygoteGone
 
 
 # Standard modules that programs often import, imported here once so that each child finds them loaded:

@@ -21,10 +21,10 @@ import struct
 import sys
 import time
 
-from sandbox.children import candidate_child, close_all_but, printing_child
-from sandbox.collect import kill_group, pidfd_open, wait_for
-from sandbox.signal_guard import guard_worker
-from sandbox.tests_process import process_state
+from sandbox.inside.confine.children import candidate_child, close_all_but, printing_child
+from sandbox.inside.collect import kill_group, pidfd_open, wait_for
+from sandbox.inside.confine.signal_guard import guard_worker
+from sandbox.inside.tests_process import process_state
 
 _REPORT = struct.Struct("=iid")  # pid, wait status, CPU seconds (user and system)
 REPORT_SECONDS = 5.0  # how long a killed child's report may take once its deadline has passed
@@ -174,7 +174,7 @@ def _reap(sock, pid):
 
 def _child(kind, fds, max_fd):
     """The job's process, from the fork to its program: it reads its job, then becomes what the server used to
-    fork (``sandbox.children``)."""
+    fork (``sandbox.inside.confine.children``)."""
     try:
         job_r, fds = fds[0], fds[1:]
         data = bytearray()

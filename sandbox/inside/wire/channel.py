@@ -1,6 +1,6 @@
 """The channel between the tests' process and the program's process, and the server's exact reads.
 
-In: messages (plain data, see ``sandbox.codec``) and a pair of pipe descriptors. Out: length-prefixed JSON
+In: messages (plain data, see ``sandbox.inside.wire.codec``) and a pair of pipe descriptors. Out: length-prefixed JSON
 frames on one pipe, and the messages read back from the other; ``None`` at the end of the stream, on a
 malformed frame, or (on the tests' side) once the server says the program's process has gone.
 """

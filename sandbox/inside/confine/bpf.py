@@ -9,7 +9,7 @@ forked from it later (with ``no_new_privs``, which an unprivileged process needs
 import ctypes
 import struct
 
-from sandbox.children import libc
+from sandbox.inside.confine.children import libc
 
 LOAD, JUMP_EQUAL, JUMP_GREATER_EQUAL, JUMP_SET, RETURN = 0x20, 0x15, 0x35, 0x45, 0x06
 ALLOW, EPERM, ENOSYS = 0x7FFF0000, 0x00050001, 0x00050026

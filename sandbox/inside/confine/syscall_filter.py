@@ -10,9 +10,9 @@ ENOSYS (the C library then falls back to ``clone``); and system calls of another
 ``int 0x80``), where these have other numbers, fail with ENOSYS.
 """
 
-from sandbox.bpf import (ALLOW, ARCHITECTURE, ENOSYS, EPERM, JUMP_EQUAL, JUMP_GREATER_EQUAL, JUMP_SET, LOAD,
-                         NUMBER, RETURN, argument, assemble)
-from sandbox.bpf import install as _install
+from sandbox.inside.confine.bpf import (ALLOW, ARCHITECTURE, ENOSYS, EPERM, JUMP_EQUAL, JUMP_GREATER_EQUAL, JUMP_SET,
+                                        LOAD, NUMBER, RETURN, argument, assemble)
+from sandbox.inside.confine.bpf import install as _install
 
 # Per architecture: (AUDIT_ARCH value, unshare, clone, clone3, lowest number of another ABI or None).
 _ARCHITECTURES = {

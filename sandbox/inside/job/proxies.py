@@ -1,15 +1,15 @@
 """The tests' side of the channel: what the tests call instead of the program's functions.
 
 In: the tests' calls (a proxy per function of the program, a handle per object of its classes). Out:
-requests to the program's process as plain data; its replies decoded (``sandbox.codec``) into return
+requests to the program's process as plain data; its replies decoded (``sandbox.inside.wire.codec``) into return
 values, the program's changes to mutable arguments, or a rebuilt exception. A reply that is malformed, or
 a process that has gone, ends the tests (``Fatal``, which no ``except Exception`` in the tests catches).
 """
 
 import sys
 
-from sandbox.codec import MUTABLE, Handle, Unencodable, decode_value, encode_value
-from sandbox.exception_identity import rebuilt
+from sandbox.inside.wire.codec import MUTABLE, Handle, Unencodable, decode_value, encode_value
+from sandbox.inside.wire.exception_identity import rebuilt
 
 
 class Fatal(BaseException):
@@ -42,7 +42,7 @@ class TestSide:
         self.link = link
         self.fatal = None
         self.returned = []  # [(line of the tests, value)]: what a failed check says the program returned
-        self._plan = []  # (request, its JSON) of the calls the tests will make (``sandbox.plan``)
+        self._plan = []  # (request, its JSON) of the calls the tests will make (``sandbox.inside.job.plan``)
         self._next = 0  # the first call of the plan not yet sent
         self._batch = []  # the requests of the batch the program's process is answering
         self._answered = 0  # how many of its replies the tests have read
@@ -211,6 +211,6 @@ def _update_in_place(sent, final):
 
 
 def _rebuilt_exception(raised):
-    """The program's exception, with its real identity (``sandbox.exception_identity``); a malformed one
+    """The program's exception, with its real identity (``sandbox.inside.wire.exception_identity``); a malformed one
     is the program's process failing."""
     return rebuilt(str(raised[0]), str(raised[1]), raised[2] if len(raised) > 2 else None)

@@ -9,8 +9,8 @@ compares (``sandbox.scorers``).
 import signal
 import sys
 
-from sandbox.codec import Unencodable, encode_value
-from sandbox.reasons import describe, failing_line, failing_turn, short
+from sandbox.inside.wire.codec import Unencodable, encode_value
+from sandbox.inside.wire.reasons import describe, failing_line, failing_turn, short
 
 
 def mtpb_compile(code):

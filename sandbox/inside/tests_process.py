@@ -2,7 +2,7 @@
 
 In (per job, from the server): the job's mode, limits and sequence number on a control pipe, and the
 job's trusted part (tests, helpers, inputs), read straight from the protocol pipe so that the server never
-holds it. Out: one report frame per job on its result pipe (``sandbox.checking`` decides), one byte on its
+holds it. Out: one report frame per job on its result pipe (``sandbox.inside.job.checking`` decides), one byte on its
 acknowledgement pipe once the trusted part is read.
 """
 
@@ -13,10 +13,10 @@ import select
 import signal
 import sys
 
-from sandbox.channel import Link, read_exactly
-from sandbox.checking import run_tests
-from sandbox.children import close_all_but, libc
-from sandbox.collect import pidfd_open
+from sandbox.inside.wire.channel import Link, read_exactly
+from sandbox.inside.job.checking import run_tests
+from sandbox.inside.confine.children import close_all_but, libc
+from sandbox.inside.collect import pidfd_open
 
 
 class TestsProcess:

@@ -7,7 +7,7 @@ the program's outputs equal the reference's (exactly, or within ``atol``), and w
 
 import sys
 
-from sandbox.reasons import describe, short
+from sandbox.inside.wire.reasons import describe, short
 
 
 def _is_floats(x):

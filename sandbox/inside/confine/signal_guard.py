@@ -11,12 +11,13 @@ changing their limits, priority, scheduling or CPU affinity; and naming one as a
 program of the same uid could otherwise kill or slow them by pid, and whether it reaches them depends on which
 pids they were given, which depends on what the worker ran before: the verdict would too. Once per zygote, not
 per job: the kernel compiles a filter as it installs it, which cost 0.25 ms per job. A tests' process that
-ends therefore ends its server too (``sandbox.server``).
+ends therefore ends its server too (``sandbox.inside.server``).
 """
 
 import os
 
-from sandbox.bpf import ALLOW, ARCHITECTURE, EPERM, JUMP_EQUAL, LOAD, NUMBER, RETURN, argument, assemble, install
+from sandbox.inside.confine.bpf import (ALLOW, ARCHITECTURE, EPERM, JUMP_EQUAL, LOAD, NUMBER, RETURN, argument,
+                                        assemble, install)
 
 # Per architecture: its AUDIT_ARCH value and system call numbers.
 _ARCHITECTURES = {

@@ -43,7 +43,7 @@ def fresh_workdir(workdir, work_root, reserved, is_pid1):
         except FileExistsError:
             continue
         # The tests' process inherits these when it is forked; a program's process sets its own from the job it
-        # is handed (``sandbox.zygote``).
+        # is handed (``sandbox.inside.zygote``).
         os.environ["HOME"] = path
         os.environ["TMPDIR"] = path
         return path

@@ -3,7 +3,7 @@
 In: a HumanEval-style test module (its source), or HumanEval+'s inputs, in the tests' process. Out: the
 calls that ``check(candidate)`` makes in its leading straight-line asserts, or that HumanEval+'s checks
 make (every base input, then every plus input, until one fails), in order, as ``(args, kwargs)``. The
-proxies send them ahead in batches (``sandbox.proxies``), so the program's process answers them one after
+proxies send them ahead in batches (``sandbox.inside.job.proxies``), so the program's process answers them one after
 the other instead of waiting for each call in turn (two context switches a call).
 
 Only calls that ``check`` makes whatever the program returns, as long as each assert passes, are planned:
@@ -105,7 +105,7 @@ def _straight_assert(statement, name):
 
 def planned_inputs(trusted):
     """HumanEval+: the candidate is called on each base input, then each plus input, until one fails
-    (``sandbox.evalplus``)."""
+    (``sandbox.inside.job.evalplus``)."""
     calls = []
     for tier in ("base", "plus"):
         for inputs in trusted.get(tier) or ():

@@ -5,10 +5,10 @@ channel to the program's process. Out: one report: passed or failed, why, and fo
 each tier. Only this process decides, and only after the tests have finished.
 """
 
-from sandbox.evalplus import evalplus_tiers
-from sandbox.plan import planned_calls, planned_inputs
-from sandbox.proxies import Fatal, Proxy, TestSide
-from sandbox.reasons import describe, short
+from sandbox.inside.job.evalplus import evalplus_tiers
+from sandbox.inside.job.plan import planned_calls, planned_inputs
+from sandbox.inside.job.proxies import Fatal, Proxy, TestSide
+from sandbox.inside.wire.reasons import describe, short
 
 
 def run_tests(job, trusted, link, report, memo):

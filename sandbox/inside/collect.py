@@ -11,7 +11,7 @@ import select
 import signal
 import time
 
-from sandbox.channel import MAX_FRAME
+from sandbox.inside.wire.channel import MAX_FRAME
 
 EXIT_GRACE_SECONDS = 0.2
 REPORT_BYTES = 1 << 20  # the most a printed-value job's report may hold
@@ -102,7 +102,7 @@ def _harness_gone(fd):
 
 def collect_printing(child, out_r, err_r, res_r, limits, start, harness_fd):
     """A printed-value job: read the pipes until they close and the program's process (``child``, see
-    ``sandbox.zygote``) has exited, or a limit is hit. The report belongs to the process that exited."""
+    ``sandbox.inside.zygote``) has exited, or a limit is hit. The report belongs to the process that exited."""
     watch = Watch((out_r, err_r, res_r), (out_r, err_r), start + float(limits["wall_seconds"]),
                   int(limits["output_bytes"]), harness_fd)
     pid, pidfd = child.pid, child.pidfd

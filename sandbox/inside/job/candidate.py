@@ -9,9 +9,9 @@ message, or a handle to an object of one of the program's classes. Nothing it se
 import os
 import sys
 
-from sandbox.codec import MUTABLE, Unencodable, decode_value, encode_value
-from sandbox.exception_identity import lineage
-from sandbox.reasons import describe, failing_turn
+from sandbox.inside.wire.codec import MUTABLE, Unencodable, decode_value, encode_value
+from sandbox.inside.wire.exception_identity import lineage
+from sandbox.inside.wire.reasons import describe, failing_turn
 
 
 def run_candidate(job, link):
@@ -107,7 +107,7 @@ def _answer(namespace, classes, handles, request):
 
 def _raised(exc):
     """An exception as the tests rebuild it: its class's name, its message, and its lineage (the real
-    identity of each class of its MRO, ``sandbox.exception_identity``)."""
+    identity of each class of its MRO, ``sandbox.inside.wire.exception_identity``)."""
     return {"raised": [type(exc).__name__, describe(exc).split(": ", 1)[1], lineage(exc)]}
 
 

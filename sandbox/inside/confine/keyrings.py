@@ -13,7 +13,7 @@ keeps a setuid program from gaining privileges inside the sandbox).
 import ctypes
 import struct
 
-from sandbox.children import libc
+from sandbox.inside.confine.children import libc
 
 # (AUDIT_ARCH_*, the numbers of add_key, request_key, keyctl). The native table and the compat ones the
 # same process can also call into (int 0x80 on x86-64, x32's numbers with bit 30 set).

@@ -1,6 +1,6 @@
 """The server's reply to the harness for one job, from what was collected while it ran.
 
-In: the outcome of a job (``sandbox.collect``): its output, its report, the limit that killed it, the wait
+In: the outcome of a job (``sandbox.inside.collect``): its output, its report, the limit that killed it, the wait
 statuses. Out: the reply as plain data: for a printed-value job, the program's report for the harness to
 judge (``sandbox.scorers``); for the others, the tests' process's verdict, or how a process ended without
 one.
