@@ -210,7 +210,6 @@ def _code_problem(raw: dict[str, Any], common: dict[str, Any], fail: Callable[[s
             if problem := syntax_problem(test):
                 raise fail("public_tests", f"{test[:80]!r} is not a Python statement ({problem})")
         common["public_tests"] = tuple(public)
-        common["metadata"] = {"public_tests": tuple(public)}
     return Problem(kind=CODE, prompt=raw["prompt"], entry_point=raw["entry_point"], test=raw["test"],
                    reference=reference, prompt_examples=docstring_examples(raw["prompt"], raw["entry_point"]),
                    **common)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -56,7 +56,6 @@ class Problem:
     stop_sequences: tuple[str, ...] = ()
     # False where the prompt is not code (a few-shot text prompt): the program is then the completion alone.
     prompt_in_program: bool = True
-    metadata: dict[str, Any] = field(default_factory=dict, compare=False)
     # What a benchmark declares about a problem beyond its prompt and tests (each loader fills them):
     description: str = ""  # a line about the problem (MTPB, YAML suites): a note, not content
     # Asserts the suite's file declares as public (YAML ``public_tests``): what ``--feedback tests`` shows.
@@ -139,7 +138,7 @@ def _selects(wanted: str, problem_id: str) -> bool:
 # Problem fields that do not change what a sample is or how it is scored (where the file lies, notes), or that
 # follow from fields that do (the prompt's examples, the tiers of a HumanEval+ test), or that count only when
 # declared (public tests): left out so that every problem hashes as before these fields existed.
-_NOT_CONTENT = {"source", "metadata", "defects", "description", "public_tests", "prompt_examples", "tiers"}
+_NOT_CONTENT = {"source", "defects", "description", "public_tests", "prompt_examples", "tiers"}
 
 
 def problem_content(problem: Problem) -> dict[str, Any]:
