@@ -14,7 +14,7 @@ from conftest import needs_shared_data
 from harness.execution.jobs import scorer_name
 from harness.runs.feedback import public_tests
 from harness.runs.fingerprints import run_inputs
-from harness.suites.registry import known_suites, resolve_suite
+from harness.suites.registry import BUILT_IN, known_suites, resolve_suite, suite_spec
 
 DATA = {  # suite: its public data file under ../shared/data (None: bundled)
     "core": None,
@@ -175,8 +175,9 @@ def fingerprint(name: str, data: str | None) -> dict[str, str]:
     }
 
 
-def test_every_built_in_suite_is_fingerprinted():
+def test_every_built_in_suite_is_fingerprinted_and_declared_under_its_name():
     assert list(known_suites()) == list(DATA)
+    assert [suite_spec(name).name for name in BUILT_IN] == list(BUILT_IN)
 
 
 @pytest.mark.parametrize("name", list(DATA))
