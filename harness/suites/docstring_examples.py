@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import re
+from functools import lru_cache
 
 # How HumanEval's docstrings show an example's result after the call: ``>>> f(x)`` then the value on the
 # next line, or on the same line after one of these.
@@ -30,6 +31,8 @@ def docstring_examples(prompt: str, entry_point: str) -> tuple[str, ...]:
     return tuple(examples)
 
 
+# Infilling suites repeat each HumanEval docstring in dozens of prompts: each example is checked once.
+@lru_cache(maxsize=4096)
 def _is_comparison(test: str) -> bool:
     """``assert candidate(literals) == literal``: prose that happens to parse (``fib4(n) -> ...``,
     ``== true``) is not an example."""
