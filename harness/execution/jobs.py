@@ -18,7 +18,7 @@ def scorer_name(problem: Problem) -> str:
     (HumanEval+ compares with the reference's outputs on its inputs, as evalplus does)."""
     if problem.kind == MULTI_TURN:
         return problem.scorer
-    return "evalplus" if problem.metadata.get("tiers") else "assert"
+    return "evalplus" if problem.tiers else "assert"
 
 
 def job_for(conversation: Conversation, limits: TimeLimits) -> Job:

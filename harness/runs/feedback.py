@@ -59,64 +59,10 @@ def settings_for(requested_mode: str | None, requested_repairs: int | None, suit
 # ------------------------------------------------------------------------------- public tests
 
 def public_tests(problem: Problem) -> tuple[str, ...]:
-    """The asserts the model may see: the suite's ``public_tests``; else HumanEval's docstring examples
-    (``>>> f(x)`` followed by the value); else, for tests that call the function by name (MBPP), the
-    first assert. Empty when there are none."""
-    declared = problem.metadata.get("public_tests")
-    if declared:
-        return tuple(declared)
-    if problem.id in WRONG_EXAMPLES:
-        return ()
-    if problem.entry_point:
-        return tuple(_docstring_examples(problem.prompt, problem.entry_point))
-    first = next((line.strip() for line in problem.test.splitlines() if line.strip().startswith("assert")), None)
-    return (first,) if first else ()
-
-
-# HumanEval problems whose docstring examples the canonical solution does not satisfy: showing them as
-# tests would tell a correct program it is wrong.
-WRONG_EXAMPLES = {
-    "HumanEval/47": "median([-10, 4, 6, 1000, 10, 20]) is 8.0, the docstring says 15.0",
-    "HumanEval/116": "the example [1, 5, 2, 3, 4] -> [1, 2, 3, 4, 5] contradicts the sort by number of ones",
-    "HumanEval/130": "tri(1) = 3 describes the sequence, the function returns a list",
-    "HumanEval/148": "(\"Venus\") is a string in Python, the function returns a tuple",
-}
-
-# How HumanEval's docstrings show an example's result after the call: ``>>> f(x)`` then the value on the
-# next line, or on the same line after one of these.
-_RESULT_MARK = re.compile(r"\s*(?:#\s*)?(?:==>|==|➞|->|=>|=|should return|returns?)\s*")
-
-
-def _docstring_examples(prompt: str, entry_point: str) -> list[str]:
-    lines = [line.strip() for line in prompt.splitlines()]
-    examples = []
-    for index, line in enumerate(lines):
-        call = line[4:] if line.startswith(">>> ") else line
-        if not call.startswith(f"{entry_point}("):
-            continue
-        candidates = [(call, lines[index + 1])] if line.startswith(">>> ") and index + 1 < len(lines) else []
-        candidates += [(call[:mark.start()], call[mark.end():].rstrip(".,")) for mark in _RESULT_MARK.finditer(call)]
-        for left, expected in candidates:
-            test = f"assert {left.replace(entry_point, 'candidate', 1)} == {expected}"
-            if expected and not expected.startswith(">>>") and _is_comparison(test):
-                examples.append(test)
-                break
-    return examples
-
-
-def _is_comparison(test: str) -> bool:
-    """``assert candidate(literals) == literal``: prose that happens to parse (``fib4(n) -> ...``,
-    ``== true``) is not an example."""
-    try:
-        node = ast.parse(test).body[0]
-        if not (isinstance(node, ast.Assert) and isinstance(node.test, ast.Compare) and len(node.test.ops) == 1
-                and isinstance(node.test.left, ast.Call) and not node.test.left.keywords):
-            return False
-        for value in (*node.test.left.args, node.test.comparators[0]):
-            ast.literal_eval(value)
-    except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
-        return False
-    return True
+    """The asserts the model may see: the suite's declared ``public_tests``; else the examples the prompt
+    shows (its benchmark fills ``prompt_examples``: HumanEval's docstring examples, MBPP's first assert).
+    Empty when there are none."""
+    return problem.public_tests or problem.prompt_examples
 
 
 def public_test_code(problem: Problem, tests: tuple[str, ...]) -> str:

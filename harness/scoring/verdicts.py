@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # types only: scoring runs nothing
 def make_verdict(problem: Problem, case: int, sample: int, passed: bool, status: str, turn: int | None,
                  tiers: dict[str, bool] | None = None) -> Verdict:
     base_passed = None
-    if problem.metadata.get("tiers"):  # HumanEval+: the tests' process decides each tier
+    if problem.tiers:  # HumanEval+: the tests' process decides each tier
         base_passed = passed or bool((tiers or {}).get("base"))
     return Verdict(problem_id=problem.id, category=problem.category, case=case, sample=sample, passed=passed,
                    status=status, turn=turn, base_passed=base_passed)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import InputError
+from harness.suites.docstring_examples import docstring_examples
 from harness.suites.problems import CODE, MULTI_TURN, SCORERS, Problem, Suite, TestCase, Turn, fill, placeholders
 from harness.suites.python_text import literal, syntax_problem
 from harness.suites.yaml_input import load_yaml_file
@@ -186,7 +187,7 @@ def _common_fields(raw: dict[str, Any], pid: str, file: str, fail: Callable[[str
         raise fail("tags", "must be a list of strings")
     return dict(id=pid, category=category, source=file, tags=tuple(tags), max_new_tokens=max_new_tokens,
                 timeout=float(timeout), scorer=scorer, defects=tuple(raw.get("defects") or ()),
-                metadata={"description": raw.get("description", "")})
+                description=raw.get("description", ""))
 
 
 def _code_problem(raw: dict[str, Any], common: dict[str, Any], fail: Callable[[str, str], InputError]) -> Problem:
@@ -208,9 +209,10 @@ def _code_problem(raw: dict[str, Any], common: dict[str, Any], fail: Callable[[s
         for test in public:
             if problem := syntax_problem(test):
                 raise fail("public_tests", f"{test[:80]!r} is not a Python statement ({problem})")
-        common["metadata"]["public_tests"] = tuple(public)
+        common["public_tests"] = tuple(public)
     return Problem(kind=CODE, prompt=raw["prompt"], entry_point=raw["entry_point"], test=raw["test"],
-                   reference=reference, **common)
+                   reference=reference, prompt_examples=docstring_examples(raw["prompt"], raw["entry_point"]),
+                   **common)
 
 
 def _check_placeholders(turns: tuple[Turn, ...], tests: tuple[TestCase, ...],

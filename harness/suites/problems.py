@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -56,7 +56,15 @@ class Problem:
     stop_sequences: tuple[str, ...] = ()
     # False where the prompt is not code (a few-shot text prompt): the program is then the completion alone.
     prompt_in_program: bool = True
-    metadata: dict[str, Any] = field(default_factory=dict, compare=False)
+    # What a benchmark declares about a problem beyond its prompt and tests (each loader fills them):
+    description: str = ""  # a line about the problem (MTPB, YAML suites): a note, not content
+    # Asserts the suite's file declares as public (YAML ``public_tests``): what ``--feedback tests`` shows.
+    public_tests: tuple[str, ...] = ()
+    # Asserts the prompt itself shows (HumanEval's docstring examples, MBPP's first assert): shown instead
+    # where no public tests are declared. Derived from the prompt and tests, so not content of their own.
+    prompt_examples: tuple[str, ...] = ()
+    # Pass@k reported per tier, ("base", "plus") for HumanEval+: the evalplus scorer decides each tier.
+    tiers: tuple[str, ...] = ()
 
     @property
     def program_head(self) -> str:
@@ -127,8 +135,10 @@ def _selects(wanted: str, problem_id: str) -> bool:
     return problem_id == wanted or fnmatchcase(problem_id, wanted)  # an id is itself, even with a [ in it
 
 
-# Problem fields that do not change what a sample is or how it is scored (where the file lies, notes).
-_NOT_CONTENT = {"source", "metadata", "defects"}
+# Problem fields that do not change what a sample is or how it is scored (where the file lies, notes), or that
+# follow from fields that do (the prompt's examples, the tiers of a HumanEval+ test), or that count only when
+# declared (public tests): left out so that every problem hashes as before these fields existed.
+_NOT_CONTENT = {"source", "defects", "description", "public_tests", "prompt_examples", "tiers"}
 
 
 def problem_content(problem: Problem) -> dict[str, Any]:
@@ -137,8 +147,8 @@ def problem_content(problem: Problem) -> dict[str, Any]:
     ``public_tests`` (the public half of its public/hidden split, shown to the model in feedback mode). A
     problem without them hashes as before they existed, so older runs still resume."""
     content = {k: v for k, v in dataclasses.asdict(problem).items() if k not in _NOT_CONTENT}
-    if problem.metadata.get("public_tests"):
-        content["public_tests"] = list(problem.metadata["public_tests"])
+    if problem.public_tests:
+        content["public_tests"] = list(problem.public_tests)
     return content
 
 

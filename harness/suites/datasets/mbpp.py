@@ -13,18 +13,22 @@ next to:
   completion alone (the prompt is not code).
 
 In every protocol the program ends with the test setup code (only problem 367 has any) and the three
-asserts. Both upstream harnesses drop the setup code, so 367 can never pass there; here it can.
+asserts. Both upstream harnesses drop the setup code, so 367 can never pass there; here it can. The test
+``--feedback tests`` may show is the first assert. Declares the suites ``mbpp``, ``mbpp-bigcode``,
+``mbpp-3shot`` and ``mbpp-sanitized``.
 """
 
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 from harness.suites.datasets.fetch import DataFile, LocatedFile, hub_fallback, locate
 from harness.jsonl import read_jsonl
 from harness.errors import InputError
 from harness.suites.problems import CODE, Problem, Suite
+from harness.suites.spec import SuiteSpec
 
 MBPP = DataFile(name="MBPP", filename="mbpp.jsonl",
                 url="https://raw.githubusercontent.com/google-research/google-research/master/mbpp/mbpp.jsonl",
@@ -58,12 +62,18 @@ def _problem(task_id: int, description: str, code: str, tests: list[str], setup:
              category: str, protocol: str = "harness", shots: str = "") -> Problem:
     test = (setup + "\n" if setup else "") + "\n".join(tests) + "\n"
     common = dict(id=f"Mbpp/{task_id}", category=category, kind=CODE, source=source, entry_point="", test=test,
-                  reference=code, max_new_tokens=512, timeout=10.0)
+                  reference=code, max_new_tokens=512, timeout=10.0, prompt_examples=first_assert(test))
     if protocol == "3shot":
         return Problem(prompt=shots + few_shot_task(description, tests), stop_sequences=FEW_SHOT_STOP,
                        prompt_in_program=False, **common)
     shown = tests[:1] if protocol == "bigcode" else tests
     return Problem(prompt=mbpp_prompt(description, shown), stop_sequences=STOP_SEQUENCES, **common)
+
+
+def first_assert(test: str) -> tuple[str, ...]:
+    """The problem's first assert: the example its prompt shows in every protocol."""
+    first = next((line.strip() for line in test.splitlines() if line.strip().startswith("assert")), None)
+    return (first,) if first else ()
 
 
 def _suite(name: str, description: str, located: LocatedFile, problems: list[Problem]) -> Suite:
@@ -130,3 +140,13 @@ def load_mbpp_sanitized(data: str | None = None) -> Suite:
                          str(located.path), "mbpp-sanitized") for r in records]
     return _suite("mbpp-sanitized", "MBPP sanitized subset, test split (hand-verified descriptions)", located,
                   problems)
+
+
+MBPP_SUITE = SuiteSpec("mbpp", "MBPP test split, 500 problems, description + 3 asserts zero-shot (--data "
+                               "mbpp.jsonl, download or hub)", partial(load_mbpp, protocol="harness"))
+MBPP_BIGCODE = SuiteSpec("mbpp-bigcode", "MBPP as bigcode-evaluation-harness prompts it (first assert, zero-shot)",
+                         partial(load_mbpp, protocol="bigcode"))
+MBPP_3SHOT = SuiteSpec("mbpp-3shot", "MBPP as the paper and lm-evaluation-harness prompt it (three-shot, ids 2-4)",
+                       partial(load_mbpp, protocol="3shot"))
+MBPP_SANITIZED_SUITE = SuiteSpec("mbpp-sanitized", "MBPP sanitized, test split (--data sanitized-mbpp.json, ...)",
+                                 load_mbpp_sanitized)

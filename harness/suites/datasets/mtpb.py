@@ -3,7 +3,7 @@ official ``mtpb.jsonl``, each test input its own conversation, scored by the ``m
 
 Known defects of the published data are attached to the problems (``Problem.defects``), reported by
 ``run-benchmark validate`` and listed in every run's summary; ``--exclude-defective`` leaves out the
-problems marked ``EXCLUDED`` below.
+problems marked ``EXCLUDED`` below. Declares the suite ``mtpb``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from harness.suites.datasets.fetch import DataFile, LocatedFile, locate
 from harness.jsonl import read_jsonl
 from harness.errors import InputError
 from harness.suites.problems import MULTI_TURN, Problem, Suite, TestCase, Turn
+from harness.suites.spec import SuiteSpec
 
 DATA = DataFile(name="MTPB", filename="mtpb.jsonl",
                 url="https://raw.githubusercontent.com/salesforce/CodeGen/main/codegen1/benchmark/mtpb.jsonl",
@@ -107,7 +108,7 @@ def problem_from_record(record: dict[str, Any], source: str, defects: list[str])
                    turns=tuple(Turn(prompt=p) for p in record["prompts"]), tests=tests,
                    max_new_tokens=int(record.get("max_gen_length") or DEFAULT_MAX_GEN_LENGTH),
                    timeout=TIMEOUT_SECONDS, scorer="mtpb", defects=tuple(defects),
-                   metadata={"name": record.get("name", ""), "description": record.get("description", "")})
+                   description=record.get("description", ""))
 
 
 def load_mtpb(data: str | None = None) -> Suite:
@@ -134,7 +135,7 @@ def write_yaml_suite(suite: Suite, out_dir: Path) -> list[Path]:
     for problem in suite.problems:
         entry: dict[str, Any] = {
             "id": problem.id, "category": problem.category,
-            "description": problem.metadata.get("description", ""),
+            "description": problem.description,
             "max_new_tokens": problem.max_new_tokens, "timeout": problem.timeout,
             "turns": [{"prompt": t.prompt} for t in problem.turns],
             "tests": [{"inputs": t.inputs, "expected": t.expected} for t in problem.tests],
@@ -145,3 +146,6 @@ def write_yaml_suite(suite: Suite, out_dir: Path) -> list[Path]:
         path.write_text(yaml.safe_dump(entry, sort_keys=False, allow_unicode=True, width=120), encoding="utf-8")
         written.append(path)
     return written
+
+
+MTPB = SuiteSpec("mtpb", "MTPB, 115 multi-turn problems (--data mtpb.jsonl, or downloaded once)", load_mtpb)
