@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from harness.runs import feedback
+from harness.feedback import checks as feedback
 from harness.config import SHARD_COUNT, RunConfig
 from harness.errors import InputError
 from harness.execution.executor import ExecutionStats

@@ -18,7 +18,7 @@ from harness.execution.executor import Executor
 from harness.execution.jobs import execute
 from harness.execution.time_limits import TimeLimits
 from harness.generation.conversations import Conversation, ConversationGenerator, Unit
-from harness.runs import feedback
+from harness.feedback import checks as feedback
 from harness.runs.records import sample_record
 from harness.runs.part_writer import PartWriter
 

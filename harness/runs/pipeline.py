@@ -28,7 +28,8 @@ from harness.execution.executor import Executor, make_executor
 from harness.execution.time_limits import TimeLimits, floor_limits, time_limits
 from harness.generation.conversations import ConversationGenerator, Unit, batch_groups, units_for
 from harness.generation.prompt_formats import BaseCompletionFormat, ChatFormat
-from harness.runs import feedback, run_folder, shards
+from harness.feedback import checks as feedback
+from harness.runs import run_folder, shards
 from harness.runs.distributed import ProcessInfo, broadcast_from_main, current_process
 from harness.runs.finalize import merge_results
 from harness.runs.fingerprints import run_inputs

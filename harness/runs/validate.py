@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from harness.errors import InputError
-from harness.runs.feedback import check_job
+from harness.feedback.checks import check_job
 from harness.generation.conversations import Conversation
 from harness.suites.problems import MULTI_TURN, Suite
 from harness.generation.prompt_formats import BaseCompletionFormat
