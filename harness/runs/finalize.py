@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from harness.feedback import checks as feedback
+from harness.feedback.checks import settings_for
 from harness.config import SHARD_COUNT, RunConfig
 from harness.errors import InputError
 from harness.execution.executor import ExecutionStats
@@ -47,7 +47,7 @@ def merge_results(run_dir: RunDirectory, config: RunConfig, suite: Suite, proble
     by_id = {p.id: p for p in problems}
     verdicts = [verdict_from_record(r, by_id[r["task_id"]]) for r in records]
     # The config records feedback as in effect (``pipeline._plan``): None is off, not "the suite's".
-    repairs = feedback.settings_for(config.feedback or "none", config.max_repairs, None, None)
+    repairs = settings_for(config.feedback or "none", config.max_repairs, None, None)
     summary = summary_of(
         suite, problems, verdicts, ks=config.k, n=config.n, seed=config.seed, model=described["model"],
         limits=described.get("limits"),

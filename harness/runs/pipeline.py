@@ -28,7 +28,8 @@ from harness.execution.executor import Executor, make_executor
 from harness.execution.time_limits import TimeLimits, floor_limits, time_limits
 from harness.generation.conversations import ConversationGenerator, Unit, batch_groups, units_for
 from harness.generation.prompt_formats import BaseCompletionFormat, ChatFormat
-from harness.feedback import checks as feedback
+from harness.feedback.checker import Checker
+from harness.feedback.checks import FeedbackSettings, settings_for
 from harness.runs import run_folder, shards
 from harness.runs.distributed import ProcessInfo, broadcast_from_main, current_process
 from harness.runs.finalize import merge_results
@@ -65,7 +66,7 @@ class _Plan:
     groups: list[list[Unit]]
     scope: list[int]
     shard: Shard | None
-    repairs: feedback.FeedbackSettings
+    repairs: FeedbackSettings
     directory: Path = Path()
     todo: list[int] | None = None
     finished: bool = False  # a finished run resumed, or a shard requeued after the merge: nothing to do
@@ -135,7 +136,7 @@ def _plan(config: RunConfig) -> _Plan:
     shard = shards.resolve(config.shard)
     suite = resolve_suite(config.suite, config.data)
     problems = suite.select_problems(config.problems, config.limit, config.exclude_defective)
-    repairs = feedback.settings_for(config.feedback, config.max_repairs, suite.feedback, suite.max_repairs)
+    repairs = settings_for(config.feedback, config.max_repairs, suite.feedback, suite.max_repairs)
     if repairs.enabled:  # recorded (and checked on resume) as in effect, wherever it was set
         config = replace(config, feedback=repairs.mode, max_repairs=repairs.max_repairs)
     else:  # off, however it was spelled (--feedback none, no --feedback): recorded alike, a --max-repairs too
@@ -231,7 +232,7 @@ def _work_share(plan: _Plan, start: _Started, mine: list[int], part: PartWriter,
             limits = time_limits(pool, plan.problems, floor_limits(config.timeout, config.memory_mb),
                                  functools.partial(reference_conversations, program_prefix=suite.program_prefix))
             if plan.repairs.enabled:
-                generator.checker = feedback.Checker(plan.repairs, executor, limits)
+                generator.checker = Checker(plan.repairs, executor, limits)
             timings = GroupWork(generator, plan.groups, executor, limits, part, on_group_done).run(mine)
             isolation = pool.isolation.as_dict()
     except BaseException:
