@@ -13,7 +13,7 @@ import pytest
 
 from conftest import run_cli
 from harness.cli import INFRASTRUCTURE_FAILURE, _infrastructure_status
-from harness.runs.run_directory import RunDirectory
+from harness.runs.folder.run_folder import RunDirectory
 from sandbox.isolation import probe
 
 NAMESPACES = probe("auto").layers["pid_namespace"]

@@ -27,9 +27,9 @@ from harness.errors import InputError
 from harness.generation.conversations import Conversation, TurnRecord, Unit
 from harness.suites.problems import MULTI_TURN, Problem, Suite
 from harness.generation.prompt_formats import BaseCompletionFormat
-from harness.runs.records import sample_record
-from harness.runs.run_directory import RunDirectory
-from harness.runs.summary import summary_of
+from harness.runs.folder.records import sample_record
+from harness.runs.folder.run_folder import RunDirectory
+from harness.runs.folder.summary import summary_of
 from harness.execution.executor import make_executor
 from harness.execution.jobs import execute
 from harness.execution.time_limits import time_limits

@@ -15,8 +15,8 @@ from harness.errors import InputError
 from harness.execution.executor import ExecutionStats
 from harness.generation.conversations import Unit
 from harness.suites.problems import Problem, Suite
-from harness.runs.run_directory import RunDirectory
-from harness.runs.summary import summary_of
+from harness.runs.folder.run_folder import RunDirectory
+from harness.runs.folder.summary import summary_of
 from harness.scoring.scores import feedback_scores
 from harness.scoring.verdicts import verdict_from_record
 

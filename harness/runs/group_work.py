@@ -19,8 +19,8 @@ from harness.execution.jobs import execute
 from harness.execution.time_limits import TimeLimits
 from harness.generation.conversations import Conversation, ConversationGenerator, Unit
 from harness.feedback.rounds import execute_rounds
-from harness.runs.records import sample_record
-from harness.runs.part_writer import PartWriter
+from harness.runs.folder.records import sample_record
+from harness.runs.folder.parts import PartWriter
 
 Handed = tuple[int, list[Conversation]] | None  # a generated group (index, conversations), or None: no more
 

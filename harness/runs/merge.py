@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from harness import run_files
-from harness.runs import run_folder
+from harness.runs.folder import claim as run_folder
 from harness.config import build_config, load_config_file
 from harness.errors import InputError
 from harness.runs.finalize import merge_results
-from harness.runs.fingerprints import INPUTS, changed_input, run_inputs
+from harness.runs.folder.fingerprints import INPUTS, changed_input, run_inputs
 from harness.generation.conversations import batch_groups, units_for
-from harness.runs.run_directory import RunDirectory
+from harness.runs.folder.run_folder import RunDirectory
 from harness.suites.registry import resolve_suite
 
 

@@ -30,17 +30,18 @@ from harness.generation.conversations import ConversationGenerator, Unit, batch_
 from harness.generation.prompt_formats import BaseCompletionFormat, ChatFormat
 from harness.feedback.checker import Checker
 from harness.feedback.checks import FeedbackSettings, settings_for
-from harness.runs import run_folder, shards
-from harness.runs.distributed import ProcessInfo, broadcast_from_main, current_process
+from harness.runs.folder import claim as run_folder
+from harness.runs.launch import shards
+from harness.runs.launch.distributed import ProcessInfo, broadcast_from_main, current_process
 from harness.runs.finalize import merge_results
-from harness.runs.fingerprints import run_inputs
+from harness.runs.folder.fingerprints import run_inputs
 from harness.runs.group_work import GroupWork
-from harness.runs.progress import show_progress, wait_for_groups
+from harness.runs.launch.progress import show_progress, wait_for_groups
 from harness.runs.references import reference_conversations
-from harness.runs.part_writer import PartWriter
-from harness.runs.run_directory import RunDirectory
-from harness.runs.shards import Shard
-from harness.runs.threads import set_threads, threads_in_use, with_threads
+from harness.runs.folder.parts import PartWriter
+from harness.runs.folder.run_folder import RunDirectory
+from harness.runs.launch.shards import Shard
+from harness.runs.launch.threads import set_threads, threads_in_use, with_threads
 from harness.suites.problems import Problem, Suite
 from harness.suites.registry import resolve_suite
 from sandbox.pool import SandboxPool

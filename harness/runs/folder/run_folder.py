@@ -21,14 +21,14 @@ from typing import Any
 
 import yaml
 
-from harness.runs import run_folder
+from harness.runs.folder import claim as run_folder
 from harness.config import SHARD_COUNT, RunConfig
 from harness.errors import InputError
 from harness.jsonl import json_object_or_none
 from harness.run_files import PARTS, create_new, refuse_tampering, write_atomically
-from harness.runs.part_writer import FINGERPRINT, PartWriter
-from harness.runs.fingerprints import INPUTS, changed_input
-from harness.runs.shards import Shard
+from harness.runs.folder.parts import FINGERPRINT, PartWriter
+from harness.runs.folder.fingerprints import INPUTS, changed_input
+from harness.runs.launch.shards import Shard
 from harness.suites.yaml_input import load_yaml_file
 from sandbox.isolation import LEGACY_MODES
 
@@ -48,7 +48,7 @@ class RunDirectory:
 
     def prepare(self, config: RunConfig, inputs: dict[str, str | None] | None = None) -> None:
         """Rank 0, before any work: refuse a busy or incompatible folder, then lock it for this run (see
-        ``harness.runs.run_folder`` for what may be reused or replaced). ``inputs`` (see ``harness.runs.fingerprints``)
+        ``harness.runs.folder.claim`` for what may be reused or replaced). ``inputs`` (see ``harness.runs.folder.fingerprints``)
         is recorded with the options and checked on resume."""
         self._lock = run_folder.claim(self.directory, overwrite=config.overwrite, resume=config.resume)
         try:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from harness.runs.run_directory import RunDirectory
-from harness.runs.shards import Shard
+from harness.runs.folder.run_folder import RunDirectory
+from harness.runs.launch.shards import Shard
 
 
 def show_progress(progress: tqdm, run_dir: RunDirectory | None, total: int, shard: Shard | None) -> None:

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from harness import validate_input as validate
 from harness.config import RunConfig
-from harness.runs.run_directory import RunDirectory
+from harness.runs.folder.run_folder import RunDirectory
 
 log = logging.getLogger(__name__)
 
