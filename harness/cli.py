@@ -159,7 +159,7 @@ def run_config(args: argparse.Namespace) -> "RunConfig":
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from harness.runs.records import format_table
+    from harness.runs.folder.records import format_table
     from harness.runs.pipeline import run_benchmark
 
     config = run_config(args)
@@ -191,7 +191,7 @@ def _infrastructure_status(summary: dict, resumable: bool) -> int:
 
 def _cmd_merge(args: argparse.Namespace) -> int:
     from harness.runs.merge import merge_run_folder
-    from harness.runs.records import format_table
+    from harness.runs.folder.records import format_table
 
     summary = merge_run_folder(Path(args.run_dir))
     if summary is None:
@@ -203,8 +203,8 @@ def _cmd_merge(args: argparse.Namespace) -> int:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from harness.runs.evaluate import evaluate_samples
-    from harness.runs.records import format_table
-    from harness.runs.run_folder import default_name, folder_for
+    from harness.runs.folder.records import format_table
+    from harness.runs.folder.claim import default_name, folder_for
     from harness.suites.registry import resolve_suite
     from sandbox.pool import Limits
 

@@ -19,9 +19,11 @@ from harness.errors import InputError
 MARKER = ".run-benchmark"
 LOCK = "run.lock"
 PARTS = "parts"
+CONFIG = "config.yaml"  # the run's recorded options and inputs
+SAMPLES = "samples.jsonl"  # one line per sample, in canonical order (the merge of the parts)
+SUMMARY = "summary.json"
 # Everything the harness itself writes into a run folder (``run`` and ``evaluate``).
-HARNESS_FILES = frozenset({MARKER, LOCK, "config.yaml", "samples.jsonl", "summary.json", PARTS,
-                           "samples.jsonl.tmp", "summary.json.tmp"})
+HARNESS_FILES = frozenset({MARKER, LOCK, CONFIG, SAMPLES, SUMMARY, PARTS, f"{SAMPLES}.tmp", f"{SUMMARY}.tmp"})
 # What a process writes under parts/: its sample lines and timings, a shard's lock, a config being recorded.
 PART_FILE = re.compile(r"(shard\d+of\d+-)?rank\d+-[0-9a-f]{12}\.(jsonl|timings\.json)|shard\d+\.lock"
                        r"|config-[0-9a-f]{12}\.yaml\.tmp")

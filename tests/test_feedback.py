@@ -258,7 +258,7 @@ def test_a_suite_without_public_tests_keeps_its_checksum(suite):
     import dataclasses
     import hashlib
 
-    from harness.runs.fingerprints import run_inputs
+    from harness.runs.folder.fingerprints import run_inputs
     from harness.suites.registry import resolve_suite
 
     loaded = resolve_suite(str(suite), None)

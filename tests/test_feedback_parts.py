@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import needs_shared_data, refused_in_process
-from harness.runs.feedback import check_job, public_tests
+from harness.feedback.checks import check_job, public_tests
 from harness.generation.feedback_format import split_reasoning
 from harness.generation.prompt_formats import extract_code
 from harness.suites.datasets.mbpp import first_assert

@@ -13,7 +13,8 @@ from harness.backends.base import GenerationRequest, GenerationResult, SamplingP
 from harness.execution.executor import Executor
 from harness.execution.time_limits import TimeLimits
 from harness.generation.conversations import ConversationGenerator, units_for
-from harness.runs.feedback import Checker, FeedbackSettings
+from harness.feedback.checker import Checker
+from harness.feedback.checks import FeedbackSettings
 from harness.suites.registry import resolve_suite
 from sandbox.pool import Limits, SandboxPool
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from conftest import run_cli
 from harness.cli import main
-from harness.runs.run_folder import HARNESS_FILES
+from harness.runs.folder.claim import HARNESS_FILES
 
 FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 RUN = ["--model", "reference", "--problems", "core/vowel-count,core/he-roman", "--batch-size", "1",

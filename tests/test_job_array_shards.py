@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, refused_in_process, run_cli
-from harness.runs.shards import Shard, resolve
+from harness.runs.launch.shards import Shard, resolve
 
 # Sampling on, several batch groups per shard, short generations, one intra-op thread everywhere.
 RUN = ["--model", "tiny-codegen", "--temperature", "0.8", "--num-samples", "2", "--limit", "4", "--batch-size", "2",

@@ -16,7 +16,7 @@ CASES = [("mbpp", "mbpp.jsonl", "Mbpp/367"), ("mbpp-sanitized", "sanitized-mbpp.
 
 @pytest.mark.parametrize(("suite", "data", "problem_id"), CASES)
 def test_public_tests_pass_the_reference(suite, data, problem_id):
-    from harness.runs.feedback import public_test_code, public_tests
+    from harness.feedback.checks import public_test_code, public_tests
     from harness.suites.registry import resolve_suite
 
     problem = next(p for p in resolve_suite(suite, str(needs_shared_data(data))).problems if p.id == problem_id)

@@ -229,7 +229,7 @@ def test_more_threads_than_cores_is_warned_about(caplog):
     import torch
 
     from harness.config import RunConfig
-    from harness.runs.threads import set_threads
+    from harness.runs.launch.threads import set_threads
 
     before = torch.get_num_threads()
     try:

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import run_cli
 from harness.cli import INFRASTRUCTURE_FAILURE, _infrastructure_status
-from harness.runs.run_directory import RunDirectory
+from harness.runs.folder.run_folder import RunFolder
 from sandbox.isolation import probe
 
 NAMESPACES = probe("auto").layers["pid_namespace"]
@@ -74,7 +74,7 @@ def test_sandbox_errors_exit_non_zero_and_are_redone_on_resume(tmp_path):
     summary = {"counts": {"statuses": {"passed": 3, "sandbox_error": 2}}}
     assert _infrastructure_status(summary, resumable=True) == INFRASTRUCTURE_FAILURE
     assert _infrastructure_status({"counts": {"statuses": {"failed": 5}}}, resumable=True) == 0
-    run_dir = RunDirectory(tmp_path / "run")
+    run_dir = RunFolder(tmp_path / "run")
     run_dir.parts.mkdir(parents=True)
     lines = [{"group": 0, "unit": "a", "status": "passed"}, {"group": 0, "unit": "b", "status": "sandbox_error"},
              {"group": 1, "unit": "c", "status": "failed"}]

@@ -2,7 +2,7 @@
 
 A unit is (problem, test case, sample index). Units are cut into batch groups of consecutive units in
 canonical order; inside a group every conversation that has reached turn t is generated together (in
-feedback mode, ``harness.runs.feedback.Checker`` schedules the group's turns and repairs instead).
+feedback mode, ``harness.feedback.checker.Checker`` schedules the group's turns and repairs instead).
 Groups are fixed by the canonical order and the batch size only, never by the number of processes.
 """
 
@@ -22,7 +22,7 @@ from harness.generation.truncation import INFILLING_STOP
 
 
 class Checker(Protocol):
-    """Feedback mode (``harness.runs.feedback.Checker``): it schedules a group's turns and repairs, using
+    """Feedback mode (``harness.feedback.checker.Checker``): it schedules a group's turns and repairs, using
     the generator's ``start``, ``turn_count`` and ``answer``."""
 
     max_repairs: int
@@ -119,7 +119,7 @@ class ConversationGenerator:
         self.format = prompt_format or BaseCompletionFormat()
         self.max_new_tokens = max_new_tokens
         self.max_reasoning_tokens = max_reasoning_tokens
-        self.checker: Checker | None = None  # feedback mode (``harness.runs.feedback``)
+        self.checker: Checker | None = None  # feedback mode (``harness.feedback``)
 
     def start(self, unit: Unit) -> Conversation:
         problem = unit.problem

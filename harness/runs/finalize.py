@@ -4,40 +4,36 @@ run's parts): check that every batch group is present, write ``samples.jsonl`` i
 
 from __future__ import annotations
 
-import json
-import logging
 from collections.abc import Callable
 from typing import Any
 
-from harness.runs import feedback
+from harness.feedback.checks import settings_for
 from harness.config import SHARD_COUNT, RunConfig
 from harness.errors import InputError
 from harness.execution.executor import ExecutionStats
 from harness.generation.conversations import Unit
 from harness.suites.problems import Problem, Suite
-from harness.runs.run_directory import RunDirectory
-from harness.runs.summary import summary_of
+from harness.runs.folder.run_folder import RunFolder
+from harness.runs.folder.summary import summary_of
 from harness.scoring.scores import feedback_scores
 from harness.scoring.verdicts import verdict_from_record
-
-log = logging.getLogger(__name__)
 
 MAX_LISTED = 20  # missing groups named in the refusal
 
 
-def merge_results(run_dir: RunDirectory, config: RunConfig, suite: Suite, problems: list[Problem],
+def merge_results(run_dir: RunFolder, config: RunConfig, suite: Suite, problems: list[Problem],
                   groups: list[list[Unit]], wall_seconds: float | None = None) -> dict[str, Any]:
     """Write the run's results from its parts (every process, shard and attempt), then remove the parts;
     refuses with one line, changing nothing, when a group is missing or a part was written under another
     config. The model, prompt format, sandbox layers and time limits come from the processes' timings files.
     ``wall_seconds``: the run's own clock; else the span from the first process's start to the last's end."""
     members = [{unit.uid for unit in group} for group in groups]
-    done = run_dir.done_groups(members, fingerprint=run_dir.fingerprint())
+    done = run_dir.merged_groups(members)
     if missing := [g for g in range(len(groups)) if g not in done]:
         raise InputError(_missing(missing, len(groups), (run_dir.recorded_config() or {}).get(SHARD_COUNT)),
                          file=str(run_dir.directory), field="samples")
     records = [record for g in range(len(groups)) for record in sorted(done[g], key=_unit_order(groups[g]))]
-    parts = _process_timings(run_dir)
+    parts = run_dir.process_timings()
     described = next((p for p in parts if all(key in p for key in ("model", "prompt_format", "sandbox"))), None)
     if described is None:
         raise InputError("no process recorded the model, prompt format and sandbox layers (no *.timings.json "
@@ -47,7 +43,7 @@ def merge_results(run_dir: RunDirectory, config: RunConfig, suite: Suite, proble
     by_id = {p.id: p for p in problems}
     verdicts = [verdict_from_record(r, by_id[r["task_id"]]) for r in records]
     # The config records feedback as in effect (``pipeline._plan``): None is off, not "the suite's".
-    repairs = feedback.settings_for(config.feedback or "none", config.max_repairs, None, None)
+    repairs = settings_for(config.feedback or "none", config.max_repairs, None, None)
     summary = summary_of(
         suite, problems, verdicts, ks=config.k, n=config.n, seed=config.seed, model=described["model"],
         limits=described.get("limits"),
@@ -59,9 +55,7 @@ def merge_results(run_dir: RunDirectory, config: RunConfig, suite: Suite, proble
         if repairs.enabled else None)
     kept = ("; the part files are kept, so no sample is lost: free some space, then merge again (`run-benchmark "
             f"merge {run_dir.directory}` for a sharded run, else --resume)")
-    run_dir.write_samples(records, keep_note=kept)
-    run_dir.write_summary(summary, keep_note=kept)
-    run_dir.finish()
+    run_dir.write_results(records, summary, keep_note=kept)
     return summary
 
 
@@ -75,22 +69,6 @@ def _missing(missing: list[int], total: int, shard_count: int | None) -> str:
     else:
         text += ": run again with --resume (it continues from the part files)"
     return text + "; nothing was changed"
-
-
-def _process_timings(run_dir: RunDirectory) -> list[dict[str, Any]]:
-    """Each process's timings; a file that cannot be read as a JSON object (cut short, not UTF-8) is left
-    out with a warning: it holds clocks, not results."""
-    parts = []
-    for path in sorted(run_dir.parts.glob("*.timings.json")):
-        try:
-            part = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:  # ValueError: not JSON, or not UTF-8
-            part = exc
-        if isinstance(part, dict):
-            parts.append(part)
-        else:
-            log.warning("%s: not a timings record (%s); its clocks are left out", path, str(part)[:100])
-    return parts
 
 
 def _merged_endpoint_usage(parts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

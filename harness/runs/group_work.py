@@ -18,9 +18,9 @@ from harness.execution.executor import Executor
 from harness.execution.jobs import execute
 from harness.execution.time_limits import TimeLimits
 from harness.generation.conversations import Conversation, ConversationGenerator, Unit
-from harness.runs import feedback
-from harness.runs.records import sample_record
-from harness.runs.part_writer import PartWriter
+from harness.feedback.rounds import execute_rounds
+from harness.runs.folder.records import sample_record
+from harness.runs.folder.parts import PartWriter
 
 Handed = tuple[int, list[Conversation]] | None  # a generated group (index, conversations), or None: no more
 
@@ -93,7 +93,7 @@ class GroupWork:
         if checker is None:
             executions, extras = execute(conversations, self.executor, self.limits), [{}] * len(conversations)
         else:  # the hidden tests' verdict after every repair round
-            executions, extras = feedback.execute_rounds(conversations, self.executor, self.limits,
+            executions, extras = execute_rounds(conversations, self.executor, self.limits,
                                                          checker.max_repairs)
         self.part.append([{"group": index, **sample_record(c, e, self.generator.seed), **extra}
                           for c, e, extra in zip(conversations, executions, extras)])

@@ -28,17 +28,20 @@ from harness.execution.executor import Executor, make_executor
 from harness.execution.time_limits import TimeLimits, floor_limits, time_limits
 from harness.generation.conversations import ConversationGenerator, Unit, batch_groups, units_for
 from harness.generation.prompt_formats import BaseCompletionFormat, ChatFormat
-from harness.runs import feedback, run_folder, shards
-from harness.runs.distributed import ProcessInfo, broadcast_from_main, current_process
+from harness.feedback.checker import Checker
+from harness.feedback.checks import FeedbackSettings, settings_for
+from harness.runs.launch import shards
+from harness.runs.launch.distributed import ProcessInfo, broadcast_from_main, current_process
 from harness.runs.finalize import merge_results
-from harness.runs.fingerprints import run_inputs
+from harness.runs.folder.fingerprints import run_inputs
 from harness.runs.group_work import GroupWork
-from harness.runs.progress import show_progress, wait_for_groups
+from harness.runs.launch.progress import show_progress, wait_for_groups
 from harness.runs.references import reference_conversations
-from harness.runs.part_writer import PartWriter
-from harness.runs.run_directory import RunDirectory
-from harness.runs.shards import Shard
-from harness.runs.threads import set_threads, threads_in_use, with_threads
+from harness.runs.folder.parts import PartWriter
+from harness.runs.folder.claim import default_name
+from harness.runs.folder.run_folder import RunFolder
+from harness.runs.launch.shards import Shard
+from harness.runs.launch.threads import set_threads, threads_in_use, with_threads
 from harness.suites.problems import Problem, Suite
 from harness.suites.registry import resolve_suite
 from sandbox.pool import SandboxPool
@@ -64,7 +67,7 @@ class _Plan:
     groups: list[list[Unit]]
     scope: list[int]
     shard: Shard | None
-    repairs: feedback.FeedbackSettings
+    repairs: FeedbackSettings
     directory: Path = Path()
     todo: list[int] | None = None
     finished: bool = False  # a finished run resumed, or a shard requeued after the merge: nothing to do
@@ -110,7 +113,7 @@ def run_benchmark(config: RunConfig) -> RunOutcome:
              "results in %s", process.rank, process.world, plan.suite.name, len(plan.problems), plan.config.model,
              plan.config.n, len(mine), len(plan.groups), plan.directory)
     start = _start(plan, process, run_dir)
-    part = (run_dir or RunDirectory(plan.directory)).open_part(process.rank, plan.shard)
+    part = (run_dir or RunFolder(plan.directory)).open_part(process.rank, plan.shard)
     progress = tqdm(total=plan.total(), initial=plan.done_before(), desc="samples", unit="sample",
                     dynamic_ncols=True, disable=not process.is_main)
     on_group_done = functools.partial(show_progress, progress, run_dir, plan.total(), plan.shard)
@@ -134,7 +137,7 @@ def _plan(config: RunConfig) -> _Plan:
     shard = shards.resolve(config.shard)
     suite = resolve_suite(config.suite, config.data)
     problems = suite.select_problems(config.problems, config.limit, config.exclude_defective)
-    repairs = feedback.settings_for(config.feedback, config.max_repairs, suite.feedback, suite.max_repairs)
+    repairs = settings_for(config.feedback, config.max_repairs, suite.feedback, suite.max_repairs)
     if repairs.enabled:  # recorded (and checked on resume) as in effect, wherever it was set
         config = replace(config, feedback=repairs.mode, max_repairs=repairs.max_repairs)
     else:  # off, however it was spelled (--feedback none, no --feedback): recorded alike, a --max-repairs too
@@ -146,10 +149,10 @@ def _plan(config: RunConfig) -> _Plan:
     return _Plan(config, suite, problems, groups, scope, shard, repairs)
 
 
-def _share_plan(plan: _Plan, process: ProcessInfo) -> RunDirectory | None:
+def _share_plan(plan: _Plan, process: ProcessInfo) -> RunFolder | None:
     """Rank 0 prepares the run folder (claimed, checked on resume) and finds the groups left to do; every
     process learns the folder, those groups and the thread count from it. Returns rank 0's folder."""
-    run_dir: RunDirectory | None = None
+    run_dir: RunFolder | None = None
     shared: dict[str, Any] | None = None
     if process.is_main:
         try:
@@ -164,28 +167,32 @@ def _share_plan(plan: _Plan, process: ProcessInfo) -> RunDirectory | None:
     return run_dir
 
 
-def _prepare(plan: _Plan) -> tuple[RunDirectory, dict[str, Any]]:
+def _prepare(plan: _Plan) -> tuple[RunFolder, dict[str, Any]]:
     config, suite = plan.config, plan.suite
-    run_dir = RunDirectory(run_folder.folder_for(config.results_dir, run_folder.run_name_for(config, suite.name)))
+    run_dir = RunFolder.at(config.results_dir, run_name_for(config, suite.name))
     config = with_threads(config, run_dir)
-    inputs = run_inputs(suite, plan.problems)
+    recorded, inputs = config.as_dict(), run_inputs(suite, plan.problems)  # what the folder records and checks
     sharded = plan.shard is not None
-    if (config.resume or sharded) and run_dir.finished_already(config, inputs, plan.members, plan.scope, sharded):
+    if (config.resume or sharded) and run_dir.finished_already(recorded, inputs, plan.members, plan.scope, sharded):
         return run_dir, {"directory": str(run_dir.directory), "todo": [], "threads": config.threads,
                          "finished": True}
-    if plan.shard is None:
-        run_dir.prepare(config, inputs)
-    else:
-        run_dir.prepare_shard(config, inputs, plan.shard)
-    plan.earlier_files = set(run_dir.sample_files())
-    done = run_dir.done_groups(plan.members, stale=plan.earlier_files)
+    plan.earlier_files, done = run_dir.start(recorded, inputs, plan.members, overwrite=config.overwrite,
+                                             resume=config.resume, shard=plan.shard)
     if done:
         log.info("resuming: %d of %d batch groups already done", len(done), len(plan.groups))
     return run_dir, {"directory": str(run_dir.directory), "todo": [g for g in plan.scope if g not in done],
                      "threads": config.threads, "finished": False}
 
 
-def _start(plan: _Plan, process: ProcessInfo, run_dir: RunDirectory | None) -> _Started:
+def run_name_for(config: RunConfig, suite_name: str) -> str:
+    """``--run-name``, else one made from the suite, the model, the sampling and the time."""
+    if config.run_name:
+        return config.run_name
+    return default_name(suite_name, Path(config.model).name or config.model, f"n{config.n}",
+                        f"t{config.temperature}", time.strftime("%Y%m%d-%H%M%S"))
+
+
+def _start(plan: _Plan, process: ProcessInfo, run_dir: RunFolder | None) -> _Started:
     """The sandbox pool, then the model: made before the model loads, the pool refuses at once a missing
     isolation layer (``--sandbox full``) or a sandbox that cannot run programs (its canary fails); then
     infilling problems for a model that cannot fill in the middle. Any refusal removes the stub folder."""
@@ -230,7 +237,7 @@ def _work_share(plan: _Plan, start: _Started, mine: list[int], part: PartWriter,
             limits = time_limits(pool, plan.problems, floor_limits(config.timeout, config.memory_mb),
                                  functools.partial(reference_conversations, program_prefix=suite.program_prefix))
             if plan.repairs.enabled:
-                generator.checker = feedback.Checker(plan.repairs, executor, limits)
+                generator.checker = Checker(plan.repairs, executor, limits)
             timings = GroupWork(generator, plan.groups, executor, limits, part, on_group_done).run(mine)
             isolation = pool.isolation.as_dict()
     except BaseException:
@@ -256,7 +263,7 @@ def _process_record(plan: _Plan, start: _Started, process: ProcessInfo, record: 
     return timings
 
 
-def _end_shard(run_dir: RunDirectory, config: RunConfig, suite: Suite, problems: list[Problem],
+def _end_shard(run_dir: RunFolder, config: RunConfig, suite: Suite, problems: list[Problem],
                groups: list[list[Unit]], shard: Shard) -> RunOutcome:
     """A shard whose groups are all present: done, or (``--merge-when-complete``) the merger, when no other
     shard is live (each shard lets go of its lock before trying, so the last to try sees none) and every

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from harness.errors import InputError
-from harness.runs.feedback import check_job
+from harness.feedback.checks import check_job
 from harness.generation.conversations import Conversation
-from harness.suites.problems import MULTI_TURN, Suite
+from harness.suites.problems import MULTI_TURN, Problem, Suite
 from harness.generation.prompt_formats import BaseCompletionFormat
 from harness.execution.executor import Executor
 from harness.execution.jobs import execute
@@ -71,26 +71,32 @@ def validate_suite(suite: Suite, run_references: bool = False, workers: int = 2)
     if suite.excluded_if_defective:
         report.lines.append(f"--exclude-defective leaves out: {', '.join(suite.excluded_if_defective)}")
     if run_references and with_reference:
-        conversations = reference_conversations(with_reference, suite.program_prefix)
-        with SandboxPool(workers=workers, preload=suite.preload) as pool:
-            executor = Executor(pool, dedup=False)
-            executions = execute(conversations, executor, Limits())
-            public = _public_test_failures(conversations, executor)
-        passed = 0
-        for conversation, execution in zip(conversations, executions):
-            unit = conversation.unit
-            if execution.passed:
-                passed += 1
-            else:
-                report.fail(f"{unit.problem.source}: problem {unit.problem.id}: field 'reference': test case "
-                            f"{unit.case} {execution.status}: {execution.reason}")
-        report.lines.append(f"references: {passed}/{len(conversations)} conversations passed")
-        for conversation, execution in public:
-            problem = conversation.unit.problem
-            report.fail(f"{problem.source}: problem {problem.id}: field 'public_tests': the reference "
-                        f"{execution.status}: {execution.reason}")
+        _run_references(report, suite, with_reference, workers)
     report.lines.append("ok" if not report.failures else f"{len(report.failures)} problem(s) found")
     return report
+
+
+def _run_references(report: ValidationReport, suite: Suite, problems: list[Problem], workers: int) -> None:
+    """``--references``: every reference conversation runs in the sandbox and must pass, and every code
+    prompt's reference must pass its public tests."""
+    conversations = reference_conversations(problems, suite.program_prefix)
+    with SandboxPool(workers=workers, preload=suite.preload) as pool:
+        executor = Executor(pool, dedup=False)
+        executions = execute(conversations, executor, Limits())
+        public = _public_test_failures(conversations, executor)
+    passed = 0
+    for conversation, execution in zip(conversations, executions):
+        unit = conversation.unit
+        if execution.passed:
+            passed += 1
+        else:
+            report.fail(f"{unit.problem.source}: problem {unit.problem.id}: field 'reference': test case "
+                        f"{unit.case} {execution.status}: {execution.reason}")
+    report.lines.append(f"references: {passed}/{len(conversations)} conversations passed")
+    for conversation, execution in public:
+        problem = conversation.unit.problem
+        report.fail(f"{problem.source}: problem {problem.id}: field 'public_tests': the reference "
+                    f"{execution.status}: {execution.reason}")
 
 
 def _public_test_failures(conversations: list[Conversation], executor: Executor) -> list[tuple[Conversation, Execution]]:

@@ -8,18 +8,18 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from harness.runs.run_directory import RunDirectory
-from harness.runs.shards import Shard
+from harness.runs.folder.run_folder import RunFolder
+from harness.runs.launch.shards import Shard
 
 
-def show_progress(progress: tqdm, run_dir: RunDirectory | None, total: int, shard: Shard | None) -> None:
+def show_progress(progress: tqdm, run_dir: RunFolder | None, total: int, shard: Shard | None) -> None:
     """Rank 0's bar counts every process's lines (of its shard), read from their part files."""
     if run_dir is not None and not progress.disable:
         progress.n = min(total, run_dir.count_lines(shard))
         progress.refresh()
 
 
-def wait_for_groups(run_dir: RunDirectory, members: list[set[str]], needed: set[int], earlier_files: set[Path],
+def wait_for_groups(run_dir: RunFolder, members: list[set[str]], needed: set[int], earlier_files: set[Path],
                     progress: tqdm, total: int, shard: Shard | None) -> None:
     """Rank 0 waits for the other processes' groups (``needed``: the run's, or its shard's) by watching their
     files. A launcher ends the whole job if a rank dies. Sandbox failures in ``earlier_files`` are being

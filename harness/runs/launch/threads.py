@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from harness import validate_input as validate
 from harness.config import RunConfig
-from harness.runs.run_directory import RunDirectory
+from harness.runs.folder.run_folder import RunFolder
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +19,7 @@ def uses_torch_threads(config: RunConfig) -> bool:
     return config.backend == "huggingface" and config.model != "reference"
 
 
-def with_threads(config: RunConfig, run_dir: RunDirectory) -> RunConfig:
+def with_threads(config: RunConfig, run_dir: RunFolder) -> RunConfig:
     """Rank 0: the run's intra-op thread count. ``--threads``, else what the interrupted run recorded (on
     ``--resume``), else this process's count (torch's default: the cores, or ``OMP_NUM_THREADS``)."""
     if config.threads is not None or not uses_torch_threads(config):
@@ -33,7 +33,7 @@ def with_threads(config: RunConfig, run_dir: RunDirectory) -> RunConfig:
 
         recorded = torch.get_num_threads()
     return replace(config, threads=validate.integer(recorded, "threads", minimum=1,
-                                                    file=str(run_dir.directory / "config.yaml")))
+                                                    file=str(run_dir.config_file)))
 
 
 def set_threads(config: RunConfig, threads: int | None) -> RunConfig:

@@ -17,17 +17,13 @@ import fcntl
 import os
 import re
 import shutil
-import time
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO
 
 from harness import validate_input as validate
 from harness.errors import InputError
-from harness.run_files import (HARNESS_FILES, LOCK, MARKER, PART_FILE, foreign_entry, refuse_tampering,
-                                touch)
-
-if TYPE_CHECKING:
-    from harness.config import RunConfig
+from harness.run_files import foreign_entry, refuse_tampering, touch
+from harness.runs.folder.layout import HARNESS_FILES, LOCK, MARKER, PART_FILE, PARTS, Layout
 
 __all__ = ["HARNESS_FILES", "LOCK", "MARKER"]  # the names, from harness.run_files, for the runs stage
 
@@ -36,14 +32,6 @@ def default_name(*parts: str) -> str:
     """A valid run name made from free text (suite and model names, a samples file's stem, a time)."""
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(parts)).strip(".") or "run"
     return name[:validate.MAX_RUN_NAME]
-
-
-def run_name_for(config: RunConfig, suite_name: str) -> str:
-    """``--run-name``, else one made from the suite, the model, the sampling and the time."""
-    if config.run_name:
-        return config.run_name
-    return default_name(suite_name, Path(config.model).name or config.model, f"n{config.n}",
-                        f"t{config.temperature}", time.strftime("%Y%m%d-%H%M%S"))
 
 
 def folder_for(results_dir: str, name: str) -> Path:
@@ -63,10 +51,11 @@ def folder_for(results_dir: str, name: str) -> Path:
 
 def has_results(folder: Path) -> bool:
     """Whether any sample or summary was written there (a folder without them holds nothing to lose)."""
-    if (folder / "summary.json").exists() or _nonempty(folder / "samples.jsonl"):
+    layout = Layout(folder)
+    if layout.summary.exists() or _nonempty(layout.samples):
         return True
-    parts = folder / "parts"
-    return parts.is_dir() and any(_nonempty(p) for p in parts.glob("*.jsonl"))
+    parts = layout.parts
+    return parts.is_dir() and any(_nonempty(p) for p in layout.part_files())
 
 
 def _nonempty(path: Path) -> bool:
@@ -153,7 +142,7 @@ class ShardLock:
     removes it with the parts)."""
 
     def __init__(self, folder: Path, index: int):
-        path = folder / "parts" / f"shard{index}.lock"
+        path = Layout(folder).shard_lock(index)
         self._handle: IO | None = hold(path, shared=False, folder=folder, field="shard",
                                        busy=f"shard {index} is already running in another task")
 
@@ -214,7 +203,7 @@ def claim_shard(folder: Path) -> FolderLock:
         raise InputError(f"cannot create the run folder ({exc.strerror})", file=str(folder),
                          field="results_dir") from None
     lock = FolderLock(folder, shared=True)
-    if existed and not (folder / "config.yaml").exists() and has_results(folder):
+    if existed and not Layout(folder).config.exists() and has_results(folder):
         lock.withdraw()
         raise InputError("cannot add a shard: the folder has results but no config.yaml (it is not a run's); "
                          "nothing was changed", file=str(folder), field="shard")
@@ -222,7 +211,7 @@ def claim_shard(folder: Path) -> FolderLock:
 
 
 def _reuse(folder: Path, *, overwrite: bool, resume: bool | None) -> None:
-    if resume and (folder / "config.yaml").exists():
+    if resume and Layout(folder).config.exists():
         return  # the caller checks the settings match
     if not has_results(folder):
         _clear(folder)
@@ -251,7 +240,7 @@ def remove_harness_files(folder: Path, keep: tuple[str, ...] = (LOCK, MARKER)) -
     following a link and never removing anything else."""
     for name in sorted(HARNESS_FILES - set(keep)):
         path = folder / name
-        if name == "parts" and path.is_dir() and not path.is_symlink():
+        if name == PARTS and path.is_dir() and not path.is_symlink():
             for part in path.iterdir():
                 if PART_FILE.fullmatch(part.name) and not part.is_symlink() and part.is_file():
                     part.unlink()

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.runs import metadata
-from harness.runs.fingerprints import problem_checksums, run_inputs
+from harness.runs.folder import metadata
+from harness.runs.folder.fingerprints import problem_checksums, run_inputs
 from harness.scoring.scores import Verdict, score
 from harness.suites.problems import Problem, Suite
 
