@@ -38,7 +38,7 @@ class RunConfig:
     # A paper's published setting (harness.presets), and the options where this run departs from it.
     preset: str | None = None
     preset_deviations: dict[str, Any] = field(default_factory=dict)
-    # Execution feedback (harness.runs.feedback): none (plain sampling), errors (exceptions only) or tests (also
+    # Execution feedback (harness.feedback): none (plain sampling), errors (exceptions only) or tests (also
     # failing public tests); up to max_repairs attempts more per turn. None: the suite's YAML, else none / 1.
     feedback: str | None = None
     max_repairs: int | None = None
@@ -58,7 +58,7 @@ class RunConfig:
     run_name: str | None = None
     overwrite: bool = False
     resume: bool = False
-    shard: str | None = None  # i/N, auto or auto/N: a job-array task's share of the groups (harness.runs.shards)
+    shard: str | None = None  # i/N, auto or auto/N: a job-array task's share of the groups (harness.runs.launch.shards)
     merge_when_complete: bool = False  # a shard merges the run when every group is present
     # The backends' options (declared with each backend, harness.backends.registry), read as attributes:
     # ``config.base_url``. Every built-in backend's, and a plug-in's own when it is the run's backend.
