@@ -12,8 +12,8 @@ import pytest
 
 from conftest import needs_shared_data
 from harness.execution.jobs import scorer_name
-from harness.runs.feedback import public_tests
-from harness.runs.fingerprints import run_inputs
+from harness.feedback.checks import public_tests
+from harness.runs.folder.fingerprints import run_inputs
 from harness.suites.registry import BUILT_IN, known_suites, resolve_suite, suite_spec
 
 DATA = {  # suite: its public data file under ../shared/data (None: bundled)
