@@ -11,7 +11,7 @@ from harness.generation.feedback_format import split_reasoning
 from harness.generation.prompt_formats import extract_code
 from harness.suites.problems import CODE, Problem
 from harness.scoring.scores import Verdict, feedback_scores
-from harness.execution.time_limits import TimeLimits
+from harness.execution.problem_limits import TimeLimits
 from sandbox.pool import Limits
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from harness.backends.base import GenerationRequest, GenerationResult, SamplingParams
 from harness.execution.executor import Executor
-from harness.execution.time_limits import TimeLimits
+from harness.execution.problem_limits import TimeLimits
 from harness.generation.conversations import ConversationGenerator, units_for
 from harness.runs.feedback import Checker, FeedbackSettings
 from harness.suites.registry import resolve_suite

@@ -25,7 +25,8 @@ from harness.cache_paths import cache_root
 from harness.config import RunConfig
 from harness.errors import InputError
 from harness.execution.executor import Executor, make_executor
-from harness.execution.time_limits import TimeLimits, floor_limits, time_limits
+from harness.execution.problem_limits import TimeLimits
+from harness.execution.time_limits import floor_limits, time_limits
 from harness.generation.conversations import ConversationGenerator, Unit, batch_groups, units_for
 from harness.generation.prompt_formats import BaseCompletionFormat, ChatFormat
 from harness.runs import feedback, run_folder, shards
