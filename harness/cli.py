@@ -237,7 +237,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
         print_presets()
         return 0
     from harness.backends.packaged_models import PACKAGED_MODELS
-    from harness.backends.registry import backends
+    from harness.config import backends
     from harness.backends.tiny_models import TINY_MODELS
     from harness.suites.registry import known_suites
 

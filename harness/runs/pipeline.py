@@ -20,9 +20,9 @@ from typing import Any
 from tqdm import tqdm
 
 from harness.backends.base import Backend, SamplingParams
-from harness.backends.registry import choose_prompt_format, make_backend
+from harness.backends.registry import choose_prompt_format
 from harness.cache_paths import cache_root
-from harness.config import RunConfig
+from harness.config import RunConfig, make_backend
 from harness.errors import InputError
 from harness.execution.executor import Executor, make_executor
 from harness.execution.problem_limits import TimeLimits
