@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, NoReturn
 
 from harness import __version__
 from harness import validate_input as validate
-from harness.backends.base import BackendError
 from harness.errors import InputError
+from harness.generation.backend import BackendError
 from harness.run_files import write_atomically
 from harness.run_flags import add_run_options
 from harness.serve.flags import add_serve_command, settings_from

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from harness import validate_input as validate
-from harness.backends.base import Backend
 from harness.backends.registry import DEFAULT_BACKEND, ENTRY_POINT_GROUP, built_in, built_in_options, plug_ins
 from harness.backends.spec import BackendOptions, BackendSpec
 from harness.errors import InputError
+from harness.generation.backend import Backend
 from harness.options import boolean, choice, integer, optional, text
 from harness.suites.yaml_input import load_yaml_file
 

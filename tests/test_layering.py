@@ -1,8 +1,8 @@
 """The stages' layering (pyproject.toml, ``[tool.importlinter]``), checked by import-linter run as CI runs it:
-``sandbox`` imports nothing of ``harness``; each stage imports only the stages below it; no stage below
-``runs`` imports a backend (generation: the protocol only); no model library below the backends and the
-pipeline. The second test breaks each rule in a copy of the tree and checks that the linter says so. The
-last finds import cycles with grimp (the graph import-linter reads), function-level and ``TYPE_CHECKING``
+``sandbox`` imports nothing of ``harness``; each stage imports only the stages below it; no stage below ``runs``
+imports a backend (generation drives one through ``harness.generation.backend``); no model library below the
+backends and the pipeline. The second test breaks each rule in a copy of the tree and checks that the linter says
+so. The last finds import cycles with grimp (the graph import-linter reads), function-level and ``TYPE_CHECKING``
 imports included: a cycle is a type that two modules share and that belongs below both."""
 
 from __future__ import annotations

@@ -19,9 +19,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from harness.backends.base import GenerationRequest, GenerationResult, SamplingParams
 from harness.backends.kv_reuse import ConversationCaches, batched_cache
 from harness.backends.phases import PhaseClock
+from harness.generation.backend import GenerationRequest, GenerationResult, SamplingParams
 from harness.generation.truncation import StopRule
 
 

@@ -12,14 +12,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from harness.backends.base import GenerationRequest, GenerationResult, SamplingParams
 from harness.backends.families import INFILLING_SMILEY, detect_family
-from harness.backends.hf_loading import DTYPES, load_model
 from harness.backends.hf_decoding import RefillLoop
+from harness.backends.hf_loading import DTYPES, load_model
 from harness.backends.kv_reuse import ConversationCaches
 from harness.backends.phases import PhaseClock
 from harness.backends.spec import BackendOptions, BackendSpec, Option, choice, integer
 from harness.errors import InputError
+from harness.generation.backend import GenerationRequest, GenerationResult, SamplingParams
 from harness.generation.truncation import END_OF_MIDDLE, END_OF_SEQUENCE, StopRule
 
 log = logging.getLogger(__name__)

@@ -22,11 +22,11 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from harness.backends.base import BackendError, GenerationRequest, GenerationResult, SamplingParams
 from harness.backends.endpoints import EndpointPool, check_urls, distinct
 from harness.backends.openai_replies import MalformedReply, results_of, retry_after
 from harness.backends.spec import BackendOptions, BackendSpec, Option, integer, number
 from harness.errors import InputError
+from harness.generation.backend import BackendError, GenerationRequest, GenerationResult, SamplingParams
 
 log = logging.getLogger(__name__)
 RETRYABLE = {408, 409, 425, 429, 500, 502, 503, 504}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.backends.base import GenerationRequest, GenerationResult, SamplingParams
 from harness.backends.spec import BackendOptions, BackendSpec
 from harness.errors import InputError
+from harness.generation.backend import GenerationRequest, GenerationResult, SamplingParams
 
 
 class ReferenceBackend:

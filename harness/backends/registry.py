@@ -14,9 +14,9 @@ import importlib
 import logging
 from importlib import metadata
 
-from harness.backends.base import Backend
 from harness.backends.spec import OPTION_TYPES, BackendSpec, Option
 from harness.errors import InputError
+from harness.generation.backend import Backend
 from harness.generation.prompt_formats import BaseCompletionFormat, ChatFormat
 
 log = logging.getLogger(__name__)

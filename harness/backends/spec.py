@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.backends.base import Backend
+from harness.generation.backend import Backend
 # The option declarations a plug-in takes from here with BackendSpec (they live below the backends and the run
 # configuration, which both use them).
 from harness.options import OPTION_TYPES, Check, Option, boolean, choice, integer, number, optional, text, text_list
