@@ -12,7 +12,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from harness.suites.datasets.fetch import DataFile, LocatedFile, checked, hub_fallback, locate
+from harness.suites.datasets.fetch import DataFile, LocatedFile, checked, locate
+from harness.suites.datasets.hub import hub_fallback
 from harness.jsonl import read_jsonl, require_fields
 from harness.errors import InputError
 from harness.suites.problems import CODE, Problem, Suite
