@@ -30,10 +30,11 @@ class BackendOptions:
     (``harness.config.make_backend``)."""
 
     model: str
-    values: Mapping[str, Any] = field(default_factory=dict)
+    # Private, so that no option's name is hidden by this field's (an option named "values" reads as declared).
+    _values: Mapping[str, Any] = field(default_factory=dict)
 
     def __getattr__(self, name: str) -> Any:
-        values = self.__dict__.get("values")  # not self.values: unpickling asks before it is set
+        values = self.__dict__.get("_values")  # not self._values: unpickling asks before it is set
         if values is not None and name in values:
             return values[name]
         raise AttributeError(f"a backend's options have no {name!r} (only the model and its own declared options)")
