@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, NoReturn
 
 from harness import __version__
 from harness import validate_input as validate
-from harness.backends.base import BackendError
 from harness.errors import InputError
+from harness.generation.backend import BackendError
 from harness.run_files import write_atomically
 from harness.run_flags import add_run_options
 from harness.serve.flags import add_serve_command, settings_from
@@ -237,7 +237,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
         print_presets()
         return 0
     from harness.backends.packaged_models import PACKAGED_MODELS
-    from harness.backends.registry import backends
+    from harness.config import backends
     from harness.backends.tiny_models import TINY_MODELS
     from harness.suites.registry import known_suites
 

@@ -1,4 +1,5 @@
-"""The run configuration: defaults, then a YAML file (``--config``), then command-line flags."""
+"""The run configuration: defaults, then a YAML file (``--config``), then command-line flags; and the backend it
+asks for, built from the model and that backend's own options (``make_backend``)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from harness import validate_input as validate
-from harness.backends.registry import DEFAULT_BACKEND, backend_spec, built_in_options, plug_ins
-from harness.backends.spec import boolean, choice, integer, optional, text
+from harness.backends.registry import DEFAULT_BACKEND, ENTRY_POINT_GROUP, built_in, built_in_options, plug_ins
+from harness.backends.spec import BackendOptions, BackendSpec
 from harness.errors import InputError
+from harness.generation.backend import Backend
+from harness.options import boolean, choice, integer, optional, text
 from harness.suites.yaml_input import load_yaml_file
 
 
@@ -61,7 +64,8 @@ class RunConfig:
     shard: str | None = None  # i/N, auto or auto/N: a job-array task's share of the groups (harness.runs.launch.shards)
     merge_when_complete: bool = False  # a shard merges the run when every group is present
     # The backends' options (declared with each backend, harness.backends.registry), read as attributes:
-    # ``config.base_url``. Every built-in backend's, and a plug-in's own when it is the run's backend.
+    # ``config.base_url``. Every built-in backend's, and a plug-in's own when it is the run's backend; the
+    # backend itself is given its own alone (``make_backend``).
     options: dict[str, Any] = field(default_factory=lambda: {o.name: copy.deepcopy(o.default)
                                                              for o in built_in_options()})
 
@@ -96,12 +100,36 @@ _RECORDED_ORDER = (
 
 def known_names() -> set[str]:
     """Every option name a config may have, with the installed plug-in backends'."""
-    return FIELD_NAMES | {option.name for spec in plug_ins().values() for option in spec.options}
+    return FIELD_NAMES | {option.name for spec in plug_ins(RESERVED_NAMES).values() for option in spec.options}
 
 
 SHARD_COUNT = "shards"  # the key under which a sharded run's config.yaml records its number of shards
 # What a run folder's config.yaml records besides the options: its inputs' checksums, the number of shards.
 RECORDED_KEYS = ("inputs", SHARD_COUNT)
+# Names a plug-in backend's options may not take: the run's own options, and the other keys its config.yaml
+# records (an option named like one would make a run whose config.yaml never reads back, so never resumes).
+RESERVED_NAMES = frozenset((*CORE_FIELD_NAMES, *RECORDED_KEYS))
+
+
+def backends() -> dict[str, BackendSpec]:
+    """The backends a run may use: the built-in ones, then the installed plug-ins (``harness.backends.registry``)."""
+    return {**built_in(), **plug_ins(RESERVED_NAMES)}
+
+
+def backend_spec(name: str, source: str = "config") -> BackendSpec:
+    known = backends()
+    if name not in known:
+        raise InputError(f"unknown backend {name!r} (known: {', '.join(known)}; plug-ins register through the "
+                         f"{ENTRY_POINT_GROUP!r} entry-point group)", file=source, field="backend")
+    return known[name]
+
+
+def make_backend(config: RunConfig, launch_device: str | None = None) -> Backend:
+    """The backend the config asks for (``--model reference`` is the reference backend, whatever
+    ``--backend`` says), built from the model and its own options, not from the whole configuration."""
+    spec = backend_spec("reference" if config.model == "reference" else config.backend)
+    options = BackendOptions(config.model, {option.name: config.options[option.name] for option in spec.options})
+    return spec.build(options, launch_device)
 # Flags whose name is not their option's (``--num-samples`` sets n): a config key may be spelled either way.
 FLAG_ALIASES = {"num_samples": "n"}
 
@@ -127,9 +155,9 @@ def load_config_file(path: str) -> dict[str, Any]:
 def _option_keys(data: dict[str, Any], path: str) -> dict[str, Any]:
     """Keys named like the flags, as the README says: ``num-samples: 3`` is ``n: 3``, ``no-dedup: true`` is
     ``dedup: false``; an option given under two of its names is refused."""
+    declared = [*built_in_options(), *(o for spec in plug_ins(RESERVED_NAMES).values() for o in spec.options)]
     switches = {name for name, check in _CHECKS.items() if check is boolean} | {
-        option.name for option in [*built_in_options(), *(o for spec in plug_ins().values() for o in spec.options)]
-        if option.type is bool}
+        option.name for option in declared if option.type is bool}
     options: dict[str, Any] = {}
     for key, value in data.items():
         name = key.replace("-", "_")
@@ -150,7 +178,7 @@ def build_config(file_values: dict[str, Any], flag_values: dict[str, Any], sourc
     options = {option.name: option for option in [*built_in_options(), *backend.options]}
     core = {name: _CHECKS[name](value, name, source) for name, value in merged.items() if name in _CHECKS}
     for name in sorted(set(merged) - set(core) - set(options)):
-        owners = [spec.name for spec in plug_ins().values() if name in {o.name for o in spec.options}]
+        owners = [spec.name for spec in plug_ins(RESERVED_NAMES).values() if name in {o.name for o in spec.options}]
         raise InputError(f"is an option of backend {owners[0]}, not of {backend.name}" if owners else
                          "unknown option", file=source, field=name)
     config = RunConfig(**core, options={name: option.checked(merged.get(name, option.default), source)

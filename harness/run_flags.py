@@ -1,14 +1,15 @@
 """The ``run`` command's flags: the run's own, then every backend's, read from the table of backends
-(``harness.backends.registry``, plug-ins included). Each flag defaults to None so that a ``--config`` file's
-value is kept unless the flag is given, and each switch has a ``--no-`` form, so that a switch the file turns
-on a flag can turn off; ``harness.config`` checks the values."""
+(``harness.backends.registry``, plug-ins included, as ``harness.config.backends`` lists them). Each flag defaults
+to None so that a ``--config`` file's value is kept unless the flag is given, and each switch has a ``--no-``
+form, so that a switch the file turns on a flag can turn off; ``harness.config`` checks the values."""
 
 from __future__ import annotations
 
 import argparse
 
 from harness import validate_input as validate
-from harness.backends.registry import DEFAULT_BACKEND, backends
+from harness.backends.registry import DEFAULT_BACKEND
+from harness.config import backends
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:

@@ -3,7 +3,7 @@ with it (MBPP 3-shot's few-shot text, which generated from an empty prompt befor
 
 from __future__ import annotations
 
-from harness.backends.base import GenerationRequest, GenerationResult, SamplingParams
+from harness.generation.backend import GenerationRequest, GenerationResult, SamplingParams
 from harness.generation.conversations import ConversationGenerator, Unit
 from harness.suites.problems import CODE, Problem
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from harness.backends.base import GenerationRequest, SamplingParams
 from harness.backends.huggingface import HuggingFaceBackend
 from harness.backends.tiny_models import tiny_model_path
+from harness.generation.backend import GenerationRequest, SamplingParams
 from harness.generation.conversations import ConversationGenerator, batch_groups, units_for
 from harness.suites.problems import MULTI_TURN
 from harness.suites.registry import resolve_suite

@@ -6,13 +6,13 @@ from dataclasses import replace
 
 import pytest
 
-from harness.backends.base import SamplingParams
 from harness.backends.reference import ReferenceBackend
-from harness.generation.conversations import ConversationGenerator, units_for
 from harness.errors import InputError
-from harness.suites.problems import CODE, MULTI_TURN, Turn
 from harness.execution.executor import Executor
 from harness.execution.jobs import execute
+from harness.generation.backend import SamplingParams
+from harness.generation.conversations import ConversationGenerator, units_for
+from harness.suites.problems import CODE, MULTI_TURN, Turn
 from harness.suites.registry import resolve_suite
 from sandbox.pool import Limits, SandboxPool
 

@@ -20,10 +20,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import ROOT, JsonEndpoint, run_cli
-from harness.backends.base import GenerationRequest, SamplingParams
 from harness.backends.openai_compatible import EndpointError, OpenAICompatibleBackend
 from harness.cli import main
 from harness.errors import InputError
+from harness.generation.backend import GenerationRequest, SamplingParams
 
 RETRY_AFTER_CAP = 60.0  # seconds: docs/models.md, "Several replicas..."
 GOOD = {"choices": [{"index": 0, "text": "    return 1\n"}], "usage": {"prompt_tokens": 5, "completion_tokens": 3}}

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, JsonEndpoint, run_cli
-from harness.backends.base import GenerationRequest, SamplingParams
+from harness.generation.backend import GenerationRequest, SamplingParams
 from test_sharding import TIMING_FIELDS, torchrun
 
 RUN = ["--model", "tiny-codegen", "--temperature", "0.8", "--num-samples", "2", "--limit", "4", "--batch-size", "3",

@@ -13,7 +13,7 @@ from harness.suites.datasets.mbpp import first_assert
 from harness.suites.docstring_examples import docstring_examples
 from harness.suites.problems import CODE, Problem
 from harness.scoring.scores import Verdict, feedback_scores
-from harness.execution.time_limits import TimeLimits
+from harness.execution.problem_limits import TimeLimits
 from sandbox.pool import Limits
 
 

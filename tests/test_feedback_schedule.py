@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.backends.base import GenerationRequest, GenerationResult, SamplingParams
 from harness.execution.executor import Executor
-from harness.execution.time_limits import TimeLimits
+from harness.execution.problem_limits import TimeLimits
+from harness.generation.backend import GenerationRequest, GenerationResult, SamplingParams
 from harness.generation.conversations import ConversationGenerator, units_for
 from harness.feedback.checker import Checker
 from harness.feedback.checks import FeedbackSettings

@@ -9,11 +9,11 @@ import json
 import torch
 
 from conftest import needs_shared_data, run_cli
-from harness.backends.base import GenerationRequest, SamplingParams
 from harness.backends.huggingface import HuggingFaceBackend
+from harness.backends.tiny_models import tiny_model_path
+from harness.generation.backend import GenerationRequest, SamplingParams
 from harness.generation.truncation import INFILLING_STOP, StopRule
 from harness.suites.registry import resolve_suite
-from harness.backends.tiny_models import tiny_model_path
 
 
 def _request(prefix: str, suffix: str | None, tokens: int = 8) -> GenerationRequest:

@@ -14,13 +14,13 @@ import pytest
 import torch
 
 from conftest import run_cli
-from harness.backends.base import GenerationRequest, SamplingParams
 from harness.backends.huggingface import HuggingFaceBackend
 from harness.backends.kv_reuse import common_prefix_length
+from harness.backends.tiny_models import tiny_model_path
+from harness.generation.backend import GenerationRequest, SamplingParams
 from harness.generation.conversations import ConversationGenerator, batch_groups, units_for
 from harness.suites.problems import MULTI_TURN
 from harness.suites.registry import resolve_suite
-from harness.backends.tiny_models import tiny_model_path
 
 FAMILIES = ["tiny-codegen", "tiny-llama"]
 

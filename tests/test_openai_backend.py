@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from conftest import JsonEndpoint, Reply, run_cli
-from harness.backends.base import GenerationRequest, SamplingParams
 from harness.backends.huggingface import HuggingFaceBackend
 from harness.backends.tiny_models import tiny_model_path
+from harness.generation.backend import GenerationRequest, SamplingParams
 from harness.generation.truncation import CODE_STOP_SEQUENCES, END_OF_TEXT, StopRule, truncate_at_stops
 
 SECRET = "sk-test-never-write-me-0123456789"

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from harness.suites.problems import CODE, MULTI_TURN, Problem
-from harness.execution.time_limits import TimeLimits
+from harness.execution.problem_limits import TimeLimits
 from sandbox.pool import Limits
 
 PROBLEM = "core/he-running-max"

@@ -36,7 +36,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from harness.backends.base import SamplingParams  # noqa: E402
+from harness.generation.backend import SamplingParams  # noqa: E402
 from harness.backends.huggingface import HuggingFaceBackend  # noqa: E402
 from harness.backends.phases import PhaseClock  # noqa: E402
 from harness.generation.conversations import ConversationGenerator, batch_groups, units_for  # noqa: E402

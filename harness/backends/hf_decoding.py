@@ -17,13 +17,33 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from harness.backends.base import GenerationRequest, GenerationResult, SamplingParams
-from harness.backends.kv_reuse import batched_cache
+from harness.backends.kv_reuse import ConversationCaches, batched_cache
+from harness.backends.phases import PhaseClock
+from harness.generation.backend import GenerationRequest, GenerationResult, SamplingParams
+from harness.generation.truncation import StopRule
 
-if TYPE_CHECKING:
-    from harness.backends.huggingface import HuggingFaceBackend
+
+class DecodingModel(Protocol):
+    """What the loop drives: the loaded model and tokenizer and the backend's own choices, declared here so
+    that this module needs nothing of the backend that owns the loop (``huggingface.HuggingFaceBackend``)."""
+
+    torch: Any
+    model: Any
+    tokenizer: Any
+    device: Any
+    max_length: int
+    reuse_kv: bool
+    caches: ConversationCaches
+    phases: PhaseClock
+
+    def encode_rows(self, requests: list[GenerationRequest],
+                    budget: list[int]) -> tuple[list[list[int]], list[bool]]: ...
+
+    def stop_ids(self, rule: StopRule) -> set[int]: ...
+
+    def pick(self, logits: Any, generators: list[Any], sampling: SamplingParams) -> list[int]: ...
 
 
 class IncrementalDecoder:
@@ -113,7 +133,7 @@ class RefillLoop:
     """Decodes ``requests`` (indices ``todo``, in that order of admission) with at most ``cap`` rows at once,
     putting each finished row's result into ``results``."""
 
-    def __init__(self, backend: HuggingFaceBackend, requests: list[GenerationRequest], sampling: SamplingParams,
+    def __init__(self, backend: DecodingModel, requests: list[GenerationRequest], sampling: SamplingParams,
                  cap: int):
         self.backend, self.torch, self.clock = backend, backend.torch, backend.phases
         self.requests, self.sampling, self.cap = requests, sampling, cap
@@ -223,7 +243,7 @@ class Expansion:
     computed: list[int]
 
 
-def prefill_inputs(backend: HuggingFaceBackend, rows: list[list[int]],
+def prefill_inputs(backend: DecodingModel, rows: list[list[int]],
                    keys: list[str | None]) -> tuple[Any, Any, Any, Any, Expansion]:
     """The first forward pass's inputs (ids, mask, positions, cache): each row's prompt past what its kept
     cache holds. Rows with the same prompt and nothing kept (a problem's samples at their first turn) are

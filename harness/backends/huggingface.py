@@ -10,20 +10,17 @@ place (at most ``max_batch`` rows decode together).
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from harness.backends.base import GenerationRequest, GenerationResult, SamplingParams
 from harness.backends.families import INFILLING_SMILEY, detect_family
-from harness.backends.hf_loading import DTYPES, load_model
 from harness.backends.hf_decoding import RefillLoop
+from harness.backends.hf_loading import DTYPES, load_model
 from harness.backends.kv_reuse import ConversationCaches
 from harness.backends.phases import PhaseClock
-from harness.backends.spec import BackendSpec, Option, choice, integer
+from harness.backends.spec import BackendOptions, BackendSpec, Option, choice, integer
 from harness.errors import InputError
+from harness.generation.backend import GenerationRequest, GenerationResult, SamplingParams
 from harness.generation.truncation import END_OF_MIDDLE, END_OF_SEQUENCE, StopRule
-
-if TYPE_CHECKING:
-    from harness.config import RunConfig
 
 log = logging.getLogger(__name__)
 
@@ -184,18 +181,18 @@ class HuggingFaceBackend:
         return tokens[:, 0].tolist()
 
 
-def build(config: RunConfig, launch_device: str | None) -> HuggingFaceBackend:
+def build(options: BackendOptions, launch_device: str | None) -> HuggingFaceBackend:
     from harness.backends.checkpoints import resolve
 
-    checkpoint = resolve(config.model, config.gguf_file, config.revision, config.trust_remote_code)
-    device = launch_device if config.device == "auto" and launch_device else config.device
-    backend = HuggingFaceBackend(checkpoint.path, device=device, dtype=config.dtype,
-                                 trust_remote_code=config.trust_remote_code,
-                                 revision=None if checkpoint.gguf else config.revision,
-                                 device_map=config.device_map, reuse_kv=config.kv_reuse,
-                                 attn_implementation=config.attn_implementation, load_in=config.load_in,
-                                 max_length=config.max_length, max_rows=config.max_rows)
-    backend.model_id = config.model
+    checkpoint = resolve(options.model, options.gguf_file, options.revision, options.trust_remote_code)
+    device = launch_device if options.device == "auto" and launch_device else options.device
+    backend = HuggingFaceBackend(checkpoint.path, device=device, dtype=options.dtype,
+                                 trust_remote_code=options.trust_remote_code,
+                                 revision=None if checkpoint.gguf else options.revision,
+                                 device_map=options.device_map, reuse_kv=options.kv_reuse,
+                                 attn_implementation=options.attn_implementation, load_in=options.load_in,
+                                 max_length=options.max_length, max_rows=options.max_rows)
+    backend.model_id = options.model
     backend.gguf = checkpoint.gguf.identity() if checkpoint.gguf else None
     return backend
 

@@ -20,16 +20,13 @@ import threading
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from harness.backends.base import BackendError, GenerationRequest, GenerationResult, SamplingParams
 from harness.backends.endpoints import EndpointPool, check_urls, distinct
 from harness.backends.openai_replies import MalformedReply, results_of, retry_after
-from harness.backends.spec import BackendSpec, Option, integer, number
+from harness.backends.spec import BackendOptions, BackendSpec, Option, integer, number
 from harness.errors import InputError
-
-if TYPE_CHECKING:
-    from harness.config import RunConfig
+from harness.generation.backend import BackendError, GenerationRequest, GenerationResult, SamplingParams
 
 log = logging.getLogger(__name__)
 RETRYABLE = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -185,12 +182,12 @@ def _json_object(reply: bytes) -> dict[str, Any] | None:
     return decoded if isinstance(decoded, dict) else None
 
 
-def build(config: RunConfig, launch_device: str | None) -> OpenAICompatibleBackend:
-    if not config.base_url:
+def build(options: BackendOptions, launch_device: str | None) -> OpenAICompatibleBackend:
+    if not options.base_url:
         raise InputError("--backend openai needs --base-url (e.g. http://localhost:8000/v1)", field="base_url")
-    return OpenAICompatibleBackend(config.base_url, config.model, api_key_env=config.api_key_env,
-                                   concurrency=config.concurrency, timeout=config.request_timeout,
-                                   max_retries=config.max_retries, samples_per_request=config.samples_per_request)
+    return OpenAICompatibleBackend(options.base_url, options.model, api_key_env=options.api_key_env,
+                                   concurrency=options.concurrency, timeout=options.request_timeout,
+                                   max_retries=options.max_retries, samples_per_request=options.samples_per_request)
 
 
 BACKEND = BackendSpec("openai", "a model served elsewhere through its OpenAI-compatible endpoint", build, options=(

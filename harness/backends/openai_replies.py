@@ -8,7 +8,7 @@ import math
 import re
 from typing import Any
 
-from harness.backends.base import GenerationResult
+from harness.generation.backend import GenerationResult
 
 # A server asking to wait longer than this is waited this long (then retried, up to --max-retries): a
 # Retry-After of a day must not hold a run that Ctrl-C is then the only way out of.

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from harness.backends.base import GenerationRequest, GenerationResult, SamplingParams
-from harness.backends.spec import BackendSpec
+from harness.backends.spec import BackendOptions, BackendSpec
 from harness.errors import InputError
-
-if TYPE_CHECKING:
-    from harness.config import RunConfig
+from harness.generation.backend import GenerationRequest, GenerationResult, SamplingParams
 
 
 class ReferenceBackend:
@@ -31,7 +28,7 @@ class ReferenceBackend:
         return results
 
 
-def build(config: RunConfig, launch_device: str | None) -> ReferenceBackend:
+def build(options: BackendOptions, launch_device: str | None) -> ReferenceBackend:
     return ReferenceBackend()
 
 

@@ -3,7 +3,8 @@
 The harness's own backends are one entry each in ``BUILT_IN`` (the module whose ``BACKEND`` declares it; a
 backend module imports nothing heavy at its top, so reading the table loads no torch). Other packages add
 backends through the ``harness.backends`` entry-point group: each entry point's name is the backend's
-name and its object a ``BackendSpec``. ``make_backend`` builds the one a run's config asks for.
+name and its object a ``BackendSpec``. The run configuration (``harness.config``) chooses the run's backend and
+builds it; this module knows of the configuration only the names it is handed (``plug_ins``).
 """
 
 from __future__ import annotations
@@ -12,15 +13,11 @@ import functools
 import importlib
 import logging
 from importlib import metadata
-from typing import TYPE_CHECKING
 
 from harness.backends.spec import OPTION_TYPES, BackendSpec, Option
 from harness.errors import InputError
+from harness.generation.backend import Backend
 from harness.generation.prompt_formats import BaseCompletionFormat, ChatFormat
-
-if TYPE_CHECKING:
-    from harness.backends.base import Backend
-    from harness.config import RunConfig
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +46,12 @@ def built_in_options() -> list[Option]:
 
 
 @functools.cache
-def plug_ins() -> dict[str, BackendSpec]:
+def plug_ins(reserved: frozenset[str]) -> dict[str, BackendSpec]:
     """The backends registered by installed packages. One that cannot be loaded, or whose name or options
-    collide with the harness's, is left out with a warning, so it never breaks the other commands."""
-    taken = set(built_in()) | {option.name for option in built_in_options()} | _core_names()
+    collide with the harness's, is left out with a warning, so it never breaks the other commands.
+    ``reserved``: the names the run configuration has besides the backends' options (``harness.config``
+    passes its own: this module does not import it)."""
+    taken = set(built_in()) | {option.name for option in built_in_options()} | reserved
     flags = set(RUN_ONLY_FLAGS) | {flag for name in taken for flag in _flags(name)}
     found: dict[str, BackendSpec] = {}
     for entry in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
@@ -92,33 +91,6 @@ def _plug_in_problem(name: str, spec: object, taken: set[str], flags: set[str]) 
         return f"{clashes[0]!r} is already a backend or an option"
     clashes = sorted(flags & {flag for option in spec.options for flag in option.flags})
     return f"its flag {clashes[0]} is already a flag of the run command" if clashes else ""
-
-
-def _core_names() -> set[str]:
-    """The run's own options, and the other keys its config.yaml records (an option named like one would
-    make a run whose config.yaml never reads back, so never resumes)."""
-    from harness.config import CORE_FIELD_NAMES, RECORDED_KEYS
-
-    return set(CORE_FIELD_NAMES) | set(RECORDED_KEYS)
-
-
-def backends() -> dict[str, BackendSpec]:
-    return {**built_in(), **plug_ins()}
-
-
-def backend_spec(name: str, source: str = "config") -> BackendSpec:
-    known = backends()
-    if name not in known:
-        raise InputError(f"unknown backend {name!r} (known: {', '.join(known)}; plug-ins register through the "
-                         f"{ENTRY_POINT_GROUP!r} entry-point group)", file=source, field="backend")
-    return known[name]
-
-
-def make_backend(config: RunConfig, launch_device: str | None = None) -> Backend:
-    """The backend the config asks for (``--model reference`` is the reference backend, whatever
-    ``--backend`` says)."""
-    name = "reference" if config.model == "reference" else config.backend
-    return backend_spec(name).build(config, launch_device)
 
 
 def choose_prompt_format(requested: str, backend: Backend) -> BaseCompletionFormat | ChatFormat:

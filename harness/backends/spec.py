@@ -1,111 +1,51 @@
-"""How a backend declares itself: its name, how to build it from a run's config, and its options.
+"""How a backend declares itself: its name, how to build it from its options, and its options.
 
-An option is at once a ``run`` flag (``--name-with-dashes``; a switch that is on by default is ``--no-name``),
-a key of a ``--config`` file and of the run folder's ``config.yaml``, and a checked value that the backend
-reads from the config (``config.name``). The harness's own backends are listed in
-``harness.backends.registry``; a plug-in declares one the same way and registers it through the
+An option (``harness.options.Option``) is at once a ``run`` flag (``--name-with-dashes``; a switch that is on by
+default is ``--no-name``), a key of a ``--config`` file and of the run folder's ``config.yaml``, and a checked
+value that the backend reads from the options it is built with (``options.name``), never from the whole run
+configuration. The harness's own backends are listed in ``harness.backends.registry``; a plug-in declares one the
+same way (``from harness.backends.spec import BackendSpec, Option, integer``) and registers it through the
 ``harness.backends`` entry-point group.
 """
 
 from __future__ import annotations
 
-import argparse
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from harness.generation.backend import Backend
+# The option declarations a plug-in takes from here with BackendSpec (they live below the backends and the run
+# configuration, which both use them).
+from harness.options import OPTION_TYPES, Check, Option, boolean, choice, integer, number, optional, text, text_list
 
-from harness import validate_input as validate
-
-if TYPE_CHECKING:
-    from harness.backends.base import Backend
-    from harness.config import RunConfig
-
-# (value, field name, source file) -> the checked value; raises InputError naming the source and field.
-Check = Callable[[Any, str, str], Any]
-
-
-def optional(check: Check) -> Check:
-    return lambda value, name, source: None if value is None else check(value, name, source)
-
-
-def integer(minimum: int | None = None, maximum: int | None = None) -> Check:
-    return lambda value, name, source: validate.integer(value, name, minimum=minimum, maximum=maximum, file=source)
-
-
-def number(above: float | None = None, maximum: float | None = None) -> Check:
-    return lambda value, name, source: validate.number(value, name, above=above, maximum=maximum, file=source)
-
-
-def choice(*choices: str) -> Check:
-    return lambda value, name, source: validate.text(value, name, source, choices)
-
-
-def text(value: Any, name: str, source: str) -> str:
-    return validate.text(value, name, source)
-
-
-def boolean(value: Any, name: str, source: str) -> bool:
-    return validate.boolean(value, name, source)
-
-
-def text_list(value: Any, name: str, source: str) -> list[str]:
-    return validate.string_list(value, name, source)
-
-
-OPTION_TYPES = (str, int, float, bool, list)
-_DEFAULT_CHECKS: dict[type, Check] = {str: text, int: integer(), float: number(), bool: boolean, list: text_list}
-_FLAG_TYPES: dict[type, Callable[[str], Any]] = {int: validate.integer_flag(), float: validate.number_flag()}
+__all__ = ["OPTION_TYPES", "BackendOptions", "BackendSpec", "Check", "Option", "boolean", "choice", "integer",
+           "number", "optional", "text", "text_list"]
 
 
 @dataclass(frozen=True)
-class Option:
-    """One backend option. ``type`` is str, int, float, bool or list (of text; the flag may be repeated);
-    ``check`` defaults to the type's (ranges need their own: ``integer(1, 64)``), and with ``choices`` to
-    one of them; a ``default`` of None makes the value optional."""
+class BackendOptions:
+    """What a backend is built from: the model it serves and the checked values of its own declared options,
+    read as attributes (``options.base_url``). The run's pipeline makes it from the run configuration
+    (``harness.config.make_backend``)."""
 
-    name: str
-    type: type
-    default: Any
-    help: str
-    check: Check | None = None
-    choices: tuple[str, ...] = ()
+    model: str
+    # Private, so that no option's name is hidden by this field's (an option named "values" reads as declared).
+    _values: Mapping[str, Any] = field(default_factory=dict)
 
-    @property
-    def flag(self) -> str:
-        """The flag, ``--name-with-dashes``; a switch also has ``--no-name-with-dashes`` (argparse's
-        ``BooleanOptionalAction``), so a value set in a --config file can be turned either way."""
-        return "--" + self.name.replace("_", "-")
-
-    @property
-    def flags(self) -> tuple[str, ...]:
-        return (self.flag, "--no-" + self.flag[2:]) if self.type is bool else (self.flag,)
-
-    def checked(self, value: Any, source: str) -> Any:
-        check = self.check or (choice(*self.choices) if self.choices else _DEFAULT_CHECKS[self.type])
-        return (optional(check) if self.default is None else check)(value, self.name, source)
-
-    def argparse_kwargs(self) -> dict[str, Any]:
-        """``add_argument``'s keywords. Every flag defaults to None so that a --config file's value is kept
-        unless the flag is given; values are checked with the file's (``checked``)."""
-        kwargs: dict[str, Any] = {"dest": self.name, "default": None, "help": self.help}
-        if self.type is bool:
-            kwargs["action"] = argparse.BooleanOptionalAction
-        elif self.type is list:
-            kwargs["action"] = "append"
-        elif self.choices:
-            kwargs["choices"] = list(self.choices)
-        elif self.type in _FLAG_TYPES:
-            kwargs["type"] = _FLAG_TYPES[self.type]
-        return kwargs
+    def __getattr__(self, name: str) -> Any:
+        values = self.__dict__.get("_values")  # not self._values: unpickling asks before it is set
+        if values is not None and name in values:
+            return values[name]
+        raise AttributeError(f"a backend's options have no {name!r} (only the model and its own declared options)")
 
 
 @dataclass(frozen=True)
 class BackendSpec:
-    """A backend: ``build(config, launch_device)`` makes it from a checked run config (``launch_device``:
+    """A backend: ``build(options, launch_device)`` makes it from its ``BackendOptions`` (``launch_device``:
     the GPU a launcher such as accelerate assigned to this process, if any); ``options`` are its own."""
 
     name: str
     help: str
-    build: Callable[[RunConfig, str | None], Backend]
+    build: Callable[[BackendOptions, str | None], Backend]
     options: tuple[Option, ...] = ()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from harness.execution.executor import Executor
-from harness.execution.time_limits import TimeLimits
+from harness.execution.problem_limits import TimeLimits
 from harness.generation.conversations import Conversation
 from harness.suites.problems import MULTI_TURN, Problem
 from sandbox.pool import Execution, Job, Limits

@@ -11,7 +11,8 @@ the problem's own budget: it runs trusted code only (HumanEval+'s computes the r
 Problems without a reference (MTPB) and printed-value problems keep ``max(floor, the problem's timeout)``,
 MTPB's own 20 s included. The reference's CPU time is measured once, in the sandbox that runs the samples,
 and cached under the checksum of the scored problems and the sandbox interpreter, so reruns and ``--resume``
-apply the same limits; ``summary.json`` records them (``limits``).
+apply the same limits; ``summary.json`` records them (``limits``). This module measures and caches the times;
+``harness.execution.problem_limits.TimeLimits`` applies the rule.
 """
 
 from __future__ import annotations
@@ -23,62 +24,19 @@ import logging
 import math
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from harness.cache_paths import cache_root
 from harness.errors import InputError
+from harness.execution.jobs import job_for
+from harness.execution.problem_limits import TimeLimits
 from harness.generation.conversations import Conversation
 from harness.suites.problems import CODE, Problem, problem_content
 from sandbox.pool import Limits, SandboxPool
 
 log = logging.getLogger(__name__)
 
-FACTOR = 4.0  # evalplus's DEFAULT_GT_TIME_LIMIT_FACTOR (its DEFAULT_MIN_TIME_LIMIT, 1 s, is our --timeout)
-MARGIN_SECONDS = 5.0
 MAX_REFERENCE_SECONDS = 86400.0  # --timeout's own maximum: a cached reference time above it is not plausible
-
-
-@dataclass(frozen=True)
-class TimeLimits:
-    """The limits of every problem's jobs: ``floor`` (from ``--timeout`` and ``--memory-mb``) and the
-    reference CPU seconds measured per problem id."""
-
-    floor: Limits
-    reference_cpu: dict[str, float] = field(default_factory=dict)
-    factor: float = FACTOR
-
-    def for_problem(self, problem: Problem) -> Limits:
-        generous = max(self.floor.cpu_seconds, problem.timeout)
-        measured = self.reference_cpu.get(problem.id)
-        # The wall limit catches programs that sleep or block: twice the CPU the job may need plus a margin,
-        # so that a loaded machine (more busy workers than cores) never turns a correct program into a timeout.
-        if measured is None:
-            return replace(self.floor, cpu_seconds=generous,
-                           wall_seconds=max(self.floor.wall_seconds, 2 * generous + MARGIN_SECONDS))
-        # Whole seconds, as RLIMIT_CPU applies them: what is recorded is what binds, and a measurement that
-        # moves by a few milliseconds does not change the limit (nor the verdict cache's key).
-        cpu = float(math.ceil(max(self.floor.cpu_seconds, self.factor * measured)))
-        # The tests' process runs trusted code only, under the problem's own CPU budget; what it does per
-        # job (the reference's outputs, once per problem and worker, and the comparisons) is about what the
-        # reference's process did, so the job may need the program's budget twice.
-        wall = max(self.floor.wall_seconds, 2 * (2 * cpu) + MARGIN_SECONDS)
-        return replace(self.floor, wall_seconds=wall, cpu_seconds=cpu, tests_cpu_seconds=generous)
-
-    def record(self, problems: Sequence[Problem]) -> dict[str, Any]:
-        """For ``summary.json``: the rule and each problem's limits."""
-        per_problem = {}
-        for problem in problems:
-            limits = self.for_problem(problem)
-            entry: dict[str, Any] = {"cpu_seconds": limits.cpu_seconds, "wall_seconds": limits.wall_seconds}
-            if problem.id in self.reference_cpu:
-                entry["reference_cpu_seconds"] = self.reference_cpu[problem.id]
-                entry["tests_cpu_seconds"] = limits.tests_cpu_seconds
-            per_problem[problem.id] = entry
-        return {"rule": "code prompts with a reference: the program's CPU limit is max(floor, factor x the "
-                        "reference's CPU time), in whole seconds; others: max(floor, the problem's timeout)",
-                "floor_seconds": self.floor.cpu_seconds, "factor": self.factor, "problems": per_problem}
 
 
 def measurable(problems: Sequence[Problem]) -> list[Problem]:
@@ -117,8 +75,6 @@ def time_limits(pool: SandboxPool, problems: Sequence[Problem], floor: Limits,
 def _measure(pool: SandboxPool, conversations: list[Conversation], floor: Limits) -> dict[str, float]:
     """Each reference's CPU time in the sandbox, with the problem's generous limits. A reference that does
     not pass is left out (its problem keeps the generous limit) with a warning."""
-    from harness.execution.jobs import job_for
-
     unmeasured = TimeLimits(floor)
     jobs = [(c.unit.problem.id, job_for(c, unmeasured)) for c in conversations]
     times: dict[str, float] = {}

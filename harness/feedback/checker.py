@@ -5,7 +5,7 @@ model is told)."""
 from __future__ import annotations
 
 from harness.execution.executor import Executor
-from harness.execution.time_limits import TimeLimits
+from harness.execution.problem_limits import TimeLimits
 from harness.feedback.checks import FeedbackSettings, check_failed, check_job, error_type, feedback_text, turn_line
 from harness.generation.conversations import Attempt, Conversation, ConversationGenerator, Unit
 from harness.suites.problems import MULTI_TURN, Problem

@@ -19,7 +19,7 @@ from typing import Any
 
 from harness.generation.feedback_format import TEMPLATES
 from harness.suites.problems import CODE, MULTI_TURN, Problem
-from harness.execution.time_limits import TimeLimits
+from harness.execution.problem_limits import TimeLimits
 from sandbox.pool import Execution, Job
 from sandbox.scorers import SCORERS
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from harness.execution.executor import Executor
 from harness.execution.jobs import job_for
-from harness.execution.time_limits import TimeLimits
+from harness.execution.problem_limits import TimeLimits
 from harness.generation.conversations import Attempt, Conversation
 from harness.suites.problems import MULTI_TURN
 from sandbox.pool import Execution, Job

@@ -13,12 +13,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from harness.backends.base import Backend, BackendError, GenerationRequest, GenerationResult, SamplingParams
 from harness.errors import InputError
+from harness.generation.backend import Backend, BackendError, GenerationRequest, GenerationResult, SamplingParams
 from harness.generation.feedback_format import render, split_reasoning
-from harness.suites.problems import CODE, MULTI_TURN, Problem
 from harness.generation.prompt_formats import BaseCompletionFormat, ChatFormat, extract_code, extraction_outcome
 from harness.generation.truncation import INFILLING_STOP
+from harness.suites.problems import CODE, MULTI_TURN, Problem
 
 
 class Checker(Protocol):

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from harness.execution.executor import Executor
 from harness.execution.jobs import execute
-from harness.execution.time_limits import TimeLimits
+from harness.execution.problem_limits import TimeLimits
 from harness.generation.conversations import Conversation, ConversationGenerator, Unit
 from harness.feedback.rounds import execute_rounds
 from harness.runs.folder.records import sample_record

@@ -19,13 +19,14 @@ from typing import Any
 
 from tqdm import tqdm
 
-from harness.backends.base import Backend, SamplingParams
-from harness.backends.registry import choose_prompt_format, make_backend
+from harness.backends.registry import choose_prompt_format
 from harness.cache_paths import cache_root
-from harness.config import RunConfig
+from harness.config import RunConfig, make_backend
 from harness.errors import InputError
 from harness.execution.executor import Executor, make_executor
-from harness.execution.time_limits import TimeLimits, floor_limits, time_limits
+from harness.execution.problem_limits import TimeLimits
+from harness.execution.time_limits import floor_limits, time_limits
+from harness.generation.backend import Backend, SamplingParams
 from harness.generation.conversations import ConversationGenerator, Unit, batch_groups, units_for
 from harness.generation.prompt_formats import BaseCompletionFormat, ChatFormat
 from harness.feedback.checker import Checker

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harness.backends.base import SamplingParams
 from harness.backends.reference import ReferenceBackend
+from harness.generation.backend import SamplingParams
 from harness.generation.conversations import Conversation, ConversationGenerator, units_for
 from harness.suites.problems import Problem
 

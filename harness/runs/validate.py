@@ -17,7 +17,7 @@ from harness.suites.problems import MULTI_TURN, Problem, Suite
 from harness.generation.prompt_formats import BaseCompletionFormat
 from harness.execution.executor import Executor
 from harness.execution.jobs import execute
-from harness.execution.time_limits import TimeLimits
+from harness.execution.problem_limits import TimeLimits
 from harness.runs.references import reference_conversations
 from sandbox.pool import Execution, Limits, SandboxPool
 

@@ -12,7 +12,8 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from harness.execution.time_limits import TimeLimits, time_limits
+from harness.execution.problem_limits import TimeLimits
+from harness.execution.time_limits import time_limits
 from harness.runs.references import reference_conversations
 from harness.suites.problems import Suite
 from harness.suites.registry import resolve_suite

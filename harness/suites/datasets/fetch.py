@@ -134,30 +134,3 @@ def _download(spec: DataFile, url: str, target: Path) -> Path:
         target.with_name(target.name + ".sha256").write_text(digest + "\n", encoding="utf-8")
     log.info("%s cached at %s (sha256 %s)", spec.name, target, digest)
     return target
-
-
-def hub_copy(dataset: str, config: str | None, filename: str, what: str) -> LocatedFile:
-    """A dataset from the Hugging Face hub (``datasets.load_dataset``, its test split), saved as JSON lines
-    in the cache so the run records a file and checksum like any other source."""
-    import json
-
-    import datasets
-
-    try:
-        rows = datasets.load_dataset(dataset, config, split="test")
-    except Exception as exc:
-        raise InputError(f"{what} is not available here ({exc}); pass its file with --data PATH",
-                         field="data") from None
-    target = cache_root() / "data" / filename
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text("".join(json.dumps(dict(row)) + "\n" for row in rows), encoding="utf-8")
-    return LocatedFile(target, sha256_of(target), f"hub:{dataset}" + (f"/{config}" if config else ""))
-
-
-def hub_fallback(no_download: InputError, dataset: str, config: str | None, filename: str, what: str) -> LocatedFile:
-    """The hub's copy when the download failed; if the hub fails too, one line says why both failed."""
-    try:
-        return hub_copy(dataset, config, filename, what)
-    except InputError as no_hub:
-        raise InputError(f"{no_download.message}; {no_hub.message}", file=no_download.file,
-                         field="data") from None

@@ -15,7 +15,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from harness.suites.datasets.fetch import DataFile, LocatedFile, checked, hub_fallback, locate
+from harness.suites.datasets.fetch import DataFile, LocatedFile, checked, locate
+from harness.suites.datasets.hub import hub_fallback
 from harness.jsonl import read_jsonl, require_fields
 from harness.errors import InputError
 from harness.suites.docstring_examples import docstring_examples

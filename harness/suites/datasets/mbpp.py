@@ -24,7 +24,8 @@ import json
 from functools import partial
 from typing import Any
 
-from harness.suites.datasets.fetch import DataFile, LocatedFile, hub_fallback, locate
+from harness.suites.datasets.fetch import DataFile, LocatedFile, locate
+from harness.suites.datasets.hub import hub_fallback
 from harness.jsonl import read_jsonl
 from harness.errors import InputError
 from harness.suites.problems import CODE, Problem, Suite
