@@ -60,6 +60,12 @@ def run_tests(job, trusted, link, report, memo):
     except BaseException as exc:
         failure = describe(exc) or "AssertionError"
         check = _failed_check(exc, side)
+    report(_verdict(side, failure, check, tiers))
+
+
+def _verdict(side, failure, check, tiers):
+    """The report once the tests have finished: the program's process gone or stopped (``side.fatal``)
+    decides over the tests' own outcome; ``check`` says where a failure happened; HumanEval+'s tiers ride along."""
     if side.fatal is not None:
         reason, gone = side.fatal
         message = {"passed": False, "status": "failed", "reason": reason, "candidate_gone": gone}
@@ -70,7 +76,7 @@ def run_tests(job, trusted, link, report, memo):
             message.update(check)
     if tiers is not None:  # a tier finished before the program ended (its time limit, say) keeps its verdict
         message["tiers"] = dict([("base", False), ("plus", False)] + [(name, ok) for name, ok, _ in tiers])
-    report(message)
+    return message
 
 
 def _bind_proxies(trusted, namespace, side):
