@@ -87,17 +87,23 @@ def encode_value(value, exact=False, depth=0):
     if kind is Handle:  # the tests pass back an object the program made
         return {"handle": object.__getattribute__(value, "_number")}
     if kind.__name__ in _ITERATORS and _type_name(kind)[0] == "builtins":
-        items = []
-        for item in value:
-            items.append(encode_value(item, exact, depth))
-            if len(items) > _MAX_ITEMS:
-                raise Unencodable("an iterator of more than %d items" % _MAX_ITEMS)
-        return {"iterator": items}
+        return _encode_iterator(value, exact, depth)
     if not exact:
         for base in (int, float, str, bytes, complex, list, tuple, dict, set, frozenset):
             if isinstance(value, base):
                 return encode_value(_base_value(value, base), exact, depth)
     raise Unencodable("a value of type %s.%s" % _type_name(kind))
+
+
+def _encode_iterator(value, exact, depth):
+    """A built-in iterator or generator, drained into its items (a rare value: kept out of ``encode_value``,
+    which every value crossing the channel goes through)."""
+    items = []
+    for item in value:
+        items.append(encode_value(item, exact, depth))
+        if len(items) > _MAX_ITEMS:
+            raise Unencodable("an iterator of more than %d items" % _MAX_ITEMS)
+    return {"iterator": items}
 
 
 def _type_name(kind):
