@@ -161,16 +161,22 @@ class OpenAICompatibleBackend:
                 if attempt == self.max_retries:
                     raise EndpointError(f"{url} unreachable: {exc}") from None
                 reason = str(exc)
-            failed_here.add(endpoint.url)
-            if self.endpoints.untried_healthy(failed_here):
-                log.warning("endpoint %s: %s; retry %d/%d on another endpoint", endpoint.url, reason, attempt + 1,
-                            self.max_retries)
-                continue
-            failed_here.clear()
-            log.warning("endpoint %s: %s; retry %d/%d in %.1fs", endpoint.url, reason, attempt + 1,
-                        self.max_retries, wait)
-            stop.wait(wait)
+            self._before_retry(endpoint.url, reason, attempt, wait, failed_here, stop)
         raise EndpointError("unreachable")  # the loop always returns or raises
+
+    def _before_retry(self, endpoint_url: str, reason: str, attempt: int, wait: float, failed_here: set[str],
+                      stop: threading.Event) -> None:
+        """After a failed attempt on ``endpoint_url``: the next goes at once while another healthy endpoint is
+        untried by this request; once none is, the round starts again after ``wait`` (or until ``stop``)."""
+        failed_here.add(endpoint_url)
+        if self.endpoints.untried_healthy(failed_here):
+            log.warning("endpoint %s: %s; retry %d/%d on another endpoint", endpoint_url, reason, attempt + 1,
+                        self.max_retries)
+            return
+        failed_here.clear()
+        log.warning("endpoint %s: %s; retry %d/%d in %.1fs", endpoint_url, reason, attempt + 1,
+                    self.max_retries, wait)
+        stop.wait(wait)
 
 
 def _json_object(reply: bytes) -> dict[str, Any] | None:
