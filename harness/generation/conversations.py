@@ -104,6 +104,12 @@ class Conversation:
         self.turn_line_starts.append(self.program.count("\n") + 1)
         self.program += f"{turn_text}{completion}\n\n"
 
+    def take_back_turn(self, before: str) -> None:
+        """Undo the last turn (its record and line start), the program going back to ``before`` (a repair)."""
+        self.program = before
+        del self.turn_line_starts[len(self.turn_line_starts) - 1:]
+        self.turns.pop()
+
 
 class ConversationGenerator:
     """Generates every turn of a set of units with one backend and prompt format."""
@@ -233,9 +239,7 @@ class ConversationGenerator:
                 conversation.messages = request.messages + [
                     {"role": "assistant", "content": ChatFormat.assistant_message(completion)}]
             if repair:  # the attempt replaces the turn's previous one in the program
-                conversation.program = before
-                del conversation.turn_line_starts[len(conversation.turn_line_starts) - 1:]
-                conversation.turns.pop()
+                conversation.take_back_turn(before)
             if problem.kind == MULTI_TURN:
                 conversation.add_turn(text, completion)
             elif request.suffix is not None:
