@@ -17,7 +17,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.cli import parser, run_config
+from harness.cli import parser
+from harness.commands import run_config
 from harness.config import FIELD_NAMES, RunConfig, build_config, load_config_file
 from harness.errors import InputError
 from harness.runs.evaluate import conversations_from_samples, read_samples

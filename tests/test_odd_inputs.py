@@ -171,7 +171,8 @@ def test_config_keys_spelled_like_their_flags(tmp_path):
 
 
 def test_a_switch_set_in_a_file_is_turned_off_by_a_flag(tmp_path):
-    from harness.cli import parser, run_config
+    from harness.cli import parser
+    from harness.commands import run_config
 
     config = tmp_path / "run.yaml"
     config.write_text("exclude_defective: true\ndedup: false\nkv_reuse: false\noverwrite: true\n")

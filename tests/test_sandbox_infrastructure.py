@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
-from harness.cli import INFRASTRUCTURE_FAILURE, _infrastructure_status
+from harness.commands import INFRASTRUCTURE_FAILURE, _infrastructure_status
 from harness.runs.folder.run_folder import RunFolder
 from sandbox.isolation import probe
 
