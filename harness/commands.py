@@ -109,9 +109,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
         print_presets()
         return 0
-    from harness.backends.packaged_models import PACKAGED_MODELS
+    from harness.backends.huggingface.packaged_models import PACKAGED_MODELS
     from harness.config import backends
-    from harness.backends.tiny_models import TINY_MODELS
+    from harness.backends.huggingface.tiny_models import TINY_MODELS
     from harness.suites.registry import known_suites
 
     suites = known_suites()

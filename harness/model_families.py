@@ -1,6 +1,6 @@
 """Model families by name: the patterns of the families whose scores are only comparable within them
 (CodeGen, Code Llama), and the names reports print. Pure name matching, so that both the model loader
-(``harness.backends.families``, which also reads the model's config and tokenizer) and the reports (which
+(``harness.backends.huggingface.families``, which also reads the model's config and tokenizer) and the reports (which
 read what a run recorded, and fall back to the name for runs that recorded no family) use one table."""
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ INSTALL_HINT = "pip install -c constraints.txt -e '.[llama-server]' && pip insta
 def needs_llama_server() -> Path:
     """The GGUF file to serve (``smollm2-135m-instruct``'s); skips (fails under CI=true) when llama_cpp's
     server or the file is missing."""
-    from harness.backends.packaged_models import packaged_file
+    from harness.backends.huggingface.packaged_models import packaged_file
     from harness.errors import InputError
 
     missing = [name for name in ("llama_cpp", "uvicorn") if importlib.util.find_spec(name) is None]

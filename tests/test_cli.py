@@ -19,9 +19,9 @@ from conftest import ROOT, needs_shared_data, python_for_sandbox_none
 
 
 def test_list_names_every_suite_model_and_backend(cli):
-    from harness.backends.packaged_models import PACKAGED_MODELS
+    from harness.backends.huggingface.packaged_models import PACKAGED_MODELS
     from harness.config import backends
-    from harness.backends.tiny_models import TINY_MODELS
+    from harness.backends.huggingface.tiny_models import TINY_MODELS
     from harness.suites.registry import known_suites
 
     out = cli("list")

@@ -1,4 +1,4 @@
-"""Waiting requests take the rows that finish (``harness.backends.hf_decoding``), and every reply is still
+"""Waiting requests take the rows that finish (``harness.backends.huggingface.hf_decoding``), and every reply is still
 the one the request gets decoded alone.
 
 The models run in float64 (as in test_kv_reuse): the random tiny models' top logits are often nearly tied,
@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from harness.backends.huggingface import HuggingFaceBackend
-from harness.backends.tiny_models import tiny_model_path
+from harness.backends.huggingface.backend import HuggingFaceBackend
+from harness.backends.huggingface.tiny_models import tiny_model_path
 from harness.generation.backend import GenerationRequest, SamplingParams
 from harness.generation.conversations import ConversationGenerator, batch_groups, units_for
 from harness.suites.problems import MULTI_TURN
@@ -82,7 +82,7 @@ def test_max_rows_option_reaches_the_backend(capsys):
     """``--max-rows`` is a Hugging Face backend option: recorded with the config, given to the backend; a
     value below 1 is refused with one line."""
     from conftest import refused_in_process
-    from harness.backends.huggingface import build
+    from harness.backends.huggingface.backend import build
     from harness.config import build_config
 
     assert "max_rows" in refused_in_process(["run", "--model", "tiny-llama", "--max-rows", "0"], capsys)

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import ROOT, JsonEndpoint, run_cli
-from harness.backends.openai_compatible import EndpointError, OpenAICompatibleBackend
+from harness.backends.openai_compatible.backend import EndpointError, OpenAICompatibleBackend
 from harness.cli import main
 from harness.errors import InputError
 from harness.generation.backend import GenerationRequest, SamplingParams

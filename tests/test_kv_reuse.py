@@ -14,9 +14,9 @@ import pytest
 import torch
 
 from conftest import run_cli
-from harness.backends.huggingface import HuggingFaceBackend
-from harness.backends.kv_reuse import common_prefix_length
-from harness.backends.tiny_models import tiny_model_path
+from harness.backends.huggingface.backend import HuggingFaceBackend
+from harness.backends.huggingface.kv_reuse import common_prefix_length
+from harness.backends.huggingface.tiny_models import tiny_model_path
 from harness.generation.backend import GenerationRequest, SamplingParams
 from harness.generation.conversations import ConversationGenerator, batch_groups, units_for
 from harness.suites.problems import MULTI_TURN

@@ -13,9 +13,9 @@ import json
 import pytest
 
 from conftest import JsonEndpoint, needs_shared_data, run_cli
-from harness.backends.families import detect_family
-from harness.backends.huggingface import HuggingFaceBackend
-from harness.backends.tiny_models import tiny_model_path
+from harness.backends.huggingface.families import detect_family
+from harness.backends.huggingface.backend import HuggingFaceBackend
+from harness.backends.huggingface.tiny_models import tiny_model_path
 from harness.generation.backend import GenerationRequest
 from harness.generation.prompt_formats import extract_code, extraction_outcome
 from harness.suites.problems import CODE, MULTI_TURN

@@ -76,7 +76,7 @@ def test_an_alias_bomb_of_long_strings_is_refused_by_its_expanded_size(capsys, t
 # ------------------------------------------------------------------------------- corrupt caches and parts
 
 def test_a_damaged_tiny_model_is_rebuilt(monkeypatch, tmp_path):
-    from harness.backends.tiny_models import tiny_model_path
+    from harness.backends.huggingface.tiny_models import tiny_model_path
 
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path))
     built = tiny_model_path("tiny-codegen")

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from conftest import JsonEndpoint, Reply, run_cli
-from harness.backends.huggingface import HuggingFaceBackend
-from harness.backends.tiny_models import tiny_model_path
+from harness.backends.huggingface.backend import HuggingFaceBackend
+from harness.backends.huggingface.tiny_models import tiny_model_path
 from harness.generation.backend import GenerationRequest, SamplingParams
 from harness.generation.truncation import CODE_STOP_SEQUENCES, END_OF_TEXT, StopRule, truncate_at_stops
 
@@ -138,7 +138,7 @@ def test_requests_carry_the_stop_strings_and_the_harness_still_truncates(server,
 def test_the_server_cuts_at_the_stop_strings_and_the_client_as_well(server):
     """The backend sends a request's stop strings; a server that honours them ends the text before the
     first one, and the text of one that does not still holds it (the harness then truncates itself)."""
-    from harness.backends.openai_compatible import OpenAICompatibleBackend
+    from harness.backends.openai_compatible.backend import OpenAICompatibleBackend
 
     backend = OpenAICompatibleBackend([server.url], "tiny-codegen", backoff_seconds=0)
     request = GenerationRequest(prompt="def add(a, b):\n", max_new_tokens=48, seed=11, stop=StopRule(strings=(" ",)))

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from conftest import needs_shared_data, refused_in_process, run_cli
-from harness.backends.tiny_models import tiny_model_path
+from harness.backends.huggingface.tiny_models import tiny_model_path
 from harness.presets.apply import config_with_preset
 from harness.presets.catalog import PRESETS_FILE, model_key, presets
 

@@ -6,8 +6,8 @@ import math
 
 import torch
 
-from harness.backends.huggingface import HuggingFaceBackend
-from harness.backends.tiny_models import tiny_model_path
+from harness.backends.huggingface.backend import HuggingFaceBackend
+from harness.backends.huggingface.tiny_models import tiny_model_path
 from harness.generation.backend import SamplingParams
 
 PROBS = [0.5, 0.3, 0.15, 0.05]

@@ -139,7 +139,7 @@ def test_health_and_metrics(service):
 
 
 def test_a_killed_worker_is_replaced_without_failing_the_request(service):
-    from harness.serve.process_tree import descendants
+    from harness.serve.jobs.process_tree import descendants
 
     pids = [p for p in descendants(service[1].pid) if p != service[1].pid]
     assert pids, "the service's sandbox servers are its descendants"

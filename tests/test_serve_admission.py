@@ -85,7 +85,7 @@ def test_sigterm_answers_the_requests_in_flight_then_stops():
 def test_a_stopped_server_is_ended_and_its_job_answered_by_a_fresh_one():
     import os
 
-    from harness.serve.process_tree import descendants
+    from harness.serve.jobs.process_tree import descendants
 
     with running_service("--workers", "1") as (url, proc):
         assert _run_code(url, "print(1)\n").status_code == 200  # the worker's server is up

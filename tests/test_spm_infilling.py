@@ -12,8 +12,8 @@ import json
 import pytest
 
 from conftest import needs_shared_data, run_cli
-from harness.backends.huggingface import HuggingFaceBackend
-from harness.backends.tiny_models import tiny_model_path
+from harness.backends.huggingface.backend import HuggingFaceBackend
+from harness.backends.huggingface.tiny_models import tiny_model_path
 from harness.generation.backend import GenerationRequest
 from harness.generation.truncation import INFILLING_STOP
 from harness.suites.datasets.humaneval import INFILLING

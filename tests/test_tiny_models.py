@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from transformers import CodeGenConfig, CodeGenForCausalLM, LlamaConfig, LlamaForCausalLM
 
-from harness.backends.tiny_models import _save_with_seeded_weights
+from harness.backends.huggingface.tiny_models import _save_with_seeded_weights
 
 
 def _weights_after(model_factory, torch_seed: int, out) -> dict[str, torch.Tensor]:

@@ -56,7 +56,7 @@ def load_run(folders: list[Path]) -> tuple[dict[str, Any], dict[str, dict[str, A
 
 def checkpoint_folder(model: str) -> str:
     """The folder the Hugging Face backend loads for ``--model`` (a named GGUF model's converted checkpoint)."""
-    from harness.backends.checkpoints import resolve
+    from harness.backends.huggingface.checkpoints import resolve
 
     return resolve(model, None, None, False).path
 

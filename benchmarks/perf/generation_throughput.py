@@ -37,13 +37,13 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from harness.generation.backend import SamplingParams  # noqa: E402
-from harness.backends.huggingface import HuggingFaceBackend  # noqa: E402
-from harness.backends.phases import PhaseClock  # noqa: E402
+from harness.backends.huggingface.backend import HuggingFaceBackend  # noqa: E402
+from harness.backends.huggingface.phases import PhaseClock  # noqa: E402
 from harness.generation.conversations import ConversationGenerator, batch_groups, units_for  # noqa: E402
 from harness.suites.problems import MULTI_TURN, Problem  # noqa: E402
 from harness.generation.prompt_formats import BaseCompletionFormat  # noqa: E402
 from harness.suites.registry import resolve_suite  # noqa: E402
-from harness.backends.tiny_models import tiny_model_path  # noqa: E402
+from harness.backends.huggingface.tiny_models import tiny_model_path  # noqa: E402
 
 SHARED_MTPB = ROOT.parent / "shared" / "data" / "mtpb.jsonl"
 

@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT))
 
 
 def load_seconds(model: str) -> float:
-    from harness.backends.checkpoints import resolve
-    from harness.backends.huggingface import HuggingFaceBackend
+    from harness.backends.huggingface.checkpoints import resolve
+    from harness.backends.huggingface.backend import HuggingFaceBackend
 
     start = time.perf_counter()
     checkpoint = resolve(model, None, None, False)

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from harness.backends.openai_compatible import OpenAICompatibleBackend
+from harness.backends.openai_compatible.backend import OpenAICompatibleBackend
 
 MODEL_NAME = "smollm2-135m-instruct"
 

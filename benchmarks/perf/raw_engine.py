@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from harness.generation.backend import SamplingParams  # noqa: E402
-from harness.backends.huggingface import HuggingFaceBackend  # noqa: E402
+from harness.backends.huggingface.backend import HuggingFaceBackend  # noqa: E402
 from harness.cache_paths import cache_root  # noqa: E402
 from harness.generation.conversations import ConversationGenerator, Unit, batch_groups, units_for  # noqa: E402
 from harness.generation.prompt_formats import ChatFormat  # noqa: E402

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from harness.serve.process_tree import descendants  # noqa: E402
+from harness.serve.jobs.process_tree import descendants  # noqa: E402
 from serve_process import running_service  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "HumanEval.jsonl.gz"

@@ -28,8 +28,8 @@ DEFAULT_BACKEND = "huggingface"
 # every command.
 RUN_ONLY_FLAGS = frozenset(("--help", "--config", "--num-samples"))
 BUILT_IN = {
-    "huggingface": "harness.backends.huggingface",
-    "openai": "harness.backends.openai_compatible",
+    "huggingface": "harness.backends.huggingface.backend",
+    "openai": "harness.backends.openai_compatible.backend",
     "reference": "harness.backends.reference",
 }
 

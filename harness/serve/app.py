@@ -3,7 +3,7 @@
 Routes: ``POST /run_code`` (SandboxFusion's, ``harness.serve.run_code``), ``POST /verify`` (``evaluate``'s
 verdicts, ``harness.serve.verify``), ``GET /health`` and ``GET /metrics`` (Prometheus text). Every refusal is
 a 4xx (429 and 504 for load) with ``{"error": one line}``; a request's client is its ``X-Client-Id`` header,
-else its remote address, and clients take turns for the workers (``harness.serve.scheduler``).
+else its remote address, and clients take turns for the workers (``harness.serve.jobs.scheduler``).
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from harness.cache_paths import cache_root
 from harness.execution.time_limits import floor_limits
 from harness.execution.verdict_cache import VerdictCache
 from harness.serve import run_code, verify
-from harness.serve.dispatch import DeadlinePassed, run_jobs
+from harness.serve.jobs.dispatch import DeadlinePassed, run_jobs
 from harness.serve.input_limits import BadRequest, check_program, json_body
 from harness.serve.metrics import Metrics
-from harness.serve.scheduler import QueueFull, Scheduler
+from harness.serve.jobs.scheduler import QueueFull, Scheduler
 from harness.serve.settings import Settings
 from harness.serve.suites import Suites
 from sandbox.pool import Execution, Job, SandboxPool

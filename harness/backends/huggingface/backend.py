@@ -12,11 +12,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from harness.backends.families import INFILLING_SMILEY, detect_family
-from harness.backends.hf_decoding import RefillLoop
-from harness.backends.hf_loading import DTYPES, load_model
-from harness.backends.kv_reuse import ConversationCaches
-from harness.backends.phases import PhaseClock
+from harness.backends.huggingface.families import INFILLING_SMILEY, detect_family
+from harness.backends.huggingface.hf_decoding import RefillLoop
+from harness.backends.huggingface.hf_loading import DTYPES, load_model
+from harness.backends.huggingface.kv_reuse import ConversationCaches
+from harness.backends.huggingface.phases import PhaseClock
 from harness.backends.spec import BackendOptions, BackendSpec, Option, choice, integer
 from harness.errors import InputError
 from harness.generation.backend import GenerationRequest, GenerationResult, SamplingParams
@@ -182,7 +182,7 @@ class HuggingFaceBackend:
 
 
 def build(options: BackendOptions, launch_device: str | None) -> HuggingFaceBackend:
-    from harness.backends.checkpoints import resolve
+    from harness.backends.huggingface.checkpoints import resolve
 
     checkpoint = resolve(options.model, options.gguf_file, options.revision, options.trust_remote_code)
     device = launch_device if options.device == "auto" and launch_device else options.device

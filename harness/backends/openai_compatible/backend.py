@@ -22,8 +22,8 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from harness.backends.endpoints import EndpointPool, check_urls, distinct
-from harness.backends.openai_replies import MalformedReply, results_of, retry_after
+from harness.backends.openai_compatible.endpoints import EndpointPool, check_urls, distinct
+from harness.backends.openai_compatible.openai_replies import MalformedReply, results_of, retry_after
 from harness.backends.spec import BackendOptions, BackendSpec, Option, integer, number
 from harness.errors import InputError
 from harness.generation.backend import BackendError, GenerationRequest, GenerationResult, SamplingParams

@@ -16,7 +16,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from harness.backends.families import INFILLING_SMILEY
+from harness.backends.huggingface.families import INFILLING_SMILEY
 from harness.suites.bundled import core_suite_dir
 from harness.cache_paths import cache_root
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.backends.gguf_checkpoints import GgufFile, is_gguf_path, locate, plain_checkpoint
-from harness.backends.packaged_models import PACKAGED_MODELS, check_packaged_sha256, packaged_file
-from harness.backends.tiny_models import TINY_MODELS, tiny_model_path
+from harness.backends.huggingface.gguf_checkpoints import GgufFile, is_gguf_path, locate, plain_checkpoint
+from harness.backends.huggingface.packaged_models import PACKAGED_MODELS, check_packaged_sha256, packaged_file
+from harness.backends.huggingface.tiny_models import TINY_MODELS, tiny_model_path
 from harness.errors import InputError
 
 

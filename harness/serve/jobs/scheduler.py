@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from harness.serve.metrics import Metrics
-from harness.serve.process_tree import kill_tree, stopped_below
+from harness.serve.jobs.process_tree import kill_tree, stopped_below
 from sandbox.pool import Execution, Job, SandboxPool
 
 # A server replies within its job's wall limit plus its own clean-up; one silent for this much longer is wedged.

@@ -19,8 +19,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from harness.backends.kv_reuse import ConversationCaches, batched_cache
-from harness.backends.phases import PhaseClock
+from harness.backends.huggingface.kv_reuse import ConversationCaches, batched_cache
+from harness.backends.huggingface.phases import PhaseClock
 from harness.generation.backend import GenerationRequest, GenerationResult, SamplingParams
 from harness.generation.truncation import StopRule
 

@@ -11,7 +11,7 @@ import asyncio
 import time
 
 from harness.serve.input_limits import BadRequest
-from harness.serve.scheduler import Item, QueueFull, Scheduler
+from harness.serve.jobs.scheduler import Item, QueueFull, Scheduler
 from sandbox.pool import Execution, Job
 
 ADMISSION_POLL_SECONDS = 0.05

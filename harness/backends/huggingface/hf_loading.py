@@ -1,4 +1,4 @@
-"""Loading a Hugging Face model and tokenizer for ``harness.backends.huggingface``: the device, the dtype,
+"""Loading a Hugging Face model and tokenizer for ``harness.backends.huggingface.backend``: the device, the dtype,
 quantization and the attention implementation, each refused in one line before anything loads when this
 machine cannot have it."""
 
