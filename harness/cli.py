@@ -12,12 +12,11 @@ from typing import NoReturn
 
 from harness import __version__
 from harness import validate_input as validate
-from harness.commands import COMMANDS
+from harness.commands import COMMANDS, not_utf8, stdout_to_devnull
 from harness.errors import InputError
 from harness.generation.backend import BackendError
 from harness.run_flags import add_run_options
 from harness.serve.flags import add_serve_command
-from harness.terminal import not_utf8, stdout_to_devnull
 from sandbox.isolation import SandboxUnavailable
 
 log = logging.getLogger("harness")

@@ -1,10 +1,13 @@
 """What each ``run-benchmark`` subcommand does (``harness/cli.py`` parses the flags and dispatches here), and
-the exit status a finished run or evaluation gets when the sandbox, not the model, failed."""
+the exit status a finished run or evaluation gets when the sandbox, not the model, failed. Also the command line's
+two ends: output whose reader has gone (``| head -1``), which must not change a command's exit status, and
+arguments whose text is not UTF-8 (a file named in another encoding), which results could not record."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -15,7 +18,6 @@ from harness import validate_input as validate
 from harness.errors import InputError
 from harness.run_files import write_atomically
 from harness.serve.flags import settings_from
-from harness.terminal import print_result
 
 if TYPE_CHECKING:
     from harness.config import RunConfig
@@ -199,3 +201,29 @@ def _cmd_view(args: argparse.Namespace) -> int:
 
 COMMANDS = {"run": _cmd_run, "merge": _cmd_merge, "report": _cmd_report, "compare": _cmd_compare, "evaluate": _cmd_evaluate, "validate": _cmd_validate, "list": _cmd_list,
             "import": _cmd_import, "view": _cmd_view, "serve": _cmd_serve}
+
+
+def print_result(text: str) -> None:
+    """``text`` on standard output, which the reader may have closed (``| head -1``): then it is dropped and
+    the command goes on to its exit status."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        stdout_to_devnull()
+
+
+def stdout_to_devnull() -> None:
+    """Standard output, its reader gone, points at /dev/null: Python's flush at exit then has nowhere to fail."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def not_utf8(args: argparse.Namespace) -> str | None:
+    """The first argument whose text has bytes that are not UTF-8 (Python holds them as lone surrogates)."""
+    for name, value in vars(args).items():
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str) and not text.isascii():
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:
+                    return name
+    return None
