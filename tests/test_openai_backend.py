@@ -274,3 +274,28 @@ def test_a_replica_answering_html_is_set_aside_and_bad_urls_are_refused(server, 
         refused = run_cli("run", "--backend", "openai", "--base-url", bad, "--model", "m", "--results-dir",
                           str(tmp_path), "--run-name", "bad")
         assert refused.returncode == 2 and "Traceback" not in refused.stderr and "base_url" in refused.stderr, bad
+
+
+def test_extra_body_reaches_every_request_and_is_recorded(server, tmp_path):
+    """``--extra-body`` adds server-specific fields to every request (llama-cpp-python's server applies
+    ``repeat_penalty`` 1.1 unless a request says otherwise, so greedy there needs ``{"repeat_penalty": 1.0}``);
+    it is recorded with the run, and fields the harness sets itself, or text that is not a JSON object,
+    are refused in one line."""
+    before = len(server.bodies)
+    result = run_cli("run", "--backend", "openai", "--base-url", server.url, "--model", "tiny-codegen",
+                     "--problems", "core/he-roman", "--max-new-tokens", "8", "--temperature", "0",
+                     "--extra-body", '{"repeat_penalty": 1.0, "top_k": 1}', "--results-dir", str(tmp_path),
+                     "--run-name", "extra")
+    assert result.returncode == 0, result.stderr[-3000:]
+    sent = server.bodies[before:]
+    assert sent and all(body["repeat_penalty"] == 1.0 and body["top_k"] == 1 for body in sent)
+    assert "repeat_penalty: 1.0" in (tmp_path / "extra" / "config.yaml").read_text()
+    summary = json.loads((tmp_path / "extra" / "summary.json").read_text())
+    assert summary["model"]["extra_body"] == {"repeat_penalty": 1.0, "top_k": 1}
+    for bad, words in (('{"temperature": 1}', "temperature"), ("[1, 2]", "JSON object"), ("{oops", "JSON object")):
+        refused = run_cli("run", "--backend", "openai", "--base-url", server.url, "--model", "tiny-codegen",
+                          "--problems", "core/he-roman", "--extra-body", bad, "--results-dir", str(tmp_path),
+                          "--run-name", "bad")
+        assert refused.returncode == 2, refused.stderr[-2000:]
+        last = refused.stderr.strip().splitlines()[-1]
+        assert "extra_body" in last and words in last and "Traceback" not in refused.stderr
