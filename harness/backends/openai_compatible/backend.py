@@ -48,7 +48,7 @@ class OpenAICompatibleBackend:
 
     def __init__(self, base_urls: list[str], model: str, api_key_env: str = "OPENAI_API_KEY", concurrency: int = 8,
                  timeout: float = 120.0, max_retries: int = 6, backoff_seconds: float = 1.0,
-                 samples_per_request: int = 1):
+                 samples_per_request: int = 1, extra_body: dict[str, Any] | None = None):
         for url in base_urls:
             if not url.startswith(("http://", "https://")):
                 raise InputError(f"{url!r} must be an http(s) URL, e.g. http://localhost:8000/v1", field="base_url")
@@ -61,10 +61,12 @@ class OpenAICompatibleBackend:
         self.max_retries = max_retries
         self.backoff_seconds = backoff_seconds
         self.samples_per_request = max(1, samples_per_request)
+        self.extra_body = dict(extra_body or {})
 
     def identity(self) -> dict[str, Any]:
         return {"backend": self.name, "model": self.model_id, "base_url": self.base_urls[0] if len(self.base_urls) == 1
-                else self.base_urls, "api_key_env": self.api_key_env if os.environ.get(self.api_key_env) else None}
+                else self.base_urls, "api_key_env": self.api_key_env if os.environ.get(self.api_key_env) else None,
+                **({"extra_body": self.extra_body} if self.extra_body else {})}
 
     def usage(self) -> dict[str, Any]:
         """Requests and failures per endpoint, for the summary's timings."""
@@ -96,7 +98,7 @@ class OpenAICompatibleBackend:
                   stop: threading.Event) -> list[GenerationResult]:
         """One request for ``len(requests)`` samples of the same prompt."""
         request = requests[0]
-        body: dict[str, Any] = {"model": self.model_id, "max_tokens": request.max_new_tokens,
+        body: dict[str, Any] = {**self.extra_body, "model": self.model_id, "max_tokens": request.max_new_tokens,
                                 "temperature": sampling.temperature,
                                 "top_p": 1.0 if sampling.greedy else sampling.top_p,
                                 "seed": request.seed % (2**31), "n": len(requests)}
@@ -193,7 +195,28 @@ def build(options: BackendOptions, launch_device: str | None) -> OpenAICompatibl
         raise InputError("--backend openai needs --base-url (e.g. http://localhost:8000/v1)", field="base_url")
     return OpenAICompatibleBackend(options.base_url, options.model, api_key_env=options.api_key_env,
                                    concurrency=options.concurrency, timeout=options.request_timeout,
-                                   max_retries=options.max_retries, samples_per_request=options.samples_per_request)
+                                   max_retries=options.max_retries, samples_per_request=options.samples_per_request,
+                                   extra_body=options.extra_body)
+
+
+# The request fields the harness sets itself: --extra-body may add others, never replace these.
+HARNESS_FIELDS = ("model", "max_tokens", "temperature", "top_p", "seed", "n", "stop", "messages", "prompt")
+
+
+def check_extra_body(value: Any, name: str, source: str) -> dict[str, Any]:
+    """A JSON object (text from the flag, a mapping from a config file) of fields to add to every request."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            value = None
+    if not isinstance(value, dict):
+        raise InputError('must be a JSON object, e.g. \'{"repeat_penalty": 1.0}\'', file=source, field=name)
+    taken = sorted(set(value) & set(HARNESS_FIELDS))
+    if taken:
+        raise InputError(f"sets {', '.join(taken)}, which the harness sets itself (use its own flags)",
+                         file=source, field=name)
+    return value
 
 
 BACKEND = BackendSpec("openai", "a model served elsewhere through its OpenAI-compatible endpoint", build, options=(
@@ -210,4 +233,7 @@ BACKEND = BackendSpec("openai", "a model served elsewhere through its OpenAI-com
     Option("samples_per_request", int, 1, "endpoint: ask for up to N samples of an identical prompt in one request "
                                           "(the API's n); default 1, one request per sample with its own seed, so "
                                           "results do not depend on this setting", check=integer(1, 1024)),
+    Option("extra_body", str, None, "a JSON object of server-specific fields added to every request, e.g. "
+                                    "'{\"repeat_penalty\": 1.0}' (llama-cpp-python's server penalises repeats "
+                                    "unless told not to)", check=check_extra_body),
 ))
