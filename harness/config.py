@@ -192,7 +192,7 @@ _RECORDED_ORDER = _recorded_order()
 
 def known_names() -> set[str]:
     """Every option name a config may have, with the installed plug-in backends'."""
-    return FIELD_NAMES | {option.name for spec in plug_ins(RESERVED_NAMES).values() for option in spec.options}
+    return FIELD_NAMES | {option.name for spec in _plug_ins().values() for option in spec.options}
 
 
 SHARD_COUNT = "shards"  # the key under which a sharded run's config.yaml records its number of shards
@@ -201,11 +201,16 @@ RECORDED_KEYS = ("inputs", SHARD_COUNT)
 # Names a plug-in backend's options may not take: the run's own options, and the other keys its config.yaml
 # records (an option named like one would make a run whose config.yaml never reads back, so never resumes).
 RESERVED_NAMES = frozenset((*CORE_FIELD_NAMES, *RECORDED_KEYS))
+RESERVED_FLAGS = frozenset(flag for option in RUN_OPTIONS for flag in option.flags)
+
+
+def _plug_ins() -> dict[str, BackendSpec]:
+    return plug_ins(RESERVED_NAMES, RESERVED_FLAGS)
 
 
 def backends() -> dict[str, BackendSpec]:
     """The backends a run may use: the built-in ones, then the installed plug-ins (``harness.backends.registry``)."""
-    return {**built_in(), **plug_ins(RESERVED_NAMES)}
+    return {**built_in(), **_plug_ins()}
 
 
 def backend_spec(name: str, source: str = "config") -> BackendSpec:
@@ -246,7 +251,7 @@ def _option_keys(data: dict[str, Any], path: str) -> dict[str, Any]:
     """Keys named like the flags, as the README says: ``num-samples: 3`` is ``n: 3``, ``no-dedup: true`` is
     ``dedup: false``; an option given under two of its names is refused."""
     declared = [*RUN_OPTIONS, *built_in_options(),
-                *(o for spec in plug_ins(RESERVED_NAMES).values() for o in spec.options)]
+                *(o for spec in _plug_ins().values() for o in spec.options)]
     switches = {option.name for option in declared if option.type is bool}
     aliases = {alias: option.name for option in declared for alias in option.aliases}
     options: dict[str, Any] = {}
@@ -269,7 +274,7 @@ def build_config(file_values: dict[str, Any], flag_values: dict[str, Any], sourc
     options = {option.name: option for option in [*built_in_options(), *backend.options]}
     core = {name: _RUN_OPTION[name].checked(value, source) for name, value in merged.items() if name in _RUN_OPTION}
     for name in sorted(set(merged) - set(core) - set(options)):
-        owners = [spec.name for spec in plug_ins(RESERVED_NAMES).values() if name in {o.name for o in spec.options}]
+        owners = [spec.name for spec in _plug_ins().values() if name in {o.name for o in spec.options}]
         raise InputError(f"is an option of backend {owners[0]}, not of {backend.name}" if owners else
                          "unknown option", file=source, field=name)
     config = RunConfig(**core, options={name: option.checked(merged.get(name, option.default), source)

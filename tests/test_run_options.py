@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from harness.backends.registry import RUN_ONLY_FLAGS, built_in_options
+from harness.backends.registry import built_in_options
 from harness.cli import main, parser
 from harness.commands import run_config
 from harness.config import RECORDED_KEYS, RUN_OPTIONS, RunConfig, build_config, load_config_file
@@ -59,7 +59,6 @@ def test_every_run_flag_comes_from_a_record():
         assert actions[flag].dest == option.name, flag
         if option.name != "backend":  # its help adds the table of backends to the record's
             assert actions[flag].help == option.help, flag
-    assert RUN_ONLY_FLAGS - {"--help", "--config"} <= {flag for o in RUN_OPTIONS for flag in o.flags}
 
 
 def test_evaluate_takes_its_flags_from_the_same_records():
