@@ -161,7 +161,7 @@ class RunConfig:
         """Every option by name, flat, as ``config.yaml`` and ``summary.json`` record it."""
         values = asdict(self)
         values.update(values.pop("options"))
-        order = _RECORDED_ORDER
+        order = _RECORDED_ORDER  # a plug-in backend's options, which it does not list, come last
         return {name: values[name] for name in sorted(values, key=lambda name: order.get(name, len(order)))}
 
 
