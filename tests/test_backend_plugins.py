@@ -164,15 +164,16 @@ def test_built_in_backend_options_are_recorded_as_before():
 
 def test_the_registry_knows_every_run_flag_that_is_not_a_config_field():
     """``RUN_ONLY_FLAGS`` is what keeps a plug-in from taking the run command's other flags: a flag added to
-    ``harness.run_flags`` without a config field must be added there too."""
+    ``harness.run_flags`` that is no option's must be added there too (an option's flags, aliases included,
+    the registry is given: ``harness.config.RESERVED_FLAGS``)."""
     import argparse
 
     from harness.backends.registry import RUN_ONLY_FLAGS, _flags
-    from harness.config import FIELD_NAMES
+    from harness.config import FIELD_NAMES, RESERVED_FLAGS
     from harness.run_flags import add_run_options
 
     parser = argparse.ArgumentParser()
     add_run_options(parser)
-    field_flags = {flag for name in FIELD_NAMES for flag in _flags(name)}
+    field_flags = {flag for name in FIELD_NAMES for flag in _flags(name)} | RESERVED_FLAGS
     run_only = {flag for flag in parser._option_string_actions if flag.startswith("--") and flag not in field_flags}
     assert run_only == RUN_ONLY_FLAGS

@@ -23,10 +23,10 @@ log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "harness.backends"
 DEFAULT_BACKEND = "huggingface"
-# The ``run`` command's flags that are not config fields (``harness.run_flags``; tests/test_backend_plugins.py
+# The ``run`` command's flags that are no option's (``harness.run_flags``; tests/test_backend_plugins.py
 # checks this against the parser): a plug-in option with one of these flags would make argparse fail in
 # every command.
-RUN_ONLY_FLAGS = frozenset(("--help", "--config", "--num-samples"))
+RUN_ONLY_FLAGS = frozenset(("--help", "--config"))
 BUILT_IN = {
     "huggingface": "harness.backends.huggingface.backend",
     "openai": "harness.backends.openai_compatible.backend",
@@ -46,13 +46,13 @@ def built_in_options() -> list[Option]:
 
 
 @functools.cache
-def plug_ins(reserved: frozenset[str]) -> dict[str, BackendSpec]:
+def plug_ins(reserved: frozenset[str], reserved_flags: frozenset[str] = frozenset()) -> dict[str, BackendSpec]:
     """The backends registered by installed packages. One that cannot be loaded, or whose name or options
     collide with the harness's, is left out with a warning, so it never breaks the other commands.
-    ``reserved``: the names the run configuration has besides the backends' options (``harness.config``
-    passes its own: this module does not import it)."""
+    ``reserved``: the names the run configuration has besides the backends' options, ``reserved_flags``: its
+    options' flags (``--num-samples`` too); ``harness.config`` passes its own: this module does not import it."""
     taken = set(built_in()) | {option.name for option in built_in_options()} | reserved
-    flags = set(RUN_ONLY_FLAGS) | {flag for name in taken for flag in _flags(name)}
+    flags = set(RUN_ONLY_FLAGS) | reserved_flags | {flag for name in taken for flag in _flags(name)}
     found: dict[str, BackendSpec] = {}
     for entry in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
         try:

@@ -200,7 +200,7 @@ def build(options: BackendOptions, launch_device: str | None) -> HuggingFaceBack
 BACKEND = BackendSpec("huggingface", "load the model here with transformers (default)", build, options=(
     Option("max_rows", int, None, "rows decoded together at most (default: the whole batch group); with a "
                                   "--batch-size above it, waiting conversations take the rows that finish",
-           check=integer(1, 1_000_000)),
+           check=integer(1, 1_000_000), recorded_after="batch_size"),
     Option("kv_reuse", bool, True, "re-encode each turn's whole history instead of keeping the KV cache between "
                                    "turns (slower; for checking)"),
     Option("device", str, "auto", "cpu, cuda, cuda:N or auto (default)"),
@@ -210,7 +210,8 @@ BACKEND = BackendSpec("huggingface", "load the model here with transformers (def
     Option("revision", str, None, "model revision on the hub"),
     Option("gguf_file", str, None, "a GGUF file in --model's folder or hub repository (--model FILE.gguf needs "
                                    "none); converted once into a plain checkpoint cached under HARNESS_CACHE"),
-    Option("attn_implementation", str, None, "eager, sdpa, flash_attention_2, ... (default: transformers' choice)"),
+    Option("attn_implementation", str, None, "eager, sdpa, flash_attention_2, ... (default: transformers' choice)",
+           recorded_after="max_repairs"),
     Option("load_in", str, None, "quantized weights through bitsandbytes (CUDA)", choices=("8bit", "4bit")),
     Option("max_length", int, None, "context length guard (default: the model's); longer prompts lose their "
                                     "beginning and the sample is marked prompt_truncated",

@@ -222,7 +222,8 @@ def check_extra_body(value: Any, name: str, source: str) -> dict[str, Any]:
 BACKEND = BackendSpec("openai", "a model served elsewhere through its OpenAI-compatible endpoint", build, options=(
     Option("base_url", list, [], "the endpoint's base URL, e.g. http://localhost:8000/v1 (vLLM, SGLang, TGI, "
                                  "llama.cpp); give it once per replica of the served model (or @FILE, one URL a "
-                                 "line): each request goes to the least-loaded healthy one", check=check_urls),
+                                 "line): each request goes to the least-loaded healthy one", check=check_urls,
+           recorded_after="backend"),
     Option("api_key_env", str, "OPENAI_API_KEY", "environment variable holding the endpoint's API key (default "
                                                  "OPENAI_API_KEY); the key itself is never written anywhere"),
     Option("concurrency", int, 8, "requests in flight to the endpoint (default 8)", check=integer(1, 4096)),
