@@ -24,6 +24,9 @@ import time
 from sandbox.inside.confine.children import candidate_child, close_all_but, printing_child
 from sandbox.inside.collect import kill_group, pidfd_open, wait_for
 from sandbox.inside.confine.signal_guard import guard_worker
+from sandbox.inside.job.candidate import run_candidate
+from sandbox.inside.wire.channel import Link
+from sandbox.inside.wire.codec import encode_value
 from sandbox.inside.tests_process import process_state
 
 _REPORT = struct.Struct("=iid")  # pid, wait status, CPU seconds (user and system)
@@ -48,6 +51,7 @@ class Zygote:
                 close_all_but((theirs.fileno(),), max_fd)  # the protocol pipes too: nothing of a job reaches it
                 if tests_pid is not None:
                     guard_worker(tests_pid, harness)
+                _warm_up()
                 _serve(theirs, max_fd)
             except BaseException:
                 os._exit(70)
@@ -194,3 +198,35 @@ def _child(kind, fds, max_fd):
     if kind == b"p":
         printing_child(job, workdir, limits, *fds, max_fd)
     candidate_child(job, workdir, limits, *fds, max_fd)
+
+
+# A fixed job the zygote answers itself before its first fork (``_warm_up``): the same for every worker and
+# every run, so it carries nothing of any real job; ``g`` is undefined, for the path of a call that raises.
+_WARM_UP_PROGRAM = "def f(x):\n    return x\n"
+_WARM_UP_VALUES = (1, 2.5, "a", [1, 2], (1, "b"), {"k": [1.0]}, None, True, {1, 2})
+
+
+def _warm_up():
+    """Answer a fixed job's calls here, three times over, so that every child inherits the channel's and the
+    program side's code already specialised. CPython 3.11 specialises a function's bytecode in place once it
+    has run 8 times (calls or loop iterations): a child that starts from cold code specialises it again, on
+    every job, and copies each page of code objects it writes (copy-on-write). That cost 0.37 ms of CPU a
+    program (benchmarks/perf/RESULTS.md, session 10) when programs were first forked from a zygote that had
+    never run a job, where the server they were forked from before had run these functions thousands of
+    times. Every child inherits the same state, whatever ran before it."""
+    calls = [{"call": name, "args": [encode_value(value)], "kwargs": {}}
+             for name in ("f", "g") for value in _WARM_UP_VALUES]
+    for _ in range(3):
+        requests_r, requests_w = os.pipe()
+        answers_r, answers_w = os.pipe()
+        tests = Link(answers_r, requests_w)
+        for call in calls:
+            tests.send(call)
+        tests.send({"batch": calls[:len(_WARM_UP_VALUES)]})
+        os.close(requests_w)
+        run_candidate({"program": _WARM_UP_PROGRAM}, Link(requests_r, answers_w))
+        for fd in (requests_r, answers_w):
+            os.close(fd)
+        while os.read(answers_r, 1 << 16):
+            pass
+        os.close(answers_r)
