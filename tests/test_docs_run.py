@@ -153,6 +153,7 @@ def test_serve_runs_as_shown(tmp_path):
     """``serve --port 8080`` as shown (on 127.0.0.1, its default host): it answers ``/health`` and stops
     cleanly on SIGTERM. Skips when something else holds port 8080, since the command cannot run then."""
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds: TIME_WAIT is no owner
         try:
             probe.bind(("127.0.0.1", 8080))
         except OSError:
