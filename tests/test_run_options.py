@@ -156,3 +156,32 @@ def test_the_docs_table_of_keys_and_flags_is_the_records():
     assert shown, "docs/commands.md has no table of config keys and flags; add:\n" + key_flag_table()
     assert shown.group(0).strip() == key_flag_table(), "docs/commands.md's table differs; it should be:\n" + \
         key_flag_table()
+
+
+def test_a_run_interrupted_before_an_option_existed_resumes_and_merges(tmp_path):
+    """A folder whose config.yaml and part files were written before an option with a None default existed
+    (here ``extra_body``): ``--resume`` keeps the recorded keys as they were, so the part files' fingerprint
+    still matches and the merge takes them, rather than redoing the work and refusing them at the end."""
+    import json
+
+    from conftest import run_cli
+    from harness.runs.folder.parts import FINGERPRINT
+    from harness.runs.folder.record import fingerprint
+
+    common = ["-q", "run", "--model", "reference", "--problems", "core/he-roman,core/he-is-anagram",
+              "--batch-size", "1", "--results-dir", str(tmp_path), "--run-name", "r"]
+    assert run_cli(*common).returncode == 0
+    folder = tmp_path / "r"
+    old = yaml.safe_load((folder / "config.yaml").read_text())
+    del old["extra_body"]  # as a run started before --extra-body recorded it
+    (folder / "config.yaml").write_text(yaml.safe_dump(old, sort_keys=False))
+    lines = (folder / "samples.jsonl").read_text().splitlines(keepends=True)
+    (folder / "parts").mkdir()
+    header = json.dumps({FINGERPRINT: fingerprint(old)}) + "\n"
+    (folder / "parts" / "rank0-old.jsonl").write_text(header + "".join(lines))
+    (folder / "samples.jsonl").unlink()
+    (folder / "summary.json").unlink()
+    resumed = run_cli(*common, "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert (folder / "samples.jsonl").read_text().splitlines(keepends=True) == lines
+    assert "extra_body" not in yaml.safe_load((folder / "config.yaml").read_text())
