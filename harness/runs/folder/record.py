@@ -46,6 +46,14 @@ def fingerprint(recorded: dict[str, Any] | None) -> str:
     return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=repr).encode("utf-8")).hexdigest()
 
 
+def as_recorded_before(layout: Layout, current: dict[str, Any]) -> dict[str, Any]:
+    """``current`` without the options the interrupted run's config does not name and that are unset (None):
+    options added since, which ``check_resumable`` took as unset then. Recording them would change the
+    config's fingerprint, and the merge would refuse the part files written under it."""
+    previous = recorded_config(layout) or {}
+    return {name: value for name, value in current.items() if name in previous or value is not None}
+
+
 def check_resumable(layout: Layout, current: dict[str, Any], inputs: dict[str, str | None]) -> None:
     """Refuse, with one line naming the first difference, a run whose options (``current``: the record of
     its configuration) or inputs differ from those the folder recorded, operational options aside."""

@@ -72,6 +72,7 @@ class RunFolder:
         try:
             if resume and self.layout.config.exists():
                 record.check_resumable(self.layout, recorded, inputs or {})
+                recorded = record.as_recorded_before(self.layout, recorded)
             self.parts.mkdir(exist_ok=True)
             record.replace_atomically(self.layout, {**recorded, INPUTS: inputs or {}})
         except BaseException:
