@@ -37,7 +37,7 @@ class EchoBackend:
 BACKEND = BackendSpec("echo", "the reference solutions, echoed", lambda config, device: EchoBackend(
     config.echo_prefix, config.echo_repeat), options=(
     Option("echo_prefix", str, "echo", "the comment written before every answer"),
-    Option("echo_repeat", int, 1, "how many times (1 to 3)", check=integer(1, 3)),
+    Option("echo_repeat", int, 1, "how many times (1 to 3)", check=integer(1, 3), aliases=("echo_level",)),
 ))
 
 # Its option's flag is the run command's own --num-samples (no config field has that name).
@@ -49,7 +49,7 @@ CLASH = BackendSpec("clash", "takes a flag of run", BACKEND.build, options=(
 # Plug-ins whose options' flags are the run command's own flags that are not config fields (--help,
 # --config, --no-dedup), or another plug-in's, or whose options are not Options, or are named like what
 # config.yaml records besides the options: each must be left out, never break every command.
-CARELESS_NAMES = ("helpful", "configured", "nodedup", "echo2", "named", "typed", "inputsopt", "shardsopt")
+CARELESS_NAMES = ("helpful", "configured", "nodedup", "echo2", "named", "typed", "inputsopt", "shardsopt", "zecho")
 CARELESS = """
 from harness.backends.spec import BackendSpec, Option
 
@@ -65,6 +65,7 @@ TYPED = _spec("typed", Option("typed_level", dict, {}, "a type no check or flag 
 # Named like what a run's config.yaml records besides its options: such a run could never resume.
 INPUTSOPT = _spec("inputsopt", Option("inputs", str, "x", "clashes with config.yaml's inputs"))
 SHARDSOPT = _spec("shardsopt", Option("shards", int, 1, "clashes with config.yaml's shards"))
+ZECHO = _spec("zecho", Option("echo_level", int, 1, "clashes with the echo plug-in's alias --echo-level"))
 """
 
 

@@ -66,8 +66,8 @@ def plug_ins(reserved: frozenset[str], reserved_flags: frozenset[str] = frozense
             log.warning("backend plug-in %s (%s) left out: %s", entry.name, entry.value, problem)
             continue
         found[entry.name] = spec
-        taken |= {entry.name, *(option.name for option in spec.options)}
-        flags |= {flag for option in spec.options for flag in _flags(option.name)}
+        taken |= {entry.name, *(each for option in spec.options for each in (option.name, *option.aliases))}
+        flags |= {flag for option in spec.options for flag in (*_flags(option.name), *option.flags)}
     return found
 
 
@@ -86,7 +86,7 @@ def _plug_in_problem(name: str, spec: object, taken: set[str], flags: set[str]) 
         return "its options are not a list of harness.backends.spec.Option"
     if untyped := [o.name for o in spec.options if o.type not in OPTION_TYPES]:
         return f"its option {untyped[0]!r} has a type other than {', '.join(t.__name__ for t in OPTION_TYPES)}"
-    clashes = sorted(taken & {name, *(option.name for option in spec.options)})
+    clashes = sorted(taken & {name, *(each for option in spec.options for each in (option.name, *option.aliases))})
     if clashes:
         return f"{clashes[0]!r} is already a backend or an option"
     clashes = sorted(flags & {flag for option in spec.options for flag in option.flags})
