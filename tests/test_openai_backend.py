@@ -292,7 +292,17 @@ def test_extra_body_reaches_every_request_and_is_recorded(server, tmp_path):
     assert "repeat_penalty: 1.0" in (tmp_path / "extra" / "config.yaml").read_text()
     summary = json.loads((tmp_path / "extra" / "summary.json").read_text())
     assert summary["model"]["extra_body"] == {"repeat_penalty": 1.0, "top_k": 1}
-    for bad, words in (('{"temperature": 1}', "temperature"), ("[1, 2]", "JSON object"), ("{oops", "JSON object")):
+    config = tmp_path / "extra.yaml"  # a config file gives it as a mapping
+    config.write_text("extra_body:\n  repeat_penalty: 1.0\n")
+    before = len(server.bodies)
+    mapped = run_cli("run", "--config", str(config), "--backend", "openai", "--base-url", server.url, "--model",
+                     "tiny-codegen", "--problems", "core/he-roman", "--max-new-tokens", "8", "--temperature", "0",
+                     "--results-dir", str(tmp_path), "--run-name", "mapped")
+    assert mapped.returncode == 0, mapped.stderr[-3000:]
+    assert server.bodies[before:] and all(body["repeat_penalty"] == 1.0 for body in server.bodies[before:])
+    for bad, words in (('{"temperature": 1}', "temperature"), ("[1, 2]", "JSON object"), ("{oops", "JSON object"),
+                       ('{"stream": true}', "stream"), ('{"a": NaN}', "NaN"),
+                       ('{"a":' * 40 + "1" + "}" * 40, "levels"), ("[" * 5000, "nested")):
         refused = run_cli("run", "--backend", "openai", "--base-url", server.url, "--model", "tiny-codegen",
                           "--problems", "core/he-roman", "--extra-body", bad, "--results-dir", str(tmp_path),
                           "--run-name", "bad")

@@ -12,7 +12,8 @@ from harness.presets.catalog import preset
 # Options that change what a run measures: where the run's value differs from the preset's, it is a
 # deviation (the data file is not: its checksum is recorded with the suite).
 DEVIATION_OPTIONS = ("suite", "n", "k", "temperature", "top_p", "max_new_tokens", "prompt_format", "infilling_mode",
-                     "limit", "problems", "exclude_defective", "feedback", "max_repairs", "max_length")
+                     "limit", "problems", "exclude_defective", "feedback", "max_repairs", "max_length",
+                     "extra_body")
 
 
 def config_with_preset(file_values: dict[str, Any], flag_values: dict[str, Any], source: str) -> RunConfig:

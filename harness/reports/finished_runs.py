@@ -15,7 +15,8 @@ from harness.runs.folder.layout import Layout
 
 # Options that change what is sampled or how it is scored (from each summary's recorded config).
 SCORED_OPTIONS = ("n", "temperature", "top_p", "max_new_tokens", "max_length", "exclude_defective", "timeout",
-                  "memory_mb", "feedback", "max_repairs", "max_reasoning_tokens")  # None in runs without them
+                  "memory_mb", "feedback", "max_repairs", "max_reasoning_tokens",
+                  "extra_body")  # None in runs without them
 
 
 @dataclass(frozen=True)

@@ -199,24 +199,50 @@ def build(options: BackendOptions, launch_device: str | None) -> OpenAICompatibl
                                    extra_body=options.extra_body)
 
 
-# The request fields the harness sets itself: --extra-body may add others, never replace these.
-HARNESS_FIELDS = ("model", "max_tokens", "temperature", "top_p", "seed", "n", "stop", "messages", "prompt")
+# The request fields the harness sets itself, and those that change what comes back (a stream, the prompt
+# echoed, other choices): --extra-body may add others, never these.
+HARNESS_FIELDS = ("model", "max_tokens", "max_completion_tokens", "temperature", "top_p", "seed", "n", "stop",
+                  "messages", "prompt", "stream", "stream_options", "echo", "best_of", "logprobs", "top_logprobs",
+                  "suffix")
+EXTRA_BODY_BYTES = 65536
+EXTRA_BODY_DEPTH = 32  # config.yaml records it: far below what the YAML writer's recursion allows
 
 
-def check_extra_body(value: Any, name: str, source: str) -> dict[str, Any]:
-    """A JSON object (text from the flag, a mapping from a config file) of fields to add to every request."""
+def check_extra_body(value: Any, name: str, source: str) -> dict[str, Any] | None:
+    """A JSON object (text from the flag, a mapping from a config file) of fields to add to every request;
+    an empty one is none (None)."""
+    def refuse(why: str) -> InputError:
+        return InputError(f"{why}; give a JSON object such as '{{\"repeat_penalty\": 1.0}}'", file=source, field=name)
+
     if isinstance(value, str):
         try:
-            value = json.loads(value)
-        except ValueError:
-            value = None
+            value = json.loads(value, parse_constant=_no_constant)
+        except RecursionError:
+            raise refuse("is nested too deeply") from None
+        except ValueError as exc:
+            raise refuse(f"is not a JSON object ({exc})") from None
     if not isinstance(value, dict):
-        raise InputError('must be a JSON object, e.g. \'{"repeat_penalty": 1.0}\'', file=source, field=name)
+        raise refuse("must be a JSON object")
+    try:  # what is sent: plain JSON (no NaN, no dates or sets from a YAML file), not too deep or large
+        size = len(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError, RecursionError):
+        raise refuse("must hold plain JSON values (no NaN or infinity)") from None
+    if size > EXTRA_BODY_BYTES or _depth(value) > EXTRA_BODY_DEPTH:
+        raise refuse(f"must be under {EXTRA_BODY_BYTES} bytes of JSON, nested {EXTRA_BODY_DEPTH} levels at most")
     taken = sorted(set(value) & set(HARNESS_FIELDS))
     if taken:
-        raise InputError(f"sets {', '.join(taken)}, which the harness sets itself (use its own flags)",
-                         file=source, field=name)
-    return value
+        raise InputError(f"sets {', '.join(taken)}, which the harness sets itself or which change what comes "
+                         "back (use its own flags)", file=source, field=name)
+    return value or None
+
+
+def _depth(value: Any) -> int:
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return 1 + max(map(_depth, children), default=0)
+
+
+def _no_constant(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON number")
 
 
 BACKEND = BackendSpec("openai", "a model served elsewhere through its OpenAI-compatible endpoint", build, options=(
