@@ -333,6 +333,20 @@ def test_the_pid_a_program_gets_does_not_depend_on_the_job_before():
     assert seen[0] == seen[1], seen
 
 
+def test_the_modules_a_program_finds_loaded_do_not_depend_on_the_jobs_before():
+    """A printed-value job compiles through ``ast``; were it imported on the worker's first such job, a later
+    program could tell from ``sys.modules`` whether one had run before it."""
+    require_full_isolation()
+    test = "def check(candidate):\n    assert candidate(2) == 4\n"
+    reads = Job(program="import sys\nprint(sorted(sys.modules))\n" + GOOD, mode="assert", limits=LIMITS,
+                test=test, entry_point="double")
+    with SandboxPool(workers=1, preload=()) as pool:
+        first = pool.run_one(reads).stdout
+        assert pool.run_one(Job(program="print(1)\n", mode="print_value", limits=LIMITS, expected="1")).passed
+        after = pool.run_one(reads).stdout
+    assert first and first == after
+
+
 # A learner that keeps its counter in how its process ended: it reads the last child's wait status wherever the
 # zygote it was forked from may still hold it (any frame's locals: the stack it was forked on is its own) and
 # exits with the next value, until the counter reaches the answer (3).
