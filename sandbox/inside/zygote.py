@@ -18,7 +18,6 @@ import os
 import select
 import signal
 import struct
-import sys
 import time
 
 from sandbox.inside.confine.children import candidate_child, close_all_but, printing_child
@@ -153,8 +152,6 @@ def _serve(sock, max_fd):
             return
         fds = [fd for level, kind, data in ancillary if (level, kind) == _RIGHTS
                for fd in array.array("i", data[:len(data) - len(data) % 4])]
-        if message == b"p" and "ast" not in sys.modules:
-            __import__("ast")  # once, here, rather than in every printed-value child
         gc.freeze()  # objects the child inherits are not touched by its collector: fewer copied pages
         pid = os.fork()
         if pid == 0:
@@ -202,31 +199,39 @@ def _child(kind, fds, max_fd):
 
 # A fixed job the zygote answers itself before its first fork (``_warm_up``): the same for every worker and
 # every run, so it carries nothing of any real job; ``g`` is undefined, for the path of a call that raises.
+# Its requests (about 1.4 KB) and answers (about 2.3 KB) wait in pipes that nobody reads yet: they must stay
+# under a pipe's smallest capacity (one 4 KiB page, where the uid is over ``pipe-user-pages-soft``).
 _WARM_UP_PROGRAM = "def f(x):\n    return x\n"
 _WARM_UP_VALUES = (1, 2.5, "a", [1, 2], (1, "b"), {"k": [1.0]}, None, True, {1, 2})
 
 
 def _warm_up():
-    """Answer a fixed job's calls here, three times over, so that every child inherits the channel's and the
-    program side's code already specialised. CPython 3.11 specialises a function's bytecode in place once it
-    has run 8 times (calls or loop iterations): a child that starts from cold code specialises it again, on
-    every job, and copies each page of code objects it writes (copy-on-write). That cost 0.37 ms of CPU a
-    program (benchmarks/perf/RESULTS.md, session 10) when programs were first forked from a zygote that had
-    never run a job, where the server they were forked from before had run these functions thousands of
-    times. Every child inherits the same state, whatever ran before it."""
+    """Import ``ast`` (printed-value jobs compile through it) and answer a fixed job's calls, three times
+    over, before the first fork, so that every child inherits the same state whatever ran before it on this
+    worker (were ``ast`` imported on the first printed-value job instead, a program could tell whether one had
+    run). The calls make CPython 3.11 specialise the channel's and the program side's functions here, in
+    place, once they have run 8 times: each child runs them dozens of times a job, and starting from cold code
+    it specialised them again and copied every page of code objects it wrote (copy-on-write), on every job.
+    Measured: 0.35 ms of CPU a program (benchmarks/perf/RESULTS.md, session 10). A warm-up that fails costs
+    that time, never a job."""
+    import ast  # noqa: F401
     calls = [{"call": name, "args": [encode_value(value)], "kwargs": {}}
              for name in ("f", "g") for value in _WARM_UP_VALUES]
     for _ in range(3):
         requests_r, requests_w = os.pipe()
         answers_r, answers_w = os.pipe()
-        tests = Link(answers_r, requests_w)
-        for call in calls:
-            tests.send(call)
-        tests.send({"batch": calls[:len(_WARM_UP_VALUES)]})
-        os.close(requests_w)
-        run_candidate({"program": _WARM_UP_PROGRAM}, Link(requests_r, answers_w))
-        for fd in (requests_r, answers_w):
-            os.close(fd)
-        while os.read(answers_r, 1 << 16):
+        try:
+            tests = Link(answers_r, requests_w)
+            for call in calls:
+                tests.send(call)
+            tests.send({"batch": calls[:len(_WARM_UP_VALUES)]})
+            os.close(requests_w)
+            requests_w = None
+            run_candidate({"program": _WARM_UP_PROGRAM}, Link(requests_r, answers_w))
+        except Exception:
             pass
-        os.close(answers_r)
+        finally:
+            for fd in (requests_r, requests_w, answers_r, answers_w):
+                if fd is not None:
+                    os.close(fd)
+    gc.collect()  # the program's namespace and function refer to each other: not kept for good by gc.freeze
