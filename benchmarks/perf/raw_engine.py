@@ -1,7 +1,7 @@
 """Generation speed against the raw engine, with a real model (issue 31, item 10), in one run:
 
     nice -n 19 python benchmarks/perf/raw_engine.py [--problems 40] [--batch-size 8] [--max-new-tokens 512]
-        [--mtpb-problems 8] [--server-python /work/wt/llama-server/.venv/bin/python] [--parts abc]
+        [--mtpb-problems 8] [--server-python PYTHON] [--parts abc]
 
 (a) The Hugging Face backend (through ``ConversationGenerator``, as ``run --batch-size PROBLEMS --max-rows
     BATCH`` generates: one batch group, at most BATCH rows decoding, refilled as replies end) against a plain
@@ -192,8 +192,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=1, help="baseline and harness alternate this many times")
     parser.add_argument("--parts", default="abc", help="which of (a), (b), (c) to run")
-    parser.add_argument("--server-python", default="/work/wt/llama-server/.venv/bin/python",
-                        help="a Python with llama-cpp-python[server] installed, for (b)")
+    parser.add_argument("--server-python", default=sys.executable,
+                        help="a Python with llama-cpp-python[server] installed, for (b) (default: this one)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     gguf = gguf_file()
