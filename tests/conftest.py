@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -19,6 +20,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
+
+# A shell that starts the suite in the background (`.ci/run &`, nohup) ignores SIGINT for it, and an ignored
+# signal stays ignored across exec: the harness commands the tests start would then never see Ctrl-C, and the
+# tests that send it would fail. Handled here, it is back to the default in every command they start.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session", autouse=True)
