@@ -132,7 +132,7 @@ class Server:
             self._trusted_pending = int(head[12:24])
             failed = False
             try:
-                result = self.run(job, body)
+                result = self.run(job)
             except HarnessGone:
                 try:
                     kill_leftovers(None, self.is_pid1)  # the tests' process too: nothing outlives the harness
@@ -161,8 +161,8 @@ class Server:
     def _send(self, message):
         self.proto_out.write((json.dumps(message) + "\n").encode())
 
-    def run(self, job, body):
-        """One job (``body``: its JSON as received, which the program's process parses after its fork)."""
+    def run(self, job):
+        """One job, handed to the program's process after its fork (``Zygote.hand_over``)."""
         printing = job["mode"] == "print_value"
         workdir = self.workdir if self._workdir_checked else self._fresh_workdir()
         self._workdir_checked = False
@@ -172,7 +172,7 @@ class Server:
         pipes = (out_r, out_w, err_r, err_w)
         run = self._run_printing if printing else self._run_calls
         setup = {"workdir": workdir, "limits": self._limits(job["limits"])[0]}
-        outcome = run(job, (setup, body), pipes, start)
+        outcome = run(job, (setup, job), pipes, start)
         outcome["duration"] = round(time.monotonic() - start, 6)
         result = reply(outcome, printing)
         result["cpu_seconds"] = round(outcome["cpu_seconds"], 6)
@@ -219,7 +219,7 @@ class Server:
 
     def _spawn(self, kind, fds, handover):
         try:
-            child, job_w = self._zygote.spawn(kind, fds)
+            child, job_w = self._zygote.spawn(kind, handover[0]["workdir"], fds)
         except ZygoteGone:
             # Killed by the last job's program a moment before that job's clean-up could see it: no reply, so
             # the pool runs this job again on a fresh server.

@@ -1,9 +1,10 @@
 """The worker's zygote: the process every program's process is forked from, which never holds any job.
 
-In (from the server, per job, on a socket pair): the kind of child (printed-value or code prompt) and the
-descriptors it gets, its job pipe first. Out: the child's pid and a pidfd for it, then, once it has exited and
-been reaped here, its wait status and CPU time. The zygote is forked from the server before the first job and
-the child reads its job (the program, its directory and limits) from its job pipe after the fork, so no job's
+In (from the server, per job, on a socket pair): the kind of child (printed-value or code prompt), the job
+directory (the server's, reused from job to job while it stays clean) and the descriptors the child gets, its job
+pipe first. Out: the child's pid and a pidfd for it, then, once it has exited and been reaped here, its wait status
+and CPU time. The zygote is forked from the server before the first job and the child reads its job (the program
+and its limits) from its job pipe after the fork, so no job's
 program, printed values or tests' reasons ever enter the memory a program inherits: a program can read all of
 its own memory (``/proc/self/mem``), and the server that relays every job holds all of that in freed memory.
 A zygote that dies or is changed (a program of the same uid may kill, stop or ``prlimit`` it) cannot be
@@ -13,7 +14,7 @@ replaced by a fork of the server: the server then exits, and the pool starts a f
 import _socket
 import array
 import gc
-import json
+import marshal
 import os
 import select
 import signal
@@ -24,10 +25,11 @@ from sandbox.inside.confine.children import candidate_child, close_all_but, prin
 from sandbox.inside.collect import kill_group, pidfd_open, wait_for
 from sandbox.inside.confine.signal_guard import guard_worker
 from sandbox.inside.job.candidate import run_candidate
-from sandbox.inside.wire.channel import Link
+from sandbox.inside.wire.channel import Link, read_exactly
 from sandbox.inside.wire.codec import encode_value
 from sandbox.inside.tests_process import process_state
 
+_LENGTH = struct.Struct("=Q")  # the size of the marshalled job that follows on the job pipe
 _REPORT = struct.Struct("=iid")  # pid, wait status, CPU seconds (user and system)
 REPORT_SECONDS = 5.0  # how long a killed child's report may take once its deadline has passed
 _RIGHTS = (_socket.SOL_SOCKET, _socket.SCM_RIGHTS)
@@ -60,13 +62,13 @@ class Zygote:
         self.state = process_state(self.pid)
         self.broken = False
 
-    def spawn(self, kind, fds):
-        """Fork a child (``kind``: b"p" printed-value, b"c" code prompt) that gets ``fds`` (the caller keeps and
-        closes its own copies). The ``Child``, and the write end of its job pipe, for ``hand_over``: the child
-        waits for its job there."""
+    def spawn(self, kind, workdir, fds):
+        """Fork a child (``kind``: b"p" printed-value, b"c" code prompt) whose ``HOME`` and ``TMPDIR`` are
+        ``workdir`` and that gets ``fds`` (the caller keeps and closes its own copies). The ``Child``, and the
+        write end of its job pipe, for ``hand_over``: the child waits for its job there."""
         job_r, job_w = os.pipe()
         try:
-            self.socket.sendmsg([kind], [_RIGHTS + (array.array("i", (job_r,) + tuple(fds)),)])
+            self.socket.sendmsg([kind + os.fsencode(workdir)], [_RIGHTS + (array.array("i", (job_r,) + tuple(fds)),)])
             message, ancillary, _, _ = self.socket.recvmsg(_REPORT.size, _socket.CMSG_SPACE(4))
         except OSError:
             message = None
@@ -82,9 +84,12 @@ class Zygote:
         return Child(self, _REPORT.unpack(message)[0], pidfd), job_w
 
     @staticmethod
-    def hand_over(job_w, setup, body):
-        """Send the child its ``setup`` and the job's JSON ``body`` (as received from the harness)."""
-        data = memoryview(json.dumps(setup).encode() + b"\n" + body)
+    def hand_over(job_w, setup, job):
+        """Send the child its ``setup`` (directory, resource limits) and its ``job``, marshalled: the child
+        decodes it in one call of C, where JSON's decoder ran its Python code, cold, in every child (0.13 ms
+        and 50 copied pages a job, benchmarks/perf/RESULTS.md)."""
+        data = marshal.dumps((setup, job))
+        data = memoryview(_LENGTH.pack(len(data)) + data)
         try:
             while data:  # the child reads it as it comes: a job larger than the pipe does not block for good
                 data = data[os.write(job_w, data):]
@@ -145,11 +150,16 @@ def _continue(pid):
 
 
 def _serve(sock, max_fd):
-    """The zygote's loop: one child at a time, until the server closes its end."""
+    """The zygote's loop: one child at a time, until the server closes its end. The job directory goes into
+    ``os.environ`` here, where it changes (rarely: the server reuses a clean one), not in every child, where
+    setting it ran ``os``'s Python code cold and copied 30 pages."""
     while True:
-        message, ancillary, _, _ = sock.recvmsg(1, _socket.CMSG_SPACE(8 * 4))
+        message, ancillary, _, _ = sock.recvmsg(1 + 4096, _socket.CMSG_SPACE(8 * 4))
         if not message:
             return
+        message, workdir = message[:1], os.fsdecode(message[1:])
+        if os.environ.get("HOME") != workdir or os.environ.get("TMPDIR") != workdir:
+            os.environ["HOME"] = os.environ["TMPDIR"] = workdir
         fds = [fd for level, kind, data in ancillary if (level, kind) == _RIGHTS
                for fd in array.array("i", data[:len(data) - len(data) % 4])]
         gc.freeze()  # objects the child inherits are not touched by its collector: fewer copied pages
@@ -178,17 +188,9 @@ def _child(kind, fds, max_fd):
     fork (``sandbox.inside.confine.children``)."""
     try:
         job_r, fds = fds[0], fds[1:]
-        data = bytearray()
-        while True:
-            chunk = os.read(job_r, 1 << 20)
-            if not chunk:
-                break
-            data += chunk
+        setup, job = marshal.loads(read_exactly(job_r, _LENGTH.unpack(read_exactly(job_r, _LENGTH.size))[0]))
         os.close(job_r)
-        head, body = bytes(data).split(b"\n", 1)
-        setup, job = json.loads(head), json.loads(body)
         workdir = setup["workdir"]
-        os.environ["HOME"] = os.environ["TMPDIR"] = workdir
         limits = [tuple(triple) for triple in setup["limits"]]
     except BaseException:
         os._exit(70)
