@@ -3,7 +3,9 @@
 In (from the server, per job, on a socket pair): the kind of child (printed-value or code prompt), the job
 directory (the server's, reused from job to job while it stays clean) and the descriptors the child gets, its job
 pipe first. Out: the child's pid and a pidfd for it, then, once it has exited and been reaped here, its wait status
-and CPU time. The zygote is forked from the server before the first job and the child reads its job (the program
+and CPU time, where the zygote is the child's parent. Where it can (``_ForkBeside``), it forks the child as the
+server's own (``clone`` with ``CLONE_PARENT``) and the server waits for it itself, without waking the zygote a
+second time. The zygote is forked from the server before the first job and the child reads its job (the program
 and its limits) from its job pipe after the fork, so no job's
 program, printed values or tests' reasons ever enter the memory a program inherits: a program can read all of
 its own memory (``/proc/self/mem``), and the server that relays every job holds all of that in freed memory.
@@ -31,7 +33,8 @@ from sandbox.inside.wire.codec import encode_value
 from sandbox.inside.tests_process import process_state
 
 _LENGTH = struct.Struct("=Q")  # the size of the marshalled job that follows on the job pipe
-_REPORT = struct.Struct("=iid")  # pid, wait status, CPU seconds (user and system)
+# pid, then (the zygote is its parent) 1 or (the server is) 0; the zygote's report: pid, wait status, CPU seconds
+_REPORT = struct.Struct("=iid")
 REPORT_SECONDS = 5.0  # how long a killed child's report may take once its deadline has passed
 _RIGHTS = (_socket.SOL_SOCKET, _socket.SCM_RIGHTS)
 
@@ -53,9 +56,10 @@ class Zygote:
                 close_all_but((theirs.fileno(),), max_fd)  # the protocol pipes too: nothing of a job reaches it
                 if tests_pid is not None:
                     guard_worker(tests_pid, harness)
+                fork_beside = _ForkBeside()
                 _warm_up()
                 _plug_allocator_holes()
-                _serve(theirs, max_fd)
+                _serve(theirs, max_fd, fork_beside)
             except BaseException:
                 os._exit(70)
             os._exit(0)
@@ -83,7 +87,8 @@ class Zygote:
         for level, kind_, data in ancillary:
             if (level, kind_) == _RIGHTS:
                 pidfd = array.array("i", data[:4])[0]
-        return Child(self, _REPORT.unpack(message)[0], pidfd), job_w
+        pid, reported, _ = _REPORT.unpack(message)
+        return Child(self, pid, pidfd, reported), job_w
 
     @staticmethod
     def hand_over(job_w, setup, job):
@@ -111,15 +116,18 @@ class Zygote:
 
 
 class Child:
-    """A process the zygote forked for a job: its pid, a pidfd (None where the kernel has none), and its end."""
+    """A process the zygote forked for a job: its pid, a pidfd (None where the kernel has none), and its end;
+    ``reported``: the zygote is its parent and reports how it ended (else the server is, and waits for it)."""
 
-    def __init__(self, zygote, pid, pidfd):
-        self.zygote, self.pid, self.pidfd = zygote, pid, pidfd
+    def __init__(self, zygote, pid, pidfd, reported):
+        self.zygote, self.pid, self.pidfd, self.reported = zygote, pid, pidfd, reported
 
     def wait(self, deadline):
-        """Its wait status and CPU time, as the zygote reaped it; killed at ``deadline`` if still running. A
+        """Its wait status and CPU time; killed at ``deadline`` if still running. Where the zygote reaps it, a
         zygote that a program stopped is continued; one that stays silent is marked broken (the server then
         exits after this job), and one that has died leaves the child to the server (reparented to it)."""
+        if not self.reported:
+            return wait_for(self.pid, self.pidfd, deadline)
         zygote = self.zygote
         for wait_until in (deadline, None):
             _continue(zygote.pid)
@@ -151,7 +159,51 @@ def _continue(pid):
         pass
 
 
-def _serve(sock, max_fd):
+class _ForkBeside:
+    """``os.fork`` with ``CLONE_PARENT``: the child's parent is the zygote's, the server, which then waits for it
+    itself (through its pidfd, as it waits for its tests' process) instead of waiting for the zygote to wake,
+    reap it and report: one wake-up less a job, 4 % of whole-process throughput (benchmarks/perf/RESULTS.md).
+    Python has no call for it: the ``clone`` system call through ctypes, between ``PyOS_BeforeFork`` and
+    ``PyOS_AfterFork_Child`` or ``_Parent`` as ``os.fork`` calls them (at-fork hooks, the import lock). It
+    skips the C library's own fork handlers, which a single-threaded process does not need (its locks are
+    free; threads of BLAS libraries are held to 1 in the sandbox's environment). Only on machines whose
+    ``clone`` takes its flags first and whose number is known here; elsewhere, or if the kernel refuses it,
+    ``os.fork``, and the zygote reaps and reports."""
+
+    NUMBERS = {"x86_64": 56, "aarch64": 220, "riscv64": 220}
+    CLONE_PARENT = 0x00008000
+
+    def __init__(self):
+        import ctypes
+
+        self.number = self.NUMBERS.get(os.uname().machine)
+        try:
+            api = ctypes.pythonapi  # calls that hold the GIL, as os.fork does around fork()
+            self.before, self.parent, self.child = api.PyOS_BeforeFork, api.PyOS_AfterFork_Parent, api.PyOS_AfterFork_Child
+            self.syscall = ctypes.PyDLL(None).syscall
+        except (AttributeError, OSError):  # an interpreter that does not export them
+            self.number = None
+            return
+        self.syscall.restype = ctypes.c_long
+        self.syscall.argtypes = [ctypes.c_long] * 6
+
+    def __call__(self):
+        """The child's pid (0 in the child), or None where it cannot: then fork as usual."""
+        if self.number is None:
+            return None
+        self.before()
+        pid = self.syscall(self.number, self.CLONE_PARENT | signal.SIGCHLD, 0, 0, 0, 0)
+        if pid == 0:
+            self.child()
+            return 0
+        self.parent()
+        if pid < 0:
+            self.number = None  # refused (a kernel or filter without it): os.fork from now on
+            return None
+        return pid
+
+
+def _serve(sock, max_fd, fork_beside):
     """The zygote's loop: one child at a time, until the server closes its end. The job directory goes into
     ``os.environ`` here, where it changes (rarely: the server reuses a clean one), not in every child, where
     setting it ran ``os``'s Python code cold and copied 30 pages."""
@@ -165,16 +217,21 @@ def _serve(sock, max_fd):
         fds = [fd for level, kind, data in ancillary if (level, kind) == _RIGHTS
                for fd in array.array("i", data[:len(data) - len(data) % 4])]
         gc.freeze()  # objects the child inherits are not touched by its collector: fewer copied pages
-        pid = os.fork()
+        pid = fork_beside()
+        reported = pid is None
+        if reported:
+            pid = os.fork()
         if pid == 0:
             _child(message, fds, max_fd)
         pidfd = pidfd_open(pid)  # before it can be reaped: the server watches its exit through it
         for fd in fds:
             os.close(fd)
-        sock.sendmsg([_REPORT.pack(pid, 0, 0.0)], [_RIGHTS + (array.array("i", [pidfd]),)] if pidfd is not None else [])
+        sock.sendmsg([_REPORT.pack(pid, reported, 0.0)],
+                     [_RIGHTS + (array.array("i", [pidfd]),)] if pidfd is not None else [])
         if pidfd is not None:
             os.close(pidfd)
-        _reap(sock, pid)
+        if reported:
+            _reap(sock, pid)
 
 
 def _reap(sock, pid):
