@@ -300,6 +300,52 @@ def test_a_program_that_stops_the_process_it_was_forked_from_changes_no_later_ve
     assert "PermissionError" in results[0].reason, results[0]
 
 
+# The zygote on its own, in a process standing for the server: two printed-value jobs through each way it forks.
+# ``clone``: the program's process is the server's child (``CLONE_PARENT``), which waits for it itself; ``fork``
+# (a machine whose clone is unknown here): the zygote's child, which the zygote reaps and reports.
+ZYGOTE_ALONE = """
+import json, os, random, sys, tempfile, time  # random: loaded before the fork, as a suite's preload may load it
+from sandbox.inside import zygote
+from sandbox.inside.confine.children import rlimits
+if sys.argv[1] == "fork":
+    zygote._ForkBeside.NUMBERS = {}
+worker = zygote.Zygote(1024, None)
+limits = rlimits({"memory_mb": 1024, "cpu_seconds": 5, "file_size_mb": 10, "open_files": 64})
+program = "import os, random\\nprint([os.getppid(), os.environ['HOME'], random.random()])\\n"
+runs = []
+for _ in range(2):
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    res_r, res_w = os.pipe()
+    workdir = tempfile.mkdtemp()
+    child, job_w = worker.spawn(b"p", workdir, (out_w, err_w, res_w))
+    for fd in (out_w, err_w, res_w):
+        os.close(fd)
+    worker.hand_over(job_w, {"workdir": workdir, "limits": limits}, {"program": program, "scorer": "strict"})
+    status, cpu = child.wait(time.monotonic() + 10)
+    runs.append({"reported": child.reported, "status": status, "cpu": cpu, "workdir": workdir,
+                 "printed": json.loads(os.read(res_r, 1 << 16))["value"]})
+print(json.dumps({"server": os.getpid(), "zygote": worker.pid, "runs": runs}))
+"""
+
+
+@pytest.mark.parametrize("how", ["clone", "fork"])
+def test_the_zygote_forks_beside_itself_where_it_can_and_reports_where_it_cannot(how):
+    import json
+    import subprocess
+    import sys
+
+    found = json.loads(subprocess.run([sys.executable, "-c", ZYGOTE_ALONE, how], capture_output=True, text=True,
+                                      timeout=60, check=True, cwd=os.path.dirname(os.path.dirname(__file__))).stdout)
+    parent = (found["server"], 0) if how == "clone" else (found["zygote"], 1)
+    for run in found["runs"]:
+        assert run["status"] == 0 and run["cpu"] > 0, run
+        assert (run["printed"][0], run["reported"]) == parent and run["printed"][1] == run["workdir"], found
+    # os.fork's at-fork hooks ran in each child either way: random, loaded before the fork, reseeded itself
+    first, second = (run["printed"][2] for run in found["runs"])
+    assert first != second, found
+
+
 def test_a_job_larger_than_a_pipe_is_handed_over_whole():
     """The program's process reads its job from a pipe after its fork: one of 1 MiB (16 pipes' worth) arrives
     whole, for both kinds of job."""
