@@ -11,15 +11,11 @@ and never written to results or logs.
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
 import os
 import random
 import threading
-import urllib.error
-import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from harness.backends.openai_compatible.endpoints import EndpointPool, check_urls, distinct
@@ -80,6 +76,8 @@ class OpenAICompatibleBackend:
         step = self.samples_per_request
         calls = [indices[i:i + step] for indices in shared.values() for i in range(0, len(indices), step)]
         results: list[GenerationResult] = [GenerationResult(text="")] * len(requests)
+        from concurrent.futures import ThreadPoolExecutor  # here, not at the top: ``registry`` reads BACKEND
+
         stop = threading.Event()  # set when this batch ends early: the other requests stop retrying at once
         pool = ThreadPoolExecutor(self.concurrency)
         try:
@@ -123,6 +121,10 @@ class OpenAICompatibleBackend:
         """POST ``body`` to the least-loaded healthy endpoint. A failed attempt goes at once to another
         endpoint this request has not failed on; when there is none, after an exponential backoff (or the
         server's ``Retry-After``)."""
+        import http.client  # here, not at the top: with ssl, 5 ms of every command's start (``registry``
+        import urllib.error  # reads BACKEND below), where only a run that generates through this backend needs
+        import urllib.request  # them
+
         headers = {"Content-Type": "application/json"}
         key = os.environ.get(self.api_key_env)
         if key:
