@@ -305,10 +305,10 @@ def test_a_program_that_stops_the_process_it_was_forked_from_changes_no_later_ve
 # (a machine whose clone is unknown here): the zygote's child, which the zygote reaps and reports.
 ZYGOTE_ALONE = """
 import json, os, random, sys, tempfile, time  # random: loaded before the fork, as a suite's preload may load it
-from sandbox.inside import zygote
+from sandbox.inside import cheap_fork, zygote
 from sandbox.inside.confine.children import rlimits
 if sys.argv[1] == "fork":
-    zygote._ForkBeside.NUMBERS = {}
+    cheap_fork.ForkBeside.NUMBERS = {}
 worker = zygote.Zygote(1024, None)
 limits = rlimits({"memory_mb": 1024, "cpu_seconds": 5, "file_size_mb": 10, "open_files": 64})
 program = "import os, random\\nprint([os.getppid(), os.environ['HOME'], random.random()])\\n"

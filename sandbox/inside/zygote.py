@@ -2,7 +2,7 @@
 
 In (from the server, per job, on a socket pair): the kind of child (printed-value or code prompt), the job
 directory (the server's, reused from job to job while it stays clean) and the descriptors the child gets, its job
-pipe first. Out: the child's pid and a pidfd for it. Where it can (``_ForkBeside``), the zygote forks the child as
+pipe first. Out: the child's pid and a pidfd for it. Where it can (``cheap_fork.ForkBeside``), the zygote forks the child as
 the server's own child (``clone`` with ``CLONE_PARENT``), and the server waits for it itself; elsewhere the
 zygote is its parent and reports, once it has reaped it, its wait status and CPU time. The zygote is forked from
 the server before the first job and the child reads its job (the program and its limits) from its job pipe after
@@ -21,15 +21,13 @@ import os
 import select
 import signal
 import struct
-import sys
 import time
 
+from sandbox.inside.cheap_fork import ForkBeside, plug_allocator_holes, warm_up
 from sandbox.inside.confine.children import candidate_child, close_all_but, printing_child
 from sandbox.inside.collect import kill_group, pidfd_open, wait_for
 from sandbox.inside.confine.signal_guard import guard_worker
-from sandbox.inside.job.candidate import run_candidate
-from sandbox.inside.wire.channel import Link, read_exactly
-from sandbox.inside.wire.codec import encode_value
+from sandbox.inside.wire.channel import read_exactly
 from sandbox.inside.tests_process import process_state
 
 _LENGTH = struct.Struct("=Q")  # the size of the marshalled job that follows on the job pipe
@@ -56,9 +54,9 @@ class Zygote:
                 close_all_but((theirs.fileno(),), max_fd)  # the protocol pipes too: nothing of a job reaches it
                 if tests_pid is not None:
                     guard_worker(tests_pid, harness)
-                fork_beside = _ForkBeside()
-                _warm_up()
-                _plug_allocator_holes()
+                fork_beside = ForkBeside()
+                warm_up()
+                plug_allocator_holes()
                 _serve(theirs, max_fd, fork_beside)
             except BaseException:
                 os._exit(70)
@@ -159,50 +157,6 @@ def _continue(pid):
         pass
 
 
-class _ForkBeside:
-    """``os.fork`` with ``CLONE_PARENT``: the child's parent is the zygote's, the server, which then waits for it
-    itself (through its pidfd, as it waits for its tests' process) instead of waiting for the zygote to wake,
-    reap it and report: one wake-up less a job, 4 % of whole-process throughput (benchmarks/perf/RESULTS.md).
-    Python has no call for it: the ``clone`` system call through ctypes, between ``PyOS_BeforeFork`` and
-    ``PyOS_AfterFork_Child`` or ``_Parent`` as ``os.fork`` calls them (at-fork hooks, the import lock). It
-    skips the C library's own fork handlers, which a single-threaded process does not need (its locks are
-    free; threads of BLAS libraries are held to 1 in the sandbox's environment). Only on machines whose
-    ``clone`` takes its flags first and whose number is known here; elsewhere, or if the kernel refuses it,
-    ``os.fork``, and the zygote reaps and reports."""
-
-    NUMBERS = {"x86_64": 56, "aarch64": 220, "riscv64": 220}
-    CLONE_PARENT = 0x00008000
-
-    def __init__(self):
-        import ctypes
-
-        self.number = self.NUMBERS.get(os.uname().machine)
-        try:
-            api = ctypes.pythonapi  # calls that hold the GIL, as os.fork does around fork()
-            self.before, self.parent, self.child = api.PyOS_BeforeFork, api.PyOS_AfterFork_Parent, api.PyOS_AfterFork_Child
-            self.syscall = ctypes.PyDLL(None).syscall
-        except (AttributeError, OSError):  # an interpreter that does not export them
-            self.number = None
-            return
-        self.syscall.restype = ctypes.c_long
-        self.syscall.argtypes = [ctypes.c_long] * 6
-
-    def __call__(self):
-        """The child's pid (0 in the child), or None where it cannot: then fork as usual."""
-        if self.number is None:
-            return None
-        self.before()
-        pid = self.syscall(self.number, self.CLONE_PARENT | signal.SIGCHLD, 0, 0, 0, 0)
-        if pid == 0:
-            self.child()
-            return 0
-        self.parent()
-        if pid < 0:
-            self.number = None  # refused (a kernel or filter without it): os.fork from now on
-            return None
-        return pid
-
-
 def _serve(sock, max_fd, fork_beside):
     """The zygote's loop: one child at a time, until the server closes its end. The job directory goes into
     ``os.environ`` here, where it changes (rarely: the server reuses a clean one), not in every child, where
@@ -256,96 +210,3 @@ def _child(kind, fds, max_fd):
     if kind == b"p":
         printing_child(job, workdir, limits, *fds, max_fd)
     candidate_child(job, workdir, limits, *fds, max_fd)
-
-
-# A fixed job the zygote answers itself before its first fork (``_warm_up``): the same for every worker and
-# every run, so it carries nothing of any real job; ``g`` is undefined, for the path of a call that raises.
-# Its requests (about 1.4 KB) and answers (about 2.3 KB) wait in pipes that nobody reads yet: they must stay
-# under a pipe's smallest capacity (one 4 KiB page, where the uid is over ``pipe-user-pages-soft``).
-_WARM_UP_PROGRAM = "def f(x):\n    return x\n"
-_WARM_UP_VALUES = (1, 2.5, "a", [1, 2], (1, "b"), {"k": [1.0]}, None, True, {1, 2})
-
-
-def _warm_up():
-    """Import ``ast`` (printed-value jobs compile through it) and answer a fixed job's calls, three times
-    over, before the first fork, so that every child inherits the same state whatever ran before it on this
-    worker (were ``ast`` imported on the first printed-value job instead, a program could tell whether one had
-    run). The calls make CPython 3.11 specialise the channel's and the program side's functions here, in
-    place, once they have run 8 times: each child runs them dozens of times a job, and starting from cold code
-    it specialised them again and copied every page of code objects it wrote (copy-on-write), on every job.
-    Measured: 0.35 ms of CPU a program (benchmarks/perf/RESULTS.md, session 10). A warm-up that fails costs
-    that time, never a job."""
-    import ast  # noqa: F401
-    calls = [{"call": name, "args": [encode_value(value)], "kwargs": {}}
-             for name in ("f", "g") for value in _WARM_UP_VALUES]
-    for _ in range(3):
-        requests_r, requests_w = os.pipe()
-        answers_r, answers_w = os.pipe()
-        try:
-            tests = Link(answers_r, requests_w)
-            for call in calls:
-                tests.send(call)
-            tests.send({"batch": calls[:len(_WARM_UP_VALUES)]})
-            os.close(requests_w)
-            requests_w = None
-            run_candidate({"program": _WARM_UP_PROGRAM}, Link(requests_r, answers_w))
-        except Exception:
-            pass
-        finally:
-            for fd in (requests_r, requests_w, answers_r, answers_w):
-                if fd is not None:
-                    os.close(fd)
-    gc.collect()  # the program's namespace and function refer to each other: not kept for good by gc.freeze
-
-
-# Objects the zygote keeps for good, only to fill free blocks (``_plug_allocator_holes``): zeros, nothing of a job.
-_PLUGS = []
-
-
-def _plug_allocator_holes():
-    """Fill the free blocks that imports and the warm-up left scattered through the small-object allocator's
-    pools (CPython's pymalloc: one pool per size class at a time, 16 KiB each) with objects kept for good,
-    about 0.4 MB. A child's allocations then come from whole free pools, a few contiguous pages, instead of one
-    block here and one there across dozens of pages that it must each copy on its first write (copy-on-write):
-    with numpy preloaded, 405 -> 360 page faults and 0.1 ms of CPU a program (benchmarks/perf/RESULTS.md).
-    How many blocks each size class has free comes from CPython's own count (``sys._debugmallocstats``, which
-    writes on the C ``stderr``: read here through a pipe); where it is missing or says something else, nothing
-    is plugged. Each plug is an object of exactly its class's size: a 16-byte ``object()``, a float (24 bytes:
-    the 32 class), bytes of ``size - 33`` (a bytes object is 33 bytes and its length)."""
-    try:
-        report = _allocator_report()
-    except Exception:  # costs the saving, never the zygote
-        return
-    for line in report.splitlines():
-        fields = line.split()  # class, size, pools, blocks in use, free blocks
-        if len(fields) != 5 or not all(field.isdigit() for field in fields):
-            continue
-        size, free = int(fields[1]), int(fields[4])
-        if size == 16:
-            _PLUGS.extend(object() for _ in range(free))
-        elif size == 32:
-            _PLUGS.extend(float(number) + 0.5 for number in range(free))
-        elif size > 33:
-            _PLUGS.extend(bytes(size - 33) for _ in range(free))
-
-
-def _allocator_report():
-    """What ``sys._debugmallocstats`` writes on file descriptor 2 (about 3 KB, which a pipe holds whole)."""
-    read_end, write_end = os.pipe()
-    saved = os.dup(2)
-    try:
-        os.dup2(write_end, 2)
-        sys._debugmallocstats()
-    finally:
-        os.dup2(saved, 2)
-        for fd in (saved, write_end):
-            os.close(fd)
-    report = bytearray()
-    try:
-        while True:
-            chunk = os.read(read_end, 1 << 16)
-            if not chunk:
-                return report.decode("ascii", "replace")
-            report += chunk
-    finally:
-        os.close(read_end)

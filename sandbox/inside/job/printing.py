@@ -18,7 +18,7 @@ def mtpb_compile(code):
     statement's value in ``print``. Same (quirky) behaviour as the original scorer, including
     ``x = y`` becoming ``x = print(y)`` and statements without ``.value`` left as they are. The
     rewritten tree is compiled directly so that line numbers still point into the program."""
-    import ast  # imported by the zygote before its first fork (zygote._warm_up): a dictionary lookup here
+    import ast  # imported by the zygote before its first fork (cheap_fork.warm_up): a dictionary lookup here
 
     tree = ast.parse(code)
     try:
