@@ -132,7 +132,8 @@ class ForkBeside:
         self.number = self.NUMBERS.get(os.uname().machine)
         try:
             api = ctypes.pythonapi  # calls that hold the GIL, as os.fork does around fork()
-            self.before, self.parent, self.child = api.PyOS_BeforeFork, api.PyOS_AfterFork_Parent, api.PyOS_AfterFork_Child
+            self.before, self.parent = api.PyOS_BeforeFork, api.PyOS_AfterFork_Parent
+            self.child = api.PyOS_AfterFork_Child
             self.syscall = ctypes.PyDLL(None).syscall
         except (AttributeError, OSError):  # an interpreter that does not export them
             self.number = None

@@ -2,9 +2,9 @@
 
 In (from the server, per job, on a socket pair): the kind of child (printed-value or code prompt), the job
 directory (the server's, reused from job to job while it stays clean) and the descriptors the child gets, its job
-pipe first. Out: the child's pid and a pidfd for it. Where it can (``cheap_fork.ForkBeside``), the zygote forks the child as
-the server's own child (``clone`` with ``CLONE_PARENT``), and the server waits for it itself; elsewhere the
-zygote is its parent and reports, once it has reaped it, its wait status and CPU time. The zygote is forked from
+pipe first. Out: the child's pid and a pidfd for it. Where it can (``cheap_fork.ForkBeside``), the zygote forks
+the child as the server's own child (``clone`` with ``CLONE_PARENT``), and the server waits for it itself;
+elsewhere the zygote is its parent and reports, once it has reaped it, its wait status and CPU time. The zygote is forked from
 the server before the first job and the child reads its job (the program and its limits) from its job pipe after
 the fork, so no job's program, printed values or tests' reasons ever enter the memory a program inherits: a
 program can read all of its own memory (``/proc/self/mem``), and the server that relays every job holds all of
@@ -91,8 +91,8 @@ class Zygote:
     @staticmethod
     def hand_over(job_w, setup, job):
         """Send the child its ``setup`` (directory, resource limits) and its ``job``, marshalled: the child
-        decodes it in one call of C, where JSON's decoder ran its Python code, cold, in every child (0.13 ms
-        and 50 copied pages a job, benchmarks/perf/RESULTS.md)."""
+        decodes it in one call of C, where JSON's decoder ran its Python code, cold, in every child (0.19 ms and
+        68 copied pages a job, against 0.06 ms and 21; benchmarks/perf/RESULTS.md, session 11)."""
         data = marshal.dumps((setup, job))
         data = memoryview(_LENGTH.pack(len(data)) + data)
         try:
