@@ -4,13 +4,13 @@ In (from the server, per job, on a socket pair): the kind of child (printed-valu
 directory (the server's, reused from job to job while it stays clean) and the descriptors the child gets, its job
 pipe first. Out: the child's pid and a pidfd for it. Where it can (``cheap_fork.ForkBeside``), the zygote forks
 the child as the server's own child (``clone`` with ``CLONE_PARENT``), and the server waits for it itself;
-elsewhere the zygote is its parent and reports, once it has reaped it, its wait status and CPU time. The zygote is forked from
-the server before the first job and the child reads its job (the program and its limits) from its job pipe after
-the fork, so no job's program, printed values or tests' reasons ever enter the memory a program inherits: a
-program can read all of its own memory (``/proc/self/mem``), and the server that relays every job holds all of
-that in freed memory. A zygote that dies or is changed (where no signal guard stops it, a program of the same
-uid may kill, stop or ``prlimit`` it) cannot be replaced by a fork of the server: the server then exits, and the
-pool starts a fresh one.
+elsewhere the zygote is its parent and reports, once it has reaped it, its wait status and CPU time. The zygote
+is forked from the server before the first job and the child reads its job (the program and its limits) from its
+job pipe after the fork, so no job's program, printed values or tests' reasons ever enter the memory a program
+inherits: a program can read all of its own memory (``/proc/self/mem``), and the server that relays every job
+holds all of that in freed memory. A zygote that dies or is changed (where no signal guard stops it, a program of
+the same uid may kill, stop or ``prlimit`` it) cannot be replaced by a fork of the server: the server then exits,
+and the pool starts a fresh one.
 """
 
 import _socket
