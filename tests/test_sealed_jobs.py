@@ -469,3 +469,49 @@ fields = dict(line.split(":\\t") for line in open("/proc/self/status").read().sp
 values = [fields[name] for name in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")]
 print("%r * %d" % (values[:1], len(values)) if len(set(values)) == 1 else values)
 """ + GOOD)
+
+
+# A learner that keeps its counter on its job directory, which stays empty and private, so that it is reused for
+# the next job: in its times (os.utime), an extended attribute, and two of its inode flags (chattr's d and A).
+DIRECTORY_LEARNER = """
+import array, fcntl, os
+found = {}
+info = os.stat(".")
+found["mtime"], found["atime"] = (int(t) if t < 100 else 0 for t in (info.st_mtime, info.st_atime))
+try:
+    found["xattr"] = int(os.getxattr(".", "user.learner"))
+except OSError:
+    found["xattr"] = 0
+flags = array.array("l", [0])
+fd = os.open(".", os.O_RDONLY)
+try:
+    fcntl.ioctl(fd, 0x80086601, flags)  # FS_IOC_GETFLAGS
+except OSError:
+    pass
+found["flags"] = bool(flags[0] & 0x40) + 2 * bool(flags[0] & 0x80)  # FS_NODUMP_FL, FS_NOATIME_FL
+print(sorted(found.items()))
+n = max(found.values()) + 1
+os.utime(".", (n, n))
+try:
+    os.setxattr(".", "user.learner", str(n).encode())
+except OSError:
+    pass
+try:
+    fcntl.ioctl(fd, 0x40086602, array.array("l", [flags[0] | 0x40 * (n & 1) | 0x80 * (n >> 1 & 1)]))
+except OSError:
+    pass
+
+def double(x):
+    return n
+"""
+
+
+def test_what_a_program_sets_on_its_directory_does_not_reach_the_next():
+    """A clean job directory is reused; its metadata must then be the server's, not what the last program set:
+    a counter kept there would pass from the third sample on."""
+    require_full_isolation()
+    with SandboxPool(workers=1, preload=()) as pool:
+        results = [pool.run_one(Job(program=DIRECTORY_LEARNER, mode="assert", limits=LIMITS, test=CHECK,
+                                    entry_point="double")) for _ in range(4)]
+    assert [verdict(r) for r in results] == [verdict(results[0])] * 4, [r.stdout for r in results]
+    assert not results[0].passed and "('mtime', 0)" in results[0].stdout, results[0]
