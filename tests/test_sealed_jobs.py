@@ -515,3 +515,47 @@ def test_what_a_program_sets_on_its_directory_does_not_reach_the_next():
                                     entry_point="double")) for _ in range(4)]
     assert [verdict(r) for r in results] == [verdict(results[0])] * 4, [r.stdout for r in results]
     assert not results[0].passed and "('mtime', 0)" in results[0].stdout, results[0]
+
+
+# Learners that keep their counter in a number the kernel hands out in sequence and that outlives the job in the
+# worker's namespaces: the inode numbers of the server's own /tmp (a file made and removed still moves them) and
+# the ids of SysV IPC objects (made and removed within the job: none is left for the clean-up to find). Each reads
+# the next number, and makes numbers until the count reaches the band of its answer.
+COUNTER_LEARNERS = {
+    "tmp_inodes": """
+import os
+def next_number():
+    open("probe", "w").close()
+    number = os.stat("probe").st_ino
+    os.remove("probe")
+    return number
+""",
+    "sysv_ids": """
+import ctypes
+libc = ctypes.CDLL(None)
+def next_number():
+    ident = libc.shmget(0, 4096, 0o1600)  # IPC_PRIVATE
+    libc.shmctl(ident, 0, None)  # IPC_RMID
+    return ident
+""",
+}
+COUNTER_LEARNER = """
+STEP = 200
+n = next_number() // STEP
+while next_number() < (n + 1) * STEP + STEP // 2:
+    pass
+
+def double(x):
+    return n
+"""
+
+
+@pytest.mark.xfail(strict=True, reason="open: counters the kernel keeps per server namespace outlive a job")
+@pytest.mark.parametrize("counter", sorted(COUNTER_LEARNERS))
+def test_a_counter_the_kernel_hands_out_does_not_carry_a_learner(counter):
+    require_full_isolation()
+    program = COUNTER_LEARNERS[counter] + COUNTER_LEARNER
+    with SandboxPool(workers=1, preload=()) as pool:
+        results = [pool.run_one(Job(program=program, mode="assert", limits=LIMITS, test=CHECK, entry_point="double"))
+                   for _ in range(5)]
+    assert [verdict(r) for r in results] == [verdict(results[0])] * 5, [r.reason for r in results]
