@@ -517,6 +517,41 @@ def test_what_a_program_sets_on_its_directory_does_not_reach_the_next():
     assert not results[0].passed and "('mtime', 0)" in results[0].stdout, results[0]
 
 
+# A learner that counts the job directories earlier jobs were given: a job that leaves its directory dirty gets the
+# next job a fresh one, whose path the zygote is sent (it sets HOME and TMPDIR for the programs it forks) and may
+# keep in its memory, which every later program inherits. It dirties its own, and answers how many it found.
+WORKDIR_NAME_LEARNER = """
+import os, re
+found = set()
+with open("/proc/self/maps") as maps, open("/proc/self/mem", "rb", 0) as memory:
+    for line in maps:
+        fields = line.split()
+        if "r" not in fields[1] or fields[-1] in ("[vvar]", "[vsyscall]", "[vvar_vclock]"):
+            continue
+        start, end = (int(part, 16) for part in fields[0].split("-"))
+        try:
+            memory.seek(start)
+            found.update(re.findall(rb"/exec-([0-9a-f]{12})", memory.read(end - start)))
+        except (OSError, OverflowError, ValueError):
+            pass
+n = len(found - {os.path.basename(os.getcwd())[5:].encode()})
+print(n)
+open("dirty", "w").close()
+
+def double(x):
+    return n
+"""
+
+
+def test_the_directories_of_earlier_jobs_are_not_in_a_programs_memory():
+    require_full_isolation()
+    with SandboxPool(workers=1, preload=()) as pool:
+        results = [pool.run_one(Job(program=WORKDIR_NAME_LEARNER, mode="assert", limits=LIMITS, test=CHECK,
+                                    entry_point="double")) for _ in range(5)]
+    assert [verdict(r) for r in results] == [verdict(results[0])] * 5, [r.stdout for r in results]
+    assert results[0].stdout == "0\n", results[0]
+
+
 # Learners that keep their counter in a number the kernel hands out in sequence and that outlives the job in the
 # worker's namespaces: the inode numbers of the server's own /tmp (a file made and removed still moves them) and
 # the ids of SysV IPC objects (made and removed within the job: none is left for the clean-up to find). Each reads
