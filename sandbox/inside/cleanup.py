@@ -47,14 +47,18 @@ def fresh_workdir(workdir, work_root, reserved, is_pid1):
                 os._exit(3)
         else:
             remove(workdir)
+    # Made anew under the same name where it is free: the zygote is sent each name (it sets HOME and TMPDIR for
+    # the programs it forks) and its memory, which every later program reads, may keep them all, so that new names
+    # would count the earlier jobs that left theirs dirty.
+    path = workdir
     while True:
-        path = os.path.join(work_root, "exec-" + os.urandom(6).hex())
+        path = path or os.path.join(work_root, "exec-" + os.urandom(6).hex())
         try:
             os.mkdir(path, 0o700)
         except FileExistsError:
+            path = None
             continue
-        # The tests' process inherits these when it is forked; a program's process sets its own from the job it
-        # is handed (``sandbox.inside.zygote``).
+        # The tests' process inherits these when it is forked; the zygote sets a program's (``Zygote.spawn``).
         os.environ["HOME"] = path
         os.environ["TMPDIR"] = path
         _LEFT_AT[path] = os.lstat(path).st_ctime_ns
