@@ -9,6 +9,7 @@ for it without waking the zygote again. Each is the same for every worker and ev
 state whatever ran before it.
 """
 
+import _thread
 import gc
 import os
 import signal
@@ -119,12 +120,18 @@ class ForkBeside:
     Python has no call for it: the ``clone`` system call through ctypes, between ``PyOS_BeforeFork`` and
     ``PyOS_AfterFork_Child`` or ``_Parent`` as ``os.fork`` calls them (at-fork hooks, the import lock). It
     skips the C library's own fork handlers, which a single-threaded process does not need (its locks are
-    free; threads of BLAS libraries are held to 1 in the sandbox's environment). Only on machines whose
-    ``clone`` takes its flags first and whose number is known here; elsewhere, or if the kernel refuses it,
-    ``os.fork``, and the zygote reaps and reports."""
+    free; threads of BLAS libraries are held to 1 in the sandbox's environment). What its ``fork`` has the kernel
+    do it asks for too: write the child's thread id into the C library's descriptor of the thread
+    (``CLONE_CHILD_SETTID``), where ``pthread_kill`` and ``pthread_getcpuclockid`` read the main thread's (else
+    the zygote's: a program's thread could not signal its main thread). Only on machines whose ``clone`` takes
+    its flags first and whose number is known here, with glibc (which says where that id is); elsewhere, or if
+    the kernel refuses it, ``os.fork``, and the zygote reaps and reports."""
 
     NUMBERS = {"x86_64": 56, "aarch64": 220, "riscv64": 220}
-    CLONE_PARENT = 0x00008000
+    # Which of clone's arguments (flags first) is where the kernel writes the child's thread id: x86_64 takes it
+    # before the thread pointer, the others after.
+    CHILD_TID_AT = {"x86_64": 3, "aarch64": 4, "riscv64": 4}
+    CLONE_PARENT, CLONE_CHILD_SETTID = 0x00008000, 0x01000000
 
     def __init__(self):
         import ctypes
@@ -135,18 +142,26 @@ class ForkBeside:
             self.before, self.parent = api.PyOS_BeforeFork, api.PyOS_AfterFork_Parent
             self.child = api.PyOS_AfterFork_Child
             self.syscall = ctypes.PyDLL(None).syscall
-        except (AttributeError, OSError):  # an interpreter that does not export them
+            # glibc's place of the thread id in its thread descriptor, exported for debuggers: bits, count, offset
+            tid_field = (ctypes.c_uint32 * 3).in_dll(ctypes.CDLL(None), "_thread_db_pthread_tid")
+        except (AttributeError, OSError, ValueError):  # an interpreter or C library that does not export them
+            self.number = None
+            return
+        if tuple(tid_field[:2]) != (32, 1):
             self.number = None
             return
         self.syscall.restype = ctypes.c_long
         self.syscall.argtypes = [ctypes.c_long] * 6
+        self.arguments = [self.CLONE_PARENT | self.CLONE_CHILD_SETTID | signal.SIGCHLD, 0, 0, 0, 0]
+        if self.number is not None:  # this thread's descriptor, which the child's main thread keeps
+            self.arguments[self.CHILD_TID_AT[os.uname().machine]] = _thread.get_ident() + tid_field[2]
 
     def __call__(self):
         """The child's pid (0 in the child), or None where it cannot: then fork as usual."""
         if self.number is None:
             return None
         self.before()
-        pid = self.syscall(self.number, self.CLONE_PARENT | signal.SIGCHLD, 0, 0, 0, 0)
+        pid = self.syscall(self.number, *self.arguments)
         if pid == 0:
             self.child()
             return 0

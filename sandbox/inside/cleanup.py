@@ -12,21 +12,32 @@ import stat
 import time
 
 
+# The job directory's ctime as the server last left it. What a program can set on an empty directory for the
+# next program to read (its times, mode, extended attributes, inode flags) all move it, as do entries made and
+# removed: the directory is then made anew.
+_LEFT_AT = {}
+
+
 def fresh_workdir(workdir, work_root, reserved, is_pid1):
     """The job directory, empty and private. It is reused while a job leaves it untouched (cheaper
-    than a new one per job); otherwise it is removed and made anew, and inside the sandbox, where
-    /tmp is this server's own, whatever a program left elsewhere in /tmp goes too."""
+    than a new one per job), with its times set back (a program's reads move its access time); otherwise it
+    is removed and made anew, and inside the sandbox, where /tmp is this server's own, whatever a program
+    left elsewhere in /tmp goes too."""
     if workdir is not None:
         try:
             info = os.lstat(workdir)
             clean = (stat.S_ISDIR(info.st_mode) and stat.S_IMODE(info.st_mode) == 0o700
-                     and not os.listdir(workdir))
+                     and info.st_ctime_ns == _LEFT_AT.get(workdir) and not os.listdir(workdir))
             if clean and is_pid1:
                 clean = set(os.listdir(work_root)) - reserved == {os.path.basename(workdir)}
+            if clean:
+                os.utime(workdir, ns=(0, 0))
+                _LEFT_AT[workdir] = os.lstat(workdir).st_ctime_ns
         except OSError:
             clean = False
         if clean:
             return workdir
+        _LEFT_AT.pop(workdir, None)
         if is_pid1:
             for entry in set(os.listdir(work_root)) - reserved:
                 remove(os.path.join(work_root, entry))
@@ -36,16 +47,21 @@ def fresh_workdir(workdir, work_root, reserved, is_pid1):
                 os._exit(3)
         else:
             remove(workdir)
+    # Made anew under the same name where it is free: the zygote is sent each name (it sets HOME and TMPDIR for
+    # the programs it forks) and its memory, which every later program reads, may keep them all, so that new names
+    # would count the earlier jobs that left theirs dirty.
+    path = workdir
     while True:
-        path = os.path.join(work_root, "exec-" + os.urandom(6).hex())
+        path = path or os.path.join(work_root, "exec-" + os.urandom(6).hex())
         try:
             os.mkdir(path, 0o700)
         except FileExistsError:
+            path = None
             continue
-        # The tests' process inherits these when it is forked; a program's process sets its own from the job it
-        # is handed (``sandbox.inside.zygote``).
+        # The tests' process inherits these when it is forked; the zygote sets a program's (``Zygote.spawn``).
         os.environ["HOME"] = path
         os.environ["TMPDIR"] = path
+        _LEFT_AT[path] = os.lstat(path).st_ctime_ns
         return path
 
 
