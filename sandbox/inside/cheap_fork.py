@@ -71,9 +71,9 @@ def plug_allocator_holes():
     block here and one there across dozens of pages that it must each copy on its first write (copy-on-write):
     with numpy preloaded, 405 -> 360 page faults and 0.1 ms of CPU a program (benchmarks/perf/RESULTS.md).
     How many blocks each size class has free comes from CPython's own count (``sys._debugmallocstats``, which
-    writes on the C ``stderr``: read here through a pipe); where it is missing or says something else, nothing
-    is plugged. Each plug is an object of exactly its class's size: a 16-byte ``object()``, a float (24 bytes:
-    the 32 class), bytes of ``size - 33`` (a bytes object is 33 bytes and its length)."""
+    writes on the C ``stderr``); where it is missing or says something else, nothing is plugged. Each plug is an
+    object of exactly its class's size: a 16-byte ``object()``, a float (24 bytes: the 32 class), bytes of
+    ``size - 33`` (a bytes object is 33 bytes and its length)."""
     try:
         report = _allocator_report()
     except Exception:  # costs the saving, never the zygote
@@ -92,25 +92,20 @@ def plug_allocator_holes():
 
 
 def _allocator_report():
-    """What ``sys._debugmallocstats`` writes on file descriptor 2 (about 3 KB, which a pipe holds whole)."""
-    read_end, write_end = os.pipe()
-    saved = os.dup(2)
+    """What ``sys._debugmallocstats`` writes on file descriptor 2, caught in a memory file (about 5 KB: a pipe
+    could hold less where a uid is over ``pipe-user-pages-soft``, and the zygote would block writing to itself)."""
+    caught = os.memfd_create("allocator-report")
     try:
-        os.dup2(write_end, 2)
-        sys._debugmallocstats()
+        saved = os.dup(2)
+        try:
+            os.dup2(caught, 2)
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        return os.pread(caught, 1 << 20, 0).decode("ascii", "replace")
     finally:
-        os.dup2(saved, 2)
-        for fd in (saved, write_end):
-            os.close(fd)
-    report = bytearray()
-    try:
-        while True:
-            chunk = os.read(read_end, 1 << 16)
-            if not chunk:
-                return report.decode("ascii", "replace")
-            report += chunk
-    finally:
-        os.close(read_end)
+        os.close(caught)
 
 
 class ForkBeside:
