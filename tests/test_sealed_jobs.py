@@ -246,7 +246,12 @@ def test_no_process_of_a_job_is_alive_when_the_next_starts():
 # reads every mapping of its own memory (it inherits the server's at fork) for the marks' form, and prints the
 # marks it found; its own source holds only the pattern, which does not match itself.
 MARK = "sealedmark"
-SCANS_ITS_MEMORY = """
+
+
+def memory_scan(pattern: str) -> str:
+    """Program text that reads every readable mapping of its own memory and sets ``found`` to the matches of
+    the bytes regex ``pattern``'s one group."""
+    return """
 import re
 found = set()
 with open("/proc/self/maps") as maps, open("/proc/self/mem", "rb", 0) as memory:
@@ -257,11 +262,13 @@ with open("/proc/self/maps") as maps, open("/proc/self/mem", "rb", 0) as memory:
         start, end = (int(part, 16) for part in fields[0].split("-"))
         try:
             memory.seek(start)
-            found.update(re.findall(rb"%s([0-9a-f]{32})", memory.read(end - start)))
+            found.update(re.findall(rb"%s", memory.read(end - start)))
         except (OSError, OverflowError, ValueError):
             pass
-print(sorted(mark.decode() for mark in found))
-""" % MARK
+""" % pattern
+
+
+SCANS_ITS_MEMORY = memory_scan(MARK + "([0-9a-f]{32})") + "print(sorted(mark.decode() for mark in found))\n"
 
 
 @pytest.mark.parametrize("mode", ["assert", "print_value"])
@@ -520,20 +527,8 @@ def test_what_a_program_sets_on_its_directory_does_not_reach_the_next():
 # A learner that counts the job directories earlier jobs were given: a job that leaves its directory dirty gets the
 # next job a fresh one, whose path the zygote is sent (it sets HOME and TMPDIR for the programs it forks) and may
 # keep in its memory, which every later program inherits. It dirties its own, and answers how many it found.
-WORKDIR_NAME_LEARNER = """
-import os, re
-found = set()
-with open("/proc/self/maps") as maps, open("/proc/self/mem", "rb", 0) as memory:
-    for line in maps:
-        fields = line.split()
-        if "r" not in fields[1] or fields[-1] in ("[vvar]", "[vsyscall]", "[vvar_vclock]"):
-            continue
-        start, end = (int(part, 16) for part in fields[0].split("-"))
-        try:
-            memory.seek(start)
-            found.update(re.findall(rb"/exec-([0-9a-f]{12})", memory.read(end - start)))
-        except (OSError, OverflowError, ValueError):
-            pass
+WORKDIR_NAME_LEARNER = memory_scan("/exec-([0-9a-f]{12})") + """
+import os
 n = len(found - {os.path.basename(os.getcwd())[5:].encode()})
 print(n)
 open("dirty", "w").close()
