@@ -131,7 +131,10 @@ class ForkBeside:
     def __init__(self):
         import ctypes
 
-        self.number = self.NUMBERS.get(os.uname().machine)
+        machine = os.uname().machine
+        self.number = self.NUMBERS.get(machine)
+        if self.number is None:
+            return
         try:
             api = ctypes.pythonapi  # calls that hold the GIL, as os.fork does around fork()
             self.before, self.parent = api.PyOS_BeforeFork, api.PyOS_AfterFork_Parent
@@ -148,8 +151,8 @@ class ForkBeside:
         self.syscall.restype = ctypes.c_long
         self.syscall.argtypes = [ctypes.c_long] * 6
         self.arguments = [self.CLONE_PARENT | self.CLONE_CHILD_SETTID | signal.SIGCHLD, 0, 0, 0, 0]
-        if self.number is not None:  # this thread's descriptor, which the child's main thread keeps
-            self.arguments[self.CHILD_TID_AT[os.uname().machine]] = _thread.get_ident() + tid_field[2]
+        # this thread's descriptor, which the child's main thread keeps
+        self.arguments[self.CHILD_TID_AT[machine]] = _thread.get_ident() + tid_field[2]
 
     def __call__(self):
         """The child's pid (0 in the child), or None where it cannot: then fork as usual."""
