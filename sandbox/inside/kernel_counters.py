@@ -15,8 +15,9 @@ Programs that make files or IPC objects are rare; each then costs a fresh server
 import os
 
 from sandbox.inside.confine.children import libc
+from sandbox.inside.ipc import IPC_RMID
 
-_IPC_PRIVATE, _IPC_RMID = 0, 0
+_IPC_PRIVATE = 0
 _INDEX_BITS, _MIN_CYCLE = 15, 64  # the kernel's IPCMNI_SHIFT (ids without ipcmni_extend) and ipc_min_cycle
 
 
@@ -43,11 +44,11 @@ class KernelCounters:
             os.close(fd)
         c = libc()
         shm = c.shmget(_IPC_PRIVATE, 1, 0o600)
-        c.shmctl(shm, _IPC_RMID, None)
+        c.shmctl(shm, IPC_RMID, None)
         sem = c.semget(_IPC_PRIVATE, 1, 0o600)
-        c.semctl(sem, 0, _IPC_RMID)
+        c.semctl(sem, 0, IPC_RMID)
         msg = c.msgget(_IPC_PRIVATE, 0o600)
-        c.msgctl(msg, _IPC_RMID, None)
+        c.msgctl(msg, IPC_RMID, None)
         return inode, shm, sem, msg
 
 
