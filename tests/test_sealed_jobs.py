@@ -580,6 +580,7 @@ def double(x):
 """
 
 
+@pytest.mark.xfail(strict=True, reason="open: counters the kernel keeps per server namespace outlive a job")
 @pytest.mark.parametrize("counter", sorted(COUNTER_LEARNERS))
 def test_a_counter_the_kernel_hands_out_does_not_carry_a_learner(counter):
     require_full_isolation()
