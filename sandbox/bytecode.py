@@ -25,8 +25,8 @@ from sandbox.interpreter import SandboxUnavailable, run_python
 SERVER_MODULES = tuple("sandbox.inside." + name for name in (
     "wire.reasons", "wire.codec", "wire.exception_identity", "wire.channel", "job.printing", "job.candidate",
     "job.proxies", "job.evalplus", "job.plan", "job.checking", "confine.children", "confine.keyrings", "confine.bpf",
-    "confine.signal_guard", "collect", "tests_process", "cheap_fork", "zygote", "cleanup", "ipc", "reply",
-    "confine.syscall_filter", "server"))
+    "confine.signal_guard", "collect", "tests_process", "cheap_fork", "zygote", "cleanup", "ipc",
+    "kernel_counters", "reply", "confine.syscall_filter", "server"))
 # The packages they sit in, each before the modules in it: empty package objects in the sandbox (their
 # ``__init__`` modules hold docstrings only, and are not sent).
 SERVER_PACKAGES = tuple(dict.fromkeys(name.rsplit(".", depth)[0] for name in SERVER_MODULES

@@ -45,6 +45,17 @@ def test_stdin_reaches_every_way_a_script_reads_it(service, reads):
     assert result.run_result.stdout in ("'a b'\n", "'a\\nb'\n"), result.run_result.stderr
 
 
+def test_a_script_reading_stdin_keeps_its_server(service):
+    """The input a script reads must not be a file in the sandbox's /tmp: making one moves the next inode number
+    there, which a later program could read, so the server ends itself after such a job (kernel_counters), and
+    every /run_code request would cost a server start."""
+    before = _metric(service[0], "serve_workers_replaced_total")
+    for number in range(6):
+        result = _run(service[0], "print(int(input()) * 2)\n", stdin=f"{number}\n")
+        assert result.run_result.stdout == f"{number * 2}\n"
+    assert _metric(service[0], "serve_workers_replaced_total") == before
+
+
 def test_sandbox_fusion_client_failing_program(service):
     result = _run(service[0], "print('before')\nraise ValueError('wrong answer')\n")
     assert result.status == RunStatus.Failed

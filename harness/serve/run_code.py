@@ -28,13 +28,15 @@ UNSUPPORTED = ("files", "fetch_files")
 KNOWN = {"code", "language", "stdin", "run_timeout", "compile_timeout", "memory_limit_MB", *UNSUPPORTED}
 OUTPUT_NOTE = "stdout: its first 4096 bytes; stderr: its last 4096 bytes"
 
-# stdin becomes a file in the job's private folder, opened as descriptor 0 and unlinked, so that input(),
-# sys.stdin.buffer, open(0) and os.read(0) all read it (a pipe would block past its 64 KiB buffer).
+# stdin becomes a memory file opened as descriptor 0, so that input(), sys.stdin.buffer, open(0) and os.read(0)
+# all read it (a pipe would block past its 64 KiB buffer). Not a file in the job's folder: a file made in the
+# sandbox's /tmp moves the next inode number there, and the server then ends itself (``kernel_counters``).
 RUNNER = '''import io as _io, os as _os, sys as _sys
-with open(".stdin", "wb") as _file:
-    _file.write({stdin!r})
-_fd = _os.open(".stdin", _os.O_RDONLY)
-_os.unlink(".stdin")
+_fd = _os.memfd_create("stdin")
+_data = memoryview({stdin!r})
+while _data:
+    _data = _data[_os.write(_fd, _data):]
+_os.lseek(_fd, 0, 0)
 _os.dup2(_fd, 0)
 _os.close(_fd)
 _sys.stdin = _io.TextIOWrapper(_io.BufferedReader(_io.FileIO(0, "r", closefd=False)), encoding="utf-8")

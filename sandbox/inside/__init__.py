@@ -27,5 +27,5 @@ program does can reach what runs in its own process: the decision is made where 
   syscall_filter, signal_guard, keyrings).
 * here: the server and the worker's long-lived processes (server, zygote, tests_process), what keeps each fork
   from the zygote cheap (cheap_fork), watching a job (collect), its reply (reply), and what is cleaned or checked
-  between jobs (cleanup, ipc).
+  between jobs (cleanup, ipc, kernel_counters).
 """

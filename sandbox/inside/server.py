@@ -40,6 +40,7 @@ from sandbox.inside.wire.channel import read_exactly
 from sandbox.inside.confine.children import rlimits, set_dumpable
 from sandbox.inside.cleanup import fresh_workdir, kill_leftovers
 from sandbox.inside.ipc import clear_ipc
+from sandbox.inside.kernel_counters import KernelCounters
 from sandbox.inside.confine.keyrings import shut_keyrings
 from sandbox.inside.collect import HarnessGone, collect_calls, collect_printing
 from sandbox.inside.reply import reply
@@ -54,6 +55,11 @@ from sandbox.inside.zygote import Zygote, ZygoteGone
 # every child (11 us), used or not (numpy's global generator, which has no such hook, is reseeded by
 # ``children`` only where a suite's preload has imported it).
 COMMON_IMPORTS = ("typing", "math", "heapq", "bisect", "string", "copy")
+
+
+class KernelCountersMoved(Exception):
+    """A job moved a number the kernel hands out in sequence here (``kernel_counters``): the server must not
+    run another job."""
 
 
 class Server:
@@ -99,6 +105,11 @@ class Server:
         self._zygote = Zygote(self._max_fd, self._tests.pid if self.keyrings_shut else None)
         self._last_pid = self._zygote.pid  # the last process made in this PID namespace (``_made``)
         self._state = process_state(0)  # checked after every job (``serve``)
+        self._counters = None
+        if self.is_pid1:  # /tmp and the IPC namespace are this server's own: their counters start here
+            self._fresh_workdir()
+            self._workdir_checked = True
+            self._counters = KernelCounters(self.work_root)
 
     @staticmethod
     def _warm_up():
@@ -247,6 +258,8 @@ class Server:
             self._leftover = False
             self._fresh_workdir()
             self._workdir_checked = True
+            if self._counters is not None and self._counters.moved():
+                raise KernelCountersMoved("the last job made files or IPC objects: a fresh server")
 
     def _fresh_workdir(self):
         self.workdir = fresh_workdir(self.workdir, self.work_root, self.reserved, self.is_pid1)
