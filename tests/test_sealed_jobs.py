@@ -316,7 +316,7 @@ from sandbox.inside import cheap_fork, zygote
 from sandbox.inside.confine.children import rlimits
 if sys.argv[1] == "fork":
     cheap_fork.ForkBeside.NUMBERS = {}
-worker = zygote.Zygote(1024, None)
+worker = zygote.Zygote(1024, None, False)
 limits = rlimits({"memory_mb": 1024, "cpu_seconds": 5, "file_size_mb": 10, "open_files": 64})
 program = "import os, random\\nprint([os.getppid(), os.environ['HOME'], random.random()])\\n"
 runs = []

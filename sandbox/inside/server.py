@@ -42,6 +42,7 @@ from sandbox.inside.cleanup import fresh_workdir, kill_leftovers
 from sandbox.inside.ipc import clear_ipc
 from sandbox.inside.kernel_counters import KernelCounters
 from sandbox.inside.confine.keyrings import shut_keyrings
+from sandbox.inside.confine.signal_guard import guards
 from sandbox.inside.collect import HarnessGone, collect_calls, collect_printing
 from sandbox.inside.reply import reply
 from sandbox.inside.confine.syscall_filter import install as install_syscall_filter
@@ -101,10 +102,16 @@ class Server:
         self._warm_up()
         # Both before the first job: the tests' process, then the zygote every program is forked from, which
         # puts the signal guard (naming the tests' process) on itself, and so on every program.
-        self._tests = TestsProcess(self.proto_in.fileno(), self._max_fd, self.work_root)
-        self._zygote = Zygote(self._max_fd, self._tests.pid if self.keyrings_shut else None)
+        # Whether no program can change this server, its zygote or its tests' process (limits, niceness,
+        # scheduling, a stop): the signal guard refuses those calls on them, the syscall filter refuses the other
+        # ABIs' calls that would go around it, and the PID namespace hides them from other workers' programs.
+        # Then their state is not read back after every job (about 30 us a job); elsewhere it is.
+        guarded = (self.is_pid1 and self.keyrings_shut and bool(settings.get("syscall_filter"))
+                   and guards(os.uname().machine))
+        self._tests = TestsProcess(self.proto_in.fileno(), self._max_fd, self.work_root, guarded)
+        self._zygote = Zygote(self._max_fd, self._tests.pid if self.keyrings_shut else None, guarded)
         self._last_pid = self._zygote.pid  # the last process made in this PID namespace (``_made``)
-        self._state = process_state(0)  # checked after every job (``serve``)
+        self._state = None if guarded else process_state(0)  # checked after every job (``serve``)
         self._counters = None
         if self.is_pid1:  # /tmp and the IPC namespace are this server's own: their counters start here
             self._fresh_workdir()
@@ -162,7 +169,7 @@ class Server:
                 self._clean_up()  # after the reply, so the harness's round trip overlaps it; before the next job
             except Exception:
                 os._exit(3)  # never run a job in a directory that may not be clean; the pool restarts us
-            if self._tests is None or process_state(0) != self._state:
+            if self._tests is None or (self._state is not None and process_state(0) != self._state):
                 # A fresh server (the pool starts one) when the tests' process has ended (killed, timed out or
                 # changed: the signal guard that every program inherits from the zygote names it, so a new one
                 # needs a new zygote), or when this server's limits, niceness or scheduling changed (a kernel

@@ -28,7 +28,9 @@ class TestsProcess:
     (killed by a time limit, changed by a program) the server ends it and then itself: the signal guard that
     every program inherits from the zygote names this process, so a new one needs a fresh server."""
 
-    def __init__(self, proto_fd, max_fd, work_root):
+    def __init__(self, proto_fd, max_fd, work_root, guarded):
+        """``guarded``: no program can reach this process (``Server.guarded``), so ``tampered`` looks only at the
+        pipes it shares with them."""
         control_r, self.control_w = os.pipe()
         self.ack_r, ack_w = os.pipe()
         self.res_r, res_w = os.pipe()
@@ -53,7 +55,7 @@ class TestsProcess:
             os.close(fd)
         self.pidfd = pidfd_open(self.pid)
         self.control = Link(None, self.control_w)
-        self.state = process_state(self.pid)
+        self.state = None if guarded else process_state(self.pid)
         self.pipes = pipe_state((self.to_program_r, self.to_tests_w))
 
     def tampered(self):
@@ -62,9 +64,11 @@ class TestsProcess:
         smaller pipe): then it is replaced, with new pipes, so that one program cannot slow or break the next
         program or its tests. A stop is undone."""
         try:
-            os.kill(self.pid, signal.SIGCONT)
-            return (process_state(self.pid) != self.state
-                    or pipe_state((self.to_program_r, self.to_tests_w)) != self.pipes)
+            if self.state is not None:
+                os.kill(self.pid, signal.SIGCONT)
+                if process_state(self.pid) != self.state:
+                    return True
+            return pipe_state((self.to_program_r, self.to_tests_w)) != self.pipes
         except OSError:
             return True
 

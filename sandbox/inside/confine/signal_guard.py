@@ -37,6 +37,11 @@ _PRIO_PROCESS, _IOPRIO_WHO_PROCESS = 0, 1
 _F_SETOWN, _F_SETOWN_EX, _FIOSETOWN, _SIOCSPGRP = 8, 15, 0x8901, 0x8902
 
 
+def guards(machine):
+    """Whether this module has a filter for ``machine``: where it has none, ``guard_worker`` installs nothing."""
+    return machine in _ARCHITECTURES
+
+
 def guard_program(machine, pids, groups):
     """The filter for ``machine`` (``os.uname().machine``) protecting ``pids`` and process ``groups``, or None
     where the architecture is not one this module knows."""
