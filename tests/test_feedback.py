@@ -266,7 +266,7 @@ def test_a_suite_without_public_tests_keeps_its_checksum(suite):
     content = {"scorer": loaded.scorer, "program_prefix": loaded.program_prefix, "preload": list(loaded.preload),
                "problems": [{k: v for k, v in dataclasses.asdict(p).items()
                              if k not in ("source", "defects", "description", "public_tests", "prompt_examples",
-                                          "tiers")}
+                                          "examples_in_docstring", "tiers")}
                             for p in problems]}
     before = hashlib.sha256(json.dumps(content, sort_keys=True, default=repr).encode()).hexdigest()
     assert run_inputs(loaded, problems)["suite_sha256"] == before

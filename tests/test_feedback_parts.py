@@ -10,7 +10,6 @@ from harness.feedback.checks import check_job, public_tests
 from harness.generation.feedback_format import split_reasoning
 from harness.generation.prompt_formats import extract_code
 from harness.suites.datasets.mbpp import first_assert
-from harness.suites.docstring_examples import docstring_examples
 from harness.suites.problems import CODE, Problem
 from harness.scoring.scores import Verdict, feedback_scores
 from harness.execution.problem_limits import TimeLimits
@@ -29,9 +28,9 @@ def test_reasoning_is_removed_before_the_code_is_extracted():
 def code_problem(prompt: str, entry_point: str = "f", test: str = "def check(candidate):\n    pass\n",
                  **declared) -> Problem:
     """A code problem as a loader builds it: the prompt's examples derived as HumanEval's and MBPP's are."""
-    examples = docstring_examples(prompt, entry_point) if entry_point else first_assert(test)
     return Problem(id="p", category="c", kind=CODE, source="s", prompt=prompt, entry_point=entry_point, test=test,
-                   prompt_examples=examples, **declared)
+                   prompt_examples=() if entry_point else first_assert(test), examples_in_docstring=bool(entry_point),
+                   **declared)
 
 
 def test_public_tests_from_docstrings_and_first_asserts():

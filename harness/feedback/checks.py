@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from harness.generation.feedback_format import TEMPLATES
+from harness.suites.docstring_examples import docstring_examples
 from harness.suites.problems import CODE, MULTI_TURN, Problem
 from harness.execution.problem_limits import TimeLimits
 from sandbox.pool import Execution, Job
@@ -57,9 +58,11 @@ def settings_for(requested_mode: str | None, requested_repairs: int | None, suit
 
 def public_tests(problem: Problem) -> tuple[str, ...]:
     """The asserts the model may see: the suite's declared ``public_tests``; else the examples the prompt
-    shows (its benchmark fills ``prompt_examples``: HumanEval's docstring examples, MBPP's first assert).
+    shows (its benchmark fills ``prompt_examples``, MBPP's first assert, or marks HumanEval's docstring examples).
     Empty when there are none."""
-    return problem.public_tests or problem.prompt_examples
+    if problem.public_tests or problem.prompt_examples:
+        return problem.public_tests or problem.prompt_examples
+    return docstring_examples(problem.prompt, problem.entry_point) if problem.examples_in_docstring else ()
 
 
 def public_test_code(problem: Problem, tests: tuple[str, ...]) -> str:

@@ -13,8 +13,10 @@ from functools import lru_cache
 _RESULT_MARK = re.compile(r"\s*(?:#\s*)?(?:==>|==|➞|->|=>|=|should return|returns?)\s*")
 
 
+@lru_cache(maxsize=1024)
 def docstring_examples(prompt: str, entry_point: str) -> tuple[str, ...]:
-    """``assert candidate(...) == value`` for each example of ``entry_point`` in ``prompt``."""
+    """``assert candidate(...) == value`` for each example of ``entry_point`` in ``prompt`` (asked for again at every
+    feedback round of every sample)."""
     lines = [line.strip() for line in prompt.splitlines()]
     examples = []
     for index, line in enumerate(lines):

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import InputError
-from harness.suites.docstring_examples import docstring_examples
 from harness.suites.problems import CODE, MULTI_TURN, SCORERS, Problem, Suite, TestCase, Turn, fill, placeholders
 from harness.suites.python_text import literal, syntax_problem
 from harness.suites.yaml_input import load_yaml_file
@@ -211,8 +210,7 @@ def _code_problem(raw: dict[str, Any], common: dict[str, Any], fail: Callable[[s
                 raise fail("public_tests", f"{test[:80]!r} is not a Python statement ({problem})")
         common["public_tests"] = tuple(public)
     return Problem(kind=CODE, prompt=raw["prompt"], entry_point=raw["entry_point"], test=raw["test"],
-                   reference=reference, prompt_examples=docstring_examples(raw["prompt"], raw["entry_point"]),
-                   **common)
+                   reference=reference, examples_in_docstring=True, **common)
 
 
 def _check_placeholders(turns: tuple[Turn, ...], tests: tuple[TestCase, ...],

@@ -60,9 +60,12 @@ class Problem:
     description: str = ""  # a line about the problem (MTPB, YAML suites): a note, not content
     # Asserts the suite's file declares as public (YAML ``public_tests``): what ``--feedback tests`` shows.
     public_tests: tuple[str, ...] = ()
-    # Asserts the prompt itself shows (HumanEval's docstring examples, MBPP's first assert): shown instead
-    # where no public tests are declared. Derived from the prompt and tests, so not content of their own.
+    # Asserts the prompt itself shows (MBPP's first assert), or whether they are the examples its docstring
+    # shows (HumanEval's, parsed only when feedback shows them: parsing all of a suite's costs each command
+    # about 13 ms): shown instead where no public tests are declared. Derived from the prompt and tests, so not
+    # content of their own.
     prompt_examples: tuple[str, ...] = ()
+    examples_in_docstring: bool = False
     # Pass@k reported per tier, ("base", "plus") for HumanEval+: the evalplus scorer decides each tier.
     tiers: tuple[str, ...] = ()
 
@@ -138,7 +141,8 @@ def _selects(wanted: str, problem_id: str) -> bool:
 # Problem fields that do not change what a sample is or how it is scored (where the file lies, notes), or that
 # follow from fields that do (the prompt's examples, the tiers of a HumanEval+ test), or that count only when
 # declared (public tests): left out so that every problem hashes as before these fields existed.
-_NOT_CONTENT = {"source", "defects", "description", "public_tests", "prompt_examples", "tiers"}
+_NOT_CONTENT = {"source", "defects", "description", "public_tests", "prompt_examples", "examples_in_docstring",
+                "tiers"}
 
 
 def problem_content(problem: Problem) -> dict[str, Any]:

@@ -19,7 +19,6 @@ from harness.suites.datasets.fetch import DataFile, LocatedFile, checked, locate
 from harness.suites.datasets.hub import hub_fallback
 from harness.jsonl import read_jsonl, require_fields
 from harness.errors import InputError
-from harness.suites.docstring_examples import docstring_examples
 from harness.suites.problems import CODE, Problem, Suite
 from harness.suites.spec import SuiteSpec
 
@@ -61,11 +60,10 @@ WRONG_EXAMPLES = {
 
 def _code_problem(record: dict[str, Any], source: str, category: str, timeout: float = 10.0,
                   **extra: Any) -> Problem:
-    examples = () if record["task_id"] in WRONG_EXAMPLES else docstring_examples(record["prompt"],
-                                                                                  record["entry_point"])
     return Problem(id=record["task_id"], category=category, kind=CODE, source=source, prompt=record["prompt"],
                    entry_point=record["entry_point"], test=record["test"], reference=record["canonical_solution"],
-                   max_new_tokens=512, timeout=timeout, prompt_examples=examples, **extra)
+                   max_new_tokens=512, timeout=timeout, examples_in_docstring=record["task_id"] not in WRONG_EXAMPLES,
+                   **extra)
 
 
 def _code_suite(name: str, description: str, located: LocatedFile, problems: list[Problem]) -> Suite:
