@@ -2,8 +2,7 @@
 
 In: the server's job directory and its tests' process after a job. Out: every process the job left
 killed and reaped (double-forked daemons included) and none left (checked), the channel's pipes emptied, the
-tests' process replaced if the program changed it or its pipes, and the job directory empty and private again
-(or made anew).
+tests' process replaced if the program changed it or its pipes, and the job directory made anew.
 """
 
 import os
@@ -12,44 +11,31 @@ import stat
 import time
 
 
-# The job directory's ctime as the server last left it. What a program can set on an empty directory for the
-# next program to read (its times, mode, extended attributes, inode flags) all move it, as do entries made and
-# removed: the directory is then made anew.
-_LEFT_AT = {}
-
-
 def fresh_workdir(workdir, work_root, reserved, is_pid1):
-    """The job directory, empty and private. It is reused while a job leaves it untouched (cheaper
-    than a new one per job), with its times set back (a program's reads move its access time); otherwise it
-    is removed and made anew, and inside the sandbox, where /tmp is this server's own, whatever a program
-    left elsewhere in /tmp goes too."""
+    """The job directory, made anew for every job under the same name, and inside the sandbox, where /tmp is this
+    server's own, nothing else in /tmp. Never reused, even empty: what a program can set on a directory (its times,
+    mode, extended attributes and ACLs, inode flags) would reach the next program, and the one trace all of them
+    leave, its ctime, moves only once per clock tick on kernels before 6.13, where a quick program's change would
+    go unseen. An empty directory goes in one call, as cheap as looking at it."""
     if workdir is not None:
         try:
-            info = os.lstat(workdir)
-            clean = (stat.S_ISDIR(info.st_mode) and stat.S_IMODE(info.st_mode) == 0o700
-                     and info.st_ctime_ns == _LEFT_AT.get(workdir) and not os.listdir(workdir))
-            if clean and is_pid1:
-                clean = set(os.listdir(work_root)) - reserved == {os.path.basename(workdir)}
-            if clean:
-                os.utime(workdir, ns=(0, 0))
-                _LEFT_AT[workdir] = os.lstat(workdir).st_ctime_ns
-        except OSError:
-            clean = False
-        if clean:
-            return workdir
-        _LEFT_AT.pop(workdir, None)
-        if is_pid1:
-            for entry in set(os.listdir(work_root)) - reserved:
+            os.rmdir(workdir)
+            gone = True
+        except OSError:  # not empty, or no longer a directory of ours
+            gone = False
+        left = set(os.listdir(work_root)) - reserved if is_pid1 else ()
+        if left:
+            for entry in left:
                 remove(os.path.join(work_root, entry))
             if set(os.listdir(work_root)) - reserved:
                 # Something could not be removed: end this server; the pool starts a fresh one
                 # with an empty /tmp, so nothing reaches the next job.
                 os._exit(3)
-        else:
+        elif not gone:
             remove(workdir)
     # Made anew under the same name where it is free: the zygote is sent each name (it sets HOME and TMPDIR for
     # the programs it forks) and its memory, which every later program reads, may keep them all, so that new names
-    # would count the earlier jobs that left theirs dirty.
+    # would count the earlier jobs.
     path = workdir
     while True:
         path = path or os.path.join(work_root, "exec-" + os.urandom(6).hex())
@@ -61,7 +47,6 @@ def fresh_workdir(workdir, work_root, reserved, is_pid1):
         # The tests' process inherits these when it is forked; the zygote sets a program's (``Zygote.spawn``).
         os.environ["HOME"] = path
         os.environ["TMPDIR"] = path
-        _LEFT_AT[path] = os.lstat(path).st_ctime_ns
         return path
 
 

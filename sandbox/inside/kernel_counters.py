@@ -29,10 +29,11 @@ class KernelCounters:
         self.ipc_predictable = (second[1:] == _next_ids(first[1:]) and third[1:] == _next_ids(second[1:]))
         self.last = third
 
-    def moved(self):
-        """Whether anything made a file in /tmp or an IPC object since the last look (which this call is)."""
+    def moved(self, made):
+        """Whether anything but the server (which ``made`` that many files and folders in /tmp: its job directory)
+        made a file in /tmp or an IPC object since the last look (which this call is)."""
         now = self._read()
-        moved = now[0] != self.last[0] + 1 or (self.ipc_predictable and now[1:] != _next_ids(self.last[1:]))
+        moved = now[0] != self.last[0] + 1 + made or (self.ipc_predictable and now[1:] != _next_ids(self.last[1:]))
         self.last = now
         return moved
 

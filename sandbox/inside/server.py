@@ -113,10 +113,12 @@ class Server:
         self._last_pid = self._zygote.pid  # the last process made in this PID namespace (``_made``)
         self._state = None if guarded else process_state(0)  # checked after every job (``serve``)
         self._counters = None
+        self._dirs_made = 0  # job directories made since the counters' last look: inodes of /tmp the server made
         if self.is_pid1:  # /tmp and the IPC namespace are this server's own: their counters start here
             self._fresh_workdir()
             self._workdir_checked = True
             self._counters = KernelCounters(self.work_root)
+            self._dirs_made = 0
 
     @staticmethod
     def _warm_up():
@@ -265,11 +267,13 @@ class Server:
             self._leftover = False
             self._fresh_workdir()
             self._workdir_checked = True
-            if self._counters is not None and self._counters.moved():
+            made, self._dirs_made = self._dirs_made, 0
+            if self._counters is not None and self._counters.moved(made):
                 raise KernelCountersMoved("the last job made files or IPC objects: a fresh server")
 
     def _fresh_workdir(self):
         self.workdir = fresh_workdir(self.workdir, self.work_root, self.reserved, self.is_pid1)
+        self._dirs_made += 1
         return self.workdir
 
 
