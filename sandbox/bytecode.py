@@ -108,8 +108,8 @@ def server_bytecode(python: str) -> bytes:
 
 
 def _compile(python: str, sources: list[tuple[str, str]] | None = None) -> bytes:
-    """When ``python`` is the harness's own interpreter (the default) they are compiled here, which saves
-    starting an interpreter."""
+    """The server's modules compiled by ``python``: here when it is the harness's own interpreter (the default),
+    which saves starting one."""
     sources = sources if sources is not None else [(name, _source(name)) for name in SERVER_MODULES]
     if os.path.realpath(python) == os.path.realpath(sys.executable):
         return marshal.dumps([(name, None) for name in SERVER_PACKAGES]

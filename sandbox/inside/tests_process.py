@@ -29,8 +29,8 @@ class TestsProcess:
     every program inherits from the zygote names this process, so a new one needs a fresh server."""
 
     def __init__(self, proto_fd, max_fd, work_root, guarded):
-        """``guarded``: no program can reach this process (``Server.guarded``), so ``tampered`` looks only at the
-        pipes it shares with them."""
+        """``guarded``: no program can reach this process (the server's filters, see ``Server.__init__``), so
+        ``tampered`` looks only at the pipes it shares with them."""
         control_r, self.control_w = os.pipe()
         self.ack_r, ack_w = os.pipe()
         self.res_r, res_w = os.pipe()
@@ -62,7 +62,7 @@ class TestsProcess:
         """Whether a finished job's processes changed it (lowered its limits, reniced it) or the channel's
         pipes (a program shares their open file descriptions: ``O_NONBLOCK``, ``O_ASYNC``, packet mode, a
         smaller pipe): then it is replaced, with new pipes, so that one program cannot slow or break the next
-        program or its tests. A stop is undone."""
+        program or its tests. A stop is undone. Where no program can reach it, only the pipes are looked at."""
         try:
             if self.state is not None:
                 os.kill(self.pid, signal.SIGCONT)

@@ -46,7 +46,8 @@ class Zygote:
 
     def __init__(self, max_fd, tests_pid, guarded):
         """``tests_pid``: the tests' process the signal guard names (None: no guard, where seccomp fails);
-        ``guarded``: no program can reach the zygote (``Server.guarded``), so ``intact`` only asks whether it lives."""
+        ``guarded``: no program can reach the zygote (the server's filters, see ``Server.__init__``), so ``intact``
+        only asks whether it lives."""
         ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET, 0)
         harness = os.getppid()
         self.pid = os.fork()
@@ -104,7 +105,8 @@ class Zygote:
         os.close(job_w)
 
     def intact(self):
-        """Whether it is alive, has answered and is unchanged (limits, niceness, scheduling); a stop is undone."""
+        """Whether it is alive, has answered and, where programs could reach it, is unchanged (limits, niceness,
+        scheduling; a stop is undone)."""
         if self.broken:
             return False
         try:
