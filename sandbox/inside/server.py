@@ -100,8 +100,12 @@ class Server:
             except Exception:
                 pass
         self._warm_up()
-        # Both before the first job: the tests' process, then the zygote every program is forked from, which
-        # puts the signal guard (naming the tests' process) on itself, and so on every program.
+        self._start_workers(settings)
+
+    def _start_workers(self, settings):
+        """Both before the first job: the tests' process, then the zygote every program is forked from, which
+        puts the signal guard (naming the tests' process) on itself, and so on every program; then the first job
+        directory and the kernel's counters as they start."""
         # Whether no program can change this server, its zygote or its tests' process (limits, niceness,
         # scheduling, a stop): the signal guard refuses those calls on them, the syscall filter refuses the other
         # ABIs' calls that would go around it, and the PID namespace hides them from other workers' programs.
