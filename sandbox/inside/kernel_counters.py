@@ -13,13 +13,15 @@ The server's network namespace (bubblewrap's ``--unshare-net``, with every PID n
 too: a program's traffic over loopback, or a send with no route, moves its counters (``/proc/net/snmp`` and
 ``snmp6``: datagrams sent, packets received) and its TCP connections wait in TIME_WAIT there for a minute, with
 ports the program chose; none of that happens without moving the counters, which the server compares whole.
+So does the IPC namespace's ``/dev/mqueue``: a queue made and removed by the job itself leaves nothing to clean,
+but the folder keeps the time (to the second, which the program chose by waiting), compared too.
 Programs that make files or IPC objects or use the network are rare; each then costs a fresh server.
 """
 
 import os
 
 from sandbox.inside.confine.children import libc
-from sandbox.inside.ipc import IPC_RMID
+from sandbox.inside.ipc import IPC_RMID, MQUEUE
 
 _IPC_PRIVATE = 0
 _NETWORK_COUNTERS = ("/proc/net/snmp", "/proc/net/snmp6")  # the second is absent where IPv6 is off
@@ -33,15 +35,15 @@ class KernelCounters:
         second, third = self._read(), self._read()
         self.ipc_predictable = (second[1:] == _next_ids(first[1:]) and third[1:] == _next_ids(second[1:]))
         self.last = third
-        self.network = _network()
+        self.namespaces = _namespace_state()
 
     def moved(self, made):
         """Whether anything but the server (which ``made`` that many files and folders in /tmp: its job directory)
         made a file in /tmp or an IPC object, or used the network, since the last look (which this call is)."""
-        now, network = self._read(), _network()
+        now, namespaces = self._read(), _namespace_state()
         moved = (now[0] != self.last[0] + 1 + made or (self.ipc_predictable and now[1:] != _next_ids(self.last[1:]))
-                 or network != self.network)
-        self.last, self.network = now, network
+                 or namespaces != self.namespaces)
+        self.last, self.namespaces = now, namespaces
         return moved
 
     def _read(self):
@@ -60,9 +62,14 @@ class KernelCounters:
         return inode, shm, sem, msg
 
 
-def _network():
-    """The network namespace's counters, as text (about 20 us for both files)."""
-    found = []
+def _namespace_state():
+    """The network namespace's counters, as text (about 20 us for both files), and the POSIX message queues'
+    folder's times."""
+    try:
+        info = os.stat(MQUEUE)
+        found = [(info.st_mtime_ns, info.st_ctime_ns)]
+    except OSError:
+        found = [None]
     for path in _NETWORK_COUNTERS:
         try:
             fd = os.open(path, os.O_RDONLY)
