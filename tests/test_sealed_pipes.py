@@ -1,0 +1,54 @@
+"""Sealed jobs (issue 30): what a program can set on the channel's pipes themselves reaches no later program.
+
+Every program of one tests' process shares the channel's two pipes. Their open file descriptions were checked
+(flags, size); their inode is one too, and it is the sandbox uid's: a program may set its times (``futimens``,
+any 64-bit values), its mode (``fchmod``) and its write-life hint (``F_SET_RW_HINT``), and a later program reads
+them all back with ``fstat`` and ``F_GET_RW_HINT``.
+"""
+
+from __future__ import annotations
+
+from sandbox.pool import Job, Limits, SandboxPool
+from test_sandbox_hostile import require_full_isolation
+
+LIMITS = Limits(wall_seconds=4, cpu_seconds=3, memory_mb=1024, processes=32, output_bytes=200_000)
+TEST = "def check(candidate):\n    assert candidate(2) == 4\n"
+GOOD = "def double(x):\n    return 2 * x\n"
+IS_PIPE = """
+import fcntl, os, stat, struct
+
+def _is_pipe(fd):
+    try:
+        return stat.S_ISFIFO(os.fstat(fd).st_mode)
+    except OSError:
+        return False
+
+pipes = [fd for fd in range(3, 64) if _is_pipe(fd)]
+"""
+MARKS_PIPES = IS_PIPE + """
+for fd in pipes:
+    os.utime(fd, ns=(4242, 4343))
+    os.chmod(fd, 0o6707)
+    fcntl.fcntl(fd, 1036, struct.pack("Q", 3))  # F_SET_RW_HINT: RWH_WRITE_LIFE_MEDIUM
+""" + GOOD
+READS_PIPES = IS_PIPE + """
+seen = set()
+for fd in pipes:
+    info = os.fstat(fd)
+    seen.add((oct(info.st_mode), (info.st_atime_ns, info.st_mtime_ns) == (4242, 4343),
+              struct.unpack("Q", fcntl.fcntl(fd, 1035, bytes(8)))[0]))  # F_GET_RW_HINT
+print(len(pipes), sorted(seen))
+""" + GOOD
+
+
+def test_marks_on_the_channel_pipes_do_not_reach_the_next_program():
+    require_full_isolation()
+    marks, reads = (Job(program=program, mode="assert", limits=LIMITS, test=TEST, entry_point="double")
+                    for program in (MARKS_PIPES, READS_PIPES))
+    with SandboxPool(workers=1, preload=()) as pool:
+        alone = pool.run_one(reads)
+        marked = pool.run_one(marks)
+        after = pool.run_one(reads)
+    assert alone.passed and alone.stdout == "2 [('0o10600', False, 0)]\n", alone
+    assert marked.passed, marked
+    assert (after.passed, after.stdout) == (True, alone.stdout), after
