@@ -8,6 +8,8 @@ them all back with ``fstat`` and ``F_GET_RW_HINT``.
 
 from __future__ import annotations
 
+import pytest
+
 from sandbox.pool import Job, Limits, SandboxPool
 from test_sandbox_hostile import require_full_isolation
 
@@ -25,12 +27,14 @@ def _is_pipe(fd):
 
 pipes = [fd for fd in range(3, 64) if _is_pipe(fd)]
 """
-MARKS_PIPES = IS_PIPE + """
-for fd in pipes:
-    os.utime(fd, ns=(4242, 4343))
-    os.chmod(fd, 0o6707)
-    fcntl.fcntl(fd, 1036, struct.pack("Q", 3))  # F_SET_RW_HINT: RWH_WRITE_LIFE_MEDIUM
-""" + GOOD
+MARKS = {"times": "os.utime(fd, ns=(4242, 4343))", "mode": "os.chmod(fd, 0o6707)",
+         "hint": "fcntl.fcntl(fd, 1036, struct.pack('Q', 3))"}  # F_SET_RW_HINT: RWH_WRITE_LIFE_MEDIUM
+
+
+def marks_pipes(mark: str) -> str:
+    return IS_PIPE + "for fd in pipes:\n    %s\n" % MARKS[mark] + GOOD
+
+
 READS_PIPES = IS_PIPE + """
 seen = set()
 for fd in pipes:
@@ -41,10 +45,11 @@ print(len(pipes), sorted(seen))
 """ + GOOD
 
 
-def test_marks_on_the_channel_pipes_do_not_reach_the_next_program():
+@pytest.mark.parametrize("mark", sorted(MARKS))
+def test_marks_on_the_channel_pipes_do_not_reach_the_next_program(mark):
     require_full_isolation()
     marks, reads = (Job(program=program, mode="assert", limits=LIMITS, test=TEST, entry_point="double")
-                    for program in (MARKS_PIPES, READS_PIPES))
+                    for program in (marks_pipes(mark), READS_PIPES))
     with SandboxPool(workers=1, preload=()) as pool:
         alone = pool.run_one(reads)
         marked = pool.run_one(marks)
