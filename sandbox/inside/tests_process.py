@@ -6,6 +6,7 @@ holds it. Out: one report frame per job on its result pipe (``sandbox.inside.job
 acknowledgement pipe once the trusted part is read.
 """
 
+import ctypes
 import json
 import os
 import resource
@@ -119,6 +120,7 @@ class TestsProcess:
                     pass
 
 
+_HINT = ctypes.c_uint64()  # F_GET_RW_HINT's answer, written through its address
 _LIMITS = tuple(getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_"))
 
 
@@ -133,11 +135,20 @@ def process_state(pid):
 
 def pipe_state(fds):
     """What a process holding these pipe ends can change that outlives it: the open file description's
-    status flags (``F_GETFL``) and the pipe's size (``F_GETPIPE_SZ``). An owner or signal set with
+    status flags (``F_GETFL``) and the pipe's size (``F_GETPIPE_SZ``); and the pipe's inode, the sandbox uid's,
+    whose times (``futimens``: any values), mode (``fchmod``), group and write-life hint (``F_SET_RW_HINT``) a
+    later program reads back (``fstat``, ``F_GET_RW_HINT``). An owner or signal set with
     ``F_SETOWN``/``F_SETSIG`` does nothing without ``O_ASYNC``, which the flags show. Through the C library,
     already loaded: importing ``fcntl`` would grow the server that every job forks."""
     fcntl = libc().fcntl
-    return tuple((fcntl(fd, 3, 0), fcntl(fd, 1032, 0)) for fd in fds)  # F_GETFL, F_GETPIPE_SZ
+    state = []
+    for fd in fds:
+        info = os.fstat(fd)
+        _HINT.value = 0
+        fcntl(fd, 1035, ctypes.byref(_HINT))  # F_GET_RW_HINT (an error leaves 0: a kernel without hints)
+        state.append((fcntl(fd, 3, 0), fcntl(fd, 1032, 0), _HINT.value,  # F_GETFL, F_GETPIPE_SZ
+                      info.st_mode, info.st_uid, info.st_gid, info.st_atime_ns, info.st_mtime_ns))
+    return tuple(state)
 
 
 def tests_main(fds):
