@@ -167,11 +167,14 @@ def tests_main(fds):
         if trusted is None:
             return
         os.write(ack_w, b"k")
-        used = resource.getrusage(resource.RUSAGE_SELF)
         for which, soft in message["limits"]:
             if which == resource.RLIMIT_CPU:
-                soft = int(used.ru_utime + used.ru_stime) + int(soft)
-            resource.setrlimit(which, (soft, resource.getrlimit(which)[1]))
+                # Exactly this much CPU from here (user and system, as RLIMIT_CPU counts), then SIGPROF ends
+                # the process. Not RLIMIT_CPU: it counts whole seconds of this process's total, so the tests
+                # would get up to a second less depending on what earlier jobs' tests used.
+                signal.setitimer(signal.ITIMER_PROF, soft)
+            else:
+                resource.setrlimit(which, (soft, resource.getrlimit(which)[1]))
         link = Link(to_tests_r, to_program_w, control, message["sequence"])
         reports = []
         if trusted != memo_for:
@@ -182,6 +185,7 @@ def tests_main(fds):
         run_tests(message["job"], json.loads(trusted), link, reports.append, memo)
         # Back to what the server checks after every job, before the report: once the server has the
         # report it compares them, and limits still lowered would count as a program's tampering.
+        signal.setitimer(signal.ITIMER_PROF, 0)
         for which, limits in original.items():
             resource.setrlimit(which, limits)
         Link(None, res_w).send(reports[0])
