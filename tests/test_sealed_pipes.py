@@ -3,7 +3,9 @@
 Every program of one tests' process shares the channel's two pipes. Their open file descriptions were checked
 (flags, size); their inode is one too, and it is the sandbox uid's: a program may set its times (``futimens``,
 any 64-bit values), its mode (``fchmod``) and its write-life hint (``F_SET_RW_HINT``), and a later program reads
-them all back with ``fstat`` and ``F_GET_RW_HINT``.
+them all back with ``fstat`` and ``F_GET_RW_HINT``. A lock it takes on them (``flock``, an open file
+description's lock ``F_OFD_SETLK`` over a range of its choice) belongs to the shared open file description and
+outlives the program: a later one sees it in ``/proc/locks`` or when it locks the pipe opened anew.
 """
 
 from __future__ import annotations
@@ -56,4 +58,37 @@ def test_marks_on_the_channel_pipes_do_not_reach_the_next_program(mark):
         after = pool.run_one(reads)
     assert alone.passed and alone.stdout == "2 [('0o10600', False, 0)]\n", alone
     assert marked.passed, marked
+    assert (after.passed, after.stdout) == (True, alone.stdout), after
+
+
+LOCKS_PIPES = IS_PIPE + """
+for fd in pipes:
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    writable = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_WRONLY
+    lock = struct.pack("hhqqi4x", fcntl.F_WRLCK if writable else fcntl.F_RDLCK, 0, 4242, 4343, 0)
+    fcntl.fcntl(fd, 37, lock)  # F_OFD_SETLK over bytes 4242 to 8584
+""" + GOOD
+SEES_LOCKS = IS_PIPE + """
+blocked = []
+for fd in pipes:
+    again = os.open("/proc/self/fd/%d" % fd, fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE)  # a description of its own
+    try:
+        fcntl.flock(again, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        blocked.append(False)
+    except BlockingIOError:
+        blocked.append(True)
+print(len(pipes), blocked, open("/proc/locks").read().count("OFDLCK"))
+""" + GOOD
+
+
+def test_locks_on_the_channel_pipes_do_not_reach_the_next_program():
+    require_full_isolation()
+    locks, sees = (Job(program=program, mode="assert", limits=LIMITS, test=TEST, entry_point="double")
+                   for program in (LOCKS_PIPES, SEES_LOCKS))
+    with SandboxPool(workers=1, preload=()) as pool:
+        alone = pool.run_one(sees)
+        locked = pool.run_one(locks)
+        after = pool.run_one(sees)
+    assert alone.passed and alone.stdout == "2 [False, False] 0\n", alone
+    assert locked.passed, locked
     assert (after.passed, after.stdout) == (True, alone.stdout), after
