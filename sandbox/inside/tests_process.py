@@ -12,6 +12,7 @@ import os
 import resource
 import select
 import signal
+import struct
 import sys
 
 from sandbox.inside.wire.channel import Link, read_exactly
@@ -91,10 +92,16 @@ class TestsProcess:
         return os.read(self.ack_r, 1) == b"k"
 
     def drain(self):
-        """Empty the channel: nothing a finished job's processes wrote may reach the next job."""
+        """Empty the channel and drop the locks a program took on it (``flock``, ``F_OFD_SETLK`` over a range of
+        its choice: both belong to the open file descriptions it shares, so they outlive it, and a later program
+        sees them): nothing a finished job's processes wrote or set may reach the next job."""
         for fd in (self.to_tests_r, self.to_program_r):
             while select.select([fd], [], [], 0)[0]:
                 os.read(fd, 1 << 16)
+        c = libc()
+        for fd in (self.to_program_r, self.to_tests_w):
+            c.flock(fd, 8)  # LOCK_UN
+            c.fcntl(fd, 37, _UNLOCK_ALL)  # F_OFD_SETLK
 
     def end(self):
         """Kill it; its wait status."""
@@ -120,6 +127,8 @@ class TestsProcess:
                     pass
 
 
+# struct flock: F_UNLCK (2) from byte 0 to the end, for F_OFD_SETLK (type, whence, start, length, pid).
+_UNLOCK_ALL = ctypes.create_string_buffer(struct.pack("hhqqi4x", 2, 0, 0, 0, 0), 32)
 _HINT = ctypes.c_uint64()  # F_GET_RW_HINT's answer, written through its address
 _LIMITS = tuple(getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_"))
 
