@@ -2,8 +2,9 @@
 
 Every program of one tests' process shares the channel's two pipes. Their open file descriptions were checked
 (flags, size); their inode is one too, and it is the sandbox uid's: a program may set its times (``futimens``,
-any 64-bit values), its mode (``fchmod``) and its write-life hint (``F_SET_RW_HINT``), and a later program reads
-them all back with ``fstat`` and ``F_GET_RW_HINT``. A lock it takes on them (``flock``, an open file
+any 64-bit values), its mode (``fchmod``) and its write-life hint (``F_SET_RW_HINT``), and the open file
+description's signal (``F_SETSIG``, any of 65), and a later program reads them all back (``fstat``,
+``F_GET_RW_HINT``, ``F_GETSIG``). A lock it takes on them (``flock``, an open file
 description's lock ``F_OFD_SETLK`` over a range of its choice) belongs to the shared open file description and
 outlives the program: a later one sees it in ``/proc/locks`` or when it locks the pipe opened anew.
 """
@@ -30,7 +31,8 @@ def _is_pipe(fd):
 pipes = [fd for fd in range(3, 64) if _is_pipe(fd)]
 """
 MARKS = {"times": "os.utime(fd, ns=(4242, 4343))", "mode": "os.chmod(fd, 0o6707)",
-         "hint": "fcntl.fcntl(fd, 1036, struct.pack('Q', 3))"}  # F_SET_RW_HINT: RWH_WRITE_LIFE_MEDIUM
+         "hint": "fcntl.fcntl(fd, 1036, struct.pack('Q', 3))",  # F_SET_RW_HINT: RWH_WRITE_LIFE_MEDIUM
+         "signal": "fcntl.fcntl(fd, 10, 42)"}  # F_SETSIG, on the open file description
 
 
 def marks_pipes(mark: str) -> str:
@@ -42,7 +44,7 @@ seen = set()
 for fd in pipes:
     info = os.fstat(fd)
     seen.add((oct(info.st_mode), (info.st_atime_ns, info.st_mtime_ns) == (4242, 4343),
-              struct.unpack("Q", fcntl.fcntl(fd, 1035, bytes(8)))[0]))  # F_GET_RW_HINT
+              struct.unpack("Q", fcntl.fcntl(fd, 1035, bytes(8)))[0], fcntl.fcntl(fd, 11)))  # F_GET_RW_HINT, F_GETSIG
 print(len(pipes), sorted(seen))
 """ + GOOD
 
@@ -56,7 +58,7 @@ def test_marks_on_the_channel_pipes_do_not_reach_the_next_program(mark):
         alone = pool.run_one(reads)
         marked = pool.run_one(marks)
         after = pool.run_one(reads)
-    assert alone.passed and alone.stdout == "2 [('0o10600', False, 0)]\n", alone
+    assert alone.passed and alone.stdout == "2 [('0o10600', False, 0, 0)]\n", alone
     assert marked.passed, marked
     assert (after.passed, after.stdout) == (True, alone.stdout), after
 
