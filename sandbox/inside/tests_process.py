@@ -144,18 +144,20 @@ def process_state(pid):
 
 def pipe_state(fds):
     """What a process holding these pipe ends can change that outlives it: the open file description's
-    status flags (``F_GETFL``) and the pipe's size (``F_GETPIPE_SZ``); and the pipe's inode, the sandbox uid's,
-    whose times (``futimens``: any values), mode (``fchmod``), group and write-life hint (``F_SET_RW_HINT``) a
-    later program reads back (``fstat``, ``F_GET_RW_HINT``). An owner or signal set with
-    ``F_SETOWN``/``F_SETSIG`` does nothing without ``O_ASYNC``, which the flags show. Through the C library,
-    already loaded: importing ``fcntl`` would grow the server that every job forks."""
+    status flags (``F_GETFL``), owner and signal (``F_SETOWN``, ``F_SETSIG``: they do nothing without
+    ``O_ASYNC``, which the flags show, but a later program reads them back) and the pipe's size
+    (``F_GETPIPE_SZ``); and the pipe's inode, the sandbox uid's, whose times (``futimens``: any values), mode
+    (``fchmod``), group and write-life hint (``F_SET_RW_HINT``) a later program reads back (``fstat``,
+    ``F_GET_RW_HINT``). Through the C library, already loaded: importing ``fcntl`` would grow the server that
+    every job forks."""
     fcntl = libc().fcntl
     state = []
     for fd in fds:
         info = os.fstat(fd)
         _HINT.value = 0
         fcntl(fd, 1035, ctypes.byref(_HINT))  # F_GET_RW_HINT (an error leaves 0: a kernel without hints)
-        state.append((fcntl(fd, 3, 0), fcntl(fd, 1032, 0), _HINT.value,  # F_GETFL, F_GETPIPE_SZ
+        # F_GETFL, F_GETPIPE_SZ, F_GETOWN, F_GETSIG
+        state.append((fcntl(fd, 3, 0), fcntl(fd, 1032, 0), fcntl(fd, 9, 0), fcntl(fd, 11, 0), _HINT.value,
                       info.st_mode, info.st_uid, info.st_gid, info.st_atime_ns, info.st_mtime_ns))
     return tuple(state)
 
