@@ -59,6 +59,8 @@ class TestsProcess:
         self.control = Link(None, self.control_w)
         self.state = None if guarded else process_state(self.pid)
         self.pipes = pipe_state((self.to_program_r, self.to_tests_w))
+        self.times = dict((fd, (os.fstat(fd).st_atime_ns, os.fstat(fd).st_mtime_ns))
+                          for fd in (self.to_program_r, self.to_tests_w))
 
     def tampered(self):
         """Whether a finished job's processes changed it (lowered its limits, reniced it) or the channel's
@@ -92,9 +94,10 @@ class TestsProcess:
         return os.read(self.ack_r, 1) == b"k"
 
     def drain(self):
-        """Empty the channel and drop the locks a program took on it (``flock``, ``F_OFD_SETLK`` over a range of
+        """Empty the channel, drop the locks a program took on it (``flock``, ``F_OFD_SETLK`` over a range of
         its choice: both belong to the open file descriptions it shares, so they outlive it, and a later program
-        sees them): nothing a finished job's processes wrote or set may reach the next job."""
+        sees them) and set its pipes' times back: nothing a finished job's processes wrote or set may reach the
+        next job."""
         for fd in (self.to_tests_r, self.to_program_r):
             while select.select([fd], [], [], 0)[0]:
                 os.read(fd, 1 << 16)
@@ -102,6 +105,10 @@ class TestsProcess:
         for fd in (self.to_program_r, self.to_tests_w):
             c.flock(fd, 8)  # LOCK_UN
             c.fcntl(fd, 37, _UNLOCK_ALL)  # F_OFD_SETLK
+            # Its times back as they were made: a program may set them to any values (``futimens``), and some
+            # kernels move them at every read and write, so that comparing them would replace this process
+            # after every job.
+            os.utime(fd, ns=self.times[fd])
 
     def end(self):
         """Kill it; its wait status."""
@@ -146,10 +153,10 @@ def pipe_state(fds):
     """What a process holding these pipe ends can change that outlives it: the open file description's
     status flags (``F_GETFL``), owner and signal (``F_SETOWN``, ``F_SETSIG``: they do nothing without
     ``O_ASYNC``, which the flags show, but a later program reads them back) and the pipe's size
-    (``F_GETPIPE_SZ``); and the pipe's inode, the sandbox uid's, whose times (``futimens``: any values), mode
-    (``fchmod``), group and write-life hint (``F_SET_RW_HINT``) a later program reads back (``fstat``,
-    ``F_GET_RW_HINT``). Through the C library, already loaded: importing ``fcntl`` would grow the server that
-    every job forks."""
+    (``F_GETPIPE_SZ``); and the pipe's inode, the sandbox uid's, whose mode (``fchmod``), group and write-life
+    hint (``F_SET_RW_HINT``) a later program reads back (``fstat``, ``F_GET_RW_HINT``); its times are set back
+    instead (``TestsProcess.drain``). Through the C library, already loaded: importing ``fcntl`` would grow the
+    server that every job forks."""
     fcntl = libc().fcntl
     state = []
     for fd in fds:
@@ -158,7 +165,7 @@ def pipe_state(fds):
         fcntl(fd, 1035, ctypes.byref(_HINT))  # F_GET_RW_HINT (an error leaves 0: a kernel without hints)
         # F_GETFL, F_GETPIPE_SZ, F_GETOWN, F_GETSIG
         state.append((fcntl(fd, 3, 0), fcntl(fd, 1032, 0), fcntl(fd, 9, 0), fcntl(fd, 11, 0), _HINT.value,
-                      info.st_mode, info.st_uid, info.st_gid, info.st_atime_ns, info.st_mtime_ns))
+                      info.st_mode, info.st_uid, info.st_gid))
     return tuple(state)
 
 
