@@ -12,6 +12,7 @@ import signal
 
 SIGNAL_REASONS = {
     signal.SIGXCPU: ("timeout", "CPU time limit exceeded"),
+    signal.SIGPROF: ("timeout", "CPU time limit exceeded"),  # the tests' process's timer (``tests_main``)
     signal.SIGXFSZ: ("killed", "file size limit exceeded"),
     signal.SIGSEGV: ("killed", "crashed with SIGSEGV"),
     signal.SIGABRT: ("killed", "aborted (SIGABRT)"),

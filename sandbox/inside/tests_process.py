@@ -6,11 +6,13 @@ holds it. Out: one report frame per job on its result pipe (``sandbox.inside.job
 acknowledgement pipe once the trusted part is read.
 """
 
+import ctypes
 import json
 import os
 import resource
 import select
 import signal
+import struct
 import sys
 
 from sandbox.inside.wire.channel import Link, read_exactly
@@ -57,6 +59,8 @@ class TestsProcess:
         self.control = Link(None, self.control_w)
         self.state = None if guarded else process_state(self.pid)
         self.pipes = pipe_state((self.to_program_r, self.to_tests_w))
+        self.times = dict((fd, (os.fstat(fd).st_atime_ns, os.fstat(fd).st_mtime_ns))
+                          for fd in (self.to_program_r, self.to_tests_w))
 
     def tampered(self):
         """Whether a finished job's processes changed it (lowered its limits, reniced it) or the channel's
@@ -90,10 +94,21 @@ class TestsProcess:
         return os.read(self.ack_r, 1) == b"k"
 
     def drain(self):
-        """Empty the channel: nothing a finished job's processes wrote may reach the next job."""
+        """Empty the channel, drop the locks a program took on it (``flock``, ``F_OFD_SETLK`` over a range of
+        its choice: both belong to the open file descriptions it shares, so they outlive it, and a later program
+        sees them) and set its pipes' times back: nothing a finished job's processes wrote or set may reach the
+        next job."""
         for fd in (self.to_tests_r, self.to_program_r):
             while select.select([fd], [], [], 0)[0]:
                 os.read(fd, 1 << 16)
+        c = libc()
+        for fd in (self.to_program_r, self.to_tests_w):
+            c.flock(fd, 8)  # LOCK_UN
+            c.fcntl(fd, 37, _UNLOCK_ALL)  # F_OFD_SETLK
+            # Its times back as they were made: a program may set them to any values (``futimens``), and some
+            # kernels move them at every read and write, so that comparing them would replace this process
+            # after every job.
+            os.utime(fd, ns=self.times[fd])
 
     def end(self):
         """Kill it; its wait status."""
@@ -119,6 +134,9 @@ class TestsProcess:
                     pass
 
 
+# struct flock: F_UNLCK (2) from byte 0 to the end, for F_OFD_SETLK (type, whence, start, length, pid).
+_UNLOCK_ALL = ctypes.create_string_buffer(struct.pack("hhqqi4x", 2, 0, 0, 0, 0), 32)
+_HINT = ctypes.c_uint64()  # F_GET_RW_HINT's answer, written through its address
 _LIMITS = tuple(getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_"))
 
 
@@ -133,11 +151,22 @@ def process_state(pid):
 
 def pipe_state(fds):
     """What a process holding these pipe ends can change that outlives it: the open file description's
-    status flags (``F_GETFL``) and the pipe's size (``F_GETPIPE_SZ``). An owner or signal set with
-    ``F_SETOWN``/``F_SETSIG`` does nothing without ``O_ASYNC``, which the flags show. Through the C library,
-    already loaded: importing ``fcntl`` would grow the server that every job forks."""
+    status flags (``F_GETFL``), owner and signal (``F_SETOWN``, ``F_SETSIG``: they do nothing without
+    ``O_ASYNC``, which the flags show, but a later program reads them back) and the pipe's size
+    (``F_GETPIPE_SZ``); and the pipe's inode, the sandbox uid's, whose mode (``fchmod``), group and write-life
+    hint (``F_SET_RW_HINT``) a later program reads back (``fstat``, ``F_GET_RW_HINT``); its times are set back
+    instead (``TestsProcess.drain``). Through the C library, already loaded: importing ``fcntl`` would grow the
+    server that every job forks."""
     fcntl = libc().fcntl
-    return tuple((fcntl(fd, 3, 0), fcntl(fd, 1032, 0)) for fd in fds)  # F_GETFL, F_GETPIPE_SZ
+    state = []
+    for fd in fds:
+        info = os.fstat(fd)
+        _HINT.value = 0
+        fcntl(fd, 1035, ctypes.byref(_HINT))  # F_GET_RW_HINT (an error leaves 0: a kernel without hints)
+        # F_GETFL, F_GETPIPE_SZ, F_GETOWN, F_GETSIG
+        state.append((fcntl(fd, 3, 0), fcntl(fd, 1032, 0), fcntl(fd, 9, 0), fcntl(fd, 11, 0), _HINT.value,
+                      info.st_mode, info.st_uid, info.st_gid))
+    return tuple(state)
 
 
 def tests_main(fds):
@@ -145,7 +174,7 @@ def tests_main(fds):
     proto_in, control_r, ack_w, res_w, to_program_w, to_tests_r = fds
     control = Link(control_r, None)
     original = dict((which, resource.getrlimit(which)) for which in (resource.RLIMIT_AS, resource.RLIMIT_CPU))
-    memo_for, memo = None, {}
+    memo_for, memo, draws = None, {}, False
     while True:
         message = control.recv()
         if message is None:
@@ -156,19 +185,42 @@ def tests_main(fds):
         if trusted is None:
             return
         os.write(ack_w, b"k")
-        used = resource.getrusage(resource.RUSAGE_SELF)
         for which, soft in message["limits"]:
             if which == resource.RLIMIT_CPU:
-                soft = int(used.ru_utime + used.ru_stime) + int(soft)
-            resource.setrlimit(which, (soft, resource.getrlimit(which)[1]))
+                # Exactly this much CPU from here (user and system, as RLIMIT_CPU counts), then SIGPROF ends
+                # the process. Not RLIMIT_CPU: it counts whole seconds of this process's total, so the tests
+                # would get up to a second less depending on what earlier jobs' tests used.
+                signal.setitimer(signal.ITIMER_PROF, soft)
+            else:
+                resource.setrlimit(which, (soft, resource.getrlimit(which)[1]))
         link = Link(to_tests_r, to_program_w, control, message["sequence"])
         reports = []
         if trusted != memo_for:
             memo_for, memo = trusted, {}
+            draws = b"random" in trusted  # once per problem: its tests or helpers may draw random inputs
+        if draws:
+            _fresh_generators()
         run_tests(message["job"], json.loads(trusted), link, reports.append, memo)
         # Back to what the server checks after every job, before the report: once the server has the
         # report it compares them, and limits still lowered would count as a program's tampering.
+        signal.setitimer(signal.ITIMER_PROF, 0)
         for which, limits in original.items():
             resource.setrlimit(which, limits)
         Link(None, res_w).send(reports[0])
         del trusted, link, reports
+
+
+def _fresh_generators():
+    """Reseed ``random`` and numpy's global generator from the OS before a job whose tests may draw from them
+    (HumanEval/38 and /50 draw unseeded inputs, as in the original's fresh process per sample). Kept from job to
+    job, they would run on: a sample's inputs would depend on how many numbers earlier samples' tests drew (a
+    wrong program chooses that, by failing at the call of its choice), and a program that saw 624 of
+    ``random``'s outputs could foretell the next sample's. About 9 us (90 with numpy loaded), only for such
+    problems."""
+    for name in ("random", "numpy.random"):
+        module = sys.modules.get(name)
+        if module is not None:
+            try:
+                module.seed()
+            except Exception:  # never worth failing the job for: the tests draw on from the state they had
+                pass
