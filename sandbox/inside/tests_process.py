@@ -175,6 +175,7 @@ def tests_main(fds):
     control = Link(control_r, None)
     original = dict((which, resource.getrlimit(which)) for which in (resource.RLIMIT_AS, resource.RLIMIT_CPU))
     memo_for, memo, draws = None, {}, False
+    start_size = _address_space()
     while True:
         message = control.recv()
         if message is None:
@@ -185,14 +186,7 @@ def tests_main(fds):
         if trusted is None:
             return
         os.write(ack_w, b"k")
-        for which, soft in message["limits"]:
-            if which == resource.RLIMIT_CPU:
-                # Exactly this much CPU from here (user and system, as RLIMIT_CPU counts), then SIGPROF ends
-                # the process. Not RLIMIT_CPU: it counts whole seconds of this process's total, so the tests
-                # would get up to a second less depending on what earlier jobs' tests used.
-                signal.setitimer(signal.ITIMER_PROF, soft)
-            else:
-                resource.setrlimit(which, (soft, resource.getrlimit(which)[1]))
+        outgrown = _set_limits(message["limits"], _address_space() - start_size)
         link = Link(to_tests_r, to_program_w, control, message["sequence"])
         reports = []
         if trusted != memo_for:
@@ -208,6 +202,39 @@ def tests_main(fds):
             resource.setrlimit(which, limits)
         Link(None, res_w).send(reports[0])
         del trusted, link, reports
+        if outgrown:
+            return
+
+
+def _set_limits(limits, grown):
+    """The job's limits for its tests, each the same whatever earlier jobs left this process: CPU timed from here,
+    memory on top of what it holds beyond its start (``grown`` bytes: numpy imported to decode a value a program
+    returned, a heap grown by a large answer). Whether it has grown by more than a whole memory budget, which only a
+    pathological job does: it then runs this job so and ends after the report (a fresh one for the next)."""
+    outgrown = False
+    for which, soft in limits:
+        if which == resource.RLIMIT_CPU:
+            # Exactly this much CPU from here (user and system, as RLIMIT_CPU counts), then SIGPROF ends the
+            # process. Not RLIMIT_CPU: it counts whole seconds of this process's total, so the tests would get up
+            # to a second less depending on what earlier jobs' tests used.
+            signal.setitimer(signal.ITIMER_PROF, soft)
+            continue
+        hard = resource.getrlimit(which)[1]
+        if which == resource.RLIMIT_AS and soft != resource.RLIM_INFINITY:
+            outgrown = grown > soft
+            soft += max(grown, 0)
+            soft = soft if hard == resource.RLIM_INFINITY else min(soft, hard)
+        resource.setrlimit(which, (soft, hard))
+    return outgrown
+
+
+def _address_space():
+    """This process's address space in bytes (``/proc/self/statm``'s first field, in pages)."""
+    fd = os.open("/proc/self/statm", os.O_RDONLY)
+    try:
+        return int(os.read(fd, 64).split()[0]) * resource.getpagesize()
+    finally:
+        os.close(fd)
 
 
 def _fresh_generators():
