@@ -33,6 +33,8 @@ COUNTERS = {
 }
 
 
+@pytest.mark.xfail(strict=True, reason="open: machine-wide counters outlive every namespace and server; only a "
+                   "machine (or virtual machine) per job would reset them")
 @pytest.mark.parametrize("counter", sorted(COUNTERS))
 def test_a_program_cannot_move_a_machine_wide_counter_the_next_program_reads(counter):
     require_full_isolation()
