@@ -1,9 +1,10 @@
 """Sealed jobs (issue 30): the worker's network namespace carries nothing from one job to the next.
 
 Each server has a network namespace of its own (bubblewrap's ``--unshare-net``, with a loopback device) that
-outlives its jobs. Traffic a program sends over loopback (allowed: only 127.0.0.1) moves the namespace's
-counters (``/proc/net/snmp``: datagrams sent, packets received) and leaves TCP connections in TIME_WAIT for a
-minute (``/proc/net/tcp``, with the ports the program chose): a learner keeps its count there.
+outlives its jobs. Traffic a program sent over loopback moved the namespace's counters (``/proc/net/snmp``:
+datagrams sent, packets received) and left TCP connections in TIME_WAIT for a minute (``/proc/net/tcp``, with the
+ports the program chose): a learner kept its count there. Programs now get no IPv4 or IPv6 socket at all (the
+syscall filter); Unix sockets, which ``asyncio`` and ``socketpair`` use, still work.
 """
 
 from __future__ import annotations
@@ -64,3 +65,29 @@ def test_a_network_learner_on_one_worker_stays_at_zero(learner):
     seen = [(r.passed, r.status, r.stdout) for r in results]
     assert results[0].stdout == "found 0\n" and not results[0].passed, results[0]
     assert seen == [seen[0]] * 4, seen
+
+
+NETWORK_USE = """
+import asyncio, socket
+def refused(family):
+    try:
+        socket.socket(family, socket.SOCK_DGRAM)
+    except PermissionError:
+        return True
+    return False
+print(refused(socket.AF_INET), refused(socket.AF_INET6))
+left, right = socket.socketpair()
+left.sendall(b"unix")
+print(right.recv(4).decode())
+async def main():
+    await asyncio.sleep(0)
+    return "asyncio"
+print(asyncio.run(main()))
+"""
+
+
+def test_programs_get_no_ip_socket_and_keep_unix_sockets():
+    require_full_isolation()
+    with SandboxPool(workers=1, preload=()) as pool:
+        result = pool.run_one(Job(program=NETWORK_USE, mode="print_value", limits=LIMITS, expected="'asyncio'"))
+    assert result.stdout == "True True\nunix\nasyncio\n", result

@@ -9,13 +9,10 @@ file (unnamed, ``O_TMPFILE``) and one object of each IPC kind, each removed at o
 numbers: tmpfs gives a mount's inodes the next number each; the kernel gives IPC objects of each kind the next
 index of a cycle of 64 while few exist (``ipc_min_cycle``), the sequence number rising at each wrap. Where a
 kernel hands out ids otherwise (checked three times over as the server starts), the IPC ids are not looked at.
-The server's network namespace (bubblewrap's ``--unshare-net``, with every PID namespace of its own) counts
-too: a program's traffic over loopback, or a send with no route, moves its counters (``/proc/net/snmp`` and
-``snmp6``: datagrams sent, packets received) and its TCP connections wait in TIME_WAIT there for a minute, with
-ports the program chose; none of that happens without moving the counters, which the server compares whole.
-So does the IPC namespace's ``/dev/mqueue``: a queue made and removed by the job itself leaves nothing to clean,
-but the folder keeps the time (to the second, which the program chose by waiting), compared too.
-Programs that make files or IPC objects or use the network are rare; each then costs a fresh server.
+The IPC namespace's ``/dev/mqueue`` is looked at too: a queue made and removed by the job itself leaves nothing to
+clean, but the folder keeps the time (to the second, which the program chose by waiting). (The network namespace's
+counters are kept still otherwise: programs get no IPv4 or IPv6 socket, ``syscall_filter``.)
+Programs that make files or IPC objects are rare; each then costs a fresh server.
 """
 
 import os
@@ -24,7 +21,6 @@ from sandbox.inside.confine.children import libc
 from sandbox.inside.ipc import IPC_RMID, MQUEUE
 
 _IPC_PRIVATE = 0
-_NETWORK_COUNTERS = ("/proc/net/snmp", "/proc/net/snmp6")  # the second is absent where IPv6 is off
 _INDEX_BITS, _MIN_CYCLE = 15, 64  # the kernel's IPCMNI_SHIFT (ids without ipcmni_extend) and ipc_min_cycle
 
 
@@ -35,15 +31,15 @@ class KernelCounters:
         second, third = self._read(), self._read()
         self.ipc_predictable = (second[1:] == _next_ids(first[1:]) and third[1:] == _next_ids(second[1:]))
         self.last = third
-        self.namespaces = _namespace_state()
+        self.queues = _queues_changed_at()
 
     def moved(self, made):
         """Whether anything but the server (which ``made`` that many files and folders in /tmp: its job directory)
-        made a file in /tmp or an IPC object, or used the network, since the last look (which this call is)."""
-        now, namespaces = self._read(), _namespace_state()
+        made a file in /tmp or an IPC object since the last look (which this call is)."""
+        now, queues = self._read(), _queues_changed_at()
         moved = (now[0] != self.last[0] + 1 + made or (self.ipc_predictable and now[1:] != _next_ids(self.last[1:]))
-                 or namespaces != self.namespaces)
-        self.last, self.namespaces = now, namespaces
+                 or queues != self.queues)
+        self.last, self.queues = now, queues
         return moved
 
     def _read(self):
@@ -62,25 +58,13 @@ class KernelCounters:
         return inode, shm, sem, msg
 
 
-def _namespace_state():
-    """The network namespace's counters, as text (about 20 us for both files), and the POSIX message queues'
-    folder's times."""
+def _queues_changed_at():
+    """When the POSIX message queues' folder last changed."""
     try:
         info = os.stat(MQUEUE)
-        found = [(info.st_mtime_ns, info.st_ctime_ns)]
     except OSError:
-        found = [None]
-    for path in _NETWORK_COUNTERS:
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except FileNotFoundError:
-            found.append(None)
-            continue
-        try:
-            found.append(os.read(fd, 1 << 16))
-        finally:
-            os.close(fd)
-    return found
+        return None
+    return info.st_mtime_ns, info.st_ctime_ns
 
 
 def _next_ids(ids):
