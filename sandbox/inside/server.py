@@ -46,7 +46,7 @@ from sandbox.inside.confine.signal_guard import guards
 from sandbox.inside.collect import HarnessGone, collect_calls, collect_printing
 from sandbox.inside.reply import reply
 from sandbox.inside.confine.syscall_filter import install as install_syscall_filter
-from sandbox.inside.tests_process import TestsProcess, process_state
+from sandbox.inside.tests_process import TestsProcess, changed, process_state
 from sandbox.inside.zygote import Zygote, ZygoteGone
 
 
@@ -175,7 +175,7 @@ class Server:
                 self._clean_up()  # after the reply, so the harness's round trip overlaps it; before the next job
             except Exception:
                 os._exit(3)  # never run a job in a directory that may not be clean; the pool restarts us
-            if self._tests is None or (self._state is not None and process_state(0) != self._state):
+            if self._tests is None or changed(0, self._state):
                 # A fresh server (the pool starts one) when the tests' process has ended (killed, timed out or
                 # changed: the signal guard that every program inherits from the zygote names it, so a new one
                 # needs a new zygote), or when this server's limits, niceness or scheduling changed (a kernel

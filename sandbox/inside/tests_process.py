@@ -59,8 +59,8 @@ class TestsProcess:
         self.control = Link(None, self.control_w)
         self.state = None if guarded else process_state(self.pid)
         self.pipes = pipe_state((self.to_program_r, self.to_tests_w))
-        self.times = dict((fd, (os.fstat(fd).st_atime_ns, os.fstat(fd).st_mtime_ns))
-                          for fd in (self.to_program_r, self.to_tests_w))
+        self.times = {fd: (info.st_atime_ns, info.st_mtime_ns)
+                      for fd, info in ((fd, os.fstat(fd)) for fd in (self.to_program_r, self.to_tests_w))}
 
     def tampered(self):
         """Whether a finished job's processes changed it (lowered its limits, reniced it) or the channel's
@@ -68,11 +68,7 @@ class TestsProcess:
         smaller pipe): then it is replaced, with new pipes, so that one program cannot slow or break the next
         program or its tests. A stop is undone. Where no program can reach it, only the pipes are looked at."""
         try:
-            if self.state is not None:
-                os.kill(self.pid, signal.SIGCONT)
-                if process_state(self.pid) != self.state:
-                    return True
-            return pipe_state((self.to_program_r, self.to_tests_w)) != self.pipes
+            return changed(self.pid, self.state) or pipe_state((self.to_program_r, self.to_tests_w)) != self.pipes
         except OSError:
             return True
 
@@ -138,6 +134,16 @@ class TestsProcess:
 _UNLOCK_ALL = ctypes.create_string_buffer(struct.pack("hhqqi4x", 2, 0, 0, 0, 0), 32)
 _HINT = ctypes.c_uint64()  # F_GET_RW_HINT's answer, written through its address
 _LIMITS = tuple(getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_"))
+
+
+def changed(pid, state):
+    """Whether process ``pid`` (0: this one) is no longer in ``state``, what ``process_state`` found at its start,
+    a stop undone first; never where ``state`` is None (no program can reach the process: nothing was kept)."""
+    if state is None:
+        return False
+    if pid:
+        os.kill(pid, signal.SIGCONT)
+    return process_state(pid) != state
 
 
 def process_state(pid):

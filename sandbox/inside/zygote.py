@@ -1,7 +1,7 @@
 """The worker's zygote: the process every program's process is forked from, which never holds any job.
 
 In (from the server, per job, on a socket pair): the kind of child (printed-value or code prompt), the job
-directory (the server's, reused from job to job while it stays clean) and the descriptors the child gets, its job
+directory (the server's, made anew for each job under the same name) and the descriptors the child gets, its job
 pipe first. Out: the child's pid and a pidfd for it. Where it can (``cheap_fork.ForkBeside``), the zygote forks
 the child as the server's own child (``clone`` with ``CLONE_PARENT``), and the server waits for it itself;
 elsewhere the zygote is its parent and reports, once it has reaped it, its wait status and CPU time. The zygote
@@ -28,7 +28,7 @@ from sandbox.inside.confine.children import candidate_child, close_all_but, prin
 from sandbox.inside.collect import kill_group, pidfd_open, wait_for
 from sandbox.inside.confine.signal_guard import guard_worker
 from sandbox.inside.wire.channel import read_exactly
-from sandbox.inside.tests_process import process_state
+from sandbox.inside.tests_process import changed, process_state
 
 _LENGTH = struct.Struct("=Q")  # the size of the marshalled job that follows on the job pipe
 # pid, then (the zygote is its parent) 1 or (the server is) 0; the zygote's report: pid, wait status, CPU seconds
@@ -110,10 +110,7 @@ class Zygote:
         if self.broken:
             return False
         try:
-            if self.state is not None:
-                os.kill(self.pid, signal.SIGCONT)
-            return os.waitpid(self.pid, os.WNOHANG)[0] == 0 and (self.state is None
-                                                                 or process_state(self.pid) == self.state)
+            return not changed(self.pid, self.state) and os.waitpid(self.pid, os.WNOHANG)[0] == 0
         except OSError:
             return False
 
