@@ -86,13 +86,11 @@ def server_bytecode(python: str) -> bytes:
     under the interpreter's identity, with a hash of the sources it was compiled from: a changed module or a
     replaced interpreter compiles it afresh."""
     real = os.path.realpath(python)
+    sources = [(name, _source(name)) for name in SERVER_MODULES]
     try:
         identity = os.stat(real)
-    except OSError:
-        identity = None
-    if identity is None:  # no such interpreter: run_python says so
-        return _compile(python)
-    sources = [(name, _source(name)) for name in SERVER_MODULES]
+    except OSError:  # no such interpreter: run_python says so
+        return _compile(python, sources)
     digest = hashlib.sha256(repr((real, identity.st_size, identity.st_mtime_ns, sources)).encode()).hexdigest()
     cached = _CACHE / ("server-%s.marshal" % hashlib.sha256(real.encode()).hexdigest()[:16])
     try:  # the sources' hash, the bytecode's own (a damaged file is compiled afresh), the bytecode
@@ -107,10 +105,9 @@ def server_bytecode(python: str) -> bytes:
     return bytecode
 
 
-def _compile(python: str, sources: list[tuple[str, str]] | None = None) -> bytes:
-    """The server's modules compiled by ``python``: here when it is the harness's own interpreter (the default),
-    which saves starting one."""
-    sources = sources if sources is not None else [(name, _source(name)) for name in SERVER_MODULES]
+def _compile(python: str, sources: list[tuple[str, str]]) -> bytes:
+    """The server's modules (``sources``) compiled by ``python``: here when it is the harness's own interpreter (the
+    default), which saves starting one."""
     if os.path.realpath(python) == os.path.realpath(sys.executable):
         return marshal.dumps([(name, None) for name in SERVER_PACKAGES]
                              + [(name, compile(source, _filename(name), "exec", dont_inherit=True, optimize=0))

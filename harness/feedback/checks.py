@@ -60,9 +60,10 @@ def public_tests(problem: Problem) -> tuple[str, ...]:
     """The asserts the model may see: the suite's declared ``public_tests``; else the examples the prompt
     shows (its benchmark fills ``prompt_examples``, MBPP's first assert, or marks HumanEval's docstring examples).
     Empty when there are none."""
-    if problem.public_tests or problem.prompt_examples:
-        return problem.public_tests or problem.prompt_examples
-    return docstring_examples(problem.prompt, problem.entry_point) if problem.examples_in_docstring else ()
+    declared = problem.public_tests or problem.prompt_examples
+    if declared or not problem.examples_in_docstring:
+        return declared
+    return docstring_examples(problem.prompt, problem.entry_point)
 
 
 def public_test_code(problem: Problem, tests: tuple[str, ...]) -> str:
