@@ -88,6 +88,13 @@ def learner_job() -> Job:
     return Job(program=LEARNER, mode="assert", limits=LIMITS, test=CHECK, entry_point="double")
 
 
+def alone_between_after(job: Job, between: Job) -> tuple:
+    """``job`` alone, then ``between``, then ``job`` again, on one worker (no preload): what ``between`` left for
+    later jobs shows as a difference between the first and the last."""
+    with SandboxPool(workers=1, preload=()) as pool:
+        return pool.run_one(job), pool.run_one(between), pool.run_one(job)
+
+
 def verdict(execution) -> tuple:
     return execution.passed, execution.status, execution.reason, execution.stdout
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.pool import Job, Limits, SandboxPool
+from sandbox.pool import Job, Limits
 from test_sandbox_hostile import require_full_isolation
+from test_sealed_jobs import alone_between_after
 
 LIMITS = Limits(wall_seconds=4, cpu_seconds=3, memory_mb=1024, processes=32, output_bytes=200_000)
 TEST = "def check(candidate):\n    assert candidate(2) == 4\n"
@@ -54,10 +55,7 @@ def test_marks_on_the_channel_pipes_do_not_reach_the_next_program(mark):
     require_full_isolation()
     marks, reads = (Job(program=program, mode="assert", limits=LIMITS, test=TEST, entry_point="double")
                     for program in (marks_pipes(mark), READS_PIPES))
-    with SandboxPool(workers=1, preload=()) as pool:
-        alone = pool.run_one(reads)
-        marked = pool.run_one(marks)
-        after = pool.run_one(reads)
+    alone, marked, after = alone_between_after(reads, marks)
     assert alone.passed and alone.stdout == "2 [('0o10600', False, 0, 0)]\n", alone
     assert marked.passed, marked
     assert (after.passed, after.stdout) == (True, alone.stdout), after
@@ -87,10 +85,7 @@ def test_locks_on_the_channel_pipes_do_not_reach_the_next_program():
     require_full_isolation()
     locks, sees = (Job(program=program, mode="assert", limits=LIMITS, test=TEST, entry_point="double")
                    for program in (LOCKS_PIPES, SEES_LOCKS))
-    with SandboxPool(workers=1, preload=()) as pool:
-        alone = pool.run_one(sees)
-        locked = pool.run_one(locks)
-        after = pool.run_one(sees)
+    alone, locked, after = alone_between_after(sees, locks)
     assert alone.passed and alone.stdout == "2 [False, False] 0\n", alone
     assert locked.passed, locked
     assert (after.passed, after.stdout) == (True, alone.stdout), after

@@ -10,8 +10,9 @@ CPU time, so nothing here depends on the machine's speed.
 
 from __future__ import annotations
 
-from sandbox.pool import Job, Limits, SandboxPool
+from sandbox.pool import Job, Limits
 from test_sandbox_hostile import require_full_isolation
+from test_sealed_jobs import alone_between_after
 
 LIMITS = Limits(wall_seconds=8, cpu_seconds=1, memory_mb=1024, processes=32, output_bytes=200_000)
 GOOD = "def double(x):\n    return 2 * x\n"
@@ -28,9 +29,6 @@ def test_the_tests_cpu_budget_does_not_depend_on_earlier_jobs():
     require_full_isolation()
     needs, leaves = (Job(program=GOOD, mode="assert", limits=LIMITS, test=test, entry_point="double")
                      for test in (NEEDS_0_7_S, LEAVES_A_FRACTION))
-    with SandboxPool(workers=1, preload=()) as pool:
-        alone = pool.run_one(needs)
-        left = pool.run_one(leaves)
-        after = pool.run_one(needs)
+    alone, left, after = alone_between_after(needs, leaves)
     assert alone.passed and left.passed, (alone, left)
     assert (after.passed, after.status) == (True, "passed"), after

@@ -8,8 +8,9 @@ need not import numpy itself: its side of the channel, in its own process, can s
 
 from __future__ import annotations
 
-from sandbox.pool import Job, Limits, SandboxPool
+from sandbox.pool import Job, Limits
 from test_sandbox_hostile import require_full_isolation
+from test_sealed_jobs import alone_between_after
 
 LIMITS = Limits(wall_seconds=20, cpu_seconds=10, memory_mb=512, processes=32, output_bytes=200_000)
 GOOD = "def double(x):\n    return 2 * x\n"
@@ -33,11 +34,8 @@ NEEDS_440_MIB = "def check(candidate):\n    ballast = bytearray(440 << 20)\n    
 def test_a_value_a_program_returns_leaves_later_tests_their_memory():
     require_full_isolation()
     needs = Job(program=GOOD, mode="assert", limits=LIMITS, test=NEEDS_440_MIB, entry_point="double")
-    with SandboxPool(workers=1, preload=()) as pool:
-        alone = pool.run_one(needs)
-        numpy = pool.run_one(Job(program=RETURNS_NUMPY, mode="assert", limits=LIMITS, test=TEST,
-                                  entry_point="double"))
-        after = pool.run_one(needs)
+    alone, numpy, after = alone_between_after(needs, Job(program=RETURNS_NUMPY, mode="assert", limits=LIMITS,
+                                                         test=TEST, entry_point="double"))
     assert alone.passed, alone
     assert numpy.passed, numpy
     assert (after.passed, after.status, after.reason) == (True, "passed", ""), after
